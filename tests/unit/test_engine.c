@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Two engines in memory under a fake clock (engine_harness.c): handshakes both ways, data
+ * both ways, keepalives, rekey at 120 s, reject at 180 s, retries every 5 s then give up,
+ * simultaneous initiation, the cookie dance under load, replay and flood rules, zeroing of
+ * keys, private-key changes and low-order keys.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "engine_harness.h"
+#include "lib/util.h"
+#include "wg/internal.h"
+
+static struct harness H;
+
+static int setup(void **state)
+{
+	(void)state;
+	h_init(&H, 1, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	h_done(&H);
+	return 0;
+}
+
+/* Send one v4 packet of `payload` bytes from node i, deliver, and check it arrived intact. */
+static void ping(int i, bool v6, size_t payload, uint8_t fill)
+{
+	uint8_t pkt[H_MAX_MSG];
+	size_t len = h_make_packet(pkt, i, v6, payload, fill);
+	struct h_node *dst = &H.node[!i];
+	size_t before = dst->ninbox;
+
+	h_send(&H, i, pkt, len);
+	h_deliver(&H, 1000);
+	assert_int_equal(dst->ninbox, before + 1);
+	assert_int_equal(dst->inbox_len[before], len);
+	assert_memory_equal(dst->inbox[before], pkt, len);
+}
+
+static void test_handshake_and_data(void **state)
+{
+	(void)state;
+	ping(0, false, 100, 0xaa);
+	assert_int_equal(H.node[0].initiations_sent, 1);
+	assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_INIT], 1);
+	assert_int_equal(H.node[0].rx_count[WG_RX_HANDSHAKE_RESP], 1);
+	assert_int_equal(H.node[0].handshakes_done, 1);
+	/* B confirmed the session with A's first data packet. */
+	assert_non_null(H.node[1].peer->cur);
+	assert_null(H.node[1].peer->next);
+	assert_int_equal(H.node[1].handshakes_done, 1);
+	ping(1, false, 1000, 0x55);
+	ping(0, true, 1300, 0x11);
+	ping(1, true, 0, 0x00);
+	assert_int_equal(H.node[0].initiations_sent, 1);
+	assert_int_equal(H.node[1].initiations_sent, 0);
+	/* Byte accounting: handshake messages plus 32 + padded length per data message. */
+	assert_int_equal(H.node[0].peer->tx_bytes, H.node[1].peer->rx_bytes);
+	assert_int_equal(H.node[1].peer->tx_bytes, H.node[0].peer->rx_bytes);
+	/* B received: the initiation, 120 bytes padded to 128, 1340 bytes padded to 1344. */
+	assert_int_equal(H.node[1].peer->rx_bytes, 148 + (32 + 128) + (32 + 1344));
+}
+
+static void test_responder_initiates(void **state)
+{
+	(void)state;
+	ping(1, true, 64, 0x42);
+	ping(0, false, 64, 0x43);
+	assert_int_equal(H.node[1].initiations_sent, 1);
+	assert_int_equal(H.node[0].initiations_sent, 0);
+}
+
+static void test_passive_keepalive(void **state)
+{
+	(void)state;
+	ping(0, false, 10, 1);
+	/* B received data and sends nothing: after KEEPALIVE_TIMEOUT it sends a keepalive. */
+	assert_int_equal(H.node[1].keepalives_sent, 0);
+	h_advance(&H, 11 * NSEC_PER_SEC, NSEC_PER_SEC);
+	assert_int_equal(H.node[1].keepalives_sent, 1);
+	assert_int_equal(H.node[0].rx_count[WG_RX_KEEPALIVE], 1);
+	/* Nothing more while idle. */
+	h_advance(&H, 30 * NSEC_PER_SEC, NSEC_PER_SEC);
+	assert_int_equal(H.node[1].keepalives_sent, 1);
+}
+
+static void test_new_handshake_when_unanswered(void **state)
+{
+	(void)state;
+	ping(0, false, 10, 1);
+	/* B stays silent but is the responder; keepalive arrives at 10 s so no new handshake. */
+	h_advance(&H, 20 * NSEC_PER_SEC, NSEC_PER_SEC);
+	assert_int_equal(H.node[0].initiations_sent, 1);
+}
+
+static void test_rekey_after_time(void **state)
+{
+	struct wg_keypair *first;
+
+	(void)state;
+	ping(0, false, 10, 1);
+	first = H.node[0].peer->cur;
+	h_advance(&H, 100 * NSEC_PER_SEC, 10 * NSEC_PER_SEC);
+	ping(0, false, 10, 2); /* younger than 120 s: no rekey */
+	assert_int_equal(H.node[0].initiations_sent, 1);
+	h_advance(&H, 21 * NSEC_PER_SEC, 10 * NSEC_PER_SEC);
+	ping(0, false, 10, 3); /* older than 120 s: this send triggers a handshake */
+	assert_int_equal(H.node[0].initiations_sent, 2);
+	assert_int_equal(H.node[0].handshakes_done, 2);
+	assert_ptr_not_equal(H.node[0].peer->cur, first);
+	assert_ptr_equal(H.node[0].peer->prev, first);
+	ping(1, false, 10, 4);
+	ping(0, false, 10, 5);
+}
+
+static bool drop_all(struct harness *h, int from, struct h_msg *m)
+{
+	(void)h;
+	(void)from;
+	(void)m;
+	return false;
+}
+
+static void test_reject_after_time(void **state)
+{
+	uint8_t pkt[H_MAX_MSG], buf[H_MAX_MSG];
+	size_t len = h_make_packet(pkt, 0, false, 20, 7), out_len;
+	struct h_msg m;
+	unsigned act = 0;
+
+	(void)state;
+	ping(0, false, 10, 1);
+	ping(1, false, 10, 1);
+	/* A packet encrypted now but delivered after REJECT_AFTER_TIME is refused. */
+	memcpy(buf + WG_DATA_HEADER_LEN, pkt, len);
+	assert_int_equal(wg_peer_encrypt(H.node[0].peer, buf, len, H_MTU, H.now, &out_len, &act),
+			 WG_TX_OK);
+	H.filter = drop_all;
+	h_advance(&H, WG_REJECT_AFTER_TIME, 5 * NSEC_PER_SEC);
+	assert_false(wg_peer_can_send(H.node[0].peer, H.now));
+	assert_false(wg_peer_can_send(H.node[1].peer, H.now));
+	m.to = 1;
+	m.len = out_len;
+	memcpy(m.bytes, buf, out_len);
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_KEY_EXPIRED);
+	/* Once the wire works again, a new handshake restores traffic. */
+	H.filter = NULL;
+	ping(0, false, 10, 2);
+}
+
+static void test_retry_then_give_up(void **state)
+{
+	uint8_t pkt[H_MAX_MSG];
+	size_t len = h_make_packet(pkt, 0, false, 20, 7);
+
+	(void)state;
+	H.filter = drop_all;
+	h_send(&H, 0, pkt, len);
+	assert_int_equal(H.node[0].initiations_sent, 1);
+	assert_int_equal(H.node[0].nstaged, 1);
+	/* Retries every REKEY_TIMEOUT + jitter: about 18 in 90 s. */
+	h_advance(&H, WG_REKEY_ATTEMPT_TIME, NSEC_PER_SEC / 10);
+	assert_in_range(H.node[0].initiations_sent, 17, 19);
+	h_advance(&H, 30 * NSEC_PER_SEC, NSEC_PER_SEC / 10);
+	/* 1 + MAX_TIMER_HANDSHAKES + 1 attempts in all, then silence and no staged packets. */
+	assert_int_equal(H.node[0].initiations_sent, WG_MAX_TIMER_HANDSHAKES + 2);
+	assert_int_equal(H.node[0].nstaged, 0);
+	h_advance(&H, 300 * NSEC_PER_SEC, NSEC_PER_SEC);
+	assert_int_equal(H.node[0].initiations_sent, WG_MAX_TIMER_HANDSHAKES + 2);
+}
+
+static void test_simultaneous_initiation(void **state)
+{
+	uint8_t a[WG_MSG_INITIATION_LEN], b[WG_MSG_INITIATION_LEN];
+
+	(void)state;
+	assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, a), WG_TX_OK);
+	assert_int_equal(wg_peer_initiation(H.node[1].peer, false, H.now, b), WG_TX_OK);
+	h_enqueue(&H, 1, a, sizeof(a));
+	h_enqueue(&H, 0, b, sizeof(b));
+	h_deliver(&H, 1000);
+	/* Both consumed the other's initiation; retransmission with jitter breaks the tie. */
+	h_advance(&H, 30 * NSEC_PER_SEC, NSEC_PER_SEC / 10);
+	assert_true(wg_peer_can_send(H.node[0].peer, H.now) ||
+		    wg_peer_can_send(H.node[1].peer, H.now));
+	ping(0, false, 10, 1);
+	ping(1, false, 10, 2);
+	ping(0, true, 10, 3);
+}
+
+static bool keep_b_loaded(struct harness *h, int from, struct h_msg *m)
+{
+	(void)from;
+	(void)m;
+	wg_device_update_load(&h->node[1].dev, 1000, 1000, h->now);
+	return true;
+}
+
+static void test_cookie_under_load(void **state)
+{
+	uint8_t pkt[H_MAX_MSG];
+	size_t len = h_make_packet(pkt, 0, false, 20, 7);
+
+	(void)state;
+	H.filter = keep_b_loaded;
+	assert_true(wg_device_update_load(&H.node[1].dev, 1000, 1000, H.now));
+	h_send(&H, 0, pkt, len);
+	h_deliver(&H, 1000);
+	/* B answered with a cookie reply instead of a response. */
+	assert_int_equal(H.node[1].rx_count[WG_RX_SENT_COOKIE], 1);
+	assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_INIT], 0);
+	assert_int_equal(H.node[0].rx_count[WG_RX_COOKIE], 1);
+	assert_true(H.node[0].peer->cookie.cookie_valid);
+	/* The retry carries mac2 and gets through while B is still under load. */
+	h_advance(&H, 6 * NSEC_PER_SEC, NSEC_PER_SEC / 10);
+	assert_true(H.node[1].dev.under_load);
+	assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_INIT], 1);
+	assert_int_equal(H.node[0].rx_count[WG_RX_HANDSHAKE_RESP], 1);
+	assert_int_equal(H.node[1].ninbox, 1);
+	/* The load decision is sticky for one second, then clears. */
+	H.filter = NULL;
+	assert_true(wg_device_update_load(&H.node[1].dev, 125, 1000, H.now));
+	assert_true(wg_device_update_load(&H.node[1].dev, 124, 1000, H.now)); /* sticky */
+	assert_true(wg_device_update_load(&H.node[1].dev, 0, 1000, H.now + NSEC_PER_SEC / 2));
+	assert_false(wg_device_update_load(&H.node[1].dev, 0, 1000, H.now + 2 * NSEC_PER_SEC));
+}
+
+static void test_replayed_initiation_and_flood(void **state)
+{
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+	struct h_msg m = {.to = 1, .len = sizeof(msg)};
+
+	(void)state;
+	assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, msg), WG_TX_OK);
+	memcpy(m.bytes, msg, sizeof(msg));
+	assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_INIT);
+	memcpy(m.bytes, msg, sizeof(msg));
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_REPLAY_TIMESTAMP);
+	/* A newer initiation 18 ms later: newer timestamp, but within the 20 ms flood window. */
+	H.now += 18 * NSEC_PER_MSEC;
+	H.node[0].peer->last_sent_handshake = 0;
+	assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, msg), WG_TX_OK);
+	memcpy(m.bytes, msg, sizeof(msg));
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_FLOOD);
+	H.now += 30 * NSEC_PER_MSEC;
+	H.node[0].peer->last_sent_handshake = 0;
+	assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, msg), WG_TX_OK);
+	memcpy(m.bytes, msg, sizeof(msg));
+	assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_INIT);
+}
+
+/* Encrypt one data packet from node i without delivering it. */
+static size_t seal(int i, uint8_t *out, uint8_t fill)
+{
+	uint8_t pkt[H_MAX_MSG];
+	size_t len = h_make_packet(pkt, i, false, 16, fill), out_len = 0;
+	unsigned act = 0;
+
+	memcpy(out + WG_DATA_HEADER_LEN, pkt, len);
+	assert_int_equal(wg_peer_encrypt(H.node[i].peer, out, len, H_MTU, H.now, &out_len, &act),
+			 WG_TX_OK);
+	return out_len;
+}
+
+static void test_data_replay_and_window(void **state)
+{
+	struct h_msg first = {.to = 1}, m = {.to = 1};
+
+	(void)state;
+	ping(0, false, 10, 1);
+	first.len = seal(0, first.bytes, 9);
+	m = first;
+	assert_int_equal(h_receive(&H, &m), WG_RX_DATA);
+	m = first;
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_REPLAY);
+
+	/* Out of order inside the window is fine; far behind the window is not. */
+	first.len = seal(0, first.bytes, 10);
+	for (int k = 0; k < WG_REPLAY_WINDOW + 200; k++) {
+		m.to = 1;
+		m.len = seal(0, m.bytes, 11);
+		assert_int_equal(h_receive(&H, &m), WG_RX_DATA);
+	}
+	m = first;
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_REPLAY);
+}
+
+static void test_inner_checks(void **state)
+{
+	uint8_t pkt[H_MAX_MSG];
+	size_t len;
+	struct h_msg m;
+
+	(void)state;
+	ping(0, false, 10, 1);
+	/* Inner source outside A's allowed IPs at B. */
+	len = h_make_packet(pkt, 0, false, 10, 1);
+	pkt[15] = 99;
+	h_send(&H, 0, pkt, len);
+	assert_true(h_pop(&H, &m));
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_INNER_SOURCE);
+	/* Not an IP packet. */
+	memset(pkt, 0, 40);
+	h_send(&H, 0, pkt, 40);
+	assert_true(h_pop(&H, &m));
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_INNER_HEADER);
+	/* IPv4 total length larger than what arrived. */
+	len = h_make_packet(pkt, 0, false, 10, 1);
+	put_be16(pkt + 2, 200);
+	h_send(&H, 0, pkt, len);
+	assert_true(h_pop(&H, &m));
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_INNER_HEADER);
+	/* Padding is trimmed: a 21-byte packet arrives as 21 bytes. */
+	ping(0, false, 1, 3);
+}
+
+static void test_zero_keys(void **state)
+{
+	(void)state;
+	ping(0, false, 10, 1);
+	ping(1, false, 10, 1);
+	assert_non_null(H.node[0].peer->cur);
+	h_advance(&H, WG_ZERO_KEYS_AFTER + NSEC_PER_SEC, 10 * NSEC_PER_SEC);
+	assert_null(H.node[0].peer->cur);
+	assert_null(H.node[1].peer->cur);
+	assert_true(crypto_is_zero(H.node[0].peer->slots[0].send_key, WG_KEY_LEN));
+	ping(0, false, 10, 2);
+}
+
+static void test_private_key_change(void **state)
+{
+	uint8_t priv[WG_KEY_LEN], pub[WG_KEY_LEN];
+
+	(void)state;
+	ping(0, false, 10, 1);
+	assert_true(wg_peer_can_send(H.node[0].peer, H.now));
+	/* Same key: nothing changes. */
+	assert_int_equal(wg_device_set_private_key(&H.node[0].dev, H.node[0].priv), 0);
+	assert_true(wg_peer_can_send(H.node[0].peer, H.now));
+	/* New key: sessions expire; B does not know the new key so B drops the handshake. */
+	assert_int_equal(crypto_x25519_keygen(priv, pub), 0);
+	assert_int_equal(wg_device_set_private_key(&H.node[0].dev, priv), 0);
+	assert_false(wg_peer_can_send(H.node[0].peer, H.now));
+	/* Setting the key of an existing peer removes that peer. */
+	assert_int_equal(wg_device_set_private_key(&H.node[0].dev, H.node[1].priv), 0);
+	assert_null(wg_peer_lookup(&H.node[0].dev, H.node[1].pub));
+	H.node[0].peer = NULL;
+	assert_int_equal(H.node[0].dev.peer_count, 0);
+}
+
+static void test_low_order_peer(void **state)
+{
+	static const uint8_t zero[WG_KEY_LEN];
+	static const uint8_t order8[WG_KEY_LEN] = {
+		0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3,
+		0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
+		0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00};
+	struct wg_peer *p;
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+
+	(void)state;
+	assert_int_equal(wg_peer_new(&H.node[0].dev, zero, &p), 0);
+	assert_false(p->ss_valid);
+	assert_int_equal(wg_peer_initiation(p, false, H.now, msg), WG_TX_NO_KEY);
+	assert_int_equal(wg_peer_new(&H.node[0].dev, order8, &p), 0);
+	assert_int_equal(wg_peer_initiation(p, false, H.now, msg), WG_TX_NO_KEY);
+	/* Duplicates and our own key are refused. */
+	assert_int_equal(wg_peer_new(&H.node[0].dev, order8, &p), -EEXIST);
+	assert_int_equal(wg_peer_new(&H.node[0].dev, H.node[0].pub, &p), -EEXIST);
+}
+
+static void test_persistent_keepalive(void **state)
+{
+	(void)state;
+	ping(0, false, 10, 1);
+	ping(1, false, 10, 1);
+	assert_int_equal(wg_peer_set_keepalive(H.node[0].peer, 25, H.now), WG_ACT_SEND_KEEPALIVE);
+	assert_int_equal(wg_peer_set_keepalive(H.node[0].peer, 25, H.now), 0);
+	h_actions(&H, 0, WG_ACT_SEND_KEEPALIVE);
+	h_deliver(&H, 100);
+	unsigned before = H.node[0].keepalives_sent;
+	/* Every 25 s from the last authenticated packet, across rekeys. */
+	h_advance(&H, 100 * NSEC_PER_SEC, NSEC_PER_SEC);
+	assert_in_range(H.node[0].keepalives_sent - before, 3, 5);
+	assert_int_equal(wg_peer_set_keepalive(H.node[0].peer, 0, H.now), 0);
+	before = H.node[0].keepalives_sent;
+	h_advance(&H, 100 * NSEC_PER_SEC, NSEC_PER_SEC);
+	assert_int_equal(H.node[0].keepalives_sent, before);
+}
+
+static void test_psk(void **state)
+{
+	static const uint8_t psk[WG_KEY_LEN] = {1, 2, 3};
+	struct h_msg m;
+	uint8_t pkt[H_MAX_MSG];
+	size_t len;
+
+	(void)state;
+	h_done(&H);
+	h_init(&H, 7, psk);
+	ping(0, false, 10, 1);
+	ping(1, true, 10, 1);
+	/* Mismatched PSK: the initiator cannot authenticate the response. */
+	h_done(&H);
+	h_init(&H, 8, psk);
+	wg_peer_set_psk(H.node[1].peer, NULL);
+	len = h_make_packet(pkt, 0, false, 10, 1);
+	h_send(&H, 0, pkt, len);
+	assert_true(h_pop(&H, &m));
+	assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_INIT);
+	assert_true(h_pop(&H, &m));
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_HANDSHAKE_AUTH);
+}
+
+static void test_padding_and_names(void **state)
+{
+	static const size_t cases[][3] = {
+		/* len, mtu, padded */
+		{0, 1420, 0},       {1, 1420, 16},      {16, 1420, 16},     {17, 1420, 32},
+		{1419, 1420, 1420}, {1420, 1420, 1420}, {1410, 1420, 1420}, {1405, 1420, 1408},
+		{1421, 1420, 1436}, {100, 0, 112},      {1500, 1500, 1500}, {1497, 1500, 1500},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		assert_int_equal(wg_data_padded_len(cases[i][0], cases[i][1]), cases[i][2]);
+	for (int r = 0; r < WG_RX__COUNT; r++)
+		assert_string_not_equal(wg_rx_result_name((enum wg_rx_result)r), "unknown");
+	assert_string_equal(wg_rx_result_name(WG_RX__COUNT), "unknown");
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_handshake_and_data),
+		T(test_responder_initiates),
+		T(test_passive_keepalive),
+		T(test_new_handshake_when_unanswered),
+		T(test_rekey_after_time),
+		T(test_reject_after_time),
+		T(test_retry_then_give_up),
+		T(test_simultaneous_initiation),
+		T(test_cookie_under_load),
+		T(test_replayed_initiation_and_flood),
+		T(test_data_replay_and_window),
+		T(test_inner_checks),
+		T(test_zero_keys),
+		T(test_private_key_change),
+		T(test_low_order_peer),
+		T(test_persistent_keepalive),
+		T(test_psk),
+		T(test_padding_and_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
