@@ -1,0 +1,68 @@
+# Thin wrapper over meson + ninja: the targets are what a newcomer types.
+#   make demo          build and show it working
+#   make check         all tests: -Werror build, ASan+UBSan build, fuzz corpora, short fuzz runs
+#   make bench-crypto  crypto and engine throughput against `openssl speed`
+#   make fuzz          longer libFuzzer runs (FUZZ_SECONDS each, default 300)
+# Every target installs the Debian packages it needs first (scripts/deps.sh).
+
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+BENCH_BUILD ?= build-release
+FUZZ_SECONDS ?= 20
+
+SAN_FLAGS = -Db_sanitize=address,undefined -Db_lundef=false \
+	    -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+
+.PHONY: all deps build demo check check-build check-asan check-fuzz bench-crypto fuzz clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) -Dwerror=true
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+demo: build
+	$(BUILD)/tools/weft-engine-demo
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Dwerror=true $(SAN_FLAGS)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Dtests=false $(SAN_FLAGS)
+
+check-build: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+
+check-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2
+
+# Each libFuzzer target runs FUZZ_SECONDS on a scratch copy of its corpus.
+check-fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+check: deps
+	@scripts/check.sh
+
+bench-crypto: deps
+	@test -f $(BENCH_BUILD)/build.ninja || meson setup $(BENCH_BUILD) --buildtype=release -Dtests=false
+	ninja -C $(BENCH_BUILD)
+	scripts/bench-crypto.sh $(BENCH_BUILD)
+
+fuzz: FUZZ_SECONDS = 300
+fuzz: check-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)

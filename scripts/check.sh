@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make check`: every test suite in turn, then one summary line "N passed, N failed".
+#   1. -Werror build, unit/table tests and fuzz-corpus replays (meson test)
+#   2. the same under ASan + UBSan
+#   3. each libFuzzer target for FUZZ_SECONDS (clang)
+# A stage that fails to build counts as one failure; later stages still run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failures=()
+
+# Adds the results of a meson testlog.json to the totals.
+count_meson() {
+	local log=$1/meson-logs/testlog.json
+	[ -f "$log" ] || return 0
+	read -r p f < <(python3 - "$log" <<'PY'
+import json, sys
+p = f = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result")
+    if r in ("OK", "EXPECTEDFAIL", "SKIP"):
+        p += r != "SKIP"
+    else:
+        f += 1
+        print(json.loads(line).get("name"), file=sys.stderr)
+print(p, f)
+PY
+)
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+stage() {
+	local name=$1
+	shift
+	echo "=== check: $name"
+	if ! "$@"; then
+		failures+=("$name")
+		return 1
+	fi
+	return 0
+}
+
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+if stage build make --no-print-directory check-build; then :; elif [ ! -f build/meson-logs/testlog.json ]; then failed=$((failed + 1)); fi
+count_meson build
+if stage asan make --no-print-directory check-asan; then :; elif [ ! -f build-asan/meson-logs/testlog.json ]; then failed=$((failed + 1)); fi
+count_meson build-asan
+if stage fuzz make --no-print-directory check-fuzz; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo
+[ ${#failures[@]} -eq 0 ] || echo "failing stages: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
