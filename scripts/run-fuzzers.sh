@@ -3,12 +3,12 @@
 # corpus (tests/fuzz/corpus/NAME). A crash leaves its reproducer in the scratch directory
 # and fails the run. Usage: run-fuzzers.sh BUILD_DIR SECONDS
 set -euo pipefail
-build=$1
+build=$(cd "$1" && pwd)
 secs=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 for bin in "$build"/tests/fuzz/fuzz_*; do
-	[ -x "$bin" ] || continue
+	[ -f "$bin" ] && [ -x "$bin" ] || continue
 	name=$(basename "$bin" | sed 's/^fuzz_//')
 	work=$(mktemp -d "/tmp/weft-fuzz-$name.XXXXXX")
 	cp -r "$root/tests/fuzz/corpus/$name/." "$work/"
