@@ -81,12 +81,17 @@ enum wg_tx_result wg_peer_encrypt(struct wg_peer *peer, uint8_t *buf, size_t len
 		return res;
 	if (wg_data_seal(&kp->send, kp->remote_index, counter, buf, len, mtu, out_len))
 		return WG_TX_CRYPTO_FAILED;
-	peer->tx_bytes += *out_len;
+	wg_data_tx_finish(peer, *out_len, len == 0, now);
+	return WG_TX_OK;
+}
+
+void wg_data_tx_finish(struct wg_peer *peer, size_t wire_len, bool keepalive, uint64_t now)
+{
+	peer->tx_bytes += wire_len;
 	wg_timers_any_authenticated_packet_traversal(peer, now);
 	wg_timers_any_authenticated_packet_sent(peer);
-	if (len)
+	if (!keepalive)
 		wg_timers_data_sent(peer, now);
-	return WG_TX_OK;
 }
 
 enum wg_rx_result wg_data_rx_begin(struct wg_device *dev, const uint8_t *pkt, size_t len,

@@ -339,6 +339,7 @@ enum wg_tx_result wg_peer_encrypt(struct wg_peer *peer, uint8_t *buf, size_t len
  * The split data path, for devices that encrypt on worker threads:
  *   wg_data_tx_begin (serial, per peer): choose the keypair and reserve a counter;
  *   wg_data_seal (any thread, with a context keyed to kp->send_key);
+ *   wg_data_tx_finish (serial, per peer);
  * and on receive:
  *   wg_data_rx_begin (serial): find the keypair for a transport message, check its age;
  *   wg_data_open (any thread);
@@ -349,6 +350,8 @@ enum wg_tx_result wg_data_tx_begin(struct wg_peer *peer, uint64_t now, struct wg
 				   uint64_t *ret_counter, unsigned *actions);
 int wg_data_seal(struct crypto_aead *aead, uint32_t remote_index, uint64_t counter, uint8_t *buf,
 		 size_t len, size_t mtu, size_t *out_len);
+/* Serial, after a sealed message was handed to the socket: byte counters and timer events. */
+void wg_data_tx_finish(struct wg_peer *peer, size_t wire_len, bool keepalive, uint64_t now);
 enum wg_rx_result wg_data_rx_begin(struct wg_device *dev, const uint8_t *pkt, size_t len,
 				   uint64_t now, struct wg_keypair **ret_kp, uint64_t *ret_counter);
 int wg_data_open(struct crypto_aead *aead, uint64_t counter, uint8_t *pkt, size_t len);

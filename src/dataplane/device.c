@@ -1,0 +1,991 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device core: data-path threads, staging, the handshake worker, timers and applying
+ * configuration. See internal.h for the lock order. Per-packet work takes `lock` twice per
+ * batch (begin, finish) and does the AEAD outside it with per-thread contexts; nothing is
+ * allocated per packet.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "dataplane/internal.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+uint64_t dp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void env_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	if (crypto_random(buf, len)) {
+		log_error("the CSPRNG failed; refusing to continue");
+		abort();
+	}
+}
+
+/* TAI64N of the wall clock, nanoseconds whitened to 2^24 as the kernel and wireguard-go do. */
+static void env_tai64n(void *ctx, uint8_t out[WG_TAI64N_LEN])
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	put_be64(out, 0x400000000000000aULL + (uint64_t)ts.tv_sec);
+	put_be32(out + 8, (uint32_t)ts.tv_nsec & ~0xffffffu);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Per-thread AEAD contexts, keyed by keypair id: rebuilt only when the keypair changes.     */
+
+enum { CTX_CACHE = 8 };
+
+struct ctx_cache {
+	struct {
+		uint64_t id;
+		struct crypto_aead aead;
+	} e[CTX_CACHE];
+	unsigned next;
+};
+
+/* Call with `lock` held (reads the key). NULL on allocation failure. */
+static struct crypto_aead *ctx_for(struct ctx_cache *c, const struct wg_keypair *kp, bool send)
+{
+	uint64_t id = kp->id * 2 + (send ? 1 : 0);
+	unsigned i;
+
+	for (i = 0; i < CTX_CACHE; i++)
+		if (c->e[i].id == id && c->e[i].aead.ctx)
+			return &c->e[i].aead;
+	i = c->next++ % CTX_CACHE;
+	crypto_aead_done(&c->e[i].aead);
+	c->e[i].id = 0;
+	if (crypto_aead_init(&c->e[i].aead, send ? kp->send_key : kp->recv_key, send))
+		return NULL;
+	c->e[i].id = id;
+	return &c->e[i].aead;
+}
+
+static void ctx_cache_done(struct ctx_cache *c)
+{
+	for (unsigned i = 0; i < CTX_CACHE; i++)
+		crypto_aead_done(&c->e[i].aead);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sending                                                                                   */
+
+void dp_send_to_peer(struct dp_device *d, struct dp_peer *p, const uint8_t *msg, size_t len)
+{
+	struct plat_udp_msg m = {.buf = (uint8_t *)msg, .len = len};
+
+	if (!p->has_endpoint)
+		return;
+	m.peer = p->endpoint;
+	m.local = p->src;
+	pthread_rwlock_rdlock(&d->udp_lock);
+	if (plat_udp_send(d->udp, &m, 1) != 1)
+		atomic_fetch_add(&d->tx_stats[DP_TX_DROP_SEND_ERROR], 1);
+	pthread_rwlock_unlock(&d->udp_lock);
+	if (!m.local.valid)
+		p->src.valid = false; /* the kernel refused it: let routing choose next time */
+}
+
+static void send_initiation(struct dp_device *d, struct dp_peer *p, bool retry, uint64_t now)
+{
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+
+	if (!p->has_endpoint)
+		return;
+	if (wg_peer_initiation(p->wg, retry, now, msg) == WG_TX_OK)
+		dp_send_to_peer(d, p, msg, sizeof(msg));
+}
+
+/* Encrypt with the keypair's own context and send; `lock` held. false: no session. */
+static bool send_one_locked(struct dp_device *d, struct dp_peer *p, uint8_t *buf, size_t len,
+			    uint64_t now, unsigned *act)
+{
+	size_t out_len;
+
+	if (wg_peer_encrypt(p->wg, buf, len, d->mtu, now, &out_len, act) != WG_TX_OK)
+		return false;
+	dp_send_to_peer(d, p, buf, out_len);
+	return true;
+}
+
+static void staged_drop_all(struct dp_peer *p)
+{
+	p->staged_head = p->staged_len = 0;
+}
+
+/* Queue a plaintext (at buf + 16) until a session exists; the oldest goes when full. */
+static void stage(struct dp_device *d, struct dp_peer *p, const uint8_t *pkt, size_t len)
+{
+	struct dp_staged *s;
+
+	if (p->staged_len == DP_STAGED) {
+		p->staged_head = (p->staged_head + 1) % DP_STAGED;
+		p->staged_len--;
+		atomic_fetch_add(&d->tx_stats[DP_TX_DROP_STAGED_FULL], 1);
+	}
+	s = &p->staged[(p->staged_head + p->staged_len) % DP_STAGED];
+	if (!s->buf && !(s->buf = malloc(DP_BUF_LEN)))
+		return;
+	memcpy(s->buf + WG_DATA_HEADER_LEN, pkt, len);
+	s->len = len;
+	p->staged_len++;
+}
+
+/* Send staged packets (or a keepalive when none and `keepalive`); `lock` held. */
+static void send_staged(struct dp_device *d, struct dp_peer *p, bool keepalive, uint64_t now)
+{
+	unsigned act = 0;
+
+	if (!p->staged_len) {
+		if (keepalive) {
+			uint8_t buf[WG_DATA_OVERHEAD];
+
+			send_one_locked(d, p, buf, 0, now, &act);
+		}
+	} else {
+		while (p->staged_len) {
+			struct dp_staged *s = &p->staged[p->staged_head];
+
+			if (!send_one_locked(d, p, s->buf, s->len, now, &act))
+				break;
+			p->staged_head = (p->staged_head + 1) % DP_STAGED;
+			p->staged_len--;
+		}
+	}
+	if (act & WG_ACT_SEND_INITIATION)
+		send_initiation(d, p, false, now);
+}
+
+void dp_peer_actions(struct dp_device *d, struct dp_peer *p, unsigned act, uint64_t now)
+{
+	if (act & WG_ACT_CLEAR_SRC)
+		p->src.valid = false;
+	if (act & WG_ACT_FLUSH_STAGED)
+		staged_drop_all(p);
+	if (act & WG_ACT_HANDSHAKE_DONE)
+		clock_gettime(CLOCK_REALTIME, &p->last_handshake);
+	if (act & WG_ACT_SEND_INITIATION)
+		send_initiation(d, p, act & WG_ACT_INITIATION_RETRY, now);
+	if (act & (WG_ACT_SEND_KEEPALIVE | WG_ACT_SEND_STAGED))
+		send_staged(d, p, act & WG_ACT_SEND_KEEPALIVE, now);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* TUN -> UDP                                                                                */
+
+struct tx_job {
+	uint8_t *buf;
+	size_t len, wire_len;
+	struct dp_peer *peer;
+	struct crypto_aead *aead;
+	uint32_t remote_index;
+	uint64_t counter;
+	struct plat_udp_msg msg;
+	bool ok;
+};
+
+/* The inner destination, or false when this is not an IPv4/IPv6 packet. */
+static bool inner_dst(const uint8_t *p, size_t len, enum wg_family *family, const uint8_t **dst)
+{
+	if (len >= 20 && p[0] >> 4 == 4) {
+		*family = WG_AF_INET;
+		*dst = p + 16;
+		return true;
+	}
+	if (len >= 40 && p[0] >> 4 == 6) {
+		*family = WG_AF_INET6;
+		*dst = p + 24;
+		return true;
+	}
+	return false;
+}
+
+static void *tun_thread(void *arg)
+{
+	struct dp_device *d = arg;
+	struct ctx_cache cache = {0};
+	struct tx_job jobs[DP_BATCH];
+	struct plat_udp_msg msgs[DP_BATCH];
+	uint8_t *bufs = malloc((size_t)DP_BATCH * DP_BUF_LEN);
+
+	if (!bufs) {
+		log_error("%s: out of memory for TUN buffers", d->name);
+		return NULL;
+	}
+	while (!atomic_load(&d->stop)) {
+		struct pollfd pfd = {.fd = plat_tun_fd(d->tun), .events = POLLIN};
+		unsigned n = 0, nmsg = 0;
+		uint64_t now;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		/* Read a batch. */
+		while (n < DP_BATCH) {
+			uint8_t *b = bufs + (size_t)n * DP_BUF_LEN;
+			ssize_t r = plat_tun_read(d->tun, b + WG_DATA_HEADER_LEN,
+						  WG_MAX_MESSAGE_LEN - WG_DATA_OVERHEAD -
+							  WG_PADDING_MULTIPLE);
+
+			if (r == -ENODEV) {
+				atomic_store(&d->tun_gone, true);
+				dp_device_stop(d);
+				goto out;
+			}
+			if (r <= 0)
+				break;
+			jobs[n].buf = b;
+			jobs[n].len = (size_t)r;
+			n++;
+		}
+		if (!n)
+			continue;
+		atomic_fetch_add(&d->tx_packets, n);
+
+		pthread_rwlock_rdlock(&d->cfg_lock);
+		now = dp_now();
+		pthread_mutex_lock(&d->lock);
+		for (unsigned i = 0; i < n; i++) {
+			struct tx_job *j = &jobs[i];
+			enum wg_family fam;
+			const uint8_t *dst;
+			struct wg_peer *wp;
+			struct wg_keypair *kp;
+			unsigned act = 0;
+
+			j->ok = false;
+			if (!inner_dst(j->buf + WG_DATA_HEADER_LEN, j->len, &fam, &dst)) {
+				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
+				continue;
+			}
+			wp = wg_allowedips_lookup(&d->wg.allowedips, fam, dst);
+			if (!wp) {
+				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_NO_PEER], 1);
+				continue;
+			}
+			j->peer = wp->user;
+			if (!j->peer->has_endpoint) {
+				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_NO_ENDPOINT], 1);
+				continue;
+			}
+			if (j->peer->staged_len ||
+			    wg_data_tx_begin(wp, now, &kp, &j->counter, &act) != WG_TX_OK) {
+				stage(d, j->peer, j->buf + WG_DATA_HEADER_LEN, j->len);
+				if (!wg_peer_can_send(wp, now))
+					send_initiation(d, j->peer, false, now);
+				else
+					send_staged(d, j->peer, false, now);
+				continue;
+			}
+			j->aead = ctx_for(&cache, kp, true);
+			if (!j->aead)
+				continue;
+			j->remote_index = kp->remote_index;
+			j->ok = true;
+			if (act & WG_ACT_SEND_INITIATION)
+				send_initiation(d, j->peer, false, now);
+		}
+		pthread_mutex_unlock(&d->lock);
+
+		for (unsigned i = 0; i < n; i++) {
+			struct tx_job *j = &jobs[i];
+
+			if (!j->ok)
+				continue;
+			if (wg_data_seal(j->aead, j->remote_index, j->counter, j->buf, j->len,
+					 d->mtu, &j->wire_len)) {
+				j->ok = false;
+				continue;
+			}
+			msgs[nmsg].buf = j->buf;
+			msgs[nmsg].len = j->wire_len;
+			msgs[nmsg].peer = j->peer->endpoint;
+			msgs[nmsg].local = j->peer->src;
+			nmsg++;
+		}
+		if (nmsg) {
+			int sent;
+
+			pthread_rwlock_rdlock(&d->udp_lock);
+			sent = plat_udp_send(d->udp, msgs, nmsg);
+			pthread_rwlock_unlock(&d->udp_lock);
+			if (sent < (int)nmsg)
+				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_SEND_ERROR],
+						 nmsg - (unsigned)(sent < 0 ? 0 : sent));
+		}
+		pthread_mutex_lock(&d->lock);
+		for (unsigned i = 0; i < n; i++)
+			if (jobs[i].ok)
+				wg_data_tx_finish(jobs[i].peer->wg, jobs[i].wire_len, false, now);
+		pthread_mutex_unlock(&d->lock);
+		pthread_rwlock_unlock(&d->cfg_lock);
+	}
+out:
+	ctx_cache_done(&cache);
+	free(bufs);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* UDP -> TUN                                                                                */
+
+struct rx_job {
+	struct wg_keypair *kp;
+	uint64_t kp_id, counter;
+	struct crypto_aead *aead;
+	bool ok;
+};
+
+struct udp_thread_arg {
+	struct dp_device *d;
+	enum plat_udp_family fam;
+};
+
+static void count_rx(struct dp_device *d, enum wg_rx_result r)
+{
+	atomic_fetch_add(&d->rx_stats[r], 1);
+}
+
+/* Roaming (whitepaper §6.5) and the sticky source; `lock` held. */
+static void roam(struct dp_peer *p, const struct plat_udp_msg *m)
+{
+	p->endpoint = m->peer;
+	p->has_endpoint = true;
+	p->src = m->local;
+}
+
+static void queue_handshake(struct dp_device *d, const struct plat_udp_msg *m)
+{
+	struct dp_hs_item *it;
+
+	pthread_mutex_lock(&d->hs_lock);
+	if (d->hs_len == DP_HANDSHAKE_QUEUE) {
+		pthread_mutex_unlock(&d->hs_lock);
+		atomic_fetch_add(&d->tx_stats[DP_TX_DROP_HANDSHAKE_QUEUE_FULL], 1);
+		return;
+	}
+	it = &d->hs_ring[(d->hs_head + d->hs_len) % DP_HANDSHAKE_QUEUE];
+	memcpy(it->msg, m->buf, m->len);
+	it->len = m->len;
+	it->from = m->peer;
+	it->local = m->local;
+	d->hs_len++;
+	pthread_cond_signal(&d->hs_cond);
+	pthread_mutex_unlock(&d->hs_lock);
+}
+
+static void *udp_thread(void *arg)
+{
+	struct udp_thread_arg *a = arg;
+	struct dp_device *d = a->d;
+	enum plat_udp_family fam = a->fam;
+	struct ctx_cache cache = {0};
+	struct plat_udp_msg msgs[DP_BATCH];
+	struct rx_job jobs[DP_BATCH];
+	uint8_t *bufs = malloc((size_t)DP_BATCH * DP_BUF_LEN);
+
+	free(a);
+	if (!bufs)
+		return NULL;
+	while (!atomic_load(&d->stop)) {
+		int n;
+		uint64_t now;
+
+		for (unsigned i = 0; i < DP_BATCH; i++) {
+			msgs[i].buf = bufs + (size_t)i * DP_BUF_LEN;
+			msgs[i].len = DP_BUF_LEN;
+		}
+		n = plat_udp_recv(d->udp, fam, msgs, DP_BATCH);
+		if (n == -ESHUTDOWN)
+			break;
+		if (n <= 0)
+			continue;
+		atomic_fetch_add(&d->rx_packets, (unsigned)n);
+
+		pthread_rwlock_rdlock(&d->cfg_lock);
+		now = dp_now();
+		pthread_mutex_lock(&d->lock);
+		for (int i = 0; i < n; i++) {
+			struct plat_udp_msg *m = &msgs[i];
+			struct rx_job *j = &jobs[i];
+			enum wg_rx_result r;
+
+			j->ok = false;
+			if (m->len >= 4 && m->buf[0] != WG_MSG_DATA && m->buf[0] >= 1 &&
+			    m->buf[0] <= 3 && m->len <= WG_MAX_HANDSHAKE_LEN) {
+				queue_handshake(d, m);
+				continue;
+			}
+			if (m->len < 4 || get_le32(m->buf) != WG_MSG_DATA) {
+				count_rx(d, m->len < 4 ? WG_RX_DROP_SHORT : WG_RX_DROP_TYPE);
+				continue;
+			}
+			r = wg_data_rx_begin(&d->wg, m->buf, m->len, now, &j->kp, &j->counter);
+			if (r != WG_RX_DATA) {
+				count_rx(d, r);
+				continue;
+			}
+			j->aead = ctx_for(&cache, j->kp, false);
+			j->kp_id = j->kp->id;
+			j->ok = j->aead != NULL;
+		}
+		pthread_mutex_unlock(&d->lock);
+
+		for (int i = 0; i < n; i++) {
+			if (!jobs[i].ok)
+				continue;
+			if (wg_data_open(jobs[i].aead, jobs[i].counter, msgs[i].buf, msgs[i].len)) {
+				jobs[i].ok = false;
+				count_rx(d, WG_RX_DROP_DATA_AUTH);
+			}
+		}
+
+		pthread_mutex_lock(&d->lock);
+		for (int i = 0; i < n; i++) {
+			struct rx_job *j = &jobs[i];
+			struct wg_rx rx = {0};
+			enum wg_rx_result r;
+
+			if (!j->ok)
+				continue;
+			j->ok = false;
+			/* The slot may hold a different keypair now (rotated during decryption). */
+			if (!j->kp->in_use || j->kp->id != j->kp_id) {
+				count_rx(d, WG_RX_DROP_UNKNOWN_INDEX);
+				continue;
+			}
+			r = wg_data_rx_finish(j->kp, j->counter, msgs[i].buf, msgs[i].len, now, &rx);
+			count_rx(d, r);
+			if (rx.peer) {
+				struct dp_peer *p = rx.peer->user;
+
+				if (rx.roam)
+					roam(p, &msgs[i]);
+				dp_peer_actions(d, p, rx.actions, now);
+			}
+			if (r == WG_RX_DATA) {
+				/* Move the inner packet to the buffer start for the TUN write. */
+				msgs[i].buf = rx.data;
+				msgs[i].len = rx.data_len;
+				j->ok = true;
+			}
+		}
+		pthread_mutex_unlock(&d->lock);
+		pthread_rwlock_unlock(&d->cfg_lock);
+
+		for (int i = 0; i < n; i++) {
+			if (!jobs[i].ok)
+				continue;
+			if (plat_tun_write(d->tun, msgs[i].buf, msgs[i].len) == -ENODEV) {
+				atomic_store(&d->tun_gone, true);
+				dp_device_stop(d);
+			}
+		}
+	}
+	ctx_cache_done(&cache);
+	free(bufs);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Handshake worker                                                                          */
+
+static void *hs_thread(void *arg)
+{
+	struct dp_device *d = arg;
+	struct dp_hs_item item;
+
+	for (;;) {
+		uint8_t reply[WG_MAX_HANDSHAKE_LEN];
+		struct wg_rx rx;
+		enum wg_rx_result r;
+		size_t depth;
+		uint64_t now;
+
+		pthread_mutex_lock(&d->hs_lock);
+		while (!d->hs_len && !atomic_load(&d->stop))
+			pthread_cond_wait(&d->hs_cond, &d->hs_lock);
+		if (atomic_load(&d->stop)) {
+			pthread_mutex_unlock(&d->hs_lock);
+			break;
+		}
+		item = d->hs_ring[d->hs_head];
+		d->hs_head = (d->hs_head + 1) % DP_HANDSHAKE_QUEUE;
+		depth = d->hs_len--;
+		pthread_mutex_unlock(&d->hs_lock);
+
+		pthread_rwlock_rdlock(&d->cfg_lock);
+		now = dp_now();
+		pthread_mutex_lock(&d->lock);
+		/* The queue depth is what decides "under load" (kern receive.c). */
+		wg_device_update_load(&d->wg, depth, DP_HANDSHAKE_QUEUE, now);
+		r = wg_device_receive(&d->wg, item.msg, item.len, &item.from, now, reply, &rx);
+		count_rx(d, r);
+		if (rx.reply) {
+			struct plat_udp_msg m = {.buf = rx.reply, .len = rx.reply_len,
+						 .peer = item.from, .local = item.local};
+
+			pthread_rwlock_rdlock(&d->udp_lock);
+			plat_udp_send(d->udp, &m, 1);
+			pthread_rwlock_unlock(&d->udp_lock);
+		}
+		if (rx.peer) {
+			struct dp_peer *p = rx.peer->user;
+			struct plat_udp_msg from = {.peer = item.from, .local = item.local};
+
+			if (rx.roam)
+				roam(p, &from);
+			dp_peer_actions(d, p, rx.actions, now);
+		}
+		pthread_mutex_unlock(&d->lock);
+		pthread_rwlock_unlock(&d->cfg_lock);
+		crypto_wipe(&item, sizeof(item));
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Timers: run by the control loop                                                           */
+
+int dp_device_timers(struct dp_device *d)
+{
+	uint64_t now, next = UINT64_MAX;
+	struct wg_peer *wp;
+
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	pthread_mutex_lock(&d->lock);
+	now = dp_now();
+	for (wp = d->wg.peers; wp; wp = wp->list_next) {
+		uint64_t dl = wg_peer_timers_next(wp);
+
+		if (dl <= now) {
+			dp_peer_actions(d, wp->user, wg_peer_timers_run(wp, now), now);
+			dl = wg_peer_timers_next(wp);
+		}
+		if (dl < next)
+			next = dl;
+	}
+	pthread_mutex_unlock(&d->lock);
+	pthread_rwlock_unlock(&d->cfg_lock);
+	if (next == UINT64_MAX || next - now > DP_TIMER_TICK_MS * NSEC_PER_MSEC)
+		return DP_TIMER_TICK_MS;
+	return (int)((next - now) / NSEC_PER_MSEC) + 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Threads                                                                                   */
+
+static int start_udp_threads(struct dp_device *d)
+{
+	for (int f = 0; f < 2; f++) {
+		struct udp_thread_arg *a;
+
+		d->udp_running[f] = false;
+		if (plat_udp_fd(d->udp, (enum plat_udp_family)f) < 0)
+			continue;
+		a = malloc(sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		a->d = d;
+		a->fam = (enum plat_udp_family)f;
+		if (pthread_create(&d->udp_thread[f], NULL, udp_thread, a)) {
+			free(a);
+			return -EAGAIN;
+		}
+		d->udp_running[f] = true;
+	}
+	return 0;
+}
+
+static void stop_udp_threads(struct dp_device *d)
+{
+	plat_udp_shutdown(d->udp);
+	for (int f = 0; f < 2; f++)
+		if (d->udp_running[f])
+			pthread_join(d->udp_thread[f], NULL);
+	d->udp_running[0] = d->udp_running[1] = false;
+}
+
+int dp_device_start(struct dp_device *d)
+{
+	sigset_t all, old;
+	int r = 0;
+
+	/* Signals belong to the control loop (signalfd), never to worker threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&d->tun_thread, NULL, tun_thread, d) ||
+	    pthread_create(&d->hs_thread, NULL, hs_thread, d))
+		r = -EAGAIN;
+	else
+		r = start_udp_threads(d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	d->threads_started = r == 0;
+	return r;
+}
+
+void dp_device_stop(struct dp_device *d)
+{
+	uint64_t one = 1;
+
+	atomic_store(&d->stop, true);
+	if (write(d->wake_fd, &one, sizeof(one)) < 0) {
+		/* The loop also polls `stop` every tick. */
+	}
+}
+
+void dp_device_stop_threads(struct dp_device *d)
+{
+	if (!d->threads_started)
+		return;
+	atomic_store(&d->stop, true);
+	pthread_mutex_lock(&d->hs_lock);
+	pthread_cond_broadcast(&d->hs_cond);
+	pthread_mutex_unlock(&d->hs_lock);
+	stop_udp_threads(d);
+	pthread_join(d->tun_thread, NULL);
+	pthread_join(d->hs_thread, NULL);
+	d->threads_started = false;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Configuration                                                                             */
+
+static int peer_new(struct dp_device *d, const uint8_t pub[WG_KEY_LEN], struct dp_peer **ret)
+{
+	struct dp_peer *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = wg_peer_new(&d->wg, pub, &p->wg);
+	if (r) {
+		free(p);
+		return r;
+	}
+	p->wg->user = p;
+	*ret = p;
+	return 0;
+}
+
+static void peer_free(struct dp_peer *p)
+{
+	if (!p)
+		return;
+	wg_peer_free(p->wg);
+	for (size_t i = 0; i < DP_STAGED; i++)
+		free(p->staged[i].buf);
+	crypto_wipe(p, sizeof(*p));
+	free(p);
+}
+
+void dp_device_free_peers(struct dp_device *d)
+{
+	while (d->wg.peers)
+		peer_free(d->wg.peers->user);
+}
+
+/* Rebind to port; the old sockets stay until the new ones are bound. */
+static int rebind(struct dp_device *d, uint16_t port, uint32_t mark)
+{
+	struct plat_udp *nu, *old;
+	int r = plat_udp_open(port, mark, &nu);
+
+	if (r)
+		return r;
+	if (d->threads_started)
+		stop_udp_threads(d);
+	pthread_rwlock_wrlock(&d->udp_lock);
+	old = d->udp;
+	d->udp = nu;
+	d->listen_port = plat_udp_port(nu);
+	pthread_rwlock_unlock(&d->udp_lock);
+	plat_udp_close(old);
+	return d->threads_started ? start_udp_threads(d) : 0;
+}
+
+static int apply_peer(struct dp_device *d, const struct uapi_peer *up, uint64_t now,
+		      unsigned *act)
+{
+	struct wg_peer *wp;
+	struct dp_peer *p;
+	int r;
+
+	*act = 0;
+	/* Our own public key: a dummy section, ignored (wireguard-go). */
+	if (d->wg.has_key && crypto_equal(up->public_key, d->wg.static_pub, WG_KEY_LEN))
+		return 0;
+	wp = wg_peer_lookup(&d->wg, up->public_key);
+	if (up->remove) {
+		if (wp)
+			peer_free(wp->user);
+		return 0;
+	}
+	if (!wp) {
+		if (up->update_only)
+			return 0;
+		r = peer_new(d, up->public_key, &p);
+		if (r)
+			return r;
+		wp = p->wg;
+	}
+	p = wp->user;
+	if (up->has_psk)
+		wg_peer_set_psk(wp, crypto_is_zero(up->psk, WG_KEY_LEN) ? NULL : up->psk);
+	if (up->has_endpoint) {
+		p->endpoint = up->endpoint;
+		p->has_endpoint = true;
+		p->src.valid = false;
+	}
+	if (up->replace_allowed_ips)
+		wg_allowedips_remove_peer(&d->wg.allowedips, wp);
+	for (size_t i = 0; i < up->n_allowed_ips; i++) {
+		const struct uapi_allowed_ip *a = &up->allowed_ips[i];
+
+		if (a->remove) {
+			wg_allowedips_remove(&d->wg.allowedips, a->family, a->addr, a->cidr, wp);
+			continue;
+		}
+		r = wg_allowedips_insert(&d->wg.allowedips, a->family, a->addr, a->cidr, wp);
+		if (r)
+			return r;
+	}
+	if (up->has_keepalive)
+		*act = wg_peer_set_keepalive(wp, up->keepalive, now);
+	return 0;
+}
+
+int dp_device_apply(struct dp_device *d, const struct uapi_set *set)
+{
+	uint64_t now;
+	int r = 0;
+
+	/* The one step that can fail for outside reasons goes first, before anything changes. */
+	if (set->has_listen_port && set->listen_port != d->listen_port) {
+		r = rebind(d, set->listen_port, set->has_fwmark ? set->fwmark : d->fwmark);
+		if (r)
+			return r;
+	}
+	pthread_rwlock_wrlock(&d->cfg_lock);
+	pthread_mutex_lock(&d->lock);
+	now = dp_now();
+	if (set->has_fwmark && set->fwmark != d->fwmark) {
+		pthread_rwlock_rdlock(&d->udp_lock);
+		r = plat_udp_set_mark(d->udp, set->fwmark);
+		pthread_rwlock_unlock(&d->udp_lock);
+		if (r)
+			goto out;
+		d->fwmark = set->fwmark;
+	}
+	if (set->has_private_key) {
+		r = wg_device_set_private_key(&d->wg, set->private_key);
+		if (r)
+			goto out;
+	}
+	if (set->replace_peers)
+		dp_device_free_peers(d);
+	for (size_t i = 0; i < set->n_peers; i++) {
+		unsigned act = 0;
+
+		r = apply_peer(d, &set->peers[i], now, &act);
+		if (r)
+			goto out;
+		if (act) {
+			struct wg_peer *wp = wg_peer_lookup(&d->wg, set->peers[i].public_key);
+
+			if (wp)
+				dp_peer_actions(d, wp->user, act, now);
+		}
+	}
+out:
+	pthread_mutex_unlock(&d->lock);
+	pthread_rwlock_unlock(&d->cfg_lock);
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading configuration and counters                                                        */
+
+struct aip_collect {
+	struct uapi_allowed_ip *v;
+	size_t n, cap;
+	int err;
+};
+
+static int collect_aip(void *ctx, enum wg_family family, const uint8_t *addr, uint8_t cidr)
+{
+	struct aip_collect *c = ctx;
+
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 16;
+		struct uapi_allowed_ip *nv = realloc(c->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->v = nv;
+		c->cap = ncap;
+	}
+	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
+	c->v[c->n].family = family;
+	memcpy(c->v[c->n].addr, addr, family == WG_AF_INET ? 4 : 16);
+	c->v[c->n].cidr = cidr;
+	c->n++;
+	return 0;
+}
+
+int dp_device_get(struct dp_device *d, struct strbuf *out)
+{
+	struct uapi_get g = {0};
+	struct uapi_get_peer *peers = NULL;
+	struct aip_collect *aips = NULL;
+	size_t n = 0, i = 0;
+	struct wg_peer *wp;
+	int r = 0;
+
+	pthread_mutex_lock(&d->lock);
+	n = d->wg.peer_count;
+	peers = calloc(n ? n : 1, sizeof(*peers));
+	aips = calloc(n ? n : 1, sizeof(*aips));
+	if (!peers || !aips) {
+		r = -ENOMEM;
+		pthread_mutex_unlock(&d->lock);
+		goto out;
+	}
+	g.has_private_key = d->wg.has_key;
+	memcpy(g.private_key, d->wg.static_priv, WG_KEY_LEN);
+	g.listen_port = d->listen_port;
+	g.fwmark = d->fwmark;
+	/* The engine keeps peers newest first; report them in the order they were added. */
+	for (wp = d->wg.peers; wp && wp->list_next; wp = wp->list_next)
+		;
+	for (; wp; wp = wp->list_prev, i++) {
+		struct dp_peer *p = wp->user;
+		struct uapi_get_peer *gp = &peers[i];
+
+		memcpy(gp->public_key, wp->remote_static, WG_KEY_LEN);
+		memcpy(gp->psk, wp->psk, WG_KEY_LEN);
+		gp->has_endpoint = p->has_endpoint;
+		gp->endpoint = p->endpoint;
+		gp->last_handshake_sec = (uint64_t)p->last_handshake.tv_sec;
+		gp->last_handshake_nsec = (uint64_t)p->last_handshake.tv_nsec;
+		gp->rx_bytes = wp->rx_bytes;
+		gp->tx_bytes = wp->tx_bytes;
+		gp->keepalive = wp->persistent_keepalive;
+		wg_allowedips_walk_peer(&d->wg.allowedips, wp, collect_aip, &aips[i]);
+		if (aips[i].err)
+			r = aips[i].err;
+		gp->allowed_ips = aips[i].v;
+		gp->n_allowed_ips = aips[i].n;
+	}
+	pthread_mutex_unlock(&d->lock);
+	g.peers = peers;
+	g.n_peers = n;
+	if (!r)
+		r = uapi_format_get(out, &g);
+out:
+	for (size_t k = 0; aips && k < n; k++)
+		free(aips[k].v);
+	free(aips);
+	if (peers)
+		crypto_wipe(peers, n * sizeof(*peers));
+	free(peers);
+	crypto_wipe(&g, sizeof(g));
+	return r;
+}
+
+int dp_device_stats(struct dp_device *d, struct strbuf *out)
+{
+	static const char *const tx_names[DP_TX__COUNT] = {
+		[DP_TX_DROP_NO_PEER] = "tx_drop_no_peer",
+		[DP_TX_DROP_NO_ENDPOINT] = "tx_drop_no_endpoint",
+		[DP_TX_DROP_BAD_PACKET] = "tx_drop_bad_packet",
+		[DP_TX_DROP_STAGED_FULL] = "tx_drop_staged_full",
+		[DP_TX_DROP_SEND_ERROR] = "tx_drop_send_error",
+		[DP_TX_DROP_HANDSHAKE_QUEUE_FULL] = "rx_drop_handshake_queue_full",
+	};
+
+	strbuf_appendf(out, "interface=%s\nlisten_port=%u\n", d->name, d->listen_port);
+	strbuf_appendf(out, "tun_packets_read=%llu\nudp_datagrams_received=%llu\n",
+		       (unsigned long long)atomic_load(&d->tx_packets),
+		       (unsigned long long)atomic_load(&d->rx_packets));
+	for (int i = 0; i < WG_RX__COUNT; i++)
+		strbuf_appendf(out, "rx_%s=%llu\n", wg_rx_result_name((enum wg_rx_result)i),
+			       (unsigned long long)atomic_load(&d->rx_stats[i]));
+	for (int i = 0; i < DP_TX__COUNT; i++)
+		strbuf_appendf(out, "%s=%llu\n", tx_names[i],
+			       (unsigned long long)atomic_load(&d->tx_stats[i]));
+	return out->error;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Creation                                                                                  */
+
+int dp_device_core_init(struct dp_device *d, const struct dp_config *cfg)
+{
+	const struct wg_env env = {.random = env_random, .tai64n = env_tai64n};
+	pthread_rwlockattr_t ra;
+	int r;
+
+	d->mtu = cfg->mtu ? cfg->mtu : DP_DEFAULT_MTU;
+	d->uapi_fd = d->inotify_fd = d->signal_fd = -1;
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->wake_fd < 0)
+		return -errno;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&d->cfg_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_rwlock_init(&d->udp_lock, NULL);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->hs_lock, NULL);
+	pthread_cond_init(&d->hs_cond, NULL);
+	d->hs_ring = calloc(DP_HANDSHAKE_QUEUE, sizeof(*d->hs_ring));
+	if (!d->hs_ring)
+		return -ENOMEM;
+	r = wg_device_init(&d->wg, &env);
+	if (r)
+		return r;
+	r = plat_udp_open(0, 0, &d->udp);
+	if (r)
+		return r;
+	d->listen_port = plat_udp_port(d->udp);
+	return 0;
+}
+
+void dp_device_core_done(struct dp_device *d)
+{
+	dp_device_stop_threads(d);
+	if (d->wg.index_table) {
+		dp_device_free_peers(d);
+		wg_device_done(&d->wg);
+	}
+	plat_udp_close(d->udp);
+	d->udp = NULL;
+	if (d->hs_ring)
+		crypto_wipe(d->hs_ring, DP_HANDSHAKE_QUEUE * sizeof(*d->hs_ring));
+	free(d->hs_ring);
+	if (d->wake_fd >= 0)
+		close(d->wake_fd);
+	pthread_rwlock_destroy(&d->cfg_lock);
+	pthread_rwlock_destroy(&d->udp_lock);
+	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->hs_lock);
+	pthread_cond_destroy(&d->hs_cond);
+}

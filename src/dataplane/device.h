@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dataplane/ — a running WireGuard interface: the pure engine (wg/) driven by a TUN, UDP
+ * sockets, threads and the cross-platform UAPI. weft-wg is a thin main around it; weftd
+ * embeds it. Configuration goes through the UAPI codec (uapi.h) and is applied atomically:
+ * a request is parsed and validated completely before anything changes.
+ *
+ * Threads: one TUN reader (encrypt and send), one UDP reader per address family (decrypt and
+ * write to the TUN), one handshake worker fed by a bounded queue whose depth drives the
+ * engine's under-load (cookie) decision, and the caller's control loop (dp_device_run:
+ * timers, UAPI connections, signals, lifecycle).
+ */
+#ifndef WEFT_DATAPLANE_DEVICE_H
+#define WEFT_DATAPLANE_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/uapi.h"
+#include "lib/strbuf.h"
+
+struct dp_device;
+
+/* Counters an operator can read (weft-wg --stats); never UAPI keys. */
+enum dp_tx_drop {
+	DP_TX_DROP_NO_PEER,     /* no allowed-IPs match for the destination */
+	DP_TX_DROP_NO_ENDPOINT, /* the peer has no endpoint yet */
+	DP_TX_DROP_BAD_PACKET,  /* not IPv4/IPv6, or too large */
+	DP_TX_DROP_STAGED_FULL, /* oldest staged packet dropped while waiting for a session */
+	DP_TX_DROP_SEND_ERROR,  /* the socket refused the datagram */
+	DP_TX_DROP_HANDSHAKE_QUEUE_FULL, /* incoming handshake dropped: queue full */
+	DP_TX__COUNT
+};
+
+struct dp_config {
+	const char *ifname;
+	unsigned mtu;           /* 0 = 1420 */
+	const char *uapi_dir;   /* NULL = /var/run/wireguard */
+	bool uapi_socket;       /* serve the UAPI on <uapi_dir>/<ifname>.sock */
+};
+
+/*
+ * Create the TUN (or attach to an existing TUN of that name), bind UDP on a random port and
+ * open the UAPI socket. Threads start with dp_device_start(). Errors: -EINVAL (bad name),
+ * -EEXIST (a non-TUN link has the name), -EADDRINUSE (UAPI socket in use), other -errno.
+ * Nothing is left behind on error.
+ */
+int dp_device_new(const struct dp_config *cfg, struct dp_device **ret);
+int dp_device_start(struct dp_device *d);
+/*
+ * The control loop: timers, UAPI connections. Returns when dp_device_stop() is called, on
+ * SIGINT/SIGTERM (if the caller blocked them: see dp_device_run_signals), when the UAPI
+ * socket file is deleted, or when the TUN interface is deleted. Returns 0 or -errno.
+ */
+int dp_device_run(struct dp_device *d);
+/* Thread-safe and async-signal-safe: ask dp_device_run to return. */
+void dp_device_stop(struct dp_device *d);
+/* Stops threads, removes the UAPI socket, closes the TUN (the kernel deletes it). NULL-safe. */
+void dp_device_free(struct dp_device *d);
+
+/* Apply a parsed set request atomically. 0, -EADDRINUSE (listen_port), -ENOSPC, -ENOMEM. */
+int dp_device_apply(struct dp_device *d, const struct uapi_set *set);
+/* The reply to a get request (key=value lines and errno=0). */
+int dp_device_get(struct dp_device *d, struct strbuf *out);
+/* Human-readable per-reason counters. */
+int dp_device_stats(struct dp_device *d, struct strbuf *out);
+/* Handle one UAPI connection (blocking, with a timeout) until the client closes it. */
+void dp_device_serve_uapi(struct dp_device *d, int fd);
+
+const char *dp_device_name(const struct dp_device *d);
+int dp_device_ifindex(const struct dp_device *d);
+uint16_t dp_device_port(const struct dp_device *d);
+
+#endif

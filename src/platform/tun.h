@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TUN device of a WireGuard interface: a layer-3 virtual interface whose packets (bare IP,
+ * no packet-information prefix) are read and written through file descriptors, optionally
+ * with a virtio-net header in front of each packet for checksum and segmentation offload, and
+ * optionally with several queues (one fd per queue) for parallel readers.
+ *
+ * OS-neutral contract; platform/<os>/tun.c implements it. No OS headers here. Nothing in
+ * this module parses packets or logs.
+ */
+#ifndef WEFT_PLATFORM_TUN_H
+#define WEFT_PLATFORM_TUN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum plat_tun_flags {
+	PLAT_TUN_VNET_HDR = 1 << 0,    /* each packet is preceded by PLAT_TUN_VNET_HDR_LEN bytes */
+	PLAT_TUN_MULTI_QUEUE = 1 << 1, /* plat_tun_open_queue may add queues */
+};
+
+enum plat_tun_offload {
+	PLAT_TUN_OFF_CSUM = 1 << 0, /* packets may carry a partial checksum; needed by all below */
+	PLAT_TUN_OFF_TSO4 = 1 << 1, /* TCP segmentation offload, IPv4 */
+	PLAT_TUN_OFF_TSO6 = 1 << 2, /* TCP segmentation offload, IPv6 */
+	PLAT_TUN_OFF_USO4 = 1 << 3, /* UDP segmentation offload, IPv4 (only together with USO6) */
+	PLAT_TUN_OFF_USO6 = 1 << 4, /* UDP segmentation offload, IPv6 (only together with USO4) */
+};
+
+enum {
+	PLAT_TUN_NAME_MAX = 15,	    /* bytes of an interface name, without the NUL */
+	PLAT_TUN_VNET_HDR_LEN = 10, /* sizeof(struct virtio_net_hdr), no num_buffers field */
+	PLAT_TUN_MAX_QUEUES = 256,  /* fds per device, as the kernel's MAX_TAP_QUEUES */
+};
+
+struct plat_tun;
+
+/*
+ * Create a layer-3 TUN called name, or attach to an existing TUN of that name (as
+ * wireguard-go does: typically a persistent one from "ip tuntap add", or another queue of a
+ * multi-queue one; the kernel then applies the VNET_HDR flag to the whole device). The fd is
+ * non-blocking and close-on-exec.
+ *
+ * -EINVAL: name NULL, empty, longer than PLAT_TUN_NAME_MAX, "." or "..", or containing '/',
+ *          whitespace or ':'; unknown flags; or the existing TUN is a TAP or its queue mode
+ *          differs from PLAT_TUN_MULTI_QUEUE.
+ * -EEXIST: a link of that name exists and is not a TUN/TAP (veth, bridge, ...).
+ * -EBUSY:  the existing TUN is single-queue and already open (by us or anyone).
+ * Other -errno from the kernel (-EPERM without CAP_NET_ADMIN, -ENOENT without /dev/net/tun).
+ * Nothing is created and nothing is changed on error.
+ */
+int plat_tun_open(const char *name, unsigned flags, struct plat_tun **ret);
+
+/*
+ * Add a queue to a PLAT_TUN_MULTI_QUEUE device and return its fd (non-blocking,
+ * close-on-exec). The fd stays owned by t: plat_tun_close closes it, the caller must not.
+ * -EOPNOTSUPP without PLAT_TUN_MULTI_QUEUE, -E2BIG past PLAT_TUN_MAX_QUEUES, -ENODEV when
+ * the device is gone or was renamed or moved away.
+ */
+int plat_tun_open_queue(struct plat_tun *t, int *ret_fd);
+
+/* The first queue's fd, for the caller's poller. */
+int plat_tun_fd(const struct plat_tun *t);
+/* The name the kernel gave the device at open (a later rename is not tracked). */
+const char *plat_tun_name(const struct plat_tun *t);
+/* The ifindex at open. */
+int plat_tun_ifindex(const struct plat_tun *t);
+
+/*
+ * Tell the kernel which offloads we handle, and return the set actually enabled (>= 0) or
+ * -errno. The request is first normalised to what the kernel would really enable (nothing
+ * without CSUM; USO only as the USO4|USO6 pair); when the kernel refuses it with EINVAL (an
+ * older kernel not knowing a bit) USO is dropped, then TSO, then everything.
+ * -EOPNOTSUPP without PLAT_TUN_VNET_HDR (segments could not be described), -EINVAL for
+ * unknown bits.
+ */
+int plat_tun_set_offload(struct plat_tun *t, unsigned offloads);
+
+/*
+ * Read one packet from the first queue (with its virtio-net header when VNET_HDR). Never
+ * blocks: -EAGAIN when nothing is queued. len should hold the largest packet (MTU, or 64 KiB
+ * + header with TSO/USO); a longer packet is truncated by the kernel.
+ * -ENODEV when the interface is gone (deleted or detached); the caller should stop.
+ */
+ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len);
+
+/*
+ * Inject one packet (with its virtio-net header when VNET_HDR) into the kernel as if received
+ * on the interface. Returns len, -EAGAIN, -ENODEV when the interface is gone, -ENETDOWN when
+ * it is administratively down (the packet is dropped; not fatal), -EINVAL for a packet that
+ * is neither IPv4 nor IPv6 or has a malformed header.
+ */
+ssize_t plat_tun_write(struct plat_tun *t, const void *buf, size_t len);
+
+/*
+ * Is the interface administratively up, asked through the fd only (useful after the TUN was
+ * moved to another namespace, where our netlink sockets no longer see it): 1 up, 0 down,
+ * -ENODEV gone.
+ *
+ * wireguard-go's "TUN status hack" wrote zero bytes and read EINVAL (up) or EIO (down); on
+ * current kernels a zero-length write fails the IP version check (EINVAL) before the up
+ * check, whatever the state. So this writes a one-byte "IPv4" packet instead: EIO when down;
+ * when up the kernel accepts it and the IP layer drops it as truncated, which costs one
+ * count in the interface's rx and the namespace's Ip InHdrErrors, and a packet tap (tcpdump)
+ * on the interface sees it. Do not call it in a tight loop.
+ */
+int plat_tun_link_up(struct plat_tun *t);
+
+/*
+ * Close every fd. The kernel deletes a non-persistent TUN when its last fd closes, so a
+ * device that plat_tun_open created disappears here unless someone else holds it open.
+ * NULL-safe.
+ */
+void plat_tun_close(struct plat_tun *t);
+
+#endif
