@@ -3,6 +3,7 @@
 #   1. -Werror build, unit/table tests and fuzz-corpus replays (meson test)
 #   2. the same under ASan + UBSan
 #   3. each libFuzzer target for FUZZ_SECONDS (clang)
+#   4. the end-to-end scripts tests/e2e/*.sh (network namespaces; root), against build/
 # A stage that fails to build counts as one failure; later stages still run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,22 @@ count_meson build
 if stage asan make --no-print-directory check-asan; then :; elif [ ! -f build-asan/meson-logs/testlog.json ]; then failed=$((failed + 1)); fi
 count_meson build-asan
 if stage fuzz make --no-print-directory check-fuzz; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "=== check: end-to-end"
+for t in tests/e2e/*.sh; do
+	[ "$(basename "$t")" = lib.sh ] && continue
+	echo "--- $t"
+	timeout 600 bash "$t"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		passed=$((passed + 1))
+	elif [ $rc -eq 77 ]; then
+		echo "(skipped)"
+	else
+		failed=$((failed + 1))
+		failures+=("$t")
+	fi
+done
 
 echo
 [ ${#failures[@]} -eq 0 ] || echo "failing stages: ${failures[*]}"
