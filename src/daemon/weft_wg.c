@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 		const char *why = r == -EINVAL	     ? "invalid interface name (1 to 15 bytes)"
 				  : r == -EEXIST     ? "a link of that name exists and is not a TUN"
 				  : r == -EADDRINUSE ? "its UAPI socket is in use by a running daemon"
+				  : r == -EBUSY	     ? "the interface is in use by another process"
 						     : strerror(-r);
 
 		fprintf(stderr, "weft-wg: cannot create interface %s: %s\n", cfg.ifname, why);
