@@ -196,7 +196,7 @@ struct tx_job {
 	struct crypto_aead *aead;
 	uint32_t remote_index;
 	uint64_t counter;
-	struct plat_udp_msg msg;
+	unsigned msg; /* index into the batch's datagrams */
 	bool ok;
 };
 
@@ -312,6 +312,7 @@ static void *tun_thread(void *arg)
 				j->ok = false;
 				continue;
 			}
+			j->msg = nmsg;
 			msgs[nmsg].buf = j->buf;
 			msgs[nmsg].len = j->wire_len;
 			msgs[nmsg].peer = j->peer->endpoint;
@@ -329,9 +330,14 @@ static void *tun_thread(void *arg)
 						 nmsg - (unsigned)(sent < 0 ? 0 : sent));
 		}
 		pthread_mutex_lock(&d->lock);
-		for (unsigned i = 0; i < n; i++)
-			if (jobs[i].ok)
-				wg_data_tx_finish(jobs[i].peer->wg, jobs[i].wire_len, false, now);
+		for (unsigned i = 0; i < n; i++) {
+			if (!jobs[i].ok)
+				continue;
+			wg_data_tx_finish(jobs[i].peer->wg, jobs[i].wire_len, false, now);
+			/* The kernel refused the sticky source: forget it for this peer. */
+			if (!msgs[jobs[i].msg].local.valid)
+				jobs[i].peer->src.valid = false;
+		}
 		pthread_mutex_unlock(&d->lock);
 		pthread_rwlock_unlock(&d->cfg_lock);
 	}

@@ -319,8 +319,11 @@ static int send_run(struct plat_udp *u, int fd, struct plat_udp_msg *msgs, unsig
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		/* The sticky source may have vanished: drop it and retry once (wg-go does). */
-		if (r < 0 && (errno == EINVAL || errno == EADDRNOTAVAIL) && msgs[done].local.valid) {
+		/*
+		 * The sticky source may have vanished (the kernel says EINVAL, EADDRNOTAVAIL or
+		 * ENETUNREACH depending on the route): drop it and retry once, as wg-go does.
+		 */
+		if (r < 0 && errno != EAGAIN && errno != ENOBUFS && msgs[done].local.valid) {
 			msgs[done].local.valid = false;
 			write_pktinfo(&mm[done].msg_hdr, cbuf[done], sizeof(cbuf[done]), &msgs[done]);
 			continue;
