@@ -1,6 +1,7 @@
 # Thin wrapper over meson + ninja: the targets are what a newcomer types.
 #   make demo          build and show it working
 #   make check         all tests: -Werror build, ASan+UBSan build, fuzz corpora, short fuzz runs
+#   make bench         weft-wg against wireguard-go in network namespaces, with ratios
 #   make bench-crypto  crypto and engine throughput against `openssl speed`
 #   make fuzz          longer libFuzzer runs (FUZZ_SECONDS each, default 300)
 # Every target installs the Debian packages it needs first (scripts/deps.sh).
@@ -16,7 +17,7 @@ SAN_FLAGS = -Db_sanitize=address,undefined -Db_lundef=false \
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build demo check check-build check-asan check-fuzz bench-crypto fuzz clean format
+.PHONY: all deps build demo check check-build check-asan check-fuzz bench bench-build bench-crypto fuzz clean format
 
 all: build
 
@@ -53,9 +54,14 @@ check-fuzz: deps $(FUZZ_BUILD)/build.ninja
 check: deps
 	@scripts/check.sh
 
-bench-crypto: deps
+bench-build: deps
 	@test -f $(BENCH_BUILD)/build.ninja || meson setup $(BENCH_BUILD) --buildtype=release -Dtests=false
 	ninja -C $(BENCH_BUILD)
+
+bench: bench-build
+	WEFT_WG=$(BENCH_BUILD)/src/daemon/weft-wg scripts/bench.py
+
+bench-crypto: bench-build
 	scripts/bench-crypto.sh $(BENCH_BUILD)
 
 fuzz: FUZZ_SECONDS = 300

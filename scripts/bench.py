@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""`make bench`: weft-wg against Debian's wireguard-go, side by side, in one run.
+
+Topology (rebuilt for every run; the implementation alternates weft, go, weft, go, ...):
+
+    ns bA [198.18.10.1] eth ==== veth ==== eth [198.18.10.2] ns bB
+          wbA 10.200.10.1  (WireGuard, same implementation on both ends)  wbB 10.200.10.2
+
+Per run: time from `wg set` to the first ping reply, ping RTT avg/p99 (200 pings), iperf3 TCP
+1 stream and 4 streams, iperf3 UDP 64-byte datagrams received per second, CPU seconds of the
+two daemons per GB moved (during the 1-stream run), and the daemons' peak RSS (VmHWM).
+Prints the median of RUNS runs for each figure and the ratio weft/wireguard-go.
+"""
+import json, os, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WEFT = os.environ.get("WEFT_WG", os.path.join(ROOT, "build-release/src/daemon/weft-wg"))
+RUNS = int(os.environ.get("RUNS", "3"))
+SECS = int(os.environ.get("BENCH_SECONDS", "5"))
+NS = ("wbenchA", "wbenchB")
+IF = ("wbA", "wbB")
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(args, check=check, capture_output=True, text=True, **kw)
+
+
+def ns(i, *args, **kw):
+    return sh("ip", "netns", "exec", NS[i], *args, **kw)
+
+
+def teardown():
+    for n in NS:
+        pids = sh("ip", "netns", "pids", n, check=False).stdout.split()
+        for p in pids:
+            sh("kill", p, check=False)
+    time.sleep(0.3)
+    for n in NS:
+        for p in sh("ip", "netns", "pids", n, check=False).stdout.split():
+            sh("kill", "-9", p, check=False)
+        sh("ip", "netns", "del", n, check=False)
+
+
+def setup(impl):
+    teardown()
+    for n in NS:
+        sh("ip", "netns", "add", n)
+        sh("ip", "-n", n, "link", "set", "lo", "up")
+    sh("ip", "link", "add", "wbvA", "netns", NS[0], "type", "veth", "peer", "wbvB", "netns", NS[1])
+    for i, (v, a) in enumerate((("wbvA", "198.18.10.1/24"), ("wbvB", "198.18.10.2/24"))):
+        sh("ip", "-n", NS[i], "addr", "add", a, "dev", v)
+        sh("ip", "-n", NS[i], "link", "set", v, "up")
+    binary = WEFT if impl == "weft" else "wireguard-go"
+    pids = []
+    for i in range(2):
+        ns(i, "env", "LOG_LEVEL=error", binary, IF[i], stdin=subprocess.DEVNULL)
+        pids.append(int(sh("pgrep", "-nf", "%s %s$" % (binary, IF[i])).stdout.split()[0]))
+        ns(i, "ip", "addr", "add", "10.200.10.%d/24" % (i + 1), "dev", IF[i])
+        ns(i, "ip", "link", "set", IF[i], "up")
+    return pids
+
+
+def configure():
+    keys = [sh("wg", "genkey").stdout.strip() for _ in range(2)]
+    pubs = [sh("wg", "pubkey", input=k).stdout.strip() for k in keys]
+    t0 = time.monotonic()
+    for i in range(2):
+        with tempfile.NamedTemporaryFile("w", delete=False) as f:
+            f.write(keys[i])
+        ns(i, "wg", "set", IF[i], "private-key", f.name, "listen-port", str(51900 + i),
+           "peer", pubs[1 - i], "allowed-ips", "10.200.10.%d/32" % (2 - i),
+           "endpoint", "198.18.10.%d:%d" % (2 - i, 51900 + 1 - i))
+        os.unlink(f.name)
+    while True:
+        if ns(0, "ping", "-c", "1", "-W", "1", "10.200.10.2", check=False).returncode == 0:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > 20:
+            raise RuntimeError("no ping reply 20 s after wg set")
+
+
+def rtt():
+    out = ns(0, "ping", "-c", "200", "-i", "0.005", "10.200.10.2").stdout
+    times = [float(l.split("time=")[1].split()[0]) for l in out.splitlines() if "time=" in l]
+    times.sort()
+    return statistics.mean(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def cpu(pids):
+    total = 0
+    for p in pids:
+        f = open("/proc/%d/stat" % p).read().rsplit(")", 1)[1].split()
+        total += int(f[11]) + int(f[12])
+    return total / CLK
+
+
+def hwm(pids):
+    m = 0
+    for p in pids:
+        for l in open("/proc/%d/status" % p):
+            if l.startswith("VmHWM:"):
+                m = max(m, int(l.split()[1]) * 1024)
+    return m
+
+
+def iperf(args):
+    srv = subprocess.Popen(["ip", "netns", "exec", NS[1], "iperf3", "-s", "-1", "-B", "10.200.10.2"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.4)
+    try:
+        out = ns(0, "iperf3", "-c", "10.200.10.2", "-J", "-t", str(SECS), *args, timeout=SECS + 30).stdout
+    finally:
+        srv.wait(timeout=10)
+    return json.loads(out)
+
+
+def one_run(impl):
+    pids = setup(impl)
+    r = {"handshake_s": configure()}
+    r["rtt_avg_ms"], r["rtt_p99_ms"] = rtt()
+    c0 = cpu(pids)
+    j = iperf([])
+    c1 = cpu(pids)
+    moved = j["end"]["sum_received"]["bytes"]
+    r["tcp1_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
+    r["cpu_s_per_gb"] = (c1 - c0) / (moved / 1e9)
+    j = iperf(["-P", "4"])
+    r["tcp4_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
+    j = iperf(["-u", "-l", "64", "-b", "0"])
+    s = j["end"]["sum"]
+    r["udp64_kpps"] = (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
+    r["rss_mb"] = hwm(pids) / 1e6
+    teardown()
+    return r
+
+
+FIGURES = [
+    ("tcp1_gbps", "TCP 1 stream (Gbit/s)", True),
+    ("tcp4_gbps", "TCP 4 streams (Gbit/s)", True),
+    ("udp64_kpps", "UDP 64-byte received (kpps)", True),
+    ("rtt_avg_ms", "ping RTT avg (ms)", False),
+    ("rtt_p99_ms", "ping RTT p99 (ms)", False),
+    ("cpu_s_per_gb", "CPU s per GB (TCP 1 stream)", False),
+    ("rss_mb", "peak RSS, both daemons max (MB)", False),
+    ("handshake_s", "wg set -> first ping reply (s)", False),
+]
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespaces)")
+    res = {"weft": [], "go": []}
+    try:
+        for k in range(RUNS):
+            for impl in ("weft", "go"):
+                r = one_run(impl)
+                res[impl].append(r)
+                print("run %d %-4s " % (k + 1, impl) +
+                      " ".join("%s=%.3f" % (f, r[f]) for f, _, _ in FIGURES), flush=True)
+    finally:
+        teardown()
+    ver = sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout
+    print("\nmedians of %d runs, %d s each (wireguard-go %s):" % (RUNS, SECS, ver))
+    print("%-34s %12s %12s %10s" % ("figure", "weft-wg", "wireguard-go", "weft/go"))
+    for f, label, _ in FIGURES:
+        w = statistics.median(r[f] for r in res["weft"])
+        g = statistics.median(r[f] for r in res["go"])
+        print("%-34s %12.3f %12.3f %10.2f" % (label, w, g, w / g if g else float("nan")))
+
+
+main()
