@@ -54,7 +54,10 @@ def setup(impl):
     binary = WEFT if impl == "weft" else "wireguard-go"
     pids = []
     for i in range(2):
-        ns(i, "env", "LOG_LEVEL=error", binary, IF[i], stdin=subprocess.DEVNULL)
+        # The daemon keeps running: its stdio must not be our capture pipes.
+        subprocess.run(["ip", "netns", "exec", NS[i], "env", "LOG_LEVEL=error", binary, IF[i]],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         pids.append(int(sh("pgrep", "-nf", "%s %s$" % (binary, IF[i])).stdout.split()[0]))
         ns(i, "ip", "addr", "add", "10.200.10.%d/24" % (i + 1), "dev", IF[i])
         ns(i, "ip", "link", "set", IF[i], "up")

@@ -487,20 +487,21 @@ static const struct uapi_key {
 	const char *name;
 	enum key_scope scope;
 	int (*fn)(struct uapi_parser *p, const char *v, size_t n);
+	bool repeatable; /* may appear more than once per section */
 } uapi_keys[] = {
-	{"private_key", IN_DEVICE, on_private_key},
-	{"listen_port", IN_DEVICE, on_listen_port},
-	{"fwmark", IN_DEVICE, on_fwmark},
-	{"replace_peers", IN_DEVICE, on_replace_peers},
-	{"public_key", ANYWHERE, on_public_key},
-	{"remove", IN_PEER, on_remove},
-	{"update_only", IN_PEER, on_update_only},
-	{"preshared_key", IN_PEER, on_preshared_key},
-	{"endpoint", IN_PEER, on_endpoint},
-	{"persistent_keepalive_interval", IN_PEER, on_keepalive},
-	{"replace_allowed_ips", IN_PEER, on_replace_allowed_ips},
-	{"allowed_ip", IN_PEER, on_allowed_ip},
-	{"protocol_version", IN_PEER, on_protocol_version},
+	{"private_key", IN_DEVICE, on_private_key, false},
+	{"listen_port", IN_DEVICE, on_listen_port, false},
+	{"fwmark", IN_DEVICE, on_fwmark, false},
+	{"replace_peers", IN_DEVICE, on_replace_peers, false},
+	{"public_key", ANYWHERE, on_public_key, true},
+	{"remove", IN_PEER, on_remove, false},
+	{"update_only", IN_PEER, on_update_only, false},
+	{"preshared_key", IN_PEER, on_preshared_key, false},
+	{"endpoint", IN_PEER, on_endpoint, false},
+	{"persistent_keepalive_interval", IN_PEER, on_keepalive, false},
+	{"replace_allowed_ips", IN_PEER, on_replace_allowed_ips, false},
+	{"allowed_ip", IN_PEER, on_allowed_ip, true},
+	{"protocol_version", IN_PEER, on_protocol_version, false},
 };
 
 static bool printable(const char *s, size_t len)
@@ -554,6 +555,12 @@ int uapi_parser_line(struct uapi_parser *p, const char *line, size_t len)
 		return fail(p, -EINVAL, "device key %s after public_key", k->name);
 	if (k->scope == IN_PEER && !p->cur)
 		return fail(p, -EINVAL, "peer key %s before public_key", k->name);
+	/* `wg` never repeats a key within a section; a repeat is a confused or hostile client. */
+	if (!k->repeatable && (p->seen & (1u << (k - uapi_keys))))
+		return fail(p, -EINVAL, "duplicate key %s", k->name);
+	p->seen |= 1u << (k - uapi_keys);
+	if (k->fn == on_public_key)
+		p->seen = 0; /* a new section */
 	return k->fn(p, eq + 1, len - klen - 1);
 }
 

@@ -94,6 +94,7 @@ struct uapi_parser {
 	size_t line_no;
 	char msg[128];
 	bool device_section_over;
+	unsigned seen; /* keys met in the current section (bit = index in the key table) */
 };
 
 /* set is zeroed. The caller owns set and frees it with uapi_set_free() whatever happens. */

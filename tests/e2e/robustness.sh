@@ -53,6 +53,8 @@ bad=(
 	"set=1\npublic_key=${hex2:0:60}\n\n"
 	"set=1\nreplace_peers=true\npublic_key=$hex2\nprotocol_version=2\n\n"
 	"set=1\npublic_key=$hex1\nremove=true\nnonsense\n\n"
+	"set=1\nlisten_port=1000\nlisten_port=1001\n\n"
+	"set=1\npublic_key=$hex2\nendpoint=1.2.3.4:5\nendpoint=1.2.3.4:6\n\n"
 )
 for req in "${bad[@]}"; do
 	reply=$(python3 "$ROOT/tests/e2e/uapi_client.py" "$SOCK" "$req")
@@ -77,14 +79,16 @@ pgrep -f "weft-wg $IF\$" >/dev/null || fail "daemon died on garbage"
 ok "$n garbage datagrams: alive, unchanged, $drops drops counted by reason"
 
 # Lifecycle: SIGTERM.
-pkill -TERM -f "weft-wg $IF"
+pid=$(pgrep -nf "weft-wg $IF\$")
+kill -TERM "$pid"
+wait_for 5 bash -c "! kill -0 $pid" || fail "daemon alive after SIGTERM"
 wait_for 5 test ! -e "$SOCK" || fail "socket left after SIGTERM"
 wait_for 5 bash -c "! ip netns exec $(ns a) ip link show $IF" || fail "interface left after SIGTERM"
 ok "SIGTERM: socket and interface removed"
 
 # Lifecycle: deleting the socket.
 start_wg a weft "$IF"
-pid=$(pgrep -f "weft-wg $IF\$")
+pid=$(pgrep -nf "weft-wg $IF\$")
 rm -f "$SOCK"
 wait_for 5 bash -c "! kill -0 $pid" || fail "daemon kept running without its socket"
 wait_for 5 bash -c "! ip netns exec $(ns a) ip link show $IF" || fail "interface left after socket deletion"

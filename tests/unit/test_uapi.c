@@ -506,6 +506,35 @@ static void test_same_key_twice(void **state)
 	uapi_set_free(&set);
 }
 
+/* A non-repeatable key twice in one section is refused; in separate sections it is fine. */
+static void test_duplicate_keys(void **state)
+{
+	static const char *const bad[] = {
+		"listen_port=1\nlisten_port=2\n",
+		"private_key=" PSK "\nprivate_key=" PSK "\n",
+		"fwmark=1\nfwmark=1\n",
+		"public_key=" PUB1 "\nendpoint=1.2.3.4:5\nendpoint=1.2.3.4:5\n",
+		"public_key=" PUB1 "\npreshared_key=" PSK "\npreshared_key=" PSK "\n",
+		"public_key=" PUB1 "\npersistent_keepalive_interval=1\n"
+		"persistent_keepalive_interval=2\n",
+		"public_key=" PUB1 "\nremove=true\nremove=true\n",
+	};
+	static const char good[] = "public_key=" PUB1 "\nendpoint=1.2.3.4:5\n"
+				   "allowed_ip=10.0.0.1/32\nallowed_ip=10.0.0.2/32\n"
+				   "public_key=" PUB1 "\nendpoint=1.2.3.4:6\n";
+	struct uapi_set set;
+	char msg[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_text(bad[i], &set, msg), -EINVAL);
+		assert_non_null(strstr(msg, "duplicate"));
+		uapi_set_free(&set);
+	}
+	assert_int_equal(parse_text(good, &set, NULL), 0);
+	uapi_set_free(&set);
+}
+
 static void test_allowed_ip_remove_and_replace(void **state)
 {
 	static const char req[] = "public_key=" PUB1 "\n"
@@ -906,6 +935,7 @@ int main(void)
 		cmocka_unit_test(test_device_key_after_peer),
 		cmocka_unit_test(test_no_state_leak),
 		cmocka_unit_test(test_same_key_twice),
+		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_allowed_ip_remove_and_replace),
 		cmocka_unit_test(test_endpoints),
 		cmocka_unit_test(test_keys),
