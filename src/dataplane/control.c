@@ -92,9 +92,26 @@ int dp_device_new(const struct dp_config *cfg, struct dp_device **ret)
 	r = dp_device_core_init(d, cfg);
 	if (r)
 		goto fail;
-	r = plat_tun_open(cfg->ifname, 0, &d->tun);
+	/*
+	 * Prefer a TUN with a virtio-net header and TSO/USO, so the kernel hands over 64 KiB
+	 * super-packets that we split (offload.c); fall back to plain packets when the kernel
+	 * refuses any of it.
+	 */
+	r = plat_tun_open(cfg->ifname, PLAT_TUN_VNET_HDR, &d->tun);
+	if (r == 0) {
+		int off = plat_tun_set_offload(d->tun, PLAT_TUN_OFF_CSUM | PLAT_TUN_OFF_TSO4 |
+							       PLAT_TUN_OFF_TSO6 | PLAT_TUN_OFF_USO4 |
+							       PLAT_TUN_OFF_USO6);
+
+		d->vnet_hdr = true;
+		d->offloads = off > 0 ? (unsigned)off : 0;
+	} else if (r == -EINVAL || r == -EOPNOTSUPP) {
+		r = plat_tun_open(cfg->ifname, 0, &d->tun);
+	}
 	if (r)
 		goto fail;
+	log_debug("%s: TUN offloads 0x%x (vnet header %s)", d->name, d->offloads,
+		  d->vnet_hdr ? "on" : "off");
 	r = plat_netif_set_mtu(plat_tun_ifindex(d->tun), d->mtu);
 	if (r)
 		goto fail;

@@ -15,6 +15,7 @@
 
 #include "crypto/crypto.h"
 #include "dataplane/internal.h"
+#include "dataplane/offload.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -189,6 +190,11 @@ void dp_peer_actions(struct dp_device *d, struct dp_peer *p, unsigned act, uint6
 /* ---------------------------------------------------------------------------------------- */
 /* TUN -> UDP                                                                                */
 
+enum {
+	TX_MAX_JOBS = DP_MAX_SEGMENTS, /* one 64 KiB super-packet at the smallest MSS */
+	TX_BATCH_TARGET = 64,          /* stop reading the TUN once this many are queued */
+};
+
 struct tx_job {
 	uint8_t *buf;
 	size_t len, wire_len;
@@ -216,32 +222,141 @@ static bool inner_dst(const uint8_t *p, size_t len, enum wg_family *family, cons
 	return false;
 }
 
+/* Encrypt and send jobs[0..n): begin under the lock, seal outside it, finish under it. */
+static void tx_batch(struct dp_device *d, struct ctx_cache *cache, struct tx_job *jobs,
+		     unsigned n, struct plat_udp_msg *msgs)
+{
+	unsigned nmsg = 0;
+	uint64_t now;
+
+	atomic_fetch_add(&d->tx_packets, n);
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	now = dp_now();
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct tx_job *j = &jobs[i];
+		enum wg_family fam;
+		const uint8_t *dst;
+		struct wg_peer *wp;
+		struct wg_keypair *kp;
+		unsigned act = 0;
+
+		j->ok = false;
+		if (!inner_dst(j->buf + WG_DATA_HEADER_LEN, j->len, &fam, &dst)) {
+			atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
+			continue;
+		}
+		wp = wg_allowedips_lookup(&d->wg.allowedips, fam, dst);
+		if (!wp) {
+			atomic_fetch_add(&d->tx_stats[DP_TX_DROP_NO_PEER], 1);
+			continue;
+		}
+		j->peer = wp->user;
+		if (!j->peer->has_endpoint) {
+			atomic_fetch_add(&d->tx_stats[DP_TX_DROP_NO_ENDPOINT], 1);
+			continue;
+		}
+		if (j->peer->staged_len ||
+		    wg_data_tx_begin(wp, now, &kp, &j->counter, &act) != WG_TX_OK) {
+			stage(d, j->peer, j->buf + WG_DATA_HEADER_LEN, j->len);
+			if (!wg_peer_can_send(wp, now))
+				send_initiation(d, j->peer, false, now);
+			else
+				send_staged(d, j->peer, false, now);
+			continue;
+		}
+		j->aead = ctx_for(cache, kp, true);
+		if (!j->aead)
+			continue;
+		j->remote_index = kp->remote_index;
+		j->ok = true;
+		if (act & WG_ACT_SEND_INITIATION)
+			send_initiation(d, j->peer, false, now);
+	}
+	pthread_mutex_unlock(&d->lock);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct tx_job *j = &jobs[i];
+
+		if (!j->ok)
+			continue;
+		if (wg_data_seal(j->aead, j->remote_index, j->counter, j->buf, j->len, d->mtu,
+				 &j->wire_len)) {
+			j->ok = false;
+			continue;
+		}
+		j->msg = nmsg;
+		msgs[nmsg].buf = j->buf;
+		msgs[nmsg].len = j->wire_len;
+		msgs[nmsg].peer = j->peer->endpoint;
+		msgs[nmsg].local = j->peer->src;
+		nmsg++;
+	}
+	if (nmsg) {
+		int sent;
+
+		pthread_rwlock_rdlock(&d->udp_lock);
+		sent = plat_udp_send(d->udp, msgs, nmsg);
+		pthread_rwlock_unlock(&d->udp_lock);
+		if (sent < (int)nmsg)
+			atomic_fetch_add(&d->tx_stats[DP_TX_DROP_SEND_ERROR],
+					 nmsg - (unsigned)(sent < 0 ? 0 : sent));
+	}
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < n; i++) {
+		if (!jobs[i].ok)
+			continue;
+		wg_data_tx_finish(jobs[i].peer->wg, jobs[i].wire_len, false, now);
+		/* The kernel refused the sticky source: forget it for this peer. */
+		if (!msgs[jobs[i].msg].local.valid)
+			jobs[i].peer->src.valid = false;
+	}
+	pthread_mutex_unlock(&d->lock);
+	pthread_rwlock_unlock(&d->cfg_lock);
+}
+
+/*
+ * Reads packets until the TUN is empty or a batch is full. With IFF_VNET_HDR a read may be a
+ * TSO/USO super-packet: it is split into wire-sized packets straight into the job buffers
+ * (at WG_DATA_HEADER_LEN, the room the transport header needs).
+ */
 static void *tun_thread(void *arg)
 {
 	struct dp_device *d = arg;
 	struct ctx_cache cache = {0};
-	struct tx_job jobs[DP_BATCH];
-	struct plat_udp_msg msgs[DP_BATCH];
-	uint8_t *bufs = malloc((size_t)DP_BATCH * DP_BUF_LEN);
+	struct tx_job *jobs = calloc(TX_MAX_JOBS, sizeof(*jobs));
+	struct plat_udp_msg *msgs = calloc(TX_MAX_JOBS, sizeof(*msgs));
+	size_t *seg_len = calloc(TX_MAX_JOBS, sizeof(*seg_len));
+	uint8_t *slab = malloc((size_t)TX_MAX_JOBS * DP_BUF_LEN);
+	uint8_t *raw = malloc(DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
+	const size_t max_plain = WG_MAX_MESSAGE_LEN - WG_DATA_OVERHEAD - WG_PADDING_MULTIPLE;
 
-	if (!bufs) {
+	if (!jobs || !msgs || !seg_len || !slab || !raw) {
 		log_error("%s: out of memory for TUN buffers", d->name);
-		return NULL;
+		goto out;
 	}
 	while (!atomic_load(&d->stop)) {
 		struct pollfd pfd = {.fd = plat_tun_fd(d->tun), .events = POLLIN};
-		unsigned n = 0, nmsg = 0;
-		uint64_t now;
+		unsigned n = 0;
 
 		if (poll(&pfd, 1, 200) <= 0)
 			continue;
-		/* Read a batch. */
-		while (n < DP_BATCH) {
-			uint8_t *b = bufs + (size_t)n * DP_BUF_LEN;
-			ssize_t r = plat_tun_read(d->tun, b + WG_DATA_HEADER_LEN,
-						  WG_MAX_MESSAGE_LEN - WG_DATA_OVERHEAD -
-							  WG_PADDING_MULTIPLE);
+		while (n < TX_BATCH_TARGET) {
+			uint8_t *dst = slab + (size_t)n * DP_BUF_LEN + WG_DATA_HEADER_LEN;
+			struct dp_vnet_hdr h;
+			ssize_t r;
+			int segs;
 
+			if (!d->vnet_hdr) {
+				r = plat_tun_read(d->tun, dst, max_plain);
+				if (r > 0) {
+					jobs[n].buf = dst - WG_DATA_HEADER_LEN;
+					jobs[n++].len = (size_t)r;
+					continue;
+				}
+			} else {
+				r = plat_tun_read(d->tun, raw, DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
+			}
 			if (r == -ENODEV) {
 				atomic_store(&d->tun_gone, true);
 				dp_device_stop(d);
@@ -249,101 +364,41 @@ static void *tun_thread(void *arg)
 			}
 			if (r <= 0)
 				break;
-			jobs[n].buf = b;
-			jobs[n].len = (size_t)r;
-			n++;
-		}
-		if (!n)
-			continue;
-		atomic_fetch_add(&d->tx_packets, n);
-
-		pthread_rwlock_rdlock(&d->cfg_lock);
-		now = dp_now();
-		pthread_mutex_lock(&d->lock);
-		for (unsigned i = 0; i < n; i++) {
-			struct tx_job *j = &jobs[i];
-			enum wg_family fam;
-			const uint8_t *dst;
-			struct wg_peer *wp;
-			struct wg_keypair *kp;
-			unsigned act = 0;
-
-			j->ok = false;
-			if (!inner_dst(j->buf + WG_DATA_HEADER_LEN, j->len, &fam, &dst)) {
+			if (r < DP_VNET_HDR_LEN) {
 				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
 				continue;
 			}
-			wp = wg_allowedips_lookup(&d->wg.allowedips, fam, dst);
-			if (!wp) {
-				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_NO_PEER], 1);
+			dp_vnet_hdr_parse(raw, &h);
+			segs = dp_offload_split(raw + DP_VNET_HDR_LEN, (size_t)r - DP_VNET_HDR_LEN, &h,
+						dst, DP_BUF_LEN, TX_MAX_JOBS - n, seg_len);
+			if (segs == -E2BIG && n) {
+				/* Not enough job slots left: send what we have, then split again. */
+				tx_batch(d, &cache, jobs, n, msgs);
+				n = 0;
+				dst = slab + WG_DATA_HEADER_LEN;
+				segs = dp_offload_split(raw + DP_VNET_HDR_LEN,
+							(size_t)r - DP_VNET_HDR_LEN, &h, dst,
+							DP_BUF_LEN, TX_MAX_JOBS, seg_len);
+			}
+			if (segs < 0) {
+				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
 				continue;
 			}
-			j->peer = wp->user;
-			if (!j->peer->has_endpoint) {
-				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_NO_ENDPOINT], 1);
-				continue;
+			for (int k = 0; k < segs; k++) {
+				jobs[n].buf = dst + (size_t)k * DP_BUF_LEN - WG_DATA_HEADER_LEN;
+				jobs[n++].len = seg_len[k] > max_plain ? 0 : seg_len[k];
 			}
-			if (j->peer->staged_len ||
-			    wg_data_tx_begin(wp, now, &kp, &j->counter, &act) != WG_TX_OK) {
-				stage(d, j->peer, j->buf + WG_DATA_HEADER_LEN, j->len);
-				if (!wg_peer_can_send(wp, now))
-					send_initiation(d, j->peer, false, now);
-				else
-					send_staged(d, j->peer, false, now);
-				continue;
-			}
-			j->aead = ctx_for(&cache, kp, true);
-			if (!j->aead)
-				continue;
-			j->remote_index = kp->remote_index;
-			j->ok = true;
-			if (act & WG_ACT_SEND_INITIATION)
-				send_initiation(d, j->peer, false, now);
 		}
-		pthread_mutex_unlock(&d->lock);
-
-		for (unsigned i = 0; i < n; i++) {
-			struct tx_job *j = &jobs[i];
-
-			if (!j->ok)
-				continue;
-			if (wg_data_seal(j->aead, j->remote_index, j->counter, j->buf, j->len,
-					 d->mtu, &j->wire_len)) {
-				j->ok = false;
-				continue;
-			}
-			j->msg = nmsg;
-			msgs[nmsg].buf = j->buf;
-			msgs[nmsg].len = j->wire_len;
-			msgs[nmsg].peer = j->peer->endpoint;
-			msgs[nmsg].local = j->peer->src;
-			nmsg++;
-		}
-		if (nmsg) {
-			int sent;
-
-			pthread_rwlock_rdlock(&d->udp_lock);
-			sent = plat_udp_send(d->udp, msgs, nmsg);
-			pthread_rwlock_unlock(&d->udp_lock);
-			if (sent < (int)nmsg)
-				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_SEND_ERROR],
-						 nmsg - (unsigned)(sent < 0 ? 0 : sent));
-		}
-		pthread_mutex_lock(&d->lock);
-		for (unsigned i = 0; i < n; i++) {
-			if (!jobs[i].ok)
-				continue;
-			wg_data_tx_finish(jobs[i].peer->wg, jobs[i].wire_len, false, now);
-			/* The kernel refused the sticky source: forget it for this peer. */
-			if (!msgs[jobs[i].msg].local.valid)
-				jobs[i].peer->src.valid = false;
-		}
-		pthread_mutex_unlock(&d->lock);
-		pthread_rwlock_unlock(&d->cfg_lock);
+		if (n)
+			tx_batch(d, &cache, jobs, n, msgs);
 	}
 out:
 	ctx_cache_done(&cache);
-	free(bufs);
+	free(jobs);
+	free(msgs);
+	free(seg_len);
+	free(slab);
+	free(raw);
 	return NULL;
 }
 
@@ -485,9 +540,14 @@ static void *udp_thread(void *arg)
 				dp_peer_actions(d, p, rx.actions, now);
 			}
 			if (r == WG_RX_DATA) {
-				/* Move the inner packet to the buffer start for the TUN write. */
 				msgs[i].buf = rx.data;
 				msgs[i].len = rx.data_len;
+				if (d->vnet_hdr) {
+					/* No offload on the write side yet: an all-zero header. */
+					msgs[i].buf -= DP_VNET_HDR_LEN;
+					msgs[i].len += DP_VNET_HDR_LEN;
+					memset(msgs[i].buf, 0, DP_VNET_HDR_LEN);
+				}
 				j->ok = true;
 			}
 		}

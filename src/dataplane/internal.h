@@ -59,6 +59,8 @@ struct dp_device {
 	char sock_path[108];
 	int uapi_fd, inotify_fd, wake_fd, signal_fd;
 	struct plat_tun *tun;
+	bool vnet_hdr;    /* TUN packets carry a virtio-net header (offloads negotiated) */
+	unsigned offloads; /* enum plat_tun_offload accepted by the kernel */
 
 	pthread_rwlock_t cfg_lock;
 	pthread_rwlock_t udp_lock;

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Segmentation offload in software (see offload.h): what the kernel expects the "device"
+ * to do with the super-packets it hands an IFF_VNET_HDR TUN once TSO/USO are enabled.
+ * TCP: headers copied per segment, sequence numbers advanced, FIN/PSH only on the last and
+ * CWR only on the first segment, IPv4 ids incremented, every checksum recomputed (RFC 1071,
+ * pseudo-headers of RFC 793 and RFC 8200 §8.1). UDP (USO): same with UDP lengths.
+ */
+#include "dataplane/offload.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+void dp_vnet_hdr_parse(const uint8_t in[DP_VNET_HDR_LEN], struct dp_vnet_hdr *h)
+{
+	h->flags = in[0];
+	h->gso_type = in[1];
+	h->hdr_len = (uint16_t)(in[2] | in[3] << 8);
+	h->gso_size = (uint16_t)(in[4] | in[5] << 8);
+	h->csum_start = (uint16_t)(in[6] | in[7] << 8);
+	h->csum_offset = (uint16_t)(in[8] | in[9] << 8);
+}
+
+void dp_vnet_hdr_write(uint8_t out[DP_VNET_HDR_LEN], const struct dp_vnet_hdr *h)
+{
+	out[0] = h->flags;
+	out[1] = h->gso_type;
+	out[2] = (uint8_t)h->hdr_len;
+	out[3] = (uint8_t)(h->hdr_len >> 8);
+	out[4] = (uint8_t)h->gso_size;
+	out[5] = (uint8_t)(h->gso_size >> 8);
+	out[6] = (uint8_t)h->csum_start;
+	out[7] = (uint8_t)(h->csum_start >> 8);
+	out[8] = (uint8_t)h->csum_offset;
+	out[9] = (uint8_t)(h->csum_offset >> 8);
+}
+
+uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum)
+{
+	uint64_t acc = sum;
+
+	/* Big-endian 16-bit words; 32 bits at a time into a 64-bit accumulator. */
+	while (len >= 4) {
+		acc += get_be32(p);
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		acc += get_be16(p);
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		acc += (uint32_t)p[0] << 8;
+	/* Folded to 16 bits (plus carry), so callers may add a few sums without overflow. */
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
+}
+
+uint16_t dp_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+struct l3 {
+	bool v6;
+	size_t iphl;
+	uint8_t proto;
+};
+
+static int parse_l3(const uint8_t *p, size_t len, struct l3 *l)
+{
+	if (len < 20)
+		return -EINVAL;
+	switch (p[0] >> 4) {
+	case 4:
+		l->v6 = false;
+		l->iphl = (size_t)(p[0] & 0x0f) * 4;
+		if (l->iphl < 20 || l->iphl > len || get_be16(p + 2) != len)
+			return -EINVAL;
+		l->proto = p[9];
+		return 0;
+	case 6:
+		/* Extension headers are not offloaded by the kernel's TUN path for TCP/UDP GSO. */
+		if (len < 40 || (size_t)get_be16(p + 4) + 40 != len)
+			return -EINVAL;
+		l->v6 = true;
+		l->iphl = 40;
+		l->proto = p[6];
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static uint32_t pseudo_sum(const uint8_t *ip, const struct l3 *l, size_t l4len)
+{
+	uint32_t s;
+
+	if (l->v6)
+		s = dp_csum_partial(ip + 8, 32, 0);
+	else
+		s = dp_csum_partial(ip + 12, 8, 0);
+	return s + l->proto + (uint32_t)l4len;
+}
+
+static void ipv4_fix(uint8_t *ip, size_t iphl, size_t total, uint16_t id)
+{
+	put_be16(ip + 2, (uint16_t)total);
+	put_be16(ip + 4, id);
+	ip[10] = ip[11] = 0;
+	put_be16(ip + 10, (uint16_t)~dp_csum_fold(dp_csum_partial(ip, iphl, 0)));
+}
+
+static int complete_csum(uint8_t *p, size_t len, const struct dp_vnet_hdr *h)
+{
+	size_t at = (size_t)h->csum_start + h->csum_offset;
+	uint16_t c;
+
+	if (h->csum_start >= len || at + 2 > len)
+		return -EINVAL;
+	/* The field holds the pseudo-header sum already; sum from csum_start covers it. */
+	c = (uint16_t)~dp_csum_fold(dp_csum_partial(p + h->csum_start, len - h->csum_start, 0));
+	put_be16(p + at, c);
+	return 0;
+}
+
+int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h, uint8_t *out,
+		     size_t stride, size_t max_segs, size_t *seg_len)
+{
+	uint8_t gso = h->gso_type & (uint8_t)~DP_VNET_GSO_ECN;
+	struct l3 l;
+	size_t l4hl, hdr, payload, nseg;
+	uint32_t seq = 0;
+	uint16_t id = 0;
+	int r;
+
+	if (gso == DP_VNET_GSO_NONE) {
+		if (len > stride || max_segs < 1)
+			return -E2BIG;
+		memcpy(out, pkt, len);
+		if ((h->flags & DP_VNET_F_NEEDS_CSUM) && (r = complete_csum(out, len, h)))
+			return r;
+		seg_len[0] = len;
+		return 1;
+	}
+	if (parse_l3(pkt, len, &l))
+		return -EINVAL;
+	if (gso == DP_VNET_GSO_TCPV4 || gso == DP_VNET_GSO_TCPV6) {
+		if (l.proto != 6 || (gso == DP_VNET_GSO_TCPV6) != l.v6 || len < l.iphl + 20)
+			return -EINVAL;
+		l4hl = (size_t)(pkt[l.iphl + 12] >> 4) * 4;
+		if (l4hl < 20)
+			return -EINVAL;
+		seq = get_be32(pkt + l.iphl + 4);
+	} else if (gso == DP_VNET_GSO_UDP_L4) {
+		if (l.proto != 17)
+			return -EINVAL;
+		l4hl = 8;
+	} else {
+		return -EINVAL;
+	}
+	hdr = l.iphl + l4hl;
+	if (hdr > len || !h->gso_size)
+		return -EINVAL;
+	payload = len - hdr;
+	nseg = (payload + h->gso_size - 1) / h->gso_size;
+	if (!nseg)
+		nseg = 1;
+	if (nseg > max_segs || hdr + h->gso_size > stride)
+		return -E2BIG;
+	if (!l.v6)
+		id = get_be16(pkt + 4);
+
+	for (size_t i = 0; i < nseg; i++) {
+		size_t off = i * h->gso_size;
+		size_t chunk = MIN((size_t)h->gso_size, payload - off);
+		size_t total = hdr + chunk;
+		uint8_t *s = out + i * stride, *l4 = s + l.iphl;
+		uint32_t sum;
+
+		memcpy(s, pkt, hdr);
+		memcpy(s + hdr, pkt + hdr + off, chunk);
+		if (l.v6)
+			put_be16(s + 4, (uint16_t)(total - 40));
+		else
+			ipv4_fix(s, l.iphl, total, (uint16_t)(id + i));
+		if (gso == DP_VNET_GSO_UDP_L4) {
+			put_be16(l4 + 4, (uint16_t)(8 + chunk));
+			l4[6] = l4[7] = 0;
+			sum = pseudo_sum(s, &l, 8 + chunk) + dp_csum_partial(l4, 8 + chunk, 0);
+			uint16_t c = (uint16_t)~dp_csum_fold(sum);
+
+			put_be16(l4 + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP */
+		} else {
+			put_be32(l4 + 4, seq + (uint32_t)off);
+			if (i + 1 < nseg)
+				l4[13] &= (uint8_t)~0x09; /* FIN, PSH: last segment only */
+			if (i > 0)
+				l4[13] &= (uint8_t)~0x80; /* CWR: first segment only */
+			l4[16] = l4[17] = 0;
+			sum = pseudo_sum(s, &l, l4hl + chunk) + dp_csum_partial(l4, l4hl + chunk, 0);
+			put_be16(l4 + 16, (uint16_t)~dp_csum_fold(sum));
+		}
+		seg_len[i] = total;
+	}
+	return (int)nseg;
+}

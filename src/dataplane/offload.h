@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TUN offloads, pure: the virtio-net header that precedes every packet on an IFF_VNET_HDR
+ * TUN, checksum completion (VIRTIO_NET_HDR_F_NEEDS_CSUM) and the split of TSO/USO
+ * super-packets into wire-sized IP packets with correct headers and checksums, as a NIC
+ * would. No I/O, no allocation: segments are written into the caller's strided buffer.
+ */
+#ifndef WEFT_DATAPLANE_OFFLOAD_H
+#define WEFT_DATAPLANE_OFFLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	DP_VNET_HDR_LEN = 10,
+	DP_VNET_F_NEEDS_CSUM = 1,
+	DP_VNET_GSO_NONE = 0,
+	DP_VNET_GSO_TCPV4 = 1,
+	DP_VNET_GSO_UDP = 3, /* UFO: never negotiated */
+	DP_VNET_GSO_TCPV6 = 4,
+	DP_VNET_GSO_UDP_L4 = 5,
+	DP_VNET_GSO_ECN = 0x80,
+	DP_MAX_SEGMENTS = 128, /* 64 KiB / smallest sane MSS */
+};
+
+struct dp_vnet_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+};
+
+/* Host byte order on the wire of the TUN (little-endian on every platform we build for). */
+void dp_vnet_hdr_parse(const uint8_t in[DP_VNET_HDR_LEN], struct dp_vnet_hdr *h);
+void dp_vnet_hdr_write(uint8_t out[DP_VNET_HDR_LEN], const struct dp_vnet_hdr *h);
+
+/* RFC 1071 one's-complement sum, not folded or inverted (for building checksums). */
+uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum);
+uint16_t dp_csum_fold(uint32_t sum);
+
+/*
+ * Turn one packet read from the TUN into plain IP packets. Segment i is written at
+ * out + i * stride and its length to seg_len[i]. Returns the number of segments (1 for a
+ * packet without GSO, with its checksum completed when NEEDS_CSUM), or -EINVAL for a header
+ * or packet that does not add up, -E2BIG when it would need more than max_segs segments or a
+ * segment larger than stride.
+ */
+int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h, uint8_t *out,
+		     size_t stride, size_t max_segs, size_t *seg_len);
+
+#endif

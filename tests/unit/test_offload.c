@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Software segmentation of TUN super-packets: TCP over IPv4 and IPv6 and UDP (USO) split at
+ * gso_size with every header and checksum verified independently, checksum completion for
+ * NEEDS_CSUM packets, and malformed headers refused.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/offload.h"
+#include "lib/util.h"
+
+enum { STRIDE = 2048 };
+
+/* Independent check: one's-complement sum of pseudo-header and L4 data must be 0xffff. */
+static void assert_l4_csum_ok(const uint8_t *ip, size_t len, bool v6, uint8_t proto)
+{
+	size_t iphl = v6 ? 40 : (size_t)(ip[0] & 0xf) * 4, l4len = len - iphl;
+	uint32_t s = 0;
+
+	if (v6)
+		s = dp_csum_partial(ip + 8, 32, 0);
+	else
+		s = dp_csum_partial(ip + 12, 8, 0);
+	s += proto + (uint32_t)l4len;
+	s += dp_csum_partial(ip + iphl, l4len, 0);
+	assert_int_equal(dp_csum_fold(s), 0xffff);
+	if (!v6)
+		assert_int_equal(dp_csum_fold(dp_csum_partial(ip, iphl, 0)), 0xffff);
+}
+
+static size_t build(uint8_t *p, bool v6, uint8_t proto, size_t payload, uint8_t tcp_flags)
+{
+	size_t iphl = v6 ? 40 : 20, l4hl = proto == 6 ? 32 : 8, len = iphl + l4hl + payload;
+
+	memset(p, 0, iphl + l4hl);
+	if (v6) {
+		p[0] = 0x60;
+		put_be16(p + 4, (uint16_t)(len - 40));
+		p[6] = proto;
+		p[7] = 64;
+		p[8] = 0xfd;
+		p[23] = 1;
+		p[24] = 0xfd;
+		p[39] = 2;
+	} else {
+		p[0] = 0x45;
+		put_be16(p + 2, (uint16_t)len);
+		put_be16(p + 4, 0x1234);
+		p[8] = 64;
+		p[9] = proto;
+		p[12] = 10, p[13] = 200, p[15] = 1;
+		p[16] = 10, p[17] = 200, p[19] = 2;
+		put_be16(p + 10, (uint16_t)~dp_csum_fold(dp_csum_partial(p, 20, 0)));
+	}
+	uint8_t *l4 = p + iphl;
+
+	put_be16(l4, 40000);
+	put_be16(l4 + 2, 5201);
+	if (proto == 6) {
+		put_be32(l4 + 4, 0xfffff000u); /* wraps during the split */
+		l4[12] = 8 << 4;            /* 32-byte header: timestamps */
+		l4[13] = tcp_flags;
+		l4[20] = 1, l4[21] = 1, l4[22] = 8, l4[23] = 10;
+	}
+	for (size_t i = 0; i < payload; i++)
+		p[iphl + l4hl + i] = (uint8_t)(i * 7 + 3);
+	return len;
+}
+
+static void check_split(bool v6, uint8_t proto, size_t payload, uint16_t mss)
+{
+	uint8_t *pkt = malloc(70000), *out = malloc((size_t)DP_MAX_SEGMENTS * STRIDE);
+	size_t seg_len[DP_MAX_SEGMENTS], len, iphl = v6 ? 40 : 20, l4hl = proto == 6 ? 32 : 8;
+	struct dp_vnet_hdr h = {
+		.flags = DP_VNET_F_NEEDS_CSUM,
+		.gso_type = proto == 17 ? DP_VNET_GSO_UDP_L4
+			    : v6	    ? DP_VNET_GSO_TCPV6
+					    : DP_VNET_GSO_TCPV4,
+		.hdr_len = (uint16_t)(iphl + l4hl),
+		.gso_size = mss,
+		.csum_start = (uint16_t)iphl,
+		.csum_offset = proto == 6 ? 16 : 6,
+	};
+	int n;
+	size_t got = 0;
+
+	len = build(pkt, v6, proto, payload, 0x80 | 0x10 | 0x08 | 0x01); /* CWR ACK PSH FIN */
+	n = dp_offload_split(pkt, len, &h, out, STRIDE, DP_MAX_SEGMENTS, seg_len);
+	assert_int_equal(n, (int)((payload + mss - 1) / mss));
+	for (int i = 0; i < n; i++) {
+		const uint8_t *s = out + (size_t)i * STRIDE, *l4 = s + iphl;
+		size_t chunk = seg_len[i] - iphl - l4hl;
+
+		assert_int_equal(chunk, i + 1 < n ? mss : payload - (size_t)(n - 1) * mss);
+		assert_l4_csum_ok(s, seg_len[i], v6, proto);
+		if (v6)
+			assert_int_equal(get_be16(s + 4) + 40, seg_len[i]);
+		else {
+			assert_int_equal(get_be16(s + 2), seg_len[i]);
+			assert_int_equal(get_be16(s + 4), (uint16_t)(0x1234 + i));
+		}
+		if (proto == 6) {
+			assert_int_equal(get_be32(l4 + 4), (uint32_t)(0xfffff000u + got));
+			assert_int_equal(l4[13] & 0x10, 0x10);
+			assert_int_equal(!!(l4[13] & 0x80), i == 0);
+			assert_int_equal(!!(l4[13] & 0x09), i == n - 1);
+			assert_memory_equal(l4 + 20, pkt + iphl + 20, 12); /* options kept */
+		} else {
+			assert_int_equal(get_be16(l4 + 4), 8 + chunk);
+		}
+		assert_memory_equal(s + iphl + l4hl, pkt + iphl + l4hl + got, chunk);
+		got += chunk;
+	}
+	assert_int_equal(got, payload);
+	free(pkt);
+	free(out);
+}
+
+static void test_tcp4(void **state)
+{
+	(void)state;
+	check_split(false, 6, 60000, 1368);
+	check_split(false, 6, 1000, 1368); /* one segment */
+	check_split(false, 6, 2736, 1368); /* exact multiple */
+}
+
+static void test_tcp6(void **state)
+{
+	(void)state;
+	check_split(true, 6, 65000, 1348);
+	check_split(true, 6, 1, 1348);
+}
+
+static void test_udp(void **state)
+{
+	(void)state;
+	check_split(false, 17, 30000, 1372);
+	check_split(true, 17, 30000, 1352);
+}
+
+static void test_needs_csum(void **state)
+{
+	uint8_t pkt[2000], out[STRIDE];
+	size_t seg_len[1], len = build(pkt, false, 6, 500, 0x10);
+	struct dp_vnet_hdr h = {DP_VNET_F_NEEDS_CSUM, DP_VNET_GSO_NONE, 0, 0, 20, 16};
+	uint32_t pseudo = dp_csum_partial(pkt + 12, 8, 0) + 6 + (uint32_t)(len - 20);
+
+	(void)state;
+	/* As the kernel hands it over: the field holds the folded pseudo-header sum. */
+	put_be16(pkt + 20 + 16, dp_csum_fold(pseudo));
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 1, seg_len), 1);
+	assert_int_equal(seg_len[0], len);
+	assert_l4_csum_ok(out, len, false, 6);
+	/* Without the flag the packet is copied untouched. */
+	h.flags = 0;
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 1, seg_len), 1);
+	assert_memory_equal(out, pkt, len);
+}
+
+static void test_malformed(void **state)
+{
+	uint8_t pkt[4000], out[4 * STRIDE];
+	size_t seg_len[4], len = build(pkt, false, 6, 3000, 0x10);
+	struct dp_vnet_hdr h = {0, DP_VNET_GSO_TCPV4, 52, 1000, 20, 16};
+
+	(void)state;
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 4, seg_len), 3);
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 2, seg_len), -E2BIG);
+	assert_int_equal(dp_offload_split(pkt, len - 1, &h, out, STRIDE, 4, seg_len), -EINVAL);
+	h.gso_size = 0;
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 4, seg_len), -EINVAL);
+	h.gso_size = 1000;
+	h.gso_type = DP_VNET_GSO_TCPV6;
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 4, seg_len), -EINVAL);
+	h.gso_type = DP_VNET_GSO_UDP;
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 4, seg_len), -EINVAL);
+	h.gso_type = DP_VNET_GSO_NONE;
+	h.flags = DP_VNET_F_NEEDS_CSUM;
+	h.csum_start = 4000;
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, 4 * STRIDE, 1, seg_len), -EINVAL);
+	pkt[32] = 0x10; /* TCP data offset 4 bytes: invalid */
+	h.gso_type = DP_VNET_GSO_TCPV4;
+	assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 4, seg_len), -EINVAL);
+	for (size_t l = 0; l < 60; l++) /* every truncation of the headers */
+		assert_int_equal(dp_offload_split(pkt, l, &h, out, STRIDE, 4, seg_len), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tcp4),  cmocka_unit_test(test_tcp6),
+		cmocka_unit_test(test_udp),   cmocka_unit_test(test_needs_csum),
+		cmocka_unit_test(test_malformed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
