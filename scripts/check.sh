@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 passed=0
 failed=0
+declare -A e2e_seen
 failures=()
 
 # Adds the results of a meson testlog.json to the totals.
@@ -51,11 +52,17 @@ if stage asan make --no-print-directory check-asan; then :; elif [ ! -f build-as
 count_meson build-asan
 if stage fuzz make --no-print-directory check-fuzz; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
-echo "=== check: end-to-end"
-for t in tests/e2e/*.sh; do
+echo "=== check: end-to-end (build/, then build-asan/ with ASan+UBSan daemons)"
+for t in tests/e2e/*.sh tests/e2e/*.sh; do
 	[ "$(basename "$t")" = lib.sh ] && continue
-	echo "--- $t"
-	timeout 600 bash "$t"
+	if [ -n "${e2e_seen[$t]:-}" ]; then
+		bin=build-asan/src/daemon/weft-wg
+	else
+		bin=build/src/daemon/weft-wg
+	fi
+	e2e_seen[$t]=1
+	echo "--- $t ($bin)"
+	WEFT_WG=$PWD/$bin timeout 900 bash "$t"
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))

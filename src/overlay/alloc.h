@@ -189,4 +189,51 @@ int ov_alloc_to_json(const struct ov_alloc *a, json_t **ret);
  */
 int ov_alloc_from_json(const json_t *j, struct ov_alloc *ret, char *err, size_t errlen);
 
+/*
+ * --- JSON field readers, shared with state.c ---
+ * A reader context whose first error sticks: after a failure every reader returns NULL or
+ * false and changes nothing, so a caller can read a whole object and check once. Messages
+ * are "<path>.<key>: <reason>"; strings from the input are quoted printable and truncated.
+ */
+enum {
+	OV_JSON_QUOTE_LEN = 48, /* '"' + up to 40 characters + "..." + '"' + NUL */
+	OV_JSON_PATH_LEN = 128,
+};
+
+struct ov_jctx {
+	char *err; /* may be NULL */
+	size_t errlen;
+	int ret; /* 0 or the first -errno */
+};
+
+void ov_jctx_init(struct ov_jctx *c, char *err, size_t errlen);
+void ov_jctx_fail(struct ov_jctx *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* s as a printable, quoted, truncated string for messages. */
+void ov_json_quote(const char *s, char out[static OV_JSON_QUOTE_LEN]);
+/* "path.key", or "key" at the top. */
+void ov_json_path(char out[static OV_JSON_PATH_LEN], const char *path, const char *key);
+/* obj must be an object whose keys are all in the NULL-terminated list allowed. */
+bool ov_json_fields(struct ov_jctx *c, const json_t *obj, const char *path,
+		    const char *const *allowed);
+/* The member of the given type; missing or of another type is an error. */
+json_t *ov_json_get(struct ov_jctx *c, const json_t *obj, const char *path, const char *key,
+		    json_type type);
+/* A string of 1..maxlen bytes without NULs. */
+const char *ov_json_str(struct ov_jctx *c, const json_t *obj, const char *path, const char *key,
+			size_t maxlen);
+bool ov_json_int(struct ov_jctx *c, const json_t *obj, const char *path, const char *key,
+		 long long min, long long max, long long *ret);
+/* A network prefix (host bits clear) of the family. */
+bool ov_json_prefix(struct ov_jctx *c, const json_t *obj, const char *path, const char *key,
+		    int family, struct ov_prefix *ret);
+bool ov_json_addr(struct ov_jctx *c, const json_t *obj, const char *path, const char *key,
+		  int family, struct ov_prefix *ret);
+/* A name as ov_alloc_name_valid() wants it. */
+bool ov_json_name(struct ov_jctx *c, const json_t *obj, const char *path, const char *key,
+		  char ret[static OV_ALLOC_NAME_MAX + 1]);
+/* ov_alloc_from_json() reading into a caller's context, fields named under path. */
+int ov_alloc_from_json_ctx(struct ov_jctx *c, const json_t *j, const char *path,
+			   struct ov_alloc *ret);
+
 #endif

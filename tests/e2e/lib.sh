@@ -25,9 +25,18 @@ cleanup() {
 	done
 	sleep 0.3
 	for ns in "${NAMESPACES[@]}"; do
+		for _ in $(seq 30); do # sanitizer builds take a moment to exit and report
+			[ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break
+			sleep 0.1
+		done
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 		ip netns del "$ns" 2>/dev/null || true
 	done
+	# A daemon built with sanitizers reports into its log; any report fails the test.
+	if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$LOGDIR"/*.log 2>/dev/null; then
+		echo "FAIL $TEST: sanitizer report in the daemon logs above"
+		rc=1
+	fi
 	if [ $rc -ne 0 ]; then
 		echo "--- logs of $TEST (kept in $LOGDIR)"
 		tail -n 30 "$LOGDIR"/*.log 2>/dev/null || true
