@@ -405,6 +405,11 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* UDP -> TUN                                                                                */
 
+enum {
+	RX_BUFS = 16, /* receive buffers per batch, each may hold a GRO run */
+	RX_MAX_MSGS = RX_BUFS * PLAT_UDP_MAX_SEGMENTS,
+};
+
 struct rx_job {
 	struct wg_keypair *kp;
 	uint64_t kp_id, counter;
@@ -456,22 +461,21 @@ static void *udp_thread(void *arg)
 	struct dp_device *d = a->d;
 	enum plat_udp_family fam = a->fam;
 	struct ctx_cache cache = {0};
-	struct plat_udp_msg msgs[DP_BATCH];
-	struct rx_job jobs[DP_BATCH];
-	uint8_t *bufs = malloc((size_t)DP_BATCH * DP_BUF_LEN);
+	struct plat_udp_msg *msgs = calloc(RX_MAX_MSGS, sizeof(*msgs));
+	struct rx_job *jobs = calloc(RX_MAX_MSGS, sizeof(*jobs));
+	uint8_t *slab = malloc((size_t)RX_BUFS * PLAT_UDP_BUF_LEN);
+	uint8_t *bufs[RX_BUFS];
 
 	free(a);
-	if (!bufs)
-		return NULL;
+	if (!msgs || !jobs || !slab)
+		goto out;
+	for (unsigned i = 0; i < RX_BUFS; i++)
+		bufs[i] = slab + (size_t)i * PLAT_UDP_BUF_LEN;
 	while (!atomic_load(&d->stop)) {
 		int n;
 		uint64_t now;
 
-		for (unsigned i = 0; i < DP_BATCH; i++) {
-			msgs[i].buf = bufs + (size_t)i * DP_BUF_LEN;
-			msgs[i].len = DP_BUF_LEN;
-		}
-		n = plat_udp_recv(d->udp, fam, msgs, DP_BATCH);
+		n = plat_udp_recv(d->udp, fam, bufs, RX_BUFS, msgs, RX_MAX_MSGS);
 		if (n == -ESHUTDOWN)
 			break;
 		if (n <= 0)
@@ -563,8 +567,11 @@ static void *udp_thread(void *arg)
 			}
 		}
 	}
+out:
 	ctx_cache_done(&cache);
-	free(bufs);
+	free(msgs);
+	free(jobs);
+	free(slab);
 	return NULL;
 }
 
@@ -988,6 +995,10 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 	};
 
 	strbuf_appendf(out, "interface=%s\nlisten_port=%u\n", d->name, d->listen_port);
+	pthread_rwlock_rdlock(&d->udp_lock);
+	strbuf_appendf(out, "tun_vnet_hdr=%d\ntun_offloads=0x%x\nudp_gso=%d\nudp_gro=%d\n", d->vnet_hdr,
+		       d->offloads, plat_udp_gso(d->udp), plat_udp_gro(d->udp));
+	pthread_rwlock_unlock(&d->udp_lock);
 	strbuf_appendf(out, "tun_packets_read=%llu\nudp_datagrams_received=%llu\n",
 		       (unsigned long long)atomic_load(&d->tx_packets),
 		       (unsigned long long)atomic_load(&d->rx_packets));

@@ -25,7 +25,6 @@
 enum {
 	DP_DEFAULT_MTU = 1420,
 	DP_BUF_LEN = WG_MAX_MESSAGE_LEN + 64, /* any datagram, any TUN packet plus overhead */
-	DP_BATCH = 32,
 	DP_HANDSHAKE_QUEUE = 1024, /* wireguard-go's QueueHandshakeSize */
 	DP_STAGED = WG_MAX_STAGED_PACKETS,
 	DP_TIMER_TICK_MS = 100, /* longest the control loop sleeps: timer resolution */

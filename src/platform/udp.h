@@ -49,16 +49,29 @@ int plat_udp_fd(const struct plat_udp *u, enum plat_udp_family f);
 int plat_udp_set_mark(struct plat_udp *u, uint32_t mark);
 /* Make blocked receivers return (-ESHUTDOWN) so their threads can exit. */
 void plat_udp_shutdown(struct plat_udp *u);
+enum {
+	PLAT_UDP_BUF_LEN = 65536,   /* a receive buffer: a coalesced (GRO) run fits */
+	PLAT_UDP_MAX_SEGMENTS = 64, /* datagrams in one GRO receive or GSO send */
+};
+
 /*
- * Receive up to n datagrams from one socket, blocking until at least one arrives.
- * Returns the count, or -errno (-ESHUTDOWN after plat_udp_shutdown).
+ * Receive from one socket into up to nbufs buffers of PLAT_UDP_BUF_LEN bytes, blocking until
+ * something arrives. With UDP GRO the kernel may coalesce a run of datagrams from one
+ * source into one buffer; they are handed back split, one entry of out[] per datagram
+ * (out[i].buf points into the buffers). nout must be >= nbufs * PLAT_UDP_MAX_SEGMENTS.
+ * Returns the number of entries, or -errno (-ESHUTDOWN after plat_udp_shutdown).
  */
-int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, struct plat_udp_msg *msgs,
-		  unsigned n);
+int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bufs,
+		  unsigned nbufs, struct plat_udp_msg *out, unsigned nout);
+/* Whether the kernel accepted UDP GSO (send) and GRO (receive) on these sockets. */
+bool plat_udp_gso(const struct plat_udp *u);
+bool plat_udp_gro(const struct plat_udp *u);
 /*
- * Send n datagrams (any mix of families). A local source that the kernel refuses
- * (address gone) is cleared in the message and the send retried without it. Returns the
- * count sent or -errno.
+ * Send n datagrams (any mix of families). Runs of datagrams to the same destination from
+ * the same source, of equal length but for a shorter last one, leave as one UDP GSO send
+ * when the kernel supports it. A local source that the kernel refuses (address gone) is
+ * cleared in the message and the send retried without it. Returns the count sent or
+ * -errno.
  */
 int plat_udp_send(struct plat_udp *u, struct plat_udp_msg *msgs, unsigned n);
 

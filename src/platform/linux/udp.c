@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,15 @@
 enum {
 	SOCKET_BUFFER = 7 << 20, /* wireguard-go asks for 7 MiB */
 	MAX_BATCH = 128,
+	MAX_RECV_BUFS = 32,
 	CMSG_SPACE_MAX = 64,
+	GSO_MAX_BYTES = 65000, /* a GSO send is one UDP datagram to the stack: < 64 KiB */
 };
 
 struct plat_udp {
 	int fd[2];
 	uint16_t port;
+	atomic_bool gso, gro; /* gso is dropped at run time if a send with it fails (EIO) */
 	atomic_bool shutting_down;
 };
 
@@ -114,6 +118,23 @@ int plat_udp_open(uint16_t port, uint32_t fwmark, struct plat_udp **ret)
 	if (r)
 		goto fail;
 	u->port = got;
+	/* Offloads where the kernel has them: GSO probed by reading the option, GRO by setting. */
+	{
+		int one = 1, v = 0;
+		socklen_t vl = sizeof(v);
+		bool gso = true, gro = true;
+
+		for (int i = 0; i < 2; i++) {
+			if (u->fd[i] < 0)
+				continue;
+			if (getsockopt(u->fd[i], IPPROTO_UDP, UDP_SEGMENT, &v, &vl))
+				gso = false;
+			if (setsockopt(u->fd[i], IPPROTO_UDP, UDP_GRO, &one, sizeof(one)))
+				gro = false;
+		}
+		atomic_store(&u->gso, gso);
+		atomic_store(&u->gro, gro);
+	}
 	*ret = u;
 	return 0;
 fail:
@@ -216,22 +237,49 @@ static void read_pktinfo(struct msghdr *mh, struct plat_udp_src *src)
 	}
 }
 
-int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, struct plat_udp_msg *msgs,
-		  unsigned n)
+bool plat_udp_gso(const struct plat_udp *u)
 {
-	struct mmsghdr mm[MAX_BATCH];
-	struct iovec iov[MAX_BATCH];
-	struct sockaddr_storage from[MAX_BATCH];
-	uint8_t cbuf[MAX_BATCH][CMSG_SPACE_MAX] __attribute__((aligned(8)));
+	return atomic_load(&u->gso);
+}
+
+bool plat_udp_gro(const struct plat_udp *u)
+{
+	return atomic_load(&u->gro);
+}
+
+static unsigned gro_size(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			return v > 0 ? (unsigned)v : 0;
+		}
+	}
+	return 0;
+}
+
+int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bufs,
+		  unsigned nbufs, struct plat_udp_msg *out, unsigned nout)
+{
+	struct mmsghdr mm[MAX_RECV_BUFS];
+	struct iovec iov[MAX_RECV_BUFS];
+	struct sockaddr_storage from[MAX_RECV_BUFS];
+	uint8_t cbuf[MAX_RECV_BUFS][CMSG_SPACE_MAX] __attribute__((aligned(8)));
+	unsigned n = 0;
 	int got;
 
 	if (u->fd[f] < 0)
 		return -EBADF;
-	if (n > MAX_BATCH)
-		n = MAX_BATCH;
-	for (unsigned i = 0; i < n; i++) {
-		iov[i].iov_base = msgs[i].buf;
-		iov[i].iov_len = msgs[i].len;
+	nbufs = nbufs < MAX_RECV_BUFS ? nbufs : MAX_RECV_BUFS;
+	if (nbufs > nout / PLAT_UDP_MAX_SEGMENTS)
+		nbufs = nout / PLAT_UDP_MAX_SEGMENTS;
+	if (!nbufs)
+		return -EINVAL;
+	for (unsigned i = 0; i < nbufs; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = PLAT_UDP_BUF_LEN;
 		memset(&mm[i], 0, sizeof(mm[i]));
 		mm[i].msg_hdr.msg_name = &from[i];
 		mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
@@ -241,20 +289,35 @@ int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, struct plat_udp_ms
 		mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i]);
 	}
 	do
-		got = recvmmsg(u->fd[f], mm, n, MSG_WAITFORONE, NULL);
+		got = recvmmsg(u->fd[f], mm, nbufs, MSG_WAITFORONE, NULL);
 	while (got < 0 && errno == EINTR && !atomic_load(&u->shutting_down));
 	if (atomic_load(&u->shutting_down))
 		return -ESHUTDOWN;
 	if (got < 0)
 		return -errno;
 	for (int i = 0; i < got; i++) {
-		msgs[i].len = mm[i].msg_len;
+		struct wg_endpoint peer;
+		struct plat_udp_src local;
+		size_t len = mm[i].msg_len, seg = gro_size(&mm[i].msg_hdr);
+
 		if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
-			msgs[i].len = 0; /* larger than any WireGuard message: treat as empty */
-		from_sockaddr(&from[i], &msgs[i].peer);
-		read_pktinfo(&mm[i].msg_hdr, &msgs[i].local);
+			len = 0; /* larger than any WireGuard message: treat as empty */
+		from_sockaddr(&from[i], &peer);
+		read_pktinfo(&mm[i].msg_hdr, &local);
+		if (!seg || seg >= len)
+			seg = len ? len : 1;
+		/* A GRO run: same source, equal-sized datagrams but for a shorter last one. */
+		for (size_t off = 0; n < nout && (off < len || (len == 0 && off == 0)); off += seg) {
+			out[n].buf = bufs[i] + off;
+			out[n].len = len - off < seg ? len - off : seg;
+			out[n].peer = peer;
+			out[n].local = local;
+			n++;
+			if (len == 0)
+				break;
+		}
 	}
-	return got;
+	return (int)n;
 }
 
 static void write_pktinfo(struct msghdr *mh, uint8_t *cbuf, size_t cap, const struct plat_udp_msg *m)
@@ -290,53 +353,106 @@ static void write_pktinfo(struct msghdr *mh, uint8_t *cbuf, size_t cap, const st
 	}
 }
 
-/* Send msgs[0..n) that all have the same family through one sendmmsg loop. */
+static bool same_path(const struct plat_udp_msg *a, const struct plat_udp_msg *b)
+{
+	return a->peer.port == b->peer.port && !memcmp(a->peer.addr, b->peer.addr, 16) &&
+	       a->local.valid == b->local.valid &&
+	       (!a->local.valid || (!memcmp(a->local.addr, b->local.addr, 16) &&
+				    a->local.ifindex == b->local.ifindex));
+}
+
+/* Control messages of a group: the sticky source, and UDP_SEGMENT for a GSO run. */
+static void write_control(struct msghdr *mh, uint8_t *cbuf, size_t cap,
+			  const struct plat_udp_msg *m, uint16_t gso_size)
+{
+	write_pktinfo(mh, cbuf, cap, m);
+	if (gso_size) {
+		struct cmsghdr *c;
+
+		mh->msg_control = cbuf;
+		c = (struct cmsghdr *)(cbuf + mh->msg_controllen);
+		c->cmsg_level = IPPROTO_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(gso_size));
+		memcpy(CMSG_DATA(c), &gso_size, sizeof(gso_size));
+		mh->msg_controllen += CMSG_SPACE(sizeof(gso_size));
+	}
+}
+
+/*
+ * Send msgs[0..n) (one family) through one sendmmsg loop, grouping GSO runs. Returns the
+ * number of datagrams handed to the kernel.
+ */
 static int send_run(struct plat_udp *u, int fd, struct plat_udp_msg *msgs, unsigned n)
 {
 	struct mmsghdr mm[MAX_BATCH];
 	struct iovec iov[MAX_BATCH];
 	struct sockaddr_storage to[MAX_BATCH];
 	uint8_t cbuf[MAX_BATCH][CMSG_SPACE_MAX] __attribute__((aligned(8)));
-	unsigned done = 0;
+	unsigned first[MAX_BATCH], count[MAX_BATCH], groups = 0, done = 0, sent = 0;
+	bool gso = atomic_load(&u->gso);
 
-	(void)u;
-	for (unsigned i = 0; i < n; i++) {
-		memset(&mm[i], 0, sizeof(mm[i]));
-		iov[i].iov_base = msgs[i].buf;
-		iov[i].iov_len = msgs[i].len;
-		mm[i].msg_hdr.msg_name = &to[i];
-		mm[i].msg_hdr.msg_namelen = to_sockaddr(&msgs[i].peer, &to[i]);
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-		write_pktinfo(&mm[i].msg_hdr, cbuf[i], sizeof(cbuf[i]), &msgs[i]);
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i + 1;
+		size_t seg = msgs[i].len, total = seg;
+		uint16_t gso_size = 0;
+
+		while (gso && j < n && j - i < PLAT_UDP_MAX_SEGMENTS && msgs[j - 1].len == seg &&
+		       msgs[j].len <= seg && total + msgs[j].len <= GSO_MAX_BYTES &&
+		       same_path(&msgs[i], &msgs[j]))
+			total += msgs[j++].len;
+		if (j - i > 1)
+			gso_size = (uint16_t)seg;
+		for (unsigned k = i; k < j; k++) {
+			iov[k].iov_base = msgs[k].buf;
+			iov[k].iov_len = msgs[k].len;
+		}
+		memset(&mm[groups], 0, sizeof(mm[groups]));
+		mm[groups].msg_hdr.msg_name = &to[groups];
+		mm[groups].msg_hdr.msg_namelen = to_sockaddr(&msgs[i].peer, &to[groups]);
+		mm[groups].msg_hdr.msg_iov = &iov[i];
+		mm[groups].msg_hdr.msg_iovlen = j - i;
+		write_control(&mm[groups].msg_hdr, cbuf[groups], sizeof(cbuf[groups]), &msgs[i],
+			      gso_size);
+		first[groups] = i;
+		count[groups] = j - i;
+		groups++;
+		i = j;
 	}
-	while (done < n) {
-		int r = sendmmsg(fd, mm + done, n - done, 0);
+	while (done < groups) {
+		int r = sendmmsg(fd, mm + done, groups - done, 0);
+		unsigned g;
 
 		if (r > 0) {
+			for (int k = 0; k < r; k++)
+				sent += count[done + (unsigned)k];
 			done += (unsigned)r;
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
+		g = done;
+		/* A kernel or device that cannot segment: never use GSO on these sockets again. */
+		if (r < 0 && errno == EIO && count[g] > 1) {
+			atomic_store(&u->gso, false);
+			return (int)sent + send_run(u, fd, msgs + first[g], n - first[g]);
+		}
 		/*
 		 * The sticky source may have vanished (the kernel says EINVAL, EADDRNOTAVAIL or
 		 * ENETUNREACH depending on the route): drop it and retry once, as wg-go does.
 		 */
-		if (r < 0 && errno != EAGAIN && errno != ENOBUFS && msgs[done].local.valid) {
-			msgs[done].local.valid = false;
-			write_pktinfo(&mm[done].msg_hdr, cbuf[done], sizeof(cbuf[done]), &msgs[done]);
+		if (r < 0 && errno != EAGAIN && errno != ENOBUFS && msgs[first[g]].local.valid) {
+			for (unsigned k = 0; k < count[g]; k++)
+				msgs[first[g] + k].local.valid = false;
+			write_control(&mm[g].msg_hdr, cbuf[g], sizeof(cbuf[g]), &msgs[first[g]],
+				      count[g] > 1 ? (uint16_t)msgs[first[g]].len : 0);
 			continue;
 		}
 		if (r < 0 && (errno == EAGAIN || errno == ENOBUFS))
-			return (int)done; /* congested: the rest is lost, as on any UDP path */
-		if (r < 0) {
-			/* Skip the failing datagram (unreachable destination and such). */
-			done++;
-			continue;
-		}
+			return (int)sent; /* congested: the rest is lost, as on any UDP path */
+		done++; /* skip the failing group (unreachable destination and such) */
 	}
-	return (int)done;
+	return (int)sent;
 }
 
 int plat_udp_send(struct plat_udp *u, struct plat_udp_msg *msgs, unsigned n)
