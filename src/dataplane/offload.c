@@ -212,3 +212,153 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 	}
 	return (int)nseg;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Software GRO for TCP on the TUN write path                                                */
+
+enum {
+	TCP_FIN = 0x01,
+	TCP_SYN = 0x02,
+	TCP_RST = 0x04,
+	TCP_PSH = 0x08,
+	TCP_ACK = 0x10,
+	GRO_OPEN_RUNS = 8, /* flows tracked at once; older open runs are closed */
+};
+
+/* Header length of a coalescible TCP packet, or 0. */
+static size_t tcp_candidate(const uint8_t *p, size_t len, bool *v6)
+{
+	size_t iphl, thl;
+	uint8_t flags;
+
+	if (len < 40)
+		return 0;
+	if (p[0] >> 4 == 4) {
+		/* No options, no fragments (MF or offset), TCP. */
+		if (p[0] != 0x45 || p[9] != 6 || (get_be16(p + 6) & 0x3fff) || get_be16(p + 2) != len)
+			return 0;
+		iphl = 20;
+		*v6 = false;
+	} else if (p[0] >> 4 == 6) {
+		if (len < 60 || p[6] != 6 || (size_t)get_be16(p + 4) + 40 != len)
+			return 0;
+		iphl = 40;
+		*v6 = true;
+	} else {
+		return 0;
+	}
+	thl = (size_t)(p[iphl + 12] >> 4) * 4;
+	flags = p[iphl + 13];
+	if (thl < 20 || iphl + thl >= len) /* no payload: nothing to coalesce */
+		return 0;
+	if ((flags & ~(TCP_ACK | TCP_PSH)) || !(flags & TCP_ACK))
+		return 0;
+	return iphl + thl;
+}
+
+/* Same flow and same everything but length, id, checksums, sequence number and PSH. */
+static bool same_flow(const uint8_t *a, const uint8_t *b, size_t hl, bool v6)
+{
+	size_t iphl = v6 ? 40 : 20;
+	const uint8_t *ta = a + iphl, *tb = b + iphl;
+
+	if (v6) {
+		/* version, class, flow label; next header, hop limit; addresses */
+		if (memcmp(a, b, 4) || memcmp(a + 6, b + 6, 34))
+			return false;
+	} else {
+		/* tos; flags/fragment; ttl, proto; addresses */
+		if (a[1] != b[1] || memcmp(a + 6, b + 6, 4) || memcmp(a + 12, b + 12, 8))
+			return false;
+	}
+	/* ports; ack; data offset; window; urgent; options */
+	return !memcmp(ta, tb, 4) && !memcmp(ta + 8, tb + 8, 5) && !memcmp(ta + 14, tb + 14, 2) &&
+	       !memcmp(ta + 18, tb + 18, hl - iphl - 18);
+}
+
+static void finish_run(struct dp_gro_pkt *pkts, struct dp_gro_run *r)
+{
+	struct dp_gro_pkt *f = &pkts[r->first];
+	uint8_t *p = f->data;
+	struct dp_vnet_hdr h = {0, DP_VNET_GSO_NONE, 0, 0, 0, 0};
+	bool v6 = p[0] >> 4 == 6;
+	size_t iphl = v6 ? 40 : 20;
+
+	if (r->count > 1) {
+		uint32_t sum;
+
+		if (v6) {
+			put_be16(p + 4, (uint16_t)(r->total - 40));
+			sum = dp_csum_partial(p + 8, 32, 0);
+		} else {
+			put_be16(p + 2, (uint16_t)r->total);
+			p[10] = p[11] = 0;
+			put_be16(p + 10, (uint16_t)~dp_csum_fold(dp_csum_partial(p, 20, 0)));
+			sum = dp_csum_partial(p + 12, 8, 0);
+		}
+		/* PSH of the last segment belongs on the super-packet (the kernel keeps it last). */
+		p[iphl + 13] |= pkts[r->members[r->count - 1]].data[iphl + 13] & TCP_PSH;
+		sum += 6 + (uint32_t)(r->total - iphl);
+		put_be16(p + iphl + 16, dp_csum_fold(sum)); /* CHECKSUM_PARTIAL: pseudo-header */
+		h.flags = DP_VNET_F_NEEDS_CSUM;
+		h.gso_type = v6 ? DP_VNET_GSO_TCPV6 : DP_VNET_GSO_TCPV4;
+		h.hdr_len = (uint16_t)f->hdr_len;
+		h.gso_size = (uint16_t)(f->len - f->hdr_len);
+		h.csum_start = (uint16_t)iphl;
+		h.csum_offset = 16;
+	}
+	dp_vnet_hdr_write(p - DP_VNET_HDR_LEN, &h);
+}
+
+unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs)
+{
+	unsigned nruns = 0, open[GRO_OPEN_RUNS], nopen = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_gro_pkt *q = &pkts[i];
+		bool v6 = false, joined = false;
+		size_t hl = tcp_candidate(q->data, q->len, &v6);
+
+		q->hdr_len = hl;
+		for (unsigned k = 0; hl && k < nopen && !joined; k++) {
+			struct dp_gro_run *r = &runs[open[k]];
+			struct dp_gro_pkt *f = &pkts[r->first], *last = &pkts[r->members[r->count - 1]];
+			size_t iphl = v6 ? 40 : 20, seg = f->len - f->hdr_len, plen = q->len - hl;
+
+			if (f->hdr_len != hl || (f->data[0] >> 4) != (q->data[0] >> 4) ||
+			    !same_flow(f->data, q->data, hl, v6))
+				continue;
+			/* Same flow: it either extends this run or closes it. */
+			if (get_be32(q->data + iphl + 4) ==
+				    get_be32(f->data + iphl + 4) + (uint32_t)(r->total - hl) &&
+			    plen <= seg && last->len - hl == seg &&
+			    !(last->data[iphl + 13] & TCP_PSH) && r->count < DP_GRO_MAX_RUN &&
+			    r->total + plen <= DP_GRO_MAX_LEN) {
+				r->members[r->count++] = i;
+				r->total += plen;
+				q->run = (int)open[k];
+				joined = true;
+			}
+			open[k] = open[--nopen]; /* closed (or re-added below if joined) */
+			if (joined)
+				open[nopen++] = (unsigned)q->run;
+			break;
+		}
+		if (joined)
+			continue;
+		runs[nruns].first = i;
+		runs[nruns].count = 1;
+		runs[nruns].members[0] = i;
+		runs[nruns].total = q->len;
+		q->run = (int)nruns;
+		if (hl) {
+			if (nopen == GRO_OPEN_RUNS)
+				memmove(open, open + 1, sizeof(open[0]) * --nopen);
+			open[nopen++] = nruns;
+		}
+		nruns++;
+	}
+	for (unsigned r = 0; r < nruns; r++)
+		finish_run(pkts, &runs[r]);
+	return nruns;
+}

@@ -51,3 +51,39 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 		     size_t stride, size_t max_segs, size_t *seg_len);
 
 #endif
+
+/*
+ * Receive-side coalescing (software GRO) for the TUN write path: consecutive TCP segments
+ * of one flow (same addresses, ports, IP fields, TCP options, ack and window; contiguous
+ * sequence numbers; equal sizes but for a shorter last one; ACK or ACK|PSH only, PSH
+ * ending a run) become one TSO super-packet. Packets are not moved: a run is written with
+ * writev as the first packet (headers rewritten in place, a virtio-net header in the 10
+ * bytes before it) followed by the payloads of the others.
+ */
+enum {
+	DP_GRO_MAX_RUN = 64,
+	DP_GRO_MAX_LEN = 65535,
+};
+
+struct dp_gro_pkt {
+	uint8_t *data; /* an IP packet with DP_VNET_HDR_LEN writable bytes before it */
+	size_t len;
+	/* set by dp_gro_coalesce: */
+	size_t hdr_len; /* IP + TCP headers (payload of members starts here) */
+	int run;        /* index of the run this packet belongs to */
+};
+
+struct dp_gro_run {
+	unsigned first; /* packets[first] carries the headers */
+	unsigned count;
+	unsigned members[DP_GRO_MAX_RUN]; /* packet indices in order, members[0] == first */
+	size_t total;   /* length of the coalesced IP packet */
+};
+
+/*
+ * Group pkts[0..n) into runs (a packet that cannot coalesce is a run of one), rewrite the
+ * first packet of every multi-packet run (IP length and checksum, TCP checksum set to the
+ * pseudo-header sum for NEEDS_CSUM) and write every run's virtio-net header before its first
+ * packet. Returns the number of runs (<= n); runs must hold n entries.
+ */
+unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs);

@@ -128,7 +128,7 @@ bool ov_prefix_is_network(const struct ov_prefix *p)
 		return false;
 	memcpy(masked, p->addr, sizeof(masked));
 	for (unsigned i = p->len; i < 128; i++)
-		masked[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+		masked[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
 	return !memcmp(masked, p->addr, sizeof(masked)) &&
 	       (p->family == 6 || !memcmp(p->addr + 4, zero, 12));
 }
@@ -263,7 +263,16 @@ void ov_json_quote(const char *s, char out[static OV_JSON_QUOTE_LEN])
 
 void ov_json_path(char out[static OV_JSON_PATH_LEN], const char *path, const char *key)
 {
-	snprintf(out, OV_JSON_PATH_LEN, "%s%s%s", path, *path && *key ? "." : "", key);
+	/* a cut-short path still names the field well enough for a message */
+	if (snprintf(out, OV_JSON_PATH_LEN, "%s%s%s", path, *path && *key ? "." : "", key) < 0)
+		out[0] = '\0';
+}
+
+/* "path[i]" */
+static void path_index(char out[static OV_JSON_PATH_LEN], const char *path, size_t i)
+{
+	if (snprintf(out, OV_JSON_PATH_LEN, "%s[%zu]", path, i) < 0)
+		out[0] = '\0';
 }
 
 bool ov_json_fields(struct ov_jctx *c, const json_t *obj, const char *path,
@@ -278,7 +287,8 @@ bool ov_json_fields(struct ov_jctx *c, const json_t *obj, const char *path,
 		ov_jctx_fail(c, -EINVAL, "%s: expected an object", *path ? path : "top level");
 		return false;
 	}
-	json_object_foreach ((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		const char *const *a;
 		char q[OV_JSON_QUOTE_LEN];
 
@@ -353,7 +363,9 @@ const char *ov_json_str(struct ov_jctx *c, const json_t *obj, const char *path, 
 	if (n == 0 || n > maxlen || strlen(s) != n) {
 		ov_json_path(p, path, key);
 		ov_jctx_fail(c, -EINVAL, "%s: %s", p,
-			     n == 0 ? "empty" : n > maxlen ? "too long" : "contains a NUL");
+			     n == 0	  ? "empty"
+			     : n > maxlen ? "too long"
+					  : "contains a NUL");
 		return NULL;
 	}
 	return s;
@@ -476,14 +488,17 @@ static bool config_check(struct ov_jctx *c, const struct ov_alloc_config *cfg, c
 	} else if (cfg->slice_len <= c4->len || cfg->slice_len > 30 ||
 		   cfg->slice_len - c4->len > OV_ALLOC_MAX_SLOT_BITS) {
 		ov_json_path(p, path, "slice_prefix");
-		ov_jctx_fail(c, -EINVAL, "%s: /%u must be longer than cidr4 /%u, at most /30, "
-			     "and give at most 2^%d slices", p, cfg->slice_len, c4->len,
-			     OV_ALLOC_MAX_SLOT_BITS);
+		ov_jctx_fail(c, -EINVAL,
+			     "%s: /%u must be longer than cidr4 /%u, at most /30, "
+			     "and give at most 2^%d slices",
+			     p, cfg->slice_len, c4->len, OV_ALLOC_MAX_SLOT_BITS);
 	} else if (h->family != 4 || !ov_prefix_is_network(h) || !ov_prefix_contains(c4, h) ||
 		   h->len <= c4->len || h->len > cfg->slice_len) {
 		ov_json_path(p, path, "hosts");
-		ov_jctx_fail(c, -EINVAL, "%s: must be an IPv4 network inside cidr4, longer than "
-			     "cidr4 and no longer than slice_prefix", p);
+		ov_jctx_fail(c, -EINVAL,
+			     "%s: must be an IPv4 network inside cidr4, longer than "
+			     "cidr4 and no longer than slice_prefix",
+			     p);
 	}
 	return !c->ret;
 }
@@ -513,8 +528,7 @@ static int alloc_setup(struct ov_alloc *a, const struct ov_alloc_config *cfg)
 	return 0;
 }
 
-int ov_alloc_init(struct ov_alloc *ret, const struct ov_alloc_config *cfg, char *err,
-		  size_t errlen)
+int ov_alloc_init(struct ov_alloc *ret, const struct ov_alloc_config *cfg, char *err, size_t errlen)
 {
 	struct ov_jctx c;
 	struct ov_alloc a;
@@ -555,7 +569,7 @@ static void slot_set(struct ov_alloc *a, uint32_t s)
 
 static void slot_clear(struct ov_alloc *a, uint32_t s)
 {
-	a->slot_used[s / 8] &= (uint8_t)~(1u << (s % 8));
+	a->slot_used[s / 8] &= (uint8_t) ~(1u << (s % 8));
 	a->slots_free++;
 }
 
@@ -742,8 +756,7 @@ int ov_alloc_subnet_add(struct ov_alloc *a, const char *service, const char *nod
 		 OV_ALLOC_MAX_SUBNETS);
 	if (r < 0)
 		return r;
-	memmove(&a->subnets[idx + 1], &a->subnets[idx],
-		(a->n_subnets - idx) * sizeof(*a->subnets));
+	memmove(&a->subnets[idx + 1], &a->subnets[idx], (a->n_subnets - idx) * sizeof(*a->subnets));
 	s = &a->subnets[idx];
 	memset(s, 0, sizeof(*s));
 	strcpy(s->service, service);
@@ -897,8 +910,8 @@ static int subnet_cmp(const void *x, const void *y)
 	return subnet_cmp_key(x, b->service, b->node);
 }
 
-static void read_nodes(struct ov_jctx *c, struct ov_alloc *a, const json_t *arr,
-		       const char *path, uint8_t *host_seen)
+static void read_nodes(struct ov_jctx *c, struct ov_alloc *a, const json_t *arr, const char *path,
+		       uint8_t *host_seen)
 {
 	static const char *const fields[] = {"name", "ip4", "ip6", "slice", NULL};
 	uint32_t h = get_be32(a->cfg.hosts.addr);
@@ -912,9 +925,10 @@ static void read_nodes(struct ov_jctx *c, struct ov_alloc *a, const json_t *arr,
 		uint32_t off;
 
 		memset(&n, 0, sizeof(n));
-		snprintf(p, sizeof(p), "%s[%zu]", path, i);
+		path_index(p, path, i);
 		if (!ov_json_fields(c, e, p, fields) || !ov_json_name(c, e, p, "name", n.name) ||
-		    !ov_json_addr(c, e, p, "ip4", 4, &ip4) || !ov_json_addr(c, e, p, "ip6", 6, &ip6))
+		    !ov_json_addr(c, e, p, "ip4", 4, &ip4) ||
+		    !ov_json_addr(c, e, p, "ip6", 6, &ip6))
 			return;
 		off = get_be32(ip4.addr) - h;
 		ov_json_path(q, p, "ip4");
@@ -947,8 +961,7 @@ static void read_nodes(struct ov_jctx *c, struct ov_alloc *a, const json_t *arr,
 	}
 }
 
-static void read_subnets(struct ov_jctx *c, struct ov_alloc *a, const json_t *arr,
-			 const char *path)
+static void read_subnets(struct ov_jctx *c, struct ov_alloc *a, const json_t *arr, const char *path)
 {
 	static const char *const fields[] = {"service", "node", "subnet", NULL};
 
@@ -959,7 +972,7 @@ static void read_subnets(struct ov_jctx *c, struct ov_alloc *a, const json_t *ar
 		size_t idx;
 
 		memset(&s, 0, sizeof(s));
-		snprintf(p, sizeof(p), "%s[%zu]", path, i);
+		path_index(p, path, i);
 		if (!ov_json_fields(c, e, p, fields) ||
 		    !ov_json_name(c, e, p, "service", s.service) ||
 		    !ov_json_name(c, e, p, "node", s.node))
@@ -980,7 +993,7 @@ static void read_subnets(struct ov_jctx *c, struct ov_alloc *a, const json_t *ar
 int ov_alloc_from_json_ctx(struct ov_jctx *c, const json_t *j, const char *path,
 			   struct ov_alloc *ret)
 {
-	static const char *const fields[] = {"cidr4", "cidr6",	 "hosts",   "slice_prefix",
+	static const char *const fields[] = {"cidr4",	  "cidr6", "hosts",   "slice_prefix",
 					     "next_host", "nodes", "subnets", NULL};
 	char p[OV_JSON_PATH_LEN], pn[OV_JSON_PATH_LEN], qn[OV_JSON_QUOTE_LEN];
 	struct ov_alloc_config cfg;
@@ -1013,7 +1026,8 @@ int ov_alloc_from_json_ctx(struct ov_jctx *c, const json_t *j, const char *path,
 
 		if (!ov_prefix_contains(&cfg.hosts, &next) || off < 1 || off > a.host_max + 1) {
 			ov_json_path(p, path, "next_host");
-			ov_jctx_fail(c, -EINVAL, "%s: not a host address of hosts (or its last)", p);
+			ov_jctx_fail(c, -EINVAL, "%s: not a host address of hosts (or its last)",
+				     p);
 		}
 		a.next_host = off;
 	}
@@ -1058,8 +1072,8 @@ int ov_alloc_from_json_ctx(struct ov_jctx *c, const json_t *j, const char *path,
 	for (size_t i = 1; i < a.n_subnets; i++) {
 		if (!subnet_cmp(&a.subnets[i - 1], &a.subnets[i])) {
 			ov_json_quote(a.subnets[i].service, qn);
-			ov_jctx_fail(c, -EINVAL, "%s: service %s on node \"%s\" appears twice", p, qn,
-				     a.subnets[i].node);
+			ov_jctx_fail(c, -EINVAL, "%s: service %s on node \"%s\" appears twice", p,
+				     qn, a.subnets[i].node);
 			goto out;
 		}
 	}

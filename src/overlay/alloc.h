@@ -45,9 +45,9 @@
 
 #include <jansson.h>
 
-#define OV_ALLOC_DEFAULT_CIDR4 "10.200.0.0/16"  /* REF DEFAULT_OVERLAY_CIDR */
-#define OV_ALLOC_DEFAULT_CIDR6 "fd00:200::/48"  /* REF DEFAULT_OVERLAY_CIDR_V6 */
-#define OV_ALLOC_DEFAULT_HOSTS "10.200.0.0/20"  /* ours: host range, first 256 slots */
+#define OV_ALLOC_DEFAULT_CIDR4 "10.200.0.0/16" /* REF DEFAULT_OVERLAY_CIDR */
+#define OV_ALLOC_DEFAULT_CIDR6 "fd00:200::/48" /* REF DEFAULT_OVERLAY_CIDR_V6 */
+#define OV_ALLOC_DEFAULT_HOSTS "10.200.0.0/20" /* ours: host range, first 256 slots */
 
 enum {
 	OV_ALLOC_DEFAULT_SLICE = 28, /* REF DEFAULT_SLICE_PREFIX: 16 addresses, 14 usable */
@@ -92,8 +92,9 @@ bool ov_alloc_name_valid(const char *name);
 struct ov_alloc_config {
 	struct ov_prefix cluster4; /* network, len so that slice_len - len <= 16 */
 	struct ov_prefix cluster6; /* network, at least as many host bits as cluster4 */
-	struct ov_prefix hosts;	   /* network inside cluster4, len in (cluster4.len, slice_len], <= 30 */
-	uint8_t slice_len;	   /* node slices and service subnets; <= 30 */
+	/* hosts: network inside cluster4, len in (cluster4.len, slice_len] */
+	struct ov_prefix hosts;
+	uint8_t slice_len; /* node slices and service subnets; <= 30 */
 };
 
 /* What a node holds. */
@@ -118,13 +119,13 @@ struct ov_alloc_subnet {
 
 struct ov_alloc {
 	struct ov_alloc_config cfg;
-	uint32_t next_host;   /* offset from hosts' network of the next address; only grows */
-	uint32_t host_max;    /* last usable offset (hosts' size - 2) */
-	uint32_t n_slots;     /* 2^(slice_len - cluster4.len) */
-	uint32_t host_slot0;  /* first slot the host range covers */
-	uint32_t host_slots;  /* slots it covers */
-	uint32_t slots_free;  /* slots neither covered nor held */
-	uint8_t *slot_used;   /* bitmap, n_slots bits; host range bits set */
+	uint32_t next_host;  /* offset from hosts' network of the next address; only grows */
+	uint32_t host_max;   /* last usable offset (hosts' size - 2) */
+	uint32_t n_slots;    /* 2^(slice_len - cluster4.len) */
+	uint32_t host_slot0; /* first slot the host range covers */
+	uint32_t host_slots; /* slots it covers */
+	uint32_t slots_free; /* slots neither covered nor held */
+	uint8_t *slot_used;  /* bitmap, n_slots bits; host range bits set */
 	struct ov_alloc_node *nodes; /* sorted by name */
 	size_t n_nodes, cap_nodes;
 	struct ov_alloc_subnet *subnets; /* sorted by (service, node) */

@@ -33,10 +33,10 @@ static char encode_sextet(uint32_t v)
 {
 	uint32_t c = 'A' + v;
 
-	c += ge_mask(v, 26) & 6u;	   /* 26 -> 'a' */
-	c -= ge_mask(v, 52) & 75u;	   /* 52 -> '0' */
-	c -= ge_mask(v, 62) & 15u;	   /* 62 -> '+' */
-	c += ge_mask(v, 63) & 3u;	   /* 63 -> '/' */
+	c += ge_mask(v, 26) & 6u;  /* 26 -> 'a' */
+	c -= ge_mask(v, 52) & 75u; /* 52 -> '0' */
+	c -= ge_mask(v, 62) & 15u; /* 62 -> '+' */
+	c += ge_mask(v, 63) & 3u;  /* 63 -> '/' */
 	return (char)c;
 }
 

@@ -40,13 +40,13 @@
 
 enum {
 	OV_STATE_VERSION = 1,
-	OV_STATE_MAX_BYTES = 1 << 20,	/* state.json cap, read and write */
-	OV_STATE_DEFAULT_PORT = 51420,	/* REF DEFAULT_WG_PORT */
-	OV_STATE_DEFAULT_MTU = 1420,	/* REF OverlayConfig.mtu */
+	OV_STATE_MAX_BYTES = 1 << 20,	 /* state.json cap, read and write */
+	OV_STATE_DEFAULT_PORT = 51420,	 /* REF DEFAULT_WG_PORT */
+	OV_STATE_DEFAULT_MTU = 1420,	 /* REF OverlayConfig.mtu */
 	OV_STATE_DEFAULT_KEEPALIVE = 25, /* REF DEFAULT_KEEPALIVE_SECS */
-	OV_STATE_MTU_MIN = 1280,	/* the overlay carries IPv6: RFC 8200 §5 */
-	OV_STATE_MTU_MAX = 9000,	/* a jumbo frame */
-	OV_STATE_ZONE_MAX = 253,	/* DNS name text without the root dot (RFC 1035 §2.3.4) */
+	OV_STATE_MTU_MIN = 1280,	 /* the overlay carries IPv6: RFC 8200 §5 */
+	OV_STATE_MTU_MAX = 9000,	 /* a jumbo frame */
+	OV_STATE_ZONE_MAX = 253,	 /* DNS name text without the root dot (RFC 1035 §2.3.4) */
 	OV_STATE_MAX_MEMBERS = OV_ALLOC_MAX_NODES - 1,
 	OV_STATE_ERR_LEN = 512, /* a comfortable err buffer */
 	OV_KEY_LEN = 32,
@@ -61,7 +61,8 @@ enum ov_role {
 	OV_ROLE_MEMBER = 2,
 };
 
-/* An IP literal and a port (no host names, no scope ids): "192.0.2.1:51420", "[2001:db8::1]:51420". */
+/* An IP literal and a port (no host names, no scope ids): "192.0.2.1:51420", "[2001:db8::1]:51420".
+ */
 struct ov_endpoint {
 	int family; /* 4 or 6 */
 	uint8_t addr[16];

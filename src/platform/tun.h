@@ -106,6 +106,15 @@ ssize_t plat_tun_write(struct plat_tun *t, const void *buf, size_t len);
  */
 int plat_tun_link_up(struct plat_tun *t);
 
+/* One packet gathered from pieces (a coalesced super-packet: header, first packet, payloads). */
+struct plat_iov {
+	const void *base;
+	size_t len;
+};
+enum { PLAT_TUN_MAX_IOV = 80 };
+/* Like plat_tun_write, for one packet given as n <= PLAT_TUN_MAX_IOV pieces. */
+ssize_t plat_tun_writev(struct plat_tun *t, const struct plat_iov *iov, unsigned n);
+
 /*
  * Close every fd. The kernel deletes a non-persistent TUN when its last fd closes, so a
  * device that plat_tun_open created disappears here unless someone else holds it open.

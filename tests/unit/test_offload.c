@@ -194,12 +194,117 @@ static void test_malformed(void **state)
 		assert_int_equal(dp_offload_split(pkt, l, &h, out, STRIDE, 4, seg_len), -EINVAL);
 }
 
+/* Split a super-packet, coalesce the segments back, split again: same segments. */
+static void gro_round_trip(bool v6, size_t payload, uint16_t mss)
+{
+	uint8_t *pkt = malloc(70000), *segs = malloc((size_t)DP_MAX_SEGMENTS * STRIDE);
+	uint8_t *asm_ = malloc(70000 + DP_VNET_HDR_LEN), *again = malloc((size_t)DP_MAX_SEGMENTS * STRIDE);
+	size_t seg_len[DP_MAX_SEGMENTS], len2[DP_MAX_SEGMENTS], iphl = v6 ? 40 : 20, off;
+	struct dp_gro_pkt gp[DP_MAX_SEGMENTS];
+	struct dp_gro_run *runs = calloc(DP_MAX_SEGMENTS, sizeof(*runs));
+	struct dp_vnet_hdr h = {0, v6 ? DP_VNET_GSO_TCPV6 : DP_VNET_GSO_TCPV4, 0, mss, 0, 0}, h2;
+	size_t len = build(pkt, v6, 6, payload, 0x10 | 0x08);
+	int n = dp_offload_split(pkt, len, &h, segs + 16, STRIDE, DP_MAX_SEGMENTS, seg_len);
+	unsigned nr;
+
+	assert_true(n > 1);
+	/* Keep a copy of the segments: coalescing rewrites the first in place. */
+	uint8_t *orig = malloc((size_t)n * STRIDE);
+
+	memcpy(orig, segs, (size_t)n * STRIDE);
+	for (int i = 0; i < n; i++) {
+		gp[i].data = segs + (size_t)i * STRIDE + 16;
+		gp[i].len = seg_len[i];
+	}
+	nr = dp_gro_coalesce(gp, (unsigned)n, runs);
+	assert_int_equal(nr, 1);
+	assert_int_equal(runs[0].count, (unsigned)n);
+	assert_int_equal(runs[0].total, len);
+	/* What writev would hand the kernel: header, first packet, then member payloads. */
+	memcpy(asm_, gp[0].data - DP_VNET_HDR_LEN, DP_VNET_HDR_LEN + gp[0].len);
+	off = DP_VNET_HDR_LEN + gp[0].len;
+	for (unsigned k = 1; k < runs[0].count; k++) {
+		struct dp_gro_pkt *m = &gp[runs[0].members[k]];
+
+		memcpy(asm_ + off, m->data + m->hdr_len, m->len - m->hdr_len);
+		off += m->len - m->hdr_len;
+	}
+	assert_int_equal(off, DP_VNET_HDR_LEN + len);
+	dp_vnet_hdr_parse(asm_, &h2);
+	assert_int_equal(h2.flags, DP_VNET_F_NEEDS_CSUM);
+	assert_int_equal(h2.gso_size, mss);
+	assert_int_equal(h2.csum_start, iphl);
+	/* The kernel's view: resegmenting gives the original segments byte for byte. */
+	assert_int_equal(dp_offload_split(asm_ + DP_VNET_HDR_LEN, len, &h2, again, STRIDE,
+					  DP_MAX_SEGMENTS, len2),
+			 n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(len2[i], seg_len[i]);
+		assert_memory_equal(again + (size_t)i * STRIDE, orig + (size_t)i * STRIDE + 16,
+				    seg_len[i]);
+	}
+	free(pkt);
+	free(segs);
+	free(asm_);
+	free(again);
+	free(orig);
+	free(runs);
+}
+
+static void test_gro_round_trip(void **state)
+{
+	(void)state;
+	gro_round_trip(false, 30000, 1368);
+	gro_round_trip(true, 60000, 1348);
+	gro_round_trip(false, 2737, 1368); /* short last segment */
+}
+
+/* Segments that must not merge: gaps, other flows interleaved, odd sizes, flags. */
+static void test_gro_refusals(void **state)
+{
+	enum { N = 8 };
+	uint8_t *buf = calloc(N, STRIDE);
+	struct dp_gro_pkt gp[N];
+	struct dp_gro_run runs[N];
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		uint8_t *p = buf + (size_t)i * STRIDE + 16;
+
+		len = build(p, false, 6, 1000, 0x10);
+		put_be32(p + 24, 1000u * (uint32_t)i); /* contiguous sequence numbers */
+		gp[i].data = p;
+		gp[i].len = len;
+	}
+	/* 0,1 merge; 2 has a gap; 3 follows 2; 4 is another flow; 5 follows 3 (still open);
+	 * 6 has another window; 7 is a SYN. */
+	put_be32(gp[2].data + 24, 999999);
+	put_be32(gp[3].data + 24, 999999 + 1000);
+	put_be16(gp[4].data + 20, 1111);
+	put_be32(gp[5].data + 24, 999999 + 2000);
+	put_be16(gp[6].data + 34, 7);
+	gp[7].data[33] = 0x02;
+	assert_int_equal(dp_gro_coalesce(gp, N, runs), 5);
+	assert_int_equal(runs[0].count, 2);
+	assert_int_equal(runs[1].count, 3); /* 2, 3, 5 */
+	assert_int_equal(runs[1].members[2], 5);
+	assert_int_equal(runs[2].count, 1); /* 4 */
+	assert_int_equal(runs[3].count, 1); /* 6 */
+	assert_int_equal(runs[4].count, 1); /* 7 */
+	/* Single packets get an all-zero virtio-net header. */
+	for (int k = 0; k < DP_VNET_HDR_LEN; k++)
+		assert_int_equal(gp[4].data[k - DP_VNET_HDR_LEN], 0);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp4),  cmocka_unit_test(test_tcp6),
 		cmocka_unit_test(test_udp),   cmocka_unit_test(test_needs_csum),
-		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_malformed), cmocka_unit_test(test_gro_round_trip),
+		cmocka_unit_test(test_gro_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

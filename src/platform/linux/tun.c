@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <sys/ioctl.h>
@@ -295,6 +296,27 @@ ssize_t plat_tun_write(struct plat_tun *t, const void *buf, size_t len)
 	if (errno == EBADFD)
 		return -ENODEV;
 	/* EIO on write is the kernel's "!(dev->flags & IFF_UP)": down, not gone. */
+	if (errno == EIO)
+		return -ENETDOWN;
+	return -errno;
+}
+
+ssize_t plat_tun_writev(struct plat_tun *t, const struct plat_iov *iov, unsigned n)
+{
+	struct iovec v[PLAT_TUN_MAX_IOV];
+	ssize_t r;
+
+	if (n > PLAT_TUN_MAX_IOV)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		v[i].iov_base = (void *)iov[i].base;
+		v[i].iov_len = iov[i].len;
+	}
+	r = writev(t->fd, v, (int)n);
+	if (r >= 0)
+		return r;
+	if (errno == EBADFD)
+		return -ENODEV;
 	if (errno == EIO)
 		return -ENETDOWN;
 	return -errno;
