@@ -255,7 +255,7 @@ static void read_peer(struct ov_jctx *c, const json_t *o, const char *path, enum
 		ov_jctx_fail(c, -EINVAL, "%s: not a prefix inside cluster.cidr4", p);
 	} else if (ov_prefix_contains(&peer.slice, &peer.ip4)) {
 		ov_json_path(p, path, "slice");
-		ov_jctx_fail(c, -EINVAL, "%s: holds the node's own ip4", p);
+		ov_jctx_fail(c, -EINVAL, "%s: holds its own ip4", p);
 	}
 	if (!c->ret)
 		*ret = peer;
@@ -443,6 +443,10 @@ int ov_state_parse(const char *buf, size_t len, struct ov_state *ret, char *err,
 	/* rejects trailing bytes (no JSON_DISABLE_EOF_CHECK), NULs and duplicate keys */
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
+		/* jansson quotes the bytes near the error; keep the message printable */
+		for (char *t = je.text; *t; t++)
+			if ((unsigned char)*t < 0x20 || (unsigned char)*t >= 0x7f)
+				*t = '?';
 		ov_jctx_fail(&c, -EINVAL, "not valid JSON: line %d column %d: %s", je.line,
 			     je.column, je.text);
 		return c.ret;
@@ -845,6 +849,20 @@ int ov_state_save(const char *dir, const struct ov_state *s, unsigned flags, cha
 			snprintf(err, errlen, "%s: not saved: %s", path,
 				 r == -EINVAL ? why : strerror(-r));
 		return r;
+	}
+	/* replace only a file that loads: a hand-edited or newer file is never overwritten */
+	if (!(flags & OV_STATE_CREATE)) {
+		struct ov_state old;
+
+		r = ov_state_load(dir, &old, why, sizeof(why));
+		if (r == 0) {
+			ov_state_done(&old);
+		} else if (r != -ENOENT) {
+			if (errlen)
+				snprintf(err, errlen, "%s (not replaced)", why);
+			free(buf);
+			return r;
+		}
 	}
 	r = write_atomic(dir, OV_STATE_FILE, buf, len, flags, err, errlen);
 	free(buf);

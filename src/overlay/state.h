@@ -89,7 +89,8 @@ struct ov_state {
 	struct ov_peer self;
 	/* role member: "leader" */
 	struct ov_peer leader;
-	/* role leader: "members" (file order) and "allocator", which holds self and each member */
+	/* role leader: "members" (file order; malloc'ed, freed by ov_state_done) and
+	 * "allocator", which holds exactly self and each member */
 	struct ov_peer *members;
 	size_t n_members;
 	struct ov_alloc alloc;
@@ -132,7 +133,11 @@ void ov_state_unlock(int fd);
 
 /* Read and parse dir/state.json. -ENOENT when it does not exist; err is "<path>: <reason>". */
 int ov_state_load(const char *dir, struct ov_state *ret, char *err, size_t errlen);
-/* Write dir/state.json atomically (see above). flags: OV_STATE_CREATE. */
+/*
+ * Write dir/state.json atomically (see above). With OV_STATE_CREATE, -EEXIST if it exists;
+ * without, it replaces only a file that loads: one that does not (hand-edited, corrupt, a
+ * newer version) is left alone and its load error returned, "(not replaced)" appended.
+ */
 int ov_state_save(const char *dir, const struct ov_state *s, unsigned flags, char *err,
 		  size_t errlen);
 

@@ -268,7 +268,7 @@ static void test_base64(void **state)
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", /* 45 */
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",	 /* no padding */
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=",	 /* bits past the key */
-		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=",	 /* bits past the key */
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAC=",	 /* bits past the key */
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-AAAA=",	 /* url-safe alphabet */
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA_AAAA=",
 		"AAAAAAAAAAAAAAAAAAAA AAAAAAAAAAAAAAAAAAAAAA=",
@@ -682,7 +682,7 @@ static const struct corrupt leader_cases[] = {
 	{"node/ip6", "\"fd00:201::1\"", NULL, -EINVAL, "node.ip6: not inside cluster.cidr6"},
 	{"node/slice", "\"10.200.174.80/28\"", NULL, -EINVAL,
 	 "node.slice: differs from the allocator's 10.200.174.64/28"},
-	{"node/slice", "\"10.200.0.0/24\"", NULL, -EINVAL, "node.slice: holds the node's own ip4"},
+	{"node/slice", "\"10.200.0.0/24\"", NULL, -EINVAL, "node.slice: holds its own ip4"},
 	{"leader", "{}", NULL, -EINVAL, "leader: not allowed when node.role is \"leader\""},
 	{"members", NULL, NULL, -EINVAL, "members: missing"},
 	{"members", "{}", NULL, -EINVAL, "members: expected an array, found an object"},
@@ -812,6 +812,24 @@ static void test_corrupt_leader(void **state)
 	assert_int_equal(ov_state_load(tmpdir, &s, NULL, 0), 0);
 	ov_state_done(&s);
 	free(t);
+	/* a save never replaces a file that does not load */
+	make_leader(&s);
+	for (size_t i = 0; i < 3; i++) {
+		char err[OV_STATE_ERR_LEN], *after;
+		size_t n;
+
+		t = corrupt_text(&leader_cases[i], base, &len);
+		write_file("state.json", t, len, 0600);
+		assert_int_equal(ov_state_save(tmpdir, &s, 0, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, leader_cases[i].msg));
+		assert_non_null(strstr(err, "(not replaced)"));
+		after = read_back("state.json", &n);
+		assert_int_equal(n, len);
+		assert_memory_equal(after, t, len);
+		free(after);
+		free(t);
+	}
+	ov_state_done(&s);
 	free(base);
 	/* no temp files appeared */
 	assert_dir_holds(files, 1);
@@ -825,12 +843,9 @@ static const struct corrupt member_cases[] = {
 	{"leader/slice", "\"10.200.181.48/28\"", NULL, -EINVAL,
 	 "leader.slice: overlaps node.slice"},
 	{"leader/slice", "\"10.200.181.0/24\"", NULL, -EINVAL, "leader.slice: overlaps"},
-	{"leader/slice", "\"10.200.0.0/24\"", NULL, -EINVAL,
-	 "leader.slice: holds the node's own "
-	 "ip4"},
+	{"leader/slice", "\"10.200.0.0/24\"", NULL, -EINVAL, "leader.slice: holds its own ip4"},
 	{"leader/slice", "\"10.200.0.2/31\"", NULL, -EINVAL,
-	 "leader: a slice holds the other's "
-	 "ip4"},
+	 "leader: a slice holds the other's ip4"},
 	{"leader/public_key", "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=\"", NULL, -EINVAL,
 	 "leader.public_key: not a 32-byte"},
 	{"members", "[]", NULL, -EINVAL, "members: not allowed when node.role is \"member\""},
