@@ -20,6 +20,8 @@
  *   the query had one (RFC 6891 §7), copying DO (RFC 3225 §3). Over UDP they are cut to
  *   ov_dns_udp_limit(): when answer or authority records do not fit, all of them are left
  *   out and TC is set; additional records are dropped one by one without TC (RFC 2181 §9).
+ * - Name helpers trust their arguments to be well formed (made by ov_dns_name_from_text,
+ *   ov_dns_name_concat or a parse); the builder re-checks every name it is handed.
  */
 #ifndef WEFT_OVERLAY_DNS_CODEC_H
 #define WEFT_OVERLAY_DNS_CODEC_H
@@ -116,21 +118,21 @@ enum ov_dns_section {
  */
 enum ov_dns_parse_result {
 	OV_DNS_PARSE_OK = 0,
-	OV_DNS_PARSE_DROP_SHORT,	/* under 12 bytes: no ID to answer to */
-	OV_DNS_PARSE_DROP_RESPONSE,	/* QR set: never answer an answer */
-	OV_DNS_PARSE_NOTIMP_OPCODE,	/* opcode other than QUERY */
-	OV_DNS_PARSE_ERR_QDCOUNT,	/* a query without exactly one question, or a message with >1 */
-	OV_DNS_PARSE_ERR_TRUNCATED,	/* a field runs past the end */
-	OV_DNS_PARSE_ERR_LABEL_TYPE,	/* 0x40/0x80 label types (RFC 6891 §5 retired them) */
-	OV_DNS_PARSE_ERR_NAME_TOO_LONG, /* more than 255 octets once decompressed */
-	OV_DNS_PARSE_ERR_PTR_HEADER,	/* compression pointer into the header */
+	OV_DNS_PARSE_DROP_SHORT,    /* under 12 bytes: no ID to answer to */
+	OV_DNS_PARSE_DROP_RESPONSE, /* QR set: never answer an answer */
+	OV_DNS_PARSE_NOTIMP_OPCODE, /* opcode other than QUERY */
+	OV_DNS_PARSE_ERR_QDCOUNT,   /* a query without exactly one question, or a message with >1 */
+	OV_DNS_PARSE_ERR_TRUNCATED, /* a field runs past the end */
+	OV_DNS_PARSE_ERR_LABEL_TYPE,	   /* 0x40/0x80 label types (RFC 6891 §5 retired them) */
+	OV_DNS_PARSE_ERR_NAME_TOO_LONG,	   /* more than 255 octets once decompressed */
+	OV_DNS_PARSE_ERR_PTR_HEADER,	   /* compression pointer into the header */
 	OV_DNS_PARSE_ERR_PTR_NOT_BACKWARD, /* pointer at or after its own name piece: loops */
 	OV_DNS_PARSE_ERR_PTR_HOPS,	   /* more than OV_DNS_PTR_HOPS_MAX pointers in a name */
 	OV_DNS_PARSE_ERR_BAD_RDATA,	   /* A/AAAA/SRV/SOA RDATA of the wrong shape */
-	OV_DNS_PARSE_ERR_BAD_OPT,	   /* OPT not in additional, not at root, twice, bad options */
-	OV_DNS_PARSE_ERR_QTYPE,		   /* OPT asked as a question (RFC 6891 §6.1.1) */
-	OV_DNS_PARSE_ERR_TRAILING,	   /* bytes after the last record */
-	OV_DNS_PARSE_BADVERS,		   /* EDNS version other than 0 (RFC 6891 §6.1.3) */
+	OV_DNS_PARSE_ERR_BAD_OPT,  /* OPT not in additional, not at root, twice, bad options */
+	OV_DNS_PARSE_ERR_QTYPE,	   /* OPT asked as a question (RFC 6891 §6.1.1) */
+	OV_DNS_PARSE_ERR_TRAILING, /* bytes after the last record */
+	OV_DNS_PARSE_BADVERS,	   /* EDNS version other than 0 (RFC 6891 §6.1.3) */
 	OV_DNS_PARSE__COUNT
 };
 
@@ -208,7 +210,7 @@ struct ov_dns_answer {
 	uint16_t rcode; /* ov_dns_rcode; above 15 only if the query had EDNS */
 	bool aa;	/* authoritative (our zone) */
 	bool ra;	/* recursion available (we forward what is outside the zone) */
-	bool tc;	/* force an empty, truncated answer (e.g. a forwarded one too big for UDP) */
+	bool tc; /* force an empty, truncated answer (e.g. a forwarded one too big for UDP) */
 	size_t an_count, ns_count, ar_count;
 	struct ov_dns_rr an[OV_DNS_ANSWER_MAX];
 	struct ov_dns_rr ns[OV_DNS_AUTHORITY_MAX];
@@ -231,8 +233,7 @@ enum ov_dns_upstream_result {
 /* ---- Parsing ---------------------------------------------------------------------------- */
 
 /* Any message (query or response), checked end to end. m is always written. */
-enum ov_dns_parse_result ov_dns_parse_message(const uint8_t *buf, size_t len,
-					      struct ov_dns_msg *m);
+enum ov_dns_parse_result ov_dns_parse_message(const uint8_t *buf, size_t len, struct ov_dns_msg *m);
 /* A query for our server: ov_dns_parse_message() plus the query rules above. */
 enum ov_dns_parse_result ov_dns_parse_query(const uint8_t *buf, size_t len, struct ov_dns_msg *q);
 /* -1: drop silently; otherwise the rcode to answer with (ov_dns_build_error). */
@@ -279,8 +280,8 @@ int ov_dns_build_query(uint16_t id, const struct ov_dns_name *qname, uint16_t qt
  * answer (unknown type, missing name, rcode > 15 without EDNS), -EMSGSIZE if not even the
  * header, question and OPT fit in min(cap, max_len).
  */
-int ov_dns_build_response(const struct ov_dns_msg *q, const struct ov_dns_answer *a,
-			  size_t max_len, uint8_t *buf, size_t cap, size_t *ret_len);
+int ov_dns_build_response(const struct ov_dns_msg *q, const struct ov_dns_answer *a, size_t max_len,
+			  uint8_t *buf, size_t cap, size_t *ret_len);
 /* An empty answer with rcode (FORMERR, NOTIMP, SERVFAIL, REFUSED, BADVERS...). */
 int ov_dns_build_error(const struct ov_dns_msg *q, uint16_t rcode, uint8_t *buf, size_t cap,
 		       size_t *ret_len);

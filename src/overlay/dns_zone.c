@@ -192,8 +192,8 @@ int ov_dns_zone_add_addr(struct ov_dns_zone *z, const char *host, int family, co
 	return add(z, &rec);
 }
 
-int ov_dns_zone_add_srv(struct ov_dns_zone *z, const char *name, uint16_t priority,
-			uint16_t weight, uint16_t port, const char *target, uint32_t owner)
+int ov_dns_zone_add_srv(struct ov_dns_zone *z, const char *name, uint16_t priority, uint16_t weight,
+			uint16_t port, const char *target, uint32_t owner)
 {
 	struct ov_dns_zone_rec rec;
 	int r;
@@ -406,8 +406,7 @@ static bool visible(const struct ov_dns_zone *z, const struct ov_dns_zone_rec *r
  * Is anything visible strictly below n? In canonical order every name under n follows n
  * directly, so the run starting at lo (n's own records first) is all there is to scan.
  */
-static bool visible_descendant(const struct ov_dns_zone *z, size_t lo,
-			       const struct ov_dns_name *n)
+static bool visible_descendant(const struct ov_dns_zone *z, size_t lo, const struct ov_dns_name *n)
 {
 	for (size_t i = lo; i < z->count && ov_dns_name_is_under(&z->recs[i].name, n); i++) {
 		if (visible(z, &z->recs[i]))
@@ -443,8 +442,8 @@ static void add_srv_glue(const struct ov_dns_zone *z, struct ov_dns_answer *a)
 	}
 }
 
-enum ov_dns_zone_verdict ov_dns_zone_lookup(const struct ov_dns_zone *z,
-					    const struct ov_dns_msg *q, struct ov_dns_answer *ret)
+enum ov_dns_zone_verdict ov_dns_zone_lookup(const struct ov_dns_zone *z, const struct ov_dns_msg *q,
+					    struct ov_dns_answer *ret)
 {
 	const struct ov_dns_name *qn = &q->qname;
 	struct ov_dns_answer *a = ret;
