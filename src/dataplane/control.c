@@ -99,9 +99,9 @@ int dp_device_new(const struct dp_config *cfg, struct dp_device **ret)
 	 */
 	r = plat_tun_open(cfg->ifname, PLAT_TUN_VNET_HDR, &d->tun);
 	if (r == 0) {
-		int off = plat_tun_set_offload(d->tun, PLAT_TUN_OFF_CSUM | PLAT_TUN_OFF_TSO4 |
-							       PLAT_TUN_OFF_TSO6 | PLAT_TUN_OFF_USO4 |
-							       PLAT_TUN_OFF_USO6);
+		int off = plat_tun_set_offload(
+			d->tun, PLAT_TUN_OFF_CSUM | PLAT_TUN_OFF_TSO4 | PLAT_TUN_OFF_TSO6 |
+					PLAT_TUN_OFF_USO4 | PLAT_TUN_OFF_USO6);
 
 		d->vnet_hdr = true;
 		d->offloads = off > 0 ? (unsigned)off : 0;
@@ -263,8 +263,9 @@ static bool serve_set(struct dp_device *d, struct line_reader *lr)
 	return reply_errno(lr->fd, err) == 0;
 }
 
+/* A reply of key=value lines; `terminate` adds the final errno=0 the filler does not write. */
 static bool serve_text(struct dp_device *d, struct line_reader *lr,
-		       int (*fill)(struct dp_device *, struct strbuf *))
+		       int (*fill)(struct dp_device *, struct strbuf *), bool terminate)
 {
 	struct strbuf out;
 	char *line;
@@ -279,7 +280,7 @@ static bool serve_text(struct dp_device *d, struct line_reader *lr,
 	}
 	strbuf_init(&out, UAPI_MAX_REPLY);
 	r = fill(d, &out);
-	if (fill == dp_device_stats && !r)
+	if (terminate && !r)
 		r = strbuf_appends(&out, "errno=0\n\n");
 	if (r)
 		r = reply_errno(lr->fd, r);
@@ -306,11 +307,11 @@ void dp_device_serve_uapi(struct dp_device *d, int fd)
 		bool go_on;
 
 		if (!strcmp(line, "get=1"))
-			go_on = serve_text(d, lr, dp_device_get);
+			go_on = serve_text(d, lr, dp_device_get, false);
 		else if (!strcmp(line, "set=1"))
 			go_on = serve_set(d, lr);
 		else if (!strcmp(line, "stats=1"))
-			go_on = serve_text(d, lr, dp_device_stats);
+			go_on = serve_text(d, lr, dp_device_stats, true);
 		else
 			go_on = false; /* unknown operation: hang up, as wireguard-go does */
 		if (!go_on)

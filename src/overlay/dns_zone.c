@@ -167,25 +167,31 @@ static int add(struct ov_dns_zone *z, const struct ov_dns_zone_rec *rec)
 	return 0;
 }
 
+/* The A or AAAA record for host (qualified in the zone) and addr; 0 or -errno. */
+static int addr_rec(struct ov_dns_zone *z, const char *host, int family, const void *addr,
+		    struct ov_dns_zone_rec *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	if (!addr)
+		return -EINVAL;
+	if (family == AF_INET) {
+		rec->type = OV_DNS_TYPE_A;
+		memcpy(rec->data.a, addr, sizeof(rec->data.a));
+	} else if (family == AF_INET6) {
+		rec->type = OV_DNS_TYPE_AAAA;
+		memcpy(rec->data.aaaa, addr, sizeof(rec->data.aaaa));
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	return qualify(z, host, &rec->name);
+}
+
 int ov_dns_zone_add_addr(struct ov_dns_zone *z, const char *host, int family, const void *addr,
 			 uint32_t owner)
 {
 	struct ov_dns_zone_rec rec;
-	int r;
+	int r = addr_rec(z, host, family, addr, &rec);
 
-	memset(&rec, 0, sizeof(rec));
-	if (!addr)
-		return -EINVAL;
-	if (family == AF_INET) {
-		rec.type = OV_DNS_TYPE_A;
-		memcpy(rec.data.a, addr, sizeof(rec.data.a));
-	} else if (family == AF_INET6) {
-		rec.type = OV_DNS_TYPE_AAAA;
-		memcpy(rec.data.aaaa, addr, sizeof(rec.data.aaaa));
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	r = qualify(z, host, &rec.name);
 	if (r < 0)
 		return r;
 	rec.owner = owner;
@@ -262,21 +268,8 @@ int ov_dns_zone_remove_name(struct ov_dns_zone *z, const char *host)
 int ov_dns_zone_remove_addr(struct ov_dns_zone *z, const char *host, int family, const void *addr)
 {
 	struct ov_dns_zone_rec rec;
-	int r;
+	int r = addr_rec(z, host, family, addr, &rec);
 
-	memset(&rec, 0, sizeof(rec));
-	if (!addr)
-		return -EINVAL;
-	if (family == AF_INET) {
-		rec.type = OV_DNS_TYPE_A;
-		memcpy(rec.data.a, addr, sizeof(rec.data.a));
-	} else if (family == AF_INET6) {
-		rec.type = OV_DNS_TYPE_AAAA;
-		memcpy(rec.data.aaaa, addr, sizeof(rec.data.aaaa));
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	r = qualify(z, host, &rec.name);
 	if (r < 0)
 		return r;
 	return remove_if(z, match_rec, &rec);
