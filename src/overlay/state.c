@@ -261,6 +261,13 @@ static void read_peer(struct ov_jctx *c, const json_t *o, const char *path, enum
 		*ret = peer;
 }
 
+bool ov_json_peer(struct ov_jctx *c, const json_t *o, const char *path, const struct ov_state *s,
+		  bool need_endpoint, struct ov_peer *ret)
+{
+	read_peer(c, o, path, need_endpoint ? PEER_LEADER : PEER_MEMBER, s, ret, NULL);
+	return !c->ret;
+}
+
 /* The allocator must hold exactly what the peer says it holds. */
 static void check_lease(struct ov_jctx *c, const struct ov_alloc *a, const struct ov_peer *peer,
 			const char *path)
@@ -500,6 +507,13 @@ static json_t *jstr_prefix(const struct ov_prefix *p, bool with_len)
 	return json_string(buf);
 }
 
+static json_t *peer_to_json(const struct ov_peer *p, const char *role);
+
+json_t *ov_peer_to_json(const struct ov_peer *p)
+{
+	return peer_to_json(p, NULL);
+}
+
 static json_t *peer_to_json(const struct ov_peer *p, const char *role)
 {
 	char b64[OV_KEY_B64_LEN + 1], ep[OV_ENDPOINT_STRLEN];
@@ -633,7 +647,7 @@ static int write_all(int fd, const char *p, size_t len)
  * dir/name := data, crash-safe: temp file in dir (0600), write, fsync, then rename over the
  * old file (or link, which fails on an existing one, for OV_STATE_CREATE), then fsync dir.
  */
-static int write_atomic(const char *dir, const char *name, const char *data, size_t len,
+int ov_state_write_file(const char *dir, const char *name, const char *data, size_t len,
 			unsigned flags, char *err, size_t errlen)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
@@ -742,6 +756,19 @@ void ov_state_unlock(int fd)
 }
 
 /* Reads at most max bytes of a regular file; -EFBIG past that. *ret malloc'ed, NUL added. */
+static int read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *st,
+		     char *err, size_t errlen);
+
+int ov_state_read_file(const char *dir, const char *name, size_t max, char **ret, size_t *ret_len,
+		       char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r = join_path(path, dir, name, err, errlen);
+
+	return r < 0 ? r : read_file(path, max, ret, ret_len, &st, err, errlen);
+}
+
 static int read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *st,
 		     char *err, size_t errlen)
 {
@@ -864,7 +891,7 @@ int ov_state_save(const char *dir, const struct ov_state *s, unsigned flags, cha
 			return r;
 		}
 	}
-	r = write_atomic(dir, OV_STATE_FILE, buf, len, flags, err, errlen);
+	r = ov_state_write_file(dir, OV_STATE_FILE, buf, len, flags, err, errlen);
 	free(buf);
 	return r;
 }
@@ -916,7 +943,7 @@ int ov_state_key_save(const char *dir, const uint8_t key[static OV_KEY_LEN], uns
 
 	ov_key_to_base64(key, text);
 	text[OV_KEY_B64_LEN] = '\n';
-	r = write_atomic(dir, OV_STATE_KEY_FILE, text, OV_KEY_B64_LEN + 1, flags, err, errlen);
+	r = ov_state_write_file(dir, OV_STATE_KEY_FILE, text, OV_KEY_B64_LEN + 1, flags, err, errlen);
 	explicit_bzero(text, sizeof(text));
 	return r;
 }

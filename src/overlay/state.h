@@ -150,4 +150,23 @@ int ov_state_key_load(const char *dir, uint8_t key[static OV_KEY_LEN], char *err
 int ov_state_key_save(const char *dir, const uint8_t key[static OV_KEY_LEN], unsigned flags,
 		      char *err, size_t errlen);
 
+/*
+ * For the daemon's other files in the state directory (same rules): dir/name := data
+ * atomically, 0600 (flags: OV_STATE_CREATE); and read dir/name, a regular file of at most
+ * max bytes, into a malloc'ed NUL-terminated buffer. -ENOENT when missing; err names the path.
+ */
+int ov_state_write_file(const char *dir, const char *name, const char *data, size_t len,
+			unsigned flags, char *err, size_t errlen);
+int ov_state_read_file(const char *dir, const char *name, size_t max, char **ret, size_t *ret_len,
+		       char *err, size_t errlen);
+
+/*
+ * A peer object as state.json holds members ({"name", "public_key", "endpoint", "ip4", "ip6",
+ * "slice"}), for the control protocol. Reading checks it against s's cluster ranges; with
+ * need_endpoint a null endpoint is an error. ret only on success.
+ */
+json_t *ov_peer_to_json(const struct ov_peer *p);
+bool ov_json_peer(struct ov_jctx *c, const json_t *o, const char *path, const struct ov_state *s,
+		  bool need_endpoint, struct ov_peer *ret);
+
 #endif

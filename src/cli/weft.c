@@ -1,0 +1,952 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * weft — the command line of a weft node. A command table drives dispatch and help, as in
+ * wireguard-tools. `init` and `join` write a state directory for weftd; everything else asks
+ * the running weftd over its local socket (<data dir>/weftd.sock), so the daemon stays the
+ * only writer of the state it holds locked.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "daemon/ctl.h"
+#include "daemon/io.h"
+#include "overlay/alloc.h"
+#include "overlay/state.h"
+
+#define PROG "weft"
+
+struct cli_ctx {
+	char dir[PATH_MAX];
+	bool json;
+};
+
+struct cli_cmd {
+	const char *name;
+	int (*fn)(struct cli_ctx *c, int argc, char **argv);
+	const char *args;
+	const char *help;
+};
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int parse_num(const char *flag, const char *s, unsigned long long min,
+		     unsigned long long max, unsigned long long *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || v < min || v > max) {
+		fail("%s: '%s' is not a number from %llu to %llu", flag, s, min, max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* "IP" or "IP:PORT" / "[IPv6]:PORT"; the port defaults to port. */
+static int parse_endpoint(const char *flag, const char *s, uint16_t port, struct ov_endpoint *ret)
+{
+	char buf[OV_ENDPOINT_STRLEN + 8];
+	struct ov_prefix a;
+
+	if (ov_endpoint_parse(s, ret) == 0)
+		return 0;
+	if (ov_addr_parse(s, 0, &a) == 0) {
+		if (a.family == 4)
+			snprintf(buf, sizeof(buf), "%s:%u", s, port);
+		else
+			snprintf(buf, sizeof(buf), "[%s]:%u", s, port);
+		if (ov_endpoint_parse(buf, ret) == 0)
+			return 0;
+	}
+	fail("%s: '%s' is not IP, IP:PORT or [IPv6]:PORT", flag, s);
+	return -EINVAL;
+}
+
+/* --- talking to weftd ------------------------------------------------------------------------ */
+
+static int call(struct cli_ctx *c, const struct dmn_request *req, json_t **ret)
+{
+	char path[PATH_MAX + 32], err[512];
+	json_t *j = dmn_request_to_json(req);
+	uint8_t type;
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/%s", c->dir, "weftd.sock");
+	fd = dmn_io_connect_unix(path);
+	if (fd < 0) {
+		json_decref(j);
+		return fail("cannot reach weftd at %s: %s (is it running?)", path, strerror(-fd));
+	}
+	r = j ? dmn_io_call(fd, j, &type, ret, err, sizeof(err)) : -ENOMEM;
+	close(fd);
+	json_decref(j);
+	if (r)
+		return fail("%s: %s", dmn_op_name(req->op), r == -ENOMEM ? strerror(ENOMEM) : err);
+	return 0;
+}
+
+static void print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s)
+		puts(s);
+	free(s);
+}
+
+/* --- init -------------------------------------------------------------------------------------- */
+
+static int cmd_init(struct cli_ctx *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data-dir", required_argument, NULL, 'd'}, {"name", required_argument, NULL, 'n'},
+		{"endpoint", required_argument, NULL, 'e'}, {"cidr4", required_argument, NULL, '4'},
+		{"cidr6", required_argument, NULL, '6'},    {"port", required_argument, NULL, 'p'},
+		{"zone", required_argument, NULL, 'z'},	    {"mtu", required_argument, NULL, 'm'},
+		{"keepalive", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0},
+	};
+	struct ov_alloc_config acfg;
+	struct ov_alloc_lease lease;
+	struct ov_state st;
+	const char *name = "leader", *endpoint = NULL;
+	char err[OV_STATE_ERR_LEN], ip[OV_PREFIX_STRLEN], sl[OV_PREFIX_STRLEN];
+	uint8_t priv[OV_KEY_LEN];
+	unsigned long long v;
+	int o, r, lock_fd = -1, ret = 1;
+
+	ov_state_init(&st);
+	ov_alloc_config_default(&acfg);
+	while ((o = getopt_long(argc, argv, "d:", lo, NULL)) != -1) {
+		switch (o) {
+		case 'd':
+			snprintf(c->dir, sizeof(c->dir), "%s", optarg);
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'e':
+			endpoint = optarg;
+			break;
+		case '4':
+			if (ov_prefix_parse(optarg, &acfg.cluster4) || acfg.cluster4.family != 4 ||
+			    !ov_prefix_is_network(&acfg.cluster4))
+				return fail("--cidr4: '%s' is not an IPv4 network (a.b.c.d/n)",
+					    optarg);
+			break;
+		case '6':
+			if (ov_prefix_parse(optarg, &acfg.cluster6) || acfg.cluster6.family != 6 ||
+			    !ov_prefix_is_network(&acfg.cluster6))
+				return fail("--cidr6: '%s' is not an IPv6 network (x::/n)", optarg);
+			break;
+		case 'p':
+			if (parse_num("--port", optarg, 1, 65534, &v))
+				return 1;
+			st.port = (uint16_t)v;
+			break;
+		case 'z': {
+			char z[OV_STATE_ZONE_MAX + 2];
+			size_t zl = strlen(optarg);
+
+			if (zl == 0 || zl > OV_STATE_ZONE_MAX)
+				return fail("--zone: '%s' is empty or too long", optarg);
+			strcpy(z, optarg);
+			if (z[zl - 1] == '.')
+				z[--zl] = '\0';
+			if (!zl || !dmn_record_name_valid(z))
+				return fail("--zone: '%s' is not a lower-case DNS name", optarg);
+			snprintf(st.zone, sizeof(st.zone), "%s.", z);
+			break;
+		}
+		case 'm':
+			if (parse_num("--mtu", optarg, OV_STATE_MTU_MIN, OV_STATE_MTU_MAX, &v))
+				return 1;
+			st.mtu = (uint16_t)v;
+			break;
+		case 'k':
+			if (parse_num("--keepalive", optarg, 0, 65535, &v))
+				return 1;
+			st.keepalive = (uint16_t)v;
+			break;
+		default:
+			return fail("init: bad option (see `weft init --help`)");
+		}
+	}
+	if (optind != argc)
+		return fail("init: unexpected argument '%s'", argv[optind]);
+	if (!ov_alloc_name_valid(name))
+		return fail("--name: '%s' is not a node name (1-63 of a-z, 0-9, '-')", name);
+	if (!endpoint)
+		return fail("init: --endpoint IP[:PORT] is required: the address other nodes "
+			    "reach this one at");
+	if (parse_endpoint("--endpoint", endpoint, st.port, &st.self.endpoint))
+		return 1;
+	/* The hosts range: the first /20 of the cluster range, as the default layout has it. */
+	acfg.hosts = acfg.cluster4;
+	acfg.hosts.len = acfg.cluster4.len + 4 <= acfg.slice_len ? acfg.cluster4.len + 4
+								 : acfg.slice_len;
+	memset(&st.alloc, 0, sizeof(st.alloc));
+	r = ov_alloc_init(&st.alloc, &acfg, err, sizeof(err));
+	if (r)
+		return fail("init: %s", err);
+	st.cidr4 = acfg.cluster4;
+	st.cidr6 = acfg.cluster6;
+	st.role = OV_ROLE_LEADER;
+	st.self.has_endpoint = true;
+	strcpy(st.self.name, name);
+	r = ov_alloc_node_add(&st.alloc, name, &lease);
+	if (r < 0) {
+		fail("init: %s", strerror(-r));
+		goto out;
+	}
+	st.self.ip4 = lease.ip4;
+	st.self.ip6 = lease.ip6;
+	st.self.slice = lease.slice;
+	if (crypto_x25519_keygen(priv, st.self.public_key)) {
+		fail("init: key generation failed");
+		goto out;
+	}
+	/* Checked before anything is created: the loader's rules. */
+	{
+		char *text;
+		size_t len;
+
+		if (ov_state_format(&st, &text, &len, err, sizeof(err))) {
+			fail("init: %s", err);
+			goto out;
+		}
+		free(text);
+	}
+	r = ov_state_lock(c->dir, &lock_fd, err, sizeof(err));
+	if (r) {
+		fail("%s%s", err, r == -EBUSY ? " (weftd is running on it)" : "");
+		goto out;
+	}
+	if (ov_state_load(c->dir, &(struct ov_state){0}, err, 0) != -ENOENT) {
+		fail("%s/%s exists: this node is initialised already", c->dir, OV_STATE_FILE);
+		goto out;
+	}
+	if (ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err)) ||
+	    ov_state_save(c->dir, &st, OV_STATE_CREATE, err, sizeof(err))) {
+		fail("%s", err);
+		goto out;
+	}
+	ov_addr_format(&st.self.ip4, ip);
+	ov_prefix_format(&st.self.slice, sl);
+	printf("initialised cluster in %s: node %s (leader), overlay %s, slice %s, zone %s\n"
+	       "start it with: weftd --data-dir %s\n",
+	       c->dir, name, ip, sl, st.zone, c->dir);
+	ret = 0;
+out:
+	crypto_wipe(priv, sizeof(priv));
+	ov_state_done(&st);
+	ov_state_unlock(lock_fd);
+	return ret;
+}
+
+/* --- join --------------------------------------------------------------------------------------- */
+
+static int start_weftd(struct cli_ctx *c, const char *ifname)
+{
+	char self[PATH_MAX], path[PATH_MAX + 8], *slash;
+	const char *weftd = getenv("WEFTD");
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t pid;
+	int status;
+
+	if (!weftd && n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/weftd", self);
+			if (access(path, X_OK) == 0)
+				weftd = path;
+		}
+	}
+	if (!weftd)
+		weftd = "weftd";
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execlp(weftd, weftd, "--data-dir", c->dir, "--interface", ifname, (char *)NULL);
+		fprintf(stderr, PROG ": cannot run %s: %s\n", weftd, strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("weftd did not start (see %s/weftd.log)", c->dir);
+	return 0;
+}
+
+static int cmd_join(struct cli_ctx *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data-dir", required_argument, NULL, 'd'},  {"name", required_argument, NULL, 'n'},
+		{"endpoint", required_argument, NULL, 'e'},  {"interface", required_argument, NULL, 'i'},
+		{"no-start", no_argument, NULL, 'N'},	     {NULL, 0, NULL, 0},
+	};
+	const char *name = NULL, *endpoint = NULL, *ifname = "weft0";
+	char err[OV_STATE_ERR_LEN], host[64], ip[OV_PREFIX_STRLEN];
+	struct dmn_token tok;
+	struct dmn_hello hello;
+	struct dmn_join m;
+	struct dmn_welcome w;
+	struct dmn_seal seal;
+	struct sockaddr_storage sa, local;
+	socklen_t llen = sizeof(local);
+	uint8_t priv[OV_KEY_LEN], ns[DMN_CTL_NONCE_LEN], type;
+	bool no_start = false, have_w = false;
+	const struct ov_peer *leader;
+	json_t *j = NULL;
+	int o, fd = -1, lock_fd = -1, ret = 1, r;
+
+	memset(&m, 0, sizeof(m));
+	memset(&seal, 0, sizeof(seal));
+	while ((o = getopt_long(argc, argv, "d:", lo, NULL)) != -1) {
+		switch (o) {
+		case 'd':
+			snprintf(c->dir, sizeof(c->dir), "%s", optarg);
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'e':
+			endpoint = optarg;
+			break;
+		case 'i':
+			if (!*optarg || strlen(optarg) > 15)
+				return fail("--interface: '%s' is not an interface name", optarg);
+			ifname = optarg;
+			break;
+		case 'N':
+			no_start = true;
+			break;
+		default:
+			return fail("join: bad option (see `weft join --help`)");
+		}
+	}
+	if (optind + 1 != argc)
+		return fail("join: expected one TOKEN (from `weft token create` on the leader)");
+	if (dmn_token_parse(argv[optind], &tok, err, sizeof(err)))
+		return fail("join: %s", err);
+	if (!name) {
+		if (gethostname(host, sizeof(host)))
+			return fail("join: --name NAME is required");
+		host[sizeof(host) - 1] = '\0';
+		for (char *p = host; *p; p++)
+			*p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+		name = host;
+	}
+	if (!ov_alloc_name_valid(name))
+		return fail("--name: '%s' is not a node name (1-63 of a-z, 0-9, '-')", name);
+	strcpy(m.name, name);
+	if (endpoint) {
+		if (parse_endpoint("--endpoint", endpoint, tok.endpoint.port, &m.endpoint))
+			return 1;
+		m.has_endpoint = true;
+	}
+	r = ov_state_lock(c->dir, &lock_fd, err, sizeof(err));
+	if (r)
+		return fail("%s%s", err, r == -EBUSY ? " (weftd is running on it)" : "");
+	if (ov_state_load(c->dir, &(struct ov_state){0}, err, 0) != -ENOENT) {
+		fail("%s/%s exists: this node is part of a cluster already", c->dir,
+		     OV_STATE_FILE);
+		goto out;
+	}
+	if (crypto_x25519_keygen(priv, m.public_key) || crypto_random(hello.nonce, sizeof(hello.nonce)))
+		goto out;
+	memcpy(hello.token_id, tok.id, sizeof(tok.id));
+	memset(&sa, 0, sizeof(sa));
+	if (tok.endpoint.family == 4) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&sa;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(tok.endpoint.port);
+		memcpy(&s->sin_addr, tok.endpoint.addr, 4);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&sa;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(tok.endpoint.port);
+		memcpy(&s->sin6_addr, tok.endpoint.addr, 16);
+	}
+	fd = dmn_io_connect(&sa, 5000, NULL);
+	if (fd < 0) {
+		char ep[OV_ENDPOINT_STRLEN];
+
+		ov_endpoint_format(&tok.endpoint, ep);
+		fail("join: cannot reach the leader at %s: %s", ep, strerror(-fd));
+		goto out;
+	}
+	/* With no --endpoint, advertise the address this host reaches the leader from. */
+	if (!m.has_endpoint && getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+		m.endpoint.port = tok.endpoint.port;
+		if (local.ss_family == AF_INET) {
+			m.endpoint.family = 4;
+			memcpy(m.endpoint.addr, &((struct sockaddr_in *)&local)->sin_addr, 4);
+		} else {
+			m.endpoint.family = 6;
+			memcpy(m.endpoint.addr, &((struct sockaddr_in6 *)&local)->sin6_addr, 16);
+		}
+		m.has_endpoint = true;
+	}
+	j = dmn_hello_to_json(&hello);
+	if (!j || dmn_io_send(fd, DMN_CTL_HELLO, j, NULL))
+		goto io_fail;
+	json_decref(j);
+	j = NULL;
+	if (dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err)))
+		goto io_fail;
+	if (type == DMN_CTL_ERROR) {
+		fail("join refused by the leader: %s",
+		     json_string_value(json_object_get(j, "error")) ?: "?");
+		goto out;
+	}
+	if (type != DMN_CTL_CHALLENGE || dmn_challenge_from_json(j, ns, err, sizeof(err))) {
+		fail("join: the leader sent no challenge");
+		goto out;
+	}
+	json_decref(j);
+	j = NULL;
+	dmn_join_keys(tok.id, tok.secret, hello.nonce, ns, seal.k_tx, seal.k_rx);
+	j = dmn_join_to_json(&m);
+	if (!j || dmn_io_send(fd, DMN_CTL_JOIN, j, &seal))
+		goto io_fail;
+	json_decref(j);
+	j = NULL;
+	r = dmn_io_recv(fd, &type, &j, &seal, err, sizeof(err));
+	if (r == -ECONNRESET) {
+		fail("join refused: the leader closed the connection (wrong token secret?)");
+		goto out;
+	}
+	if (r)
+		goto io_fail;
+	if (type == DMN_CTL_ERROR) {
+		fail("join refused by the leader: %s",
+		     json_string_value(json_object_get(j, "error")) ?: "?");
+		goto out;
+	}
+	if (type != DMN_CTL_WELCOME || dmn_welcome_from_json(j, &w, err, sizeof(err))) {
+		fail("join: bad welcome from the leader: %s", err);
+		goto out;
+	}
+	have_w = true;
+	leader = dmn_view_node(&w.view, w.view.leader);
+	if (!leader || !crypto_equal(leader->public_key, tok.leader_key, OV_KEY_LEN) ||
+	    strcmp(w.cluster.self.name, m.name) ||
+	    memcmp(w.cluster.self.public_key, m.public_key, OV_KEY_LEN)) {
+		fail("join: the welcome does not match the token's leader or this request");
+		goto out;
+	}
+	w.cluster.leader = *leader;
+	if (!w.cluster.leader.has_endpoint) {
+		w.cluster.leader.has_endpoint = true;
+		w.cluster.leader.endpoint = tok.endpoint;
+	}
+	w.cluster.role = OV_ROLE_MEMBER;
+	{
+		json_t *vj = dmn_view_to_json(&w.view);
+		char *text = vj ? json_dumps(vj, JSON_INDENT(2)) : NULL;
+
+		json_decref(vj);
+		if (!text ||
+		    ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err)) ||
+		    ov_state_write_file(c->dir, "view.json", text, strlen(text), 0, err,
+					sizeof(err)) ||
+		    ov_state_save(c->dir, &w.cluster, OV_STATE_CREATE, err, sizeof(err))) {
+			free(text);
+			fail("join: %s", text ? err : strerror(ENOMEM));
+			goto out;
+		}
+		free(text);
+	}
+	ov_addr_format(&w.cluster.self.ip4, ip);
+	printf("joined the cluster of %s as %s: overlay %s, %zu node%s\n", w.view.leader, m.name,
+	       ip, w.view.n_nodes, w.view.n_nodes == 1 ? "" : "s");
+	ov_state_unlock(lock_fd);
+	lock_fd = -1;
+	ret = no_start ? 0 : start_weftd(c, ifname);
+	if (!ret && !no_start)
+		printf("weftd started on %s\n", ifname);
+	goto out;
+io_fail:
+	fail("join: talking to the leader: %s", err[0] ? err : "connection failed");
+out:
+	if (have_w)
+		dmn_welcome_done(&w);
+	json_decref(j);
+	if (fd >= 0)
+		close(fd);
+	crypto_wipe(priv, sizeof(priv));
+	crypto_wipe(&tok, sizeof(tok));
+	crypto_wipe(&seal, sizeof(seal));
+	ov_state_unlock(lock_fd);
+	return ret;
+}
+
+/* --- commands that ask weftd ---------------------------------------------------------------------- */
+
+/* Options every daemon command takes: -d DIR, --json. Returns the first operand index. */
+static int common_opts(struct cli_ctx *c, int argc, char **argv, const char *cmd)
+{
+	static const struct option lo[] = {
+		{"data-dir", required_argument, NULL, 'd'},
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "+d:", lo, NULL)) != -1) {
+		if (o == 'd')
+			snprintf(c->dir, sizeof(c->dir), "%s", optarg);
+		else if (o == 'j')
+			c->json = true;
+		else
+			return -fail("%s: bad option (see `weft %s --help`)", cmd, cmd);
+	}
+	return optind;
+}
+
+static void human_bytes(uint64_t b, char *out, size_t len)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	size_t u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
+static void print_peers(const json_t *peers)
+{
+	size_t i;
+	json_t *p;
+
+	printf("%-16s %-15s %-24s %-10s %-10s %-10s %-8s %s\n", "PEER", "OVERLAY IP", "ENDPOINT",
+	       "HANDSHAKE", "RX", "TX", "HEALTH", "RTT");
+	json_array_foreach(peers, i, p) {
+		char rx[16], tx[16], hs[24], rtt[16] = "-";
+		json_t *age = json_object_get(p, "handshake_age"), *r = json_object_get(p, "rtt_ms");
+
+		human_bytes((uint64_t)json_integer_value(json_object_get(p, "rx_bytes")), rx,
+			    sizeof(rx));
+		human_bytes((uint64_t)json_integer_value(json_object_get(p, "tx_bytes")), tx,
+			    sizeof(tx));
+		if (json_is_integer(age))
+			snprintf(hs, sizeof(hs), "%llds ago", (long long)json_integer_value(age));
+		else
+			snprintf(hs, sizeof(hs), "never");
+		if (json_is_real(r))
+			snprintf(rtt, sizeof(rtt), "%.2f ms", json_real_value(r));
+		printf("%-16s %-15s %-24s %-10s %-10s %-10s %-8s %s\n", jstr(p, "name"),
+		       jstr(p, "ip4"), jstr(p, "endpoint"), hs, rx, tx, jstr(p, "health"), rtt);
+	}
+}
+
+static int cmd_status(struct cli_ctx *c, int argc, char **argv)
+{
+	struct dmn_request q = {.op = DMN_OP_STATUS};
+	json_t *j, *node, *svc, *al, *e;
+	int i = common_opts(c, argc, argv, "status");
+	size_t k;
+
+	if (i < 0)
+		return 1;
+	if (i != argc)
+		return fail("status: unexpected argument '%s'", argv[i]);
+	if (call(c, &q, &j))
+		return 1;
+	if (c->json) {
+		json_object_del(j, "ok");
+		print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	node = json_object_get(j, "node");
+	printf("node %s (%s)  overlay %s  %s  slice %s\n", jstr(node, "name"), jstr(node, "role"),
+	       jstr(node, "ip4"), jstr(node, "ip6"), jstr(node, "slice"));
+	printf("interface %s  port %lld  cluster %s %s  zone %s  leader %s  view %lld%s\n\n",
+	       jstr(node, "interface"), (long long)json_integer_value(json_object_get(node, "listen_port")),
+	       jstr(node, "cidr4"), jstr(node, "cidr6"), jstr(node, "zone"), jstr(node, "leader"),
+	       (long long)json_integer_value(json_object_get(node, "generation")),
+	       json_is_true(json_object_get(node, "removed")) ? "  REMOVED from the cluster" : "");
+	print_peers(json_object_get(j, "peers"));
+	svc = json_object_get(j, "services");
+	if (json_array_size(svc)) {
+		printf("\n%-16s %-16s %-16s %s\n", "SERVICE", "CONTAINER", "NODE", "ADDRESS");
+		json_array_foreach(svc, k, e)
+			printf("%-16s %-16s %-16s %s\n", jstr(e, "service"), jstr(e, "container"),
+			       jstr(e, "node"), jstr(e, "addr"));
+	}
+	al = json_object_get(j, "allocations");
+	if (al) {
+		json_t *nodes = json_object_get(al, "nodes"), *subnets = json_object_get(al, "subnets");
+
+		printf("\nALLOCATIONS");
+		if (json_is_string(json_object_get(al, "next_host")))
+			printf(" (next host %s)", jstr(al, "next_host"));
+		printf("\n");
+		json_array_foreach(nodes, k, e)
+			printf("  node    %-16s %-15s slice %s\n", jstr(e, "name"), jstr(e, "ip4"),
+			       jstr(e, "slice"));
+		json_array_foreach(subnets, k, e)
+			printf("  subnet  %-16s on %-12s %s\n", jstr(e, "service"), jstr(e, "node"),
+			       jstr(e, "subnet"));
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_peers(struct cli_ctx *c, int argc, char **argv)
+{
+	struct dmn_request q = {.op = DMN_OP_STATUS};
+	int i = common_opts(c, argc, argv, "peers");
+	json_t *j;
+
+	if (i < 0)
+		return 1;
+	if (i != argc)
+		return fail("peers: unexpected argument '%s'", argv[i]);
+	if (call(c, &q, &j))
+		return 1;
+	if (c->json)
+		print_json(json_object_get(j, "peers"));
+	else
+		print_peers(json_object_get(j, "peers"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_token(struct cli_ctx *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data-dir", required_argument, NULL, 'd'},
+		{"ttl", required_argument, NULL, 't'},
+		{"uses", required_argument, NULL, 'u'},
+		{NULL, 0, NULL, 0},
+	};
+	struct dmn_request q = {.op = DMN_OP_TOKEN_CREATE, .ttl = 3600, .uses = 1};
+	unsigned long long v;
+	json_t *j;
+	int o;
+
+	if (argc < 2 || strcmp(argv[1], "create"))
+		return fail("token: expected `weft token create [--ttl SECONDS] [--uses N]`");
+	argc--;
+	argv++;
+	while ((o = getopt_long(argc, argv, "d:", lo, NULL)) != -1) {
+		if (o == 'd') {
+			snprintf(c->dir, sizeof(c->dir), "%s", optarg);
+		} else if (o == 't') {
+			if (parse_num("--ttl", optarg, 1, DMN_CTL_TTL_MAX, &v))
+				return 1;
+			q.ttl = v;
+		} else if (o == 'u') {
+			if (parse_num("--uses", optarg, 1, 1000000, &v))
+				return 1;
+			q.uses = (uint32_t)v;
+		} else {
+			return fail("token create: bad option");
+		}
+	}
+	if (optind != argc)
+		return fail("token create: unexpected argument '%s'", argv[optind]);
+	if (call(c, &q, &j))
+		return 1;
+	puts(jstr(j, "token"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_node(struct cli_ctx *c, int argc, char **argv)
+{
+	struct dmn_request q = {.op = DMN_OP_NODE_REMOVE};
+	json_t *j;
+	int i;
+
+	if (argc < 2 || strcmp(argv[1], "remove"))
+		return fail("node: expected `weft node remove NAME`");
+	i = common_opts(c, argc - 1, argv + 1, "node") ;
+	if (i < 0)
+		return 1;
+	i += 1;
+	if (i + 1 != argc)
+		return fail("node remove: expected one NAME");
+	if (!ov_alloc_name_valid(argv[i]))
+		return fail("node remove: '%s' is not a node name", argv[i]);
+	strcpy(q.name, argv[i]);
+	if (call(c, &q, &j))
+		return 1;
+	printf("node %s removed\n", argv[i]);
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_dns(struct cli_ctx *c, int argc, char **argv)
+{
+	struct dmn_request q;
+	const char *sub = argc >= 2 ? argv[1] : "";
+	json_t *j, *e;
+	size_t k;
+	int i;
+
+	memset(&q, 0, sizeof(q));
+	if (!strcmp(sub, "list"))
+		q.op = DMN_OP_DNS_LIST;
+	else if (!strcmp(sub, "add"))
+		q.op = DMN_OP_DNS_ADD;
+	else if (!strcmp(sub, "rm"))
+		q.op = DMN_OP_DNS_RM;
+	else
+		return fail("dns: expected list, add NAME ADDRESS or rm NAME [ADDRESS]");
+	i = common_opts(c, argc - 1, argv + 1, "dns");
+	if (i < 0)
+		return 1;
+	i += 1;
+	if (q.op != DMN_OP_DNS_LIST) {
+		if (i >= argc || argc - i > 2 || (q.op == DMN_OP_DNS_ADD && argc - i != 2))
+			return fail("dns %s: expected NAME ADDRESS%s", sub,
+				    q.op == DMN_OP_DNS_RM ? " (address optional)" : "");
+		if (!dmn_record_name_valid(argv[i]))
+			return fail("dns %s: '%s' is not a lower-case DNS name", sub, argv[i]);
+		strcpy(q.name, argv[i]);
+		if (i + 1 < argc) {
+			if (ov_addr_parse(argv[i + 1], 0, &q.addr))
+				return fail("dns %s: '%s' is not an IPv4 or IPv6 address", sub,
+					    argv[i + 1]);
+			q.has_addr = true;
+		}
+	} else if (i != argc) {
+		return fail("dns list: unexpected argument '%s'", argv[i]);
+	}
+	if (call(c, &q, &j))
+		return 1;
+	if (q.op == DMN_OP_DNS_LIST) {
+		if (c->json) {
+			json_object_del(j, "ok");
+			print_json(j);
+		} else {
+			json_array_foreach(json_object_get(j, "records"), k, e)
+				printf("%-40s %s\n", jstr(e, "name"), jstr(e, "addr"));
+		}
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_attach(struct cli_ctx *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"data-dir", required_argument, NULL, 'd'}, {"service", required_argument, NULL, 's'},
+		{"pid", required_argument, NULL, 'p'},	    {"netns", required_argument, NULL, 'n'},
+		{"name", required_argument, NULL, 'c'},	    {"port", required_argument, NULL, 'P'},
+		{"json", no_argument, NULL, 'j'},	    {NULL, 0, NULL, 0},
+	};
+	struct dmn_request q = {.op = DMN_OP_ATTACH};
+	unsigned long long pid = 0;
+	const char *netns = NULL, *cname = NULL;
+	char path[64];
+	json_t *j;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "d:", lo, NULL)) != -1) {
+		switch (o) {
+		case 'd':
+			snprintf(c->dir, sizeof(c->dir), "%s", optarg);
+			break;
+		case 's':
+			if (!ov_alloc_name_valid(optarg))
+				return fail("--service: '%s' is not a service name (1-63 of a-z, "
+					    "0-9, '-')",
+					    optarg);
+			strcpy(q.service, optarg);
+			break;
+		case 'p':
+			if (parse_num("--pid", optarg, 1, 4194304, &pid))
+				return 1;
+			break;
+		case 'n':
+			netns = optarg;
+			break;
+		case 'c':
+			cname = optarg;
+			break;
+		case 'P':
+			if (q.n_ports >= DMN_CTL_PORTS_MAX)
+				return fail("--port: at most %d", DMN_CTL_PORTS_MAX);
+			if (dmn_port_parse(optarg, &q.ports[q.n_ports]))
+				return fail("--port: '%s' is not NAME:PORT/tcp or NAME:PORT/udp",
+					    optarg);
+			q.n_ports++;
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		default:
+			return fail("attach: bad option (see `weft attach --help`)");
+		}
+	}
+	if (optind != argc)
+		return fail("attach: unexpected argument '%s'", argv[optind]);
+	if (!q.service[0] || (!pid == !netns))
+		return fail("attach: needs --service NAME and one of --pid PID or --netns PATH");
+	if (pid) {
+		snprintf(path, sizeof(path), "/proc/%llu/ns/net", pid);
+		netns = path;
+		if (!cname) {
+			static char buf[32];
+
+			snprintf(buf, sizeof(buf), "pid-%llu", pid);
+			cname = buf;
+		}
+	}
+	if (netns[0] != '/' || strlen(netns) > DMN_CTL_PATH_MAX)
+		return fail("--netns: '%s' is not an absolute path", netns);
+	if (access(netns, R_OK))
+		return fail("attach: %s: %s", netns, strerror(errno));
+	if (!cname) {
+		const char *base = strrchr(netns, '/') + 1;
+
+		cname = base;
+	}
+	if (!ov_alloc_name_valid(cname))
+		return fail("attach: container name '%s' is not a DNS label (use --name)", cname);
+	strcpy(q.netns, netns);
+	strcpy(q.container, cname);
+	if (call(c, &q, &j))
+		return 1;
+	if (c->json) {
+		json_object_del(j, "ok");
+		print_json(j);
+	} else {
+		printf("%s attached to service %s: %s (gateway %s, bridge %s)\n", cname, q.service,
+		       jstr(j, "addr"), jstr(j, "gateway"), jstr(j, "bridge"));
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_detach(struct cli_ctx *c, int argc, char **argv)
+{
+	struct dmn_request q = {.op = DMN_OP_DETACH};
+	int i = common_opts(c, argc, argv, "detach");
+	json_t *j;
+
+	if (i < 0)
+		return 1;
+	if (i + 1 != argc)
+		return fail("detach: expected one container NAME");
+	if (!ov_alloc_name_valid(argv[i]))
+		return fail("detach: '%s' is not a container name", argv[i]);
+	strcpy(q.container, argv[i]);
+	if (call(c, &q, &j))
+		return 1;
+	printf("%s detached\n", argv[i]);
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_help(struct cli_ctx *c, int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+	{"init", cmd_init,
+	 "--endpoint IP[:PORT] [--name NAME] [--cidr4 CIDR] [--cidr6 CIDR] [--port PORT] "
+	 "[--zone ZONE] [--mtu MTU] [--keepalive SECONDS] [-d DIR]",
+	 "create a cluster: this node becomes its leader"},
+	{"token", cmd_token, "create [--ttl SECONDS] [--uses N] [-d DIR]",
+	 "print a join token (leader)"},
+	{"join", cmd_join, "TOKEN [--name NAME] [--endpoint IP[:PORT]] [--interface IF] [--no-start] [-d DIR]",
+	 "join a cluster and start weftd"},
+	{"node", cmd_node, "remove NAME [-d DIR]", "remove a node from the cluster (leader)"},
+	{"status", cmd_status, "[--json] [-d DIR]", "this node, its peers, services and allocations"},
+	{"peers", cmd_peers, "[--json] [-d DIR]", "the peers with handshake, traffic and health"},
+	{"dns", cmd_dns, "list | add NAME ADDRESS | rm NAME [ADDRESS]  [--json] [-d DIR]",
+	 "the cluster's custom host records"},
+	{"attach", cmd_attach,
+	 "--service NAME (--pid PID | --netns PATH) [--name NAME] [--port NAME:PORT/PROTO]... [-d DIR]",
+	 "attach a container's network namespace to a service"},
+	{"detach", cmd_detach, "NAME [-d DIR]", "detach a container"},
+	{"help", cmd_help, "[COMMAND]", "this text"},
+};
+
+static int cmd_help(struct cli_ctx *c, int argc, char **argv)
+{
+	(void)c;
+	for (size_t i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, argv[1])) {
+			printf("Usage: " PROG " %s %s\n  %s\n", commands[i].name, commands[i].args,
+			       commands[i].help);
+			return 0;
+		}
+	printf("Usage: " PROG " COMMAND [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %-8s %s\n", commands[i].name, commands[i].help);
+	printf("\nThe state directory is %s unless -d DIR or WEFT_DATA_DIR says otherwise.\n"
+	       "`" PROG " COMMAND --help` shows a command's arguments.\n",
+	       OV_STATE_DEFAULT_DIR);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_ctx c = {.json = false};
+	const char *env = getenv("WEFT_DATA_DIR");
+
+	snprintf(c.dir, sizeof(c.dir), "%s", env && *env ? env : OV_STATE_DEFAULT_DIR);
+	if (argc < 2)
+		return cmd_help(&c, 1, argv), 1;
+	if (crypto_init())
+		return fail("libcrypto failed to initialise");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, argv[1]))
+			continue;
+		for (int k = 2; k < argc; k++)
+			if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+				char *hv[] = {argv[0], argv[1]};
+
+				return cmd_help(&c, 2, hv);
+			}
+		return commands[i].fn(&c, argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(&c, 1, argv);
+	return fail("unknown command '%s' (see `weft help`)", argv[1]);
+}

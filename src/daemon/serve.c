@@ -1,0 +1,884 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon/serve — the handlers of weftd's three control channels (see ctl.h and node.h):
+ * the local CLI socket, the overlay channel between members and the leader, and the
+ * leader's join listener. Each runs on its own connection thread and takes the node lock
+ * only around what it reads or changes.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "daemon/io.h"
+#include "daemon/node.h"
+#include "dataplane/device.h"
+#include "lib/log.h"
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	const void *a = ss->ss_family == AF_INET
+				? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+				: (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+	if (!inet_ntop(ss->ss_family, a, out, (socklen_t)len))
+		snprintf(out, len, "?");
+}
+
+/* The view node whose overlay IPv4 address sent this (WireGuard vouched for it). */
+static const struct ov_peer *node_by_addr(const struct dmn_node *n,
+					  const struct sockaddr_storage *from)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)from;
+
+	if (from->ss_family != AF_INET)
+		return NULL;
+	for (size_t i = 0; i < n->view.n_nodes; i++)
+		if (!memcmp(n->view.nodes[i].ip4.addr, &sin->sin_addr, 4))
+			return &n->view.nodes[i];
+	return NULL;
+}
+
+int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
+		   json_t **ret, char *err, size_t errlen)
+{
+	struct sockaddr_storage sa;
+	json_t *j = dmn_request_to_json(req);
+	int fd, r;
+
+	if (!j)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->lock);
+	dmn_overlay_addr(n, &n->st.leader, (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &sa);
+	pthread_mutex_unlock(&n->lock);
+	fd = dmn_io_connect(&sa, 3000, n->opt.ifname);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot reach the leader %s over the overlay: %s",
+			 n->st.leader.name, strerror(-fd));
+		json_decref(j);
+		return fd;
+	}
+	r = dmn_io_call(fd, j, ret_type, ret, err, errlen);
+	close(fd);
+	json_decref(j);
+	return r;
+}
+
+void dmn_serve_view_frame(struct dmn_node *n, const json_t *j)
+{
+	char err[256];
+	struct dmn_view v;
+
+	pthread_mutex_lock(&n->lock);
+	if (dmn_view_from_json(j, &n->st, &v, err, sizeof(err))) {
+		log_error("view from the leader refused: %s", err);
+	} else if (strcmp(v.leader, n->st.leader.name)) {
+		log_error("view names %s as leader, not %s: refused", v.leader, n->st.leader.name);
+		dmn_view_done(&v);
+	} else if (v.generation <= n->view.generation) {
+		log_debug("view generation %" PRIu64 " is not newer than %" PRIu64, v.generation,
+			  n->view.generation);
+		dmn_view_done(&v);
+	} else {
+		log_info("cluster view generation %" PRIu64 ": %zu nodes, %zu services",
+			 v.generation, v.n_nodes, v.n_services);
+		dmn_view_done(&n->view);
+		n->view = v;
+		dmn_node_view_changed(n);
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* --- leader operations (lock held) --------------------------------------------------------- */
+
+static int leader_subnet(struct dmn_node *n, const char *service, const char *node,
+			 struct ov_prefix *ret, char *err, size_t errlen)
+{
+	int r = ov_alloc_subnet_add(&n->st.alloc, service, node, ret);
+
+	if (r < 0) {
+		snprintf(err, errlen, "no subnet for service %s on %s: %s", service, node,
+			 r == -ENOSPC ? "the cluster range is full" : strerror(-r));
+		return r;
+	}
+	if (r == 1) {
+		char pf[OV_PREFIX_STRLEN];
+
+		if (dmn_node_save_state(n)) {
+			ov_alloc_subnet_release(&n->st.alloc, service, node);
+			snprintf(err, errlen, "cannot save the state");
+			return -EIO;
+		}
+		ov_prefix_format(ret, pf);
+		log_info("subnet %s for service %s on %s", pf, service, node);
+		dmn_leader_publish(n);
+	}
+	return 0;
+}
+
+static int leader_service_add(struct dmn_node *n, const struct dmn_request *q, const char *node,
+			      char *err, size_t errlen)
+{
+	struct dmn_service *svc;
+	struct ov_prefix sn;
+
+	if (ov_alloc_subnet_get(&n->st.alloc, q->service, node, &sn) ||
+	    !ov_prefix_contains(&sn, &q->addr)) {
+		snprintf(err, errlen, "address not inside the subnet of service %s on %s",
+			 q->service, node);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n->view.n_services; i++) {
+		const struct dmn_service *s = &n->view.services[i];
+
+		if (!strcmp(s->node, node) && !strcmp(s->container, q->container)) {
+			snprintf(err, errlen, "container %s is already attached on %s",
+				 q->container, node);
+			return -EEXIST;
+		}
+		if (ov_prefix_equal(&s->addr, &q->addr)) {
+			snprintf(err, errlen, "address in use by %s on %s", s->container, s->node);
+			return -EEXIST;
+		}
+	}
+	if (n->view.n_services >= DMN_CTL_SERVICES_MAX) {
+		snprintf(err, errlen, "%d services attached already", DMN_CTL_SERVICES_MAX);
+		return -ENOSPC;
+	}
+	svc = realloc(n->view.services, (n->view.n_services + 1) * sizeof(*svc));
+	if (!svc)
+		return -ENOMEM;
+	n->view.services = svc;
+	svc = &n->view.services[n->view.n_services++];
+	memset(svc, 0, sizeof(*svc));
+	strcpy(svc->service, q->service);
+	strcpy(svc->node, node);
+	strcpy(svc->container, q->container);
+	svc->addr = q->addr;
+	memcpy(svc->ports, q->ports, sizeof(svc->ports));
+	svc->n_ports = q->n_ports;
+	log_info("service %s: container %s on %s attached", q->service, q->container, node);
+	return dmn_leader_publish(n);
+}
+
+static int leader_service_del(struct dmn_node *n, const char *container, const char *node,
+			      char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n->view.n_services; i++) {
+		struct dmn_service *s = &n->view.services[i];
+
+		if (strcmp(s->node, node) || strcmp(s->container, container))
+			continue;
+		log_info("service %s: container %s on %s detached", s->service, container, node);
+		memmove(s, s + 1, (n->view.n_services - i - 1) * sizeof(*s));
+		n->view.n_services--;
+		return dmn_leader_publish(n);
+	}
+	snprintf(err, errlen, "no container %s attached on %s", container, node);
+	return -ENOENT;
+}
+
+static int leader_dns(struct dmn_node *n, const struct dmn_request *q, char *err, size_t errlen)
+{
+	size_t kept = 0, before = n->view.n_records;
+
+	if (q->op == DMN_OP_DNS_ADD) {
+		struct dmn_record *rec;
+
+		for (size_t i = 0; i < n->view.n_records; i++)
+			if (!strcmp(n->view.records[i].name, q->name) &&
+			    ov_prefix_equal(&n->view.records[i].addr, &q->addr)) {
+				snprintf(err, errlen, "%s already has that address", q->name);
+				return -EEXIST;
+			}
+		if (n->view.n_records >= DMN_CTL_RECORDS_MAX) {
+			snprintf(err, errlen, "%d records already", DMN_CTL_RECORDS_MAX);
+			return -ENOSPC;
+		}
+		rec = realloc(n->view.records, (n->view.n_records + 1) * sizeof(*rec));
+		if (!rec)
+			return -ENOMEM;
+		n->view.records = rec;
+		rec = &n->view.records[n->view.n_records++];
+		memset(rec, 0, sizeof(*rec));
+		strcpy(rec->name, q->name);
+		rec->addr = q->addr;
+		return dmn_leader_publish(n);
+	}
+	for (size_t i = 0; i < n->view.n_records; i++) {
+		const struct dmn_record *rec = &n->view.records[i];
+
+		if (!strcmp(rec->name, q->name) &&
+		    (!q->has_addr || ov_prefix_equal(&rec->addr, &q->addr)))
+			continue;
+		n->view.records[kept++] = *rec;
+	}
+	n->view.n_records = kept;
+	if (kept == before) {
+		snprintf(err, errlen, "no record %s%s", q->name, q->has_addr ? " with that address" : "");
+		return -ENOENT;
+	}
+	return dmn_leader_publish(n);
+}
+
+static int leader_node_remove(struct dmn_node *n, const char *name, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (!strcmp(name, n->st.self.name)) {
+		snprintf(err, errlen, "%s is the leader itself", name);
+		return -EINVAL;
+	}
+	for (i = 0; i < n->st.n_members; i++)
+		if (!strcmp(n->st.members[i].name, name))
+			break;
+	if (i == n->st.n_members) {
+		snprintf(err, errlen, "no node named %s", name);
+		return -ENOENT;
+	}
+	ov_alloc_node_release(&n->st.alloc, name);
+	memmove(&n->st.members[i], &n->st.members[i + 1],
+		(n->st.n_members - i - 1) * sizeof(n->st.members[0]));
+	n->st.n_members--;
+	if (dmn_node_save_state(n)) {
+		snprintf(err, errlen, "cannot save the state (see the daemon log)");
+		return -EIO;
+	}
+	log_info("node %s removed: its addresses are released and every member is told", name);
+	/* The removed node learns it too: one last push to it. */
+	return dmn_leader_publish(n);
+}
+
+/* --- status ------------------------------------------------------------------------------------ */
+
+struct dev_peer {
+	uint8_t key[OV_KEY_LEN];
+	char endpoint[OV_ENDPOINT_STRLEN];
+	uint64_t handshake, rx, tx;
+};
+
+/* The device's get reply, peer by peer. */
+static size_t device_peers(struct dmn_node *n, struct dev_peer **ret)
+{
+	struct strbuf sb;
+	struct dev_peer *v = NULL;
+	size_t count = 0;
+	const char *line;
+
+	*ret = NULL;
+	strbuf_init(&sb, UAPI_MAX_REPLY);
+	if (dp_device_get(n->dev, &sb)) {
+		strbuf_free(&sb);
+		return 0;
+	}
+	for (line = strbuf_str(&sb); *line;) {
+		const char *nl = strchr(line, '\n'), *eq = strchr(line, '=');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char val[128];
+
+		if (eq && eq < line + len && (size_t)(line + len - eq - 1) < sizeof(val)) {
+			size_t klen = (size_t)(eq - line);
+
+			memcpy(val, eq + 1, (size_t)(line + len - eq - 1));
+			val[line + len - eq - 1] = '\0';
+			if (klen == 10 && !memcmp(line, "public_key", 10)) {
+				struct dev_peer *nv = realloc(v, (count + 1) * sizeof(*v));
+
+				if (!nv)
+					break;
+				v = nv;
+				memset(&v[count], 0, sizeof(v[count]));
+				uapi_parse_key(val, strlen(val), v[count].key);
+				count++;
+			} else if (count && klen == 8 && !memcmp(line, "endpoint", 8)) {
+				snprintf(v[count - 1].endpoint, OV_ENDPOINT_STRLEN, "%s", val);
+			} else if (count && klen == 23 &&
+				   !memcmp(line, "last_handshake_time_sec", 23)) {
+				v[count - 1].handshake = strtoull(val, NULL, 10);
+			} else if (count && klen == 8 && !memcmp(line, "rx_bytes", 8)) {
+				v[count - 1].rx = strtoull(val, NULL, 10);
+			} else if (count && klen == 8 && !memcmp(line, "tx_bytes", 8)) {
+				v[count - 1].tx = strtoull(val, NULL, 10);
+			}
+		}
+		line += len + (nl ? 1 : 0);
+	}
+	strbuf_free(&sb);
+	*ret = v;
+	return count;
+}
+
+uint64_t dmn_handshake_age(struct dmn_node *n, const uint8_t *key)
+{
+	struct dev_peer *v;
+	size_t count = device_peers(n, &v);
+	uint64_t age = UINT64_MAX;
+
+	for (size_t i = 0; i < count; i++)
+		if (!memcmp(v[i].key, key, OV_KEY_LEN) && v[i].handshake) {
+			uint64_t now = (uint64_t)time(NULL);
+
+			age = now > v[i].handshake ? now - v[i].handshake : 0;
+		}
+	free(v);
+	return age;
+}
+
+static json_t *jaddr(const struct ov_prefix *p, bool with_len)
+{
+	char b[OV_PREFIX_STRLEN];
+
+	if (with_len)
+		ov_prefix_format(p, b);
+	else
+		ov_addr_format(p, b);
+	return json_string(b);
+}
+
+static json_t *status_json(struct dmn_node *n)
+{
+	struct dev_peer *dp;
+	size_t ndp = device_peers(n, &dp);
+	json_t *j = json_object(), *peers = json_array(), *self = json_object(), *svc = json_array();
+	char b64[OV_KEY_B64_LEN + 1];
+	uint64_t now = (uint64_t)time(NULL);
+
+	pthread_mutex_lock(&n->lock);
+	ov_key_to_base64(n->st.self.public_key, b64);
+	json_object_set_new(self, "name", json_string(n->st.self.name));
+	json_object_set_new(self, "role",
+			    json_string(n->st.role == OV_ROLE_LEADER ? "leader" : "member"));
+	json_object_set_new(self, "public_key", json_string(b64));
+	json_object_set_new(self, "interface", json_string(n->opt.ifname));
+	json_object_set_new(self, "listen_port", json_integer(dp_device_port(n->dev)));
+	json_object_set_new(self, "ip4", jaddr(&n->st.self.ip4, false));
+	json_object_set_new(self, "ip6", jaddr(&n->st.self.ip6, false));
+	json_object_set_new(self, "slice", jaddr(&n->st.self.slice, true));
+	json_object_set_new(self, "cidr4", jaddr(&n->st.cidr4, true));
+	json_object_set_new(self, "cidr6", jaddr(&n->st.cidr6, true));
+	json_object_set_new(self, "zone", json_string(n->st.zone));
+	json_object_set_new(self, "leader", json_string(n->view.leader));
+	json_object_set_new(self, "generation", json_integer((json_int_t)n->view.generation));
+	json_object_set_new(self, "removed", json_boolean(n->removed));
+	json_object_set_new(j, "node", self);
+	for (size_t i = 0; i < n->view.n_nodes; i++) {
+		const struct ov_peer *p = &n->view.nodes[i];
+		json_t *o = json_object();
+		const struct dev_peer *d = NULL;
+
+		if (!strcmp(p->name, n->st.self.name))
+			continue;
+		for (size_t k = 0; k < ndp; k++)
+			if (!memcmp(dp[k].key, p->public_key, OV_KEY_LEN))
+				d = &dp[k];
+		ov_key_to_base64(p->public_key, b64);
+		json_object_set_new(o, "name", json_string(p->name));
+		json_object_set_new(o, "public_key", json_string(b64));
+		json_object_set_new(o, "ip4", jaddr(&p->ip4, false));
+		json_object_set_new(o, "ip6", jaddr(&p->ip6, false));
+		json_object_set_new(o, "leader", json_boolean(!strcmp(p->name, n->view.leader)));
+		json_object_set_new(o, "endpoint", d && d->endpoint[0] ? json_string(d->endpoint)
+								       : json_null());
+		json_object_set_new(o, "last_handshake",
+				    json_integer(d ? (json_int_t)d->handshake : 0));
+		json_object_set_new(o, "handshake_age",
+				    d && d->handshake ? json_integer((json_int_t)(now > d->handshake ? now - d->handshake : 0))
+						      : json_null());
+		json_object_set_new(o, "rx_bytes", json_integer(d ? (json_int_t)d->rx : 0));
+		json_object_set_new(o, "tx_bytes", json_integer(d ? (json_int_t)d->tx : 0));
+		json_t *hj = dmn_health_json(n, p->name);
+
+		json_object_update(o, hj);
+		json_decref(hj);
+		json_array_append_new(peers, o);
+	}
+	for (size_t i = 0; i < n->view.n_services; i++) {
+		const struct dmn_service *s = &n->view.services[i];
+
+		json_array_append_new(svc, json_pack("{s:s,s:s,s:s,s:o}", "service", s->service,
+						     "node", s->node, "container", s->container,
+						     "addr", jaddr(&s->addr, false)));
+	}
+	json_object_set_new(j, "peers", peers);
+	json_object_set_new(j, "services", svc);
+	if (n->st.role == OV_ROLE_LEADER) {
+		json_t *aj = NULL;
+
+		if (ov_alloc_to_json(&n->st.alloc, &aj) == 0)
+			json_object_set_new(j, "allocations", aj);
+	} else {
+		json_t *subnets = json_array();
+
+		for (size_t i = 0; i < n->view.n_subnets; i++)
+			json_array_append_new(subnets,
+					      json_pack("{s:s,s:s,s:o}", "service",
+							n->view.subnets[i].service, "node",
+							n->view.subnets[i].node, "subnet",
+							jaddr(&n->view.subnets[i].subnet, true)));
+		json_object_set_new(j, "allocations", json_pack("{s:o}", "subnets", subnets));
+	}
+	pthread_mutex_unlock(&n->lock);
+	free(dp);
+	return j;
+}
+
+static json_t *records_json(struct dmn_node *n)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&n->lock);
+	for (size_t i = 0; i < n->view.n_records; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:o}", "name", n->view.records[i].name,
+						     "addr", jaddr(&n->view.records[i].addr, false)));
+	pthread_mutex_unlock(&n->lock);
+	return json_pack("{s:o,s:s}", "records", arr, "zone", n->st.zone);
+}
+
+static int token_create(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
+			size_t errlen)
+{
+	struct dmn_token_rec rec;
+	struct dmn_token t;
+	char text[DMN_CTL_TOKEN_STRLEN];
+	uint64_t now = (uint64_t)time(NULL);
+	size_t kept = 0;
+	int r;
+
+	memset(&rec, 0, sizeof(rec));
+	if (!n->st.self.has_endpoint) {
+		snprintf(err, errlen, "the leader has no advertised endpoint (weft init --endpoint)");
+		return -EINVAL;
+	}
+	if (crypto_random(rec.id, sizeof(rec.id)) || crypto_random(rec.secret, sizeof(rec.secret)))
+		return -EIO;
+	rec.expires = now + (q->ttl ? q->ttl : DMN_TOKEN_DEFAULT_TTL);
+	rec.uses = q->uses ? q->uses : 1;
+	pthread_mutex_lock(&n->lock);
+	for (size_t i = 0; i < n->tokens.n; i++) /* drop expired ones */
+		if (n->tokens.recs[i].expires > now)
+			n->tokens.recs[kept++] = n->tokens.recs[i];
+	n->tokens.n = kept;
+	if (n->tokens.n >= DMN_CTL_TOKENS_MAX) {
+		pthread_mutex_unlock(&n->lock);
+		snprintf(err, errlen, "%d live tokens already", DMN_CTL_TOKENS_MAX);
+		return -ENOSPC;
+	}
+	n->tokens.recs[n->tokens.n++] = rec;
+	r = dmn_node_save_tokens(n);
+	if (r)
+		n->tokens.n--;
+	memcpy(t.id, rec.id, sizeof(t.id));
+	memcpy(t.secret, rec.secret, sizeof(t.secret));
+	memcpy(t.leader_key, n->st.self.public_key, OV_KEY_LEN);
+	t.endpoint = n->st.self.endpoint;
+	pthread_mutex_unlock(&n->lock);
+	crypto_wipe(&rec, sizeof(rec));
+	if (r) {
+		snprintf(err, errlen, "cannot save the token (see the daemon log)");
+		crypto_wipe(&t, sizeof(t));
+		return r;
+	}
+	dmn_token_format(&t, text);
+	crypto_wipe(&t, sizeof(t));
+	log_info("join token created (%" PRIu64 " s, %u use%s)", q->ttl ? q->ttl : DMN_TOKEN_DEFAULT_TTL,
+		 q->uses ? q->uses : 1, q->uses > 1 ? "s" : "");
+	*ret = json_pack("{s:s,s:I}", "token", text, "expires", (json_int_t)(now + (q->ttl ? q->ttl : DMN_TOKEN_DEFAULT_TTL)));
+	crypto_wipe(text, sizeof(text));
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* --- the local channel ---------------------------------------------------------------------------- */
+
+static int forward_or_lead(struct dmn_node *n, const struct dmn_request *q, char *err,
+			   size_t errlen)
+{
+	uint8_t type;
+	json_t *j;
+	int r;
+
+	if (n->st.role == OV_ROLE_LEADER) {
+		pthread_mutex_lock(&n->lock);
+		r = leader_dns(n, q, err, errlen);
+		pthread_mutex_unlock(&n->lock);
+		return r;
+	}
+	r = dmn_ask_leader(n, q, &type, &j, err, errlen);
+	if (!r) {
+		json_decref(j);
+		dmn_member_refresh(n);
+	}
+	return r;
+}
+
+void dmn_member_refresh(struct dmn_node *n)
+{
+	struct dmn_request req = {.op = DMN_OP_GET_VIEW};
+	char err[256];
+	uint8_t type;
+	json_t *j;
+
+	pthread_mutex_lock(&n->lock);
+	req.generation = n->view.generation;
+	pthread_mutex_unlock(&n->lock);
+	if (dmn_ask_leader(n, &req, &type, &j, err, sizeof(err))) {
+		log_debug("view pull: %s", err);
+		return;
+	}
+	if (type == DMN_CTL_VIEW)
+		dmn_serve_view_frame(n, j);
+	json_decref(j);
+}
+
+void dmn_serve_local(struct dmn_node *n, int fd)
+{
+	for (;;) {
+		struct dmn_request q;
+		char err[512] = "";
+		json_t *j, *reply = NULL;
+		uint8_t type;
+		int r;
+
+		r = dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err));
+		if (r)
+			return;
+		r = type == DMN_CTL_REQUEST ? dmn_request_from_json(j, &q, err, sizeof(err)) : -EPROTO;
+		json_decref(j);
+		if (r == -EPROTO)
+			snprintf(err, sizeof(err), "expected a request");
+		if (!r && q.op >= DMN_OP_GET_VIEW) {
+			snprintf(err, sizeof(err), "%s is not a local operation", dmn_op_name(q.op));
+			r = -EINVAL;
+		}
+		if (!r && (q.op == DMN_OP_TOKEN_CREATE || q.op == DMN_OP_NODE_REMOVE) &&
+		    n->st.role != OV_ROLE_LEADER) {
+			snprintf(err, sizeof(err), "%s runs on the leader (%s), this is a member",
+				 dmn_op_name(q.op), n->st.leader.name);
+			r = -EINVAL;
+		}
+		if (!r) {
+			switch (q.op) {
+			case DMN_OP_STATUS:
+				reply = status_json(n);
+				break;
+			case DMN_OP_TOKEN_CREATE:
+				r = token_create(n, &q, &reply, err, sizeof(err));
+				break;
+			case DMN_OP_NODE_REMOVE:
+				pthread_mutex_lock(&n->lock);
+				r = leader_node_remove(n, q.name, err, sizeof(err));
+				pthread_mutex_unlock(&n->lock);
+				break;
+			case DMN_OP_DNS_LIST:
+				reply = records_json(n);
+				break;
+			case DMN_OP_DNS_ADD:
+			case DMN_OP_DNS_RM:
+				r = forward_or_lead(n, &q, err, sizeof(err));
+				break;
+			case DMN_OP_ATTACH:
+				r = dmn_attach(n, &q, &reply, err, sizeof(err));
+				break;
+			case DMN_OP_DETACH:
+				r = dmn_detach(n, q.container, err, sizeof(err));
+				break;
+			default:
+				r = -EINVAL;
+			}
+		}
+		if (r) {
+			if (!err[0])
+				snprintf(err, sizeof(err), "%s", strerror(-r));
+			dmn_io_send_error(fd, err, NULL);
+		} else {
+			dmn_io_send_ok(fd, reply);
+		}
+		json_decref(reply);
+	}
+}
+
+/* --- the overlay channel ----------------------------------------------------------------------------- */
+
+/* What a member asks of the leader; the member is the node its overlay address names. */
+static int leader_request(struct dmn_node *n, int fd, const struct dmn_request *q,
+			  const char *node, char *err, size_t errlen)
+{
+	json_t *reply = NULL;
+	int r = 0;
+
+	pthread_mutex_lock(&n->lock);
+	switch (q->op) {
+	case DMN_OP_GET_VIEW: {
+		json_t *v = dmn_view_to_json(&n->view);
+
+		pthread_mutex_unlock(&n->lock);
+		r = v ? dmn_io_send(fd, DMN_CTL_VIEW, v, NULL) : -ENOMEM;
+		json_decref(v);
+		return r;
+	}
+	case DMN_OP_SUBNET: {
+		struct ov_prefix sn;
+
+		r = leader_subnet(n, q->service, node, &sn, err, errlen);
+		if (!r)
+			reply = json_pack("{s:o}", "subnet", jaddr(&sn, true));
+		break;
+	}
+	case DMN_OP_SERVICE_ADD:
+		r = leader_service_add(n, q, node, err, errlen);
+		break;
+	case DMN_OP_SERVICE_DEL:
+		r = leader_service_del(n, q->container, node, err, errlen);
+		break;
+	case DMN_OP_DNS_ADD:
+	case DMN_OP_DNS_RM:
+		r = leader_dns(n, q, err, errlen);
+		break;
+	default:
+		snprintf(err, errlen, "%s is not an overlay operation", dmn_op_name(q->op));
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (r) {
+		if (!err[0])
+			snprintf(err, errlen, "%s", strerror(-r));
+		r = dmn_io_send_error(fd, err, NULL);
+	} else {
+		r = dmn_io_send_ok(fd, reply);
+	}
+	json_decref(reply);
+	return r;
+}
+
+void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
+{
+	char err[512] = "", who[INET6_ADDRSTRLEN], name[OV_ALLOC_NAME_MAX + 1] = "";
+	const struct ov_peer *p;
+	bool from_leader;
+	struct dmn_request q;
+	uint8_t type;
+	json_t *j;
+
+	addr_text(from, who, sizeof(who));
+	pthread_mutex_lock(&n->lock);
+	p = node_by_addr(n, from);
+	if (p)
+		strcpy(name, p->name);
+	from_leader = p && !strcmp(p->name, n->view.leader);
+	if (!p && n->st.role == OV_ROLE_MEMBER &&
+	    !memcmp(&((const struct sockaddr_in *)from)->sin_addr, n->st.leader.ip4.addr, 4)) {
+		strcpy(name, n->st.leader.name);
+		from_leader = true;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (!name[0]) {
+		log_info("control: connection from %s, not a cluster node: closed", who);
+		return;
+	}
+	if (dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err)))
+		return;
+	if (type == DMN_CTL_VIEW && n->st.role == OV_ROLE_MEMBER && from_leader) {
+		dmn_serve_view_frame(n, j);
+	} else if (type == DMN_CTL_REQUEST && n->st.role == OV_ROLE_LEADER) {
+		if (dmn_request_from_json(j, &q, err, sizeof(err)))
+			dmn_io_send_error(fd, err, NULL);
+		else
+			leader_request(n, fd, &q, name, err, sizeof(err));
+	} else {
+		log_info("control: unexpected frame type %u from %s (%s)", type, name, who);
+	}
+	json_decref(j);
+}
+
+/* --- the join channel (leader) ------------------------------------------------------------------------ */
+
+static struct dmn_token_rec *token_find(struct dmn_node *n, const uint8_t *id)
+{
+	for (size_t i = 0; i < n->tokens.n; i++)
+		if (crypto_equal(n->tokens.recs[i].id, id, DMN_CTL_TOKEN_ID_LEN))
+			return &n->tokens.recs[i];
+	return NULL;
+}
+
+static void token_consume(struct dmn_node *n, const uint8_t *id)
+{
+	struct dmn_token_rec *t = token_find(n, id);
+
+	if (!t)
+		return;
+	if (--t->uses == 0) {
+		size_t i = (size_t)(t - n->tokens.recs);
+
+		memmove(t, t + 1, (n->tokens.n - i - 1) * sizeof(*t));
+		n->tokens.n--;
+	}
+	dmn_node_save_tokens(n);
+}
+
+/* Admit (or re-admit with the same lease) a node. Lock held. */
+static int admit(struct dmn_node *n, const struct dmn_join *m, struct ov_peer *ret, char *err,
+		 size_t errlen)
+{
+	struct ov_alloc_lease lease;
+	struct ov_peer p, *members;
+	int r;
+
+	if (!strcmp(m->name, n->st.self.name) ||
+	    !memcmp(m->public_key, n->st.self.public_key, OV_KEY_LEN)) {
+		snprintf(err, errlen, "name or key of the leader");
+		return -EEXIST;
+	}
+	for (size_t i = 0; i < n->st.n_members; i++) {
+		struct ov_peer *o = &n->st.members[i];
+		bool same_name = !strcmp(o->name, m->name),
+		     same_key = !memcmp(o->public_key, m->public_key, OV_KEY_LEN);
+
+		if (same_name && same_key) { /* a retry: the same lease, a new endpoint */
+			o->has_endpoint = m->has_endpoint;
+			o->endpoint = m->endpoint;
+			*ret = *o;
+			return dmn_node_save_state(n);
+		}
+		if (same_name || same_key) {
+			snprintf(err, errlen, "%s %s is taken by node %s",
+				 same_name ? "name" : "public key", same_name ? m->name : "",
+				 o->name);
+			return -EEXIST;
+		}
+	}
+	if (n->st.n_members >= OV_STATE_MAX_MEMBERS) {
+		snprintf(err, errlen, "the cluster has %d members already", OV_STATE_MAX_MEMBERS);
+		return -ENOSPC;
+	}
+	r = ov_alloc_node_add(&n->st.alloc, m->name, &lease);
+	if (r < 0) {
+		snprintf(err, errlen, "no address for %s: %s", m->name,
+			 r == -ENOSPC ? "the host range is exhausted" : strerror(-r));
+		return r;
+	}
+	members = realloc(n->st.members, (n->st.n_members + 1) * sizeof(*members));
+	if (!members) {
+		ov_alloc_node_release(&n->st.alloc, m->name);
+		return -ENOMEM;
+	}
+	n->st.members = members;
+	memset(&p, 0, sizeof(p));
+	strcpy(p.name, m->name);
+	memcpy(p.public_key, m->public_key, OV_KEY_LEN);
+	p.has_endpoint = m->has_endpoint;
+	p.endpoint = m->endpoint;
+	p.ip4 = lease.ip4;
+	p.ip6 = lease.ip6;
+	p.slice = lease.slice;
+	n->st.members[n->st.n_members++] = p;
+	r = dmn_node_save_state(n);
+	if (r) {
+		/* Not persisted: the address must not be used (it stays retired in memory only
+		 * if saved, so release it and report). */
+		n->st.n_members--;
+		ov_alloc_node_release(&n->st.alloc, m->name);
+		snprintf(err, errlen, "cannot save the state");
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
+{
+	char err[512] = "", who[INET6_ADDRSTRLEN + 8];
+	uint8_t ns[DMN_CTL_NONCE_LEN], type;
+	struct dmn_token_rec *tok;
+	struct dmn_hello hello;
+	struct dmn_join m;
+	struct dmn_seal seal;
+	struct ov_peer lease;
+	json_t *j = NULL;
+	int r;
+
+	memset(&seal, 0, sizeof(seal));
+	addr_text(from, who, sizeof(who));
+	if (dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err)))
+		goto out;
+	if (type != DMN_CTL_HELLO || dmn_hello_from_json(j, &hello, err, sizeof(err))) {
+		log_info("join from %s refused: malformed hello%s%s", who, err[0] ? ": " : "", err);
+		dmn_io_send_error(fd, "malformed hello", NULL);
+		goto out;
+	}
+	json_decref(j);
+	j = NULL;
+	pthread_mutex_lock(&n->lock);
+	tok = token_find(n, hello.token_id);
+	if (tok && tok->expires <= (uint64_t)time(NULL)) {
+		pthread_mutex_unlock(&n->lock);
+		log_info("join from %s refused: expired token", who);
+		dmn_io_send_error(fd, "token expired", NULL);
+		goto out;
+	}
+	if (!tok) {
+		pthread_mutex_unlock(&n->lock);
+		log_info("join from %s refused: unknown or used-up token", who);
+		dmn_io_send_error(fd, "unknown or used-up token", NULL);
+		goto out;
+	}
+	if (crypto_random(ns, sizeof(ns))) {
+		pthread_mutex_unlock(&n->lock);
+		goto out;
+	}
+	dmn_join_keys(tok->id, tok->secret, hello.nonce, ns, seal.k_rx, seal.k_tx);
+	pthread_mutex_unlock(&n->lock);
+	j = dmn_challenge_to_json(ns);
+	if (!j || dmn_io_send(fd, DMN_CTL_CHALLENGE, j, NULL))
+		goto out;
+	json_decref(j);
+	j = NULL;
+	r = dmn_io_recv(fd, &type, &j, &seal, err, sizeof(err));
+	if (r == -EBADMSG) {
+		log_info("join from %s refused: the join does not authenticate with the token "
+			 "(wrong secret or a replay)",
+			 who);
+		goto out;
+	}
+	if (r)
+		goto out;
+	if (type != DMN_CTL_JOIN || dmn_join_from_json(j, &m, err, sizeof(err))) {
+		log_info("join from %s refused: malformed join: %s", who, err);
+		dmn_io_send_error(fd, "malformed join", &seal);
+		goto out;
+	}
+	json_decref(j);
+	j = NULL;
+	pthread_mutex_lock(&n->lock);
+	/* The token may have been used up by another join meanwhile. */
+	if (!token_find(n, hello.token_id)) {
+		pthread_mutex_unlock(&n->lock);
+		log_info("join of %s from %s refused: token used up", m.name, who);
+		dmn_io_send_error(fd, "unknown or used-up token", &seal);
+		goto out;
+	}
+	r = admit(n, &m, &lease, err, sizeof(err));
+	if (r) {
+		pthread_mutex_unlock(&n->lock);
+		log_info("join of %s from %s refused: %s", m.name, who, err);
+		dmn_io_send_error(fd, err, &seal);
+		goto out;
+	}
+	token_consume(n, hello.token_id);
+	dmn_leader_publish(n);
+	j = dmn_welcome_to_json(&n->st, &lease, &n->view);
+	pthread_mutex_unlock(&n->lock);
+	if (j && dmn_io_send(fd, DMN_CTL_WELCOME, j, &seal) == 0) {
+		char ip[OV_PREFIX_STRLEN];
+
+		ov_addr_format(&lease.ip4, ip);
+		log_info("node %s joined from %s: %s", m.name, who, ip);
+	}
+out:
+	json_decref(j);
+	crypto_wipe(&seal, sizeof(seal));
+}

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * weftd — runs a weft node from its state directory (made by `weft init` or `weft join`):
+ * the WireGuard interface with its addresses, MTU and peers, the DNS server, the health
+ * checker and the control channels. Daemonizes once everything is up, unless -f.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/crypto.h"
+#include "daemon/node.h"
+#include "lib/log.h"
+#include "platform/netif.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: weftd [options]\n"
+		"Runs a weft node from its state directory.\n\n"
+		"  -d, --data-dir DIR         state directory (default " OV_STATE_DEFAULT_DIR ")\n"
+		"  -i, --interface NAME       WireGuard interface (default " DMN_DEFAULT_IFNAME ")\n"
+		"  -f, --foreground           do not daemonize; log to stderr\n"
+		"      --log-file PATH        where a daemonized weftd logs (default DIR/weftd.log)\n"
+		"      --log-level LEVEL      error|info|verbose|debug (default info)\n"
+		"      --dns-port PORT        DNS service discovery port, 0 = off (default %d)\n"
+		"      --resolv-conf PATH     upstream name servers (default /etc/resolv.conf)\n"
+		"      --health-interval MS   probe period (default %d)\n"
+		"      --health-timeout MS    no reply for this long: down (default %d)\n"
+		"      --pull-interval MS     a member's view refresh period (default %d)\n"
+		"  -h, --help\n",
+		DMN_DNS_PORT, DMN_HEALTH_INTERVAL_MS, DMN_HEALTH_TIMEOUT_MS, DMN_PULL_INTERVAL_MS);
+}
+
+static int parse_uint(const char *flag, const char *s, unsigned long min, unsigned long max,
+		      unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max || s[0] == '-' || s[0] == '+') {
+		fprintf(stderr, "weftd: %s: '%s' is not a number from %lu to %lu\n", flag, s, min,
+			max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int log_fd = -1;
+
+static void file_sink(enum log_level level, const char *msg, void *ctx)
+{
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	(void)ctx;
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t, &tm));
+	dprintf(log_fd, "%s %s %s\n", ts,
+		level == LOG_LVL_ERROR ? "error:" : level == LOG_LVL_INFO ? "info: " : "debug:", msg);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"data-dir", required_argument, NULL, 'd'},
+		{"interface", required_argument, NULL, 'i'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"log-file", required_argument, NULL, 'L'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"dns-port", required_argument, NULL, 'D'},
+		{"resolv-conf", required_argument, NULL, 'R'},
+		{"health-interval", required_argument, NULL, 'H'},
+		{"health-timeout", required_argument, NULL, 'T'},
+		{"pull-interval", required_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct dmn_options opt = {
+		.dns_port = DMN_DNS_PORT,
+		.health_interval_ms = DMN_HEALTH_INTERVAL_MS,
+		.health_timeout_ms = DMN_HEALTH_TIMEOUT_MS,
+		.pull_interval_ms = DMN_PULL_INTERVAL_MS,
+	};
+	const char *log_file = NULL;
+	struct dmn_node node;
+	bool foreground = false;
+	int ready[2] = {-1, -1}, c, r;
+	unsigned long v;
+	sigset_t mask;
+
+	strcpy(opt.dir, OV_STATE_DEFAULT_DIR);
+	strcpy(opt.ifname, DMN_DEFAULT_IFNAME);
+	strcpy(opt.resolv_conf, "/etc/resolv.conf");
+	while ((c = getopt_long(argc, argv, "d:i:fh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (strlen(optarg) >= sizeof(opt.dir) - 32 || optarg[0] == '\0') {
+				fprintf(stderr, "weftd: --data-dir: empty or too long\n");
+				return 2;
+			}
+			strcpy(opt.dir, optarg);
+			break;
+		case 'i':
+			if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(opt.ifname) ||
+			    strchr(optarg, '/') || strchr(optarg, ' ')) {
+				fprintf(stderr,
+					"weftd: --interface: '%s' is not an interface name (1 to 15 "
+					"bytes, no '/' or space)\n",
+					optarg);
+				return 2;
+			}
+			strcpy(opt.ifname, optarg);
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'L':
+			log_file = optarg;
+			break;
+		case 'l':
+			r = log_level_parse(optarg);
+			if (r < 0) {
+				fprintf(stderr, "weftd: --log-level: unknown level '%s'\n", optarg);
+				return 2;
+			}
+			log_set_level((enum log_level)r);
+			break;
+		case 'D':
+			if (parse_uint("--dns-port", optarg, 0, 65535, &v))
+				return 2;
+			opt.dns_port = (uint16_t)v;
+			break;
+		case 'R':
+			if (strlen(optarg) >= sizeof(opt.resolv_conf)) {
+				fprintf(stderr, "weftd: --resolv-conf: path too long\n");
+				return 2;
+			}
+			strcpy(opt.resolv_conf, optarg);
+			break;
+		case 'H':
+			if (parse_uint("--health-interval", optarg, 100, 3600000, &v))
+				return 2;
+			opt.health_interval_ms = (unsigned)v;
+			break;
+		case 'T':
+			if (parse_uint("--health-timeout", optarg, 200, 86400000, &v))
+				return 2;
+			opt.health_timeout_ms = (unsigned)v;
+			break;
+		case 'P':
+			if (parse_uint("--pull-interval", optarg, 100, 86400000, &v))
+				return 2;
+			opt.pull_interval_ms = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "weftd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (crypto_init()) {
+		fprintf(stderr, "weftd: libcrypto failed to initialise\n");
+		return 1;
+	}
+	/* Signals go to the main loop's signalfd; block them before any thread exists. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+	if (!foreground) {
+		pid_t pid;
+		char ch;
+
+		if (pipe2(ready, O_CLOEXEC)) {
+			perror("weftd: pipe");
+			return 1;
+		}
+		pid = fork();
+		if (pid < 0) {
+			perror("weftd: fork");
+			return 1;
+		}
+		if (pid > 0) {
+			close(ready[1]);
+			_exit(read(ready[0], &ch, 1) == 1 ? 0 : 1);
+		}
+		close(ready[0]);
+		setsid();
+	}
+	r = dmn_node_open(&node, &opt);
+	if (!r)
+		r = dmn_node_up(&node);
+	if (r) {
+		log_error("weftd: not started");
+		dmn_node_close(&node);
+		return 1;
+	}
+	log_info("weftd: node %s (%s) up on %s", node.st.self.name,
+		 node.st.role == OV_ROLE_LEADER ? "leader" : "member", opt.ifname);
+	if (!foreground) {
+		char path[PATH_MAX + 16];
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (!log_file) {
+			snprintf(path, sizeof(path), "%s/weftd.log", opt.dir);
+			log_file = path;
+		}
+		log_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (log_fd >= 0)
+			log_set_sink(file_sink, NULL);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+		if (write(ready[1], "1", 1) != 1) {
+			/* the parent is gone; keep serving */
+		}
+		close(ready[1]);
+	}
+	r = dmn_node_run(&node);
+	dmn_node_close(&node);
+	log_info("weftd: stopped");
+	return r ? 1 : 0;
+}
