@@ -1132,7 +1132,8 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 	s->attempts = cfg->upstream_attempts ? cfg->upstream_attempts : 1;
 	s->max_tcp = cfg->max_tcp_clients ? cfg->max_tcp_clients : OV_DNS_SERVER_TCP_CLIENTS_MAX;
 	s->idle_ms = cfg->tcp_idle_ms ? cfg->tcp_idle_ms : OV_DNS_SERVER_TCP_IDLE_MS;
-	memcpy(s->ups, cfg->upstreams, cfg->n_upstreams * sizeof(s->ups[0]));
+	if (cfg->n_upstreams)
+		memcpy(s->ups, cfg->upstreams, cfg->n_upstreams * sizeof(s->ups[0]));
 	s->n_ups = cfg->n_upstreams;
 	r = pthread_mutex_init(&s->lock, NULL);
 	if (r) {
