@@ -297,7 +297,8 @@ static size_t device_peers(struct dmn_node *n, struct dev_peer **ret)
 				uapi_parse_key(val, strlen(val), v[count].key);
 				count++;
 			} else if (count && klen == 8 && !memcmp(line, "endpoint", 8)) {
-				snprintf(v[count - 1].endpoint, OV_ENDPOINT_STRLEN, "%s", val);
+				if (strlen(val) < OV_ENDPOINT_STRLEN)
+					strcpy(v[count - 1].endpoint, val);
 			} else if (count && klen == 23 &&
 				   !memcmp(line, "last_handshake_time_sec", 23)) {
 				v[count - 1].handshake = strtoull(val, NULL, 10);
