@@ -931,6 +931,13 @@ int main(int argc, char **argv)
 	const char *env = getenv("WEFT_DATA_DIR");
 
 	snprintf(c.dir, sizeof(c.dir), "%s", env && *env ? env : OV_STATE_DEFAULT_DIR);
+	/* A global -d DIR before the command, as well as after it. */
+	while (argc >= 3 && (!strcmp(argv[1], "-d") || !strcmp(argv[1], "--data-dir"))) {
+		snprintf(c.dir, sizeof(c.dir), "%s", argv[2]);
+		argv[2] = argv[0];
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2)
 		return cmd_help(&c, 1, argv), 1;
 	if (crypto_init())

@@ -277,3 +277,20 @@ int dmn_io_call(int fd, const json_t *req, uint8_t *ret_type, json_t **ret, char
 	*ret = j;
 	return 0;
 }
+
+int dmn_io_finish(int fd, unsigned timeout_ms)
+{
+	uint8_t buf[256];
+
+	if (shutdown(fd, SHUT_WR))
+		return -errno;
+	dmn_io_set_timeout(fd, timeout_ms);
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+	}
+}

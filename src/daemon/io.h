@@ -51,4 +51,7 @@ int dmn_io_send_ok(int fd, const json_t *extra);
 int dmn_io_call(int fd, const json_t *req, uint8_t *ret_type, json_t **ret, char *err,
 		size_t errlen);
 
+/* Ends our side and waits (bounded) until the peer closes: it has read everything. */
+int dmn_io_finish(int fd, unsigned timeout_ms);
+
 #endif

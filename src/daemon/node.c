@@ -311,7 +311,7 @@ int dmn_node_view_changed(struct dmn_node *n)
 }
 
 /* The view as the leader's state makes it; services and records carried over. */
-static int leader_build_view(struct dmn_node *n, struct dmn_view *v)
+int dmn_leader_build_view(struct dmn_node *n, struct dmn_view *v)
 {
 	const struct ov_alloc *a = &n->st.alloc;
 
@@ -354,7 +354,7 @@ static int leader_build_view(struct dmn_node *n, struct dmn_view *v)
 int dmn_leader_publish(struct dmn_node *n)
 {
 	struct dmn_view v;
-	int r = leader_build_view(n, &v);
+	int r = dmn_leader_build_view(n, &v);
 
 	if (r)
 		return r;
@@ -724,7 +724,7 @@ int dmn_node_run(struct dmn_node *n)
 			dmn_health_tick(n);
 			next_health = now + n->opt.health_interval_ms / 4 + 1;
 		}
-		if (n->st.role == OV_ROLE_MEMBER && now >= next_pull) {
+		if (n->st.role == OV_ROLE_MEMBER && !n->removed && now >= next_pull) {
 			if (next_pull)
 				dmn_member_refresh(n);
 			next_pull = now + n->opt.pull_interval_ms;

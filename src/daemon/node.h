@@ -96,6 +96,8 @@ uint64_t dmn_now_ms(void);
 int dmn_node_view_changed(struct dmn_node *n);
 /* Leader: a new generation of the view from the state, saved and pushed. Lock held. */
 int dmn_leader_publish(struct dmn_node *n);
+/* The next view dmn_leader_publish() would make, without making it. Lock held. */
+int dmn_leader_build_view(struct dmn_node *n, struct dmn_view *v);
 int dmn_node_save_state(struct dmn_node *n);  /* lock held */
 int dmn_node_save_tokens(struct dmn_node *n); /* lock held */
 void dmn_overlay_addr(const struct dmn_node *n, const struct ov_peer *p, uint16_t port,

@@ -229,6 +229,8 @@ static int leader_dns(struct dmn_node *n, const struct dmn_request *q, char *err
 
 static int leader_node_remove(struct dmn_node *n, const char *name, char *err, size_t errlen)
 {
+	struct ov_peer gone;
+	struct dmn_view v;
 	size_t i;
 
 	if (!strcmp(name, n->st.self.name)) {
@@ -242,6 +244,7 @@ static int leader_node_remove(struct dmn_node *n, const char *name, char *err, s
 		snprintf(err, errlen, "no node named %s", name);
 		return -ENOENT;
 	}
+	gone = n->st.members[i];
 	ov_alloc_node_release(&n->st.alloc, name);
 	memmove(&n->st.members[i], &n->st.members[i + 1],
 		(n->st.n_members - i - 1) * sizeof(n->st.members[0]));
@@ -251,7 +254,28 @@ static int leader_node_remove(struct dmn_node *n, const char *name, char *err, s
 		return -EIO;
 	}
 	log_info("node %s removed: its addresses are released and every member is told", name);
-	/* The removed node learns it too: one last push to it. */
+	/*
+	 * The removed node learns it too: the new view goes to it first, while it is still a
+	 * peer (publishing removes it). Bounded by the connect timeout; it may be down.
+	 */
+	if (dmn_leader_build_view(n, &v) == 0) {
+		json_t *j = dmn_view_to_json(&v);
+		struct sockaddr_storage sa;
+		int fd;
+
+		dmn_overlay_addr(n, &gone, (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &sa);
+		fd = j ? dmn_io_connect(&sa, 1000, n->opt.ifname) : -ENOMEM;
+		if (fd >= 0) {
+			if (dmn_io_send(fd, DMN_CTL_VIEW, j, NULL) == 0)
+				dmn_io_finish(fd, 1000);
+			close(fd);
+		} else {
+			log_info("node %s could not be told of its removal: %s", name,
+				 strerror(-fd));
+		}
+		json_decref(j);
+		dmn_view_done(&v);
+	}
 	return dmn_leader_publish(n);
 }
 
