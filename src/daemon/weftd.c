@@ -230,10 +230,11 @@ int main(int argc, char **argv)
 		log_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (log_fd >= 0)
 			log_set_sink(file_sink, NULL);
+		/* stderr into the log too: sanitizer reports and anything else written there. */
 		if (null >= 0) {
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
+			dup2(log_fd >= 0 ? log_fd : null, STDERR_FILENO);
 			close(null);
 		}
 		if (write(ready[1], "1", 1) != 1) {
