@@ -27,7 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "netns_util.h"
 #include "overlay/attach.h"
@@ -361,6 +363,40 @@ static void test_attach_twice(void **state)
 	close(c2);
 }
 
+/* Each case changes one field of a good request; NULL, 0 and -1 keep it. */
+enum { FD_KEEP, FD_NONE, FD_NULL, FD_SELF };
+
+static const struct bad_case {
+	const char *what;
+	const char *service, *container; /* container "*": longer than allowed */
+	const char *subnet, *addr;
+	int addr_len;
+	long mtu;
+	int fd;
+	int code;
+} bad[] = {
+	{"service upper case", "Svc-a", NULL, NULL, NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"service empty", "", NULL, NULL, NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"service with dot", "svc.a", NULL, NULL, NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"container with space", NULL, "c 1", NULL, NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"container empty", NULL, "", NULL, NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"container too long", NULL, "*", NULL, NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"subnet host bits", NULL, NULL, "10.200.103.33/28", NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"subnet /31", NULL, NULL, "10.200.103.34/31", NULL, 0, -1, FD_KEEP, -EINVAL},
+	{"subnet v6", NULL, NULL, "fd00:200::/64", NULL, 0, -1, FD_KEEP, -EAFNOSUPPORT},
+	{"addr network", NULL, NULL, NULL, "10.200.103.32", 0, -1, FD_KEEP, -EINVAL},
+	{"addr gateway", NULL, NULL, NULL, GW_A, 0, -1, FD_KEEP, -EINVAL},
+	{"addr broadcast", NULL, NULL, NULL, "10.200.103.47", 0, -1, FD_KEEP, -EINVAL},
+	{"addr outside", NULL, NULL, NULL, "10.200.103.50", 0, -1, FD_KEEP, -EINVAL},
+	{"addr other prefix", NULL, NULL, NULL, NULL, 24, -1, FD_KEEP, -EINVAL},
+	{"mtu 0", NULL, NULL, NULL, NULL, 0, 0, FD_KEEP, -EINVAL},
+	{"mtu 67", NULL, NULL, NULL, NULL, 0, 67, FD_KEEP, -EINVAL},
+	{"mtu 65536", NULL, NULL, NULL, NULL, 0, 65536, FD_KEEP, -EINVAL},
+	{"netns -1", NULL, NULL, NULL, NULL, 0, -1, FD_NONE, -EBADF},
+	{"netns /dev/null", NULL, NULL, NULL, NULL, 0, -1, FD_NULL, -EINVAL},
+	{"netns our own", NULL, NULL, NULL, NULL, 0, -1, FD_SELF, -EINVAL},
+};
+
 static void test_bad_requests(void **state)
 {
 	struct ov_attach_info info = {.host_ifindex = 77};
@@ -379,103 +415,35 @@ static void test_bad_requests(void **state)
 
 	const struct ov_attach_req good = req("svc-a", SUBNET_A, "10.200.103.34", c1, "c1");
 	struct ov_attach_req r;
-	struct {
-		const char *what;
-		int code;
-	} cases[] = {
-		{"service upper case", -EINVAL},
-		{"service empty", -EINVAL},
-		{"service NULL", -EINVAL},
-		{"container with space", -EINVAL},
-		{"container empty", -EINVAL},
-		{"container too long", -EINVAL},
-		{"subnet host bits", -EINVAL},
-		{"subnet /31", -EINVAL},
-		{"subnet v6", -EAFNOSUPPORT},
-		{"addr network", -EINVAL},
-		{"addr gateway", -EINVAL},
-		{"addr broadcast", -EINVAL},
-		{"addr outside", -EINVAL},
-		{"addr other prefix", -EINVAL},
-		{"mtu 0", -EINVAL},
-		{"mtu 67", -EINVAL},
-		{"mtu 65536", -EINVAL},
-		{"netns -1", -EBADF},
-		{"netns /dev/null", -EINVAL},
-		{"netns own", -EINVAL},
-	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const struct bad_case *b = &bad[i];
+
 		r = good;
-		switch (i) {
-		case 0:
-			r.service = "Svc-a";
-			break;
-		case 1:
-			r.service = "";
-			break;
-		case 2:
-			r.service = NULL;
-			break;
-		case 3:
-			r.container = "c 1";
-			break;
-		case 4:
-			r.container = "";
-			break;
-		case 5:
-			r.container = longid;
-			break;
-		case 6:
-			assert_int_equal(ov_prefix_parse("10.200.103.33/28", &r.subnet), 0);
-			break;
-		case 7:
-			assert_int_equal(ov_prefix_parse("10.200.103.34/31", &r.subnet), 0);
-			break;
-		case 8:
-			assert_int_equal(ov_prefix_parse("fd00:200::/64", &r.subnet), 0);
-			break;
-		case 9:
-			assert_int_equal(ov_addr_parse("10.200.103.32", 4, &r.addr), 0);
-			break;
-		case 10:
-			assert_int_equal(ov_addr_parse(GW_A, 4, &r.addr), 0);
-			break;
-		case 11:
-			assert_int_equal(ov_addr_parse("10.200.103.47", 4, &r.addr), 0);
-			break;
-		case 12:
-			assert_int_equal(ov_addr_parse("10.200.103.50", 4, &r.addr), 0);
-			break;
-		case 13:
-			r.addr.len = 24;
-			break;
-		case 14:
-			r.mtu = 0;
-			break;
-		case 15:
-			r.mtu = 67;
-			break;
-		case 16:
-			r.mtu = 65536;
-			break;
-		case 17:
-			r.netns_fd = -1;
-			break;
-		case 18:
-			r.netns_fd = null;
-			break;
-		case 19:
-			r.netns_fd = self;
-			break;
-		}
+		if (b->service)
+			r.service = b->service;
+		if (b->container)
+			r.container = b->container[0] == '*' ? longid : b->container;
+		if (b->subnet)
+			assert_int_equal(ov_prefix_parse(b->subnet, &r.subnet), 0);
+		if (b->addr)
+			assert_int_equal(ov_addr_parse(b->addr, 4, &r.addr), 0);
+		if (b->addr_len)
+			r.addr.len = (uint8_t)b->addr_len;
+		if (b->mtu >= 0)
+			r.mtu = (unsigned)b->mtu;
+		if (b->fd != FD_KEEP)
+			r.netns_fd = b->fd == FD_NONE ? -1 : b->fd == FD_NULL ? null : self;
 		err[0] = '\0';
-		if (ov_attach(&r, &info) != cases[i].code)
-			fail_msg("%s: want %d, err \"%s\"", cases[i].what, cases[i].code, err);
+		if (ov_attach(&r, &info) != b->code)
+			fail_msg("%s: want %d, err \"%s\"", b->what, b->code, err);
 		if (!err[0])
-			fail_msg("%s: no error text", cases[i].what);
+			fail_msg("%s: no error text", b->what);
 		assert_int_equal(info.host_ifindex, 77); /* ret untouched */
 	}
+	r = good;
+	r.service = NULL;
+	assert_int_equal(ov_attach(&r, &info), -EINVAL);
 	assert_int_equal(ov_attach(NULL, &info), -EINVAL);
 	/* No error buffer is fine. */
 	r = good;
@@ -679,6 +647,60 @@ static void test_sweep(void **state)
 	close(c2);
 }
 
+/*
+ * The daemon's real case: `weft attach --pid PID`. A child process in its own namespace is
+ * the container; the namespace is opened through /proc/PID/ns/net and the fd closed after
+ * attaching, so when the process dies the namespace dies with it and the sweep reports it.
+ */
+static void test_attach_by_pid(void **state)
+{
+	const char *known[] = {"pid-ctr"};
+	struct reports rep = {.n = 0};
+	char path[64], c;
+	int p[2], fd, waited, rc, status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		c = unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+		if (write(p[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	assert_int_equal(c, 'y');
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	struct ov_attach_req r = req("svc-a", SUBNET_A, "10.200.103.40", fd, "pid-ctr");
+	attach_ok(&r, NULL);
+	assert_true(ping(fd, GW_A));
+	close(fd);
+	assert_int_equal(ov_attach_sweep(known, 1, gone_cb, &rep), 0);
+
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	for (waited = 0; waited < SWEEP_WAIT_MS; waited += 50) {
+		rc = ov_attach_sweep(known, 1, gone_cb, &rep);
+		assert_true(rc >= 0);
+		if (rc)
+			break;
+		usleep(50000);
+	}
+	assert_int_equal(rc, 1);
+	assert_int_equal(rep.n, 1);
+	assert_string_equal(rep.ids[0], "pid-ctr");
+	assert_int_equal(ov_attach_lookup("pid-ctr", &(struct ov_attach_info){0}), -ENOENT);
+	assert_int_equal(ov_attach_bridge_remove("svc-a"), 0);
+	assert_int_equal(links_here(), 1);
+}
+
 /* ---- main ---- */
 
 static const char *why_skip(void)
@@ -710,6 +732,7 @@ int main(void)
 		T(test_bad_requests),
 		T(test_collisions),
 		T(test_sweep),
+		T(test_attach_by_pid),
 	};
 	const char *why = why_skip();
 
