@@ -91,32 +91,37 @@ static bool veth_name_shape(const char *name)
 	return true;
 }
 
-/* The (service, container) of a veth alias of ours, pointing into alias. */
-struct veth_owner {
-	char service[OV_ALLOC_NAME_MAX + 1];
-	char container[OV_ATTACH_CONTAINER_MAX + 1];
-};
-
-static bool veth_alias_parse(const char *alias, struct veth_owner *ret)
+int ov_attach_alias_parse(const char *alias, struct ov_attach_owner *ret)
 {
+	struct ov_attach_owner own;
 	const char *s, *sp;
 	size_t n;
 
-	if (strncmp(alias, VETH_ALIAS_PFX, strlen(VETH_ALIAS_PFX)))
-		return false;
+	if (!alias || strncmp(alias, VETH_ALIAS_PFX, strlen(VETH_ALIAS_PFX)))
+		return -EINVAL;
 	s = alias + strlen(VETH_ALIAS_PFX);
 	sp = strchr(s, ' ');
 	if (!sp)
-		return false;
+		return -EINVAL;
 	n = (size_t)(sp - s);
 	if (n == 0 || n > OV_ALLOC_NAME_MAX)
-		return false;
-	memcpy(ret->service, s, n);
-	ret->service[n] = '\0';
-	if (!ov_alloc_name_valid(ret->service) || !ov_attach_container_valid(sp + 1))
-		return false;
-	snprintf(ret->container, sizeof(ret->container), "%s", sp + 1);
-	return true;
+		return -EINVAL;
+	memcpy(own.service, s, n);
+	own.service[n] = '\0';
+	if (!ov_alloc_name_valid(own.service) || !ov_attach_container_valid(sp + 1))
+		return -EINVAL;
+	snprintf(own.container, sizeof(own.container), "%s", sp + 1);
+	*ret = own;
+	return 0;
+}
+
+int ov_attach_alias_format(const char *service, const char *container,
+			   char out[static OV_ATTACH_ALIAS_MAX])
+{
+	if (!service || !ov_alloc_name_valid(service) || !ov_attach_container_valid(container))
+		return -EINVAL;
+	snprintf(out, OV_ATTACH_ALIAS_MAX, VETH_ALIAS_PFX "%s %s", service, container);
+	return 0;
 }
 
 /* ---- error text ---- */
@@ -326,7 +331,7 @@ static int attach_locked(const struct ov_attach_req *r, struct ov_attach_info *i
 {
 	char alias[PLAT_CTR_ALIAS_MAX];
 	struct plat_ctr_link l;
-	struct veth_owner own;
+	struct ov_attach_owner own;
 	struct inside in = {.r = r, .ifindex = 0, .gw = 0, .step = NULL};
 	struct plat_ctr_veth v;
 	const char *vn = info->host_veth;
@@ -345,7 +350,8 @@ static int attach_locked(const struct ov_attach_req *r, struct ov_attach_info *i
 		if (strcmp(l.kind, "veth"))
 			return fail(r, -EEXIST, "veth %s: the name is taken by a %s link", vn,
 				    l.kind[0] ? l.kind : "kind-less");
-		if (veth_alias_parse(l.alias, &own) && !strcmp(own.container, r->container))
+		if (ov_attach_alias_parse(l.alias, &own) == 0 &&
+		    !strcmp(own.container, r->container))
 			return fail(r, -EEXIST, "container %s: attached already (service %s)",
 				    r->container, own.service);
 		if (l.alias[0])
@@ -364,7 +370,7 @@ static int attach_locked(const struct ov_attach_req *r, struct ov_attach_info *i
 	if (rc < 0)
 		return rc;
 
-	snprintf(alias, sizeof(alias), VETH_ALIAS_PFX "%s %s", r->service, r->container);
+	ov_attach_alias_format(r->service, r->container, alias);
 	v = (struct plat_ctr_veth){
 		.name = vn,
 		.peer = OV_ATTACH_CONTAINER_IFNAME,
@@ -442,7 +448,7 @@ int ov_attach(const struct ov_attach_req *r, struct ov_attach_info *ret)
 /* ---- lookup and detach ---- */
 
 /* Our host veth of the container: 0 and *l, -ENOENT, -EINVAL, -errno. */
-static int find_veth(const char *container, struct plat_ctr_link *l, struct veth_owner *own)
+static int find_veth(const char *container, struct plat_ctr_link *l, struct ov_attach_owner *own)
 {
 	char vn[OV_ATTACH_IFNAME_MAX];
 	int rc;
@@ -454,7 +460,7 @@ static int find_veth(const char *container, struct plat_ctr_link *l, struct veth
 		return -ENOENT;
 	if (rc < 0)
 		return rc;
-	if (strcmp(l->kind, "veth") || !veth_alias_parse(l->alias, own) ||
+	if (strcmp(l->kind, "veth") || ov_attach_alias_parse(l->alias, own) < 0 ||
 	    strcmp(own->container, container))
 		return -ENOENT;
 	return 0;
@@ -464,7 +470,7 @@ static int lookup_locked(const char *container, struct ov_attach_info *ret)
 {
 	struct ov_attach_info info;
 	struct plat_ctr_link l, br;
-	struct veth_owner own;
+	struct ov_attach_owner own;
 	int rc;
 
 	rc = find_veth(container, &l, &own);
@@ -498,7 +504,7 @@ int ov_attach_lookup(const char *container, struct ov_attach_info *ret)
 int ov_detach(const char *container)
 {
 	struct plat_ctr_link l;
-	struct veth_owner own;
+	struct ov_attach_owner own;
 	int rc;
 
 	pthread_mutex_lock(&attach_lock);
@@ -523,13 +529,13 @@ struct sweep {
 static int sweep_cb(void *ctx, const struct plat_ctr_link *l)
 {
 	struct sweep *s = ctx;
-	struct veth_owner own;
+	struct ov_attach_owner own;
 	bool ours, dead;
 	int rc;
 
 	if (strcmp(l->kind, "veth") || !veth_name_shape(l->name))
 		return 0;
-	ours = veth_alias_parse(l->alias, &own);
+	ours = ov_attach_alias_parse(l->alias, &own) == 0;
 	if (!ours && l->alias[0])
 		return 0; /* someone else's */
 	if (ours) {
@@ -559,7 +565,7 @@ int ov_attach_sweep(const char *const *known, size_t n_known,
 {
 	struct sweep s = {.gone = gone, .ctx = ctx, .count = 0};
 	struct plat_ctr_link l;
-	struct veth_owner own;
+	struct ov_attach_owner own;
 	size_t i;
 	int rc = 0;
 

@@ -59,6 +59,7 @@ enum {
 	OV_ATTACH_MTU_MIN = 68,	       /* RFC 791: the smallest IPv4 MTU */
 	OV_ATTACH_MTU_MAX = 65535,
 	OV_ATTACH_BRIDGE_SHORT_MAX = 12, /* longest service used whole in a bridge name */
+	OV_ATTACH_ALIAS_MAX = 256,	 /* IFALIASZ; our aliases need at most 12+63+1+128+1 */
 };
 
 struct ov_attach_req {
@@ -89,6 +90,20 @@ bool ov_attach_container_valid(const char *id);
 /* The interface names derived from a service or a container id. 0 or -EINVAL (bad input). */
 int ov_attach_bridge_name(const char *service, char out[static OV_ATTACH_IFNAME_MAX]);
 int ov_attach_veth_name(const char *container, char out[static OV_ATTACH_IFNAME_MAX]);
+
+/* The owner recorded in a host veth's alias. */
+struct ov_attach_owner {
+	char service[OV_ALLOC_NAME_MAX + 1];
+	char container[OV_ATTACH_CONTAINER_MAX + 1];
+};
+
+/*
+ * "weft-attach <service> <container>", both valid: parse is strict (one space each, nothing
+ * else) and the inverse of format. 0 or -EINVAL; ret and out only on success.
+ */
+int ov_attach_alias_parse(const char *alias, struct ov_attach_owner *ret);
+int ov_attach_alias_format(const char *service, const char *container,
+			   char out[static OV_ATTACH_ALIAS_MAX]);
 
 /*
  * Attach as described above. 0 and *ret (may be NULL) on success. Errors, with r->err

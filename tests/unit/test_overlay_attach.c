@@ -164,6 +164,24 @@ static void test_names(void **state)
 	assert_int_equal(ov_attach_veth_name("a b", a), -EINVAL);
 	assert_int_equal(ov_attach_veth_name("", a), -EINVAL);
 	assert_true(ov_attach_container_valid("Ab_1.2-3"));
+
+	/* The owner alias: canonical form only. */
+	char alias[OV_ATTACH_ALIAS_MAX];
+	struct ov_attach_owner own = {.service = "x", .container = "y"};
+
+	assert_int_equal(ov_attach_alias_format("svc-a", "c1", alias), 0);
+	assert_string_equal(alias, "weft-attach svc-a c1");
+	assert_int_equal(ov_attach_alias_parse(alias, &own), 0);
+	assert_string_equal(own.service, "svc-a");
+	assert_string_equal(own.container, "c1");
+	assert_int_equal(ov_attach_alias_parse("weft-attach svc-a  c1", &own), -EINVAL);
+	assert_int_equal(ov_attach_alias_parse("weft-attach svc-a c1 ", &own), -EINVAL);
+	assert_int_equal(ov_attach_alias_parse("weft-attach svc-a", &own), -EINVAL);
+	assert_int_equal(ov_attach_alias_parse("weft-bridge svc-a", &own), -EINVAL);
+	assert_int_equal(ov_attach_alias_parse(NULL, &own), -EINVAL);
+	assert_string_equal(own.container, "c1"); /* untouched by failures */
+	assert_int_equal(ov_attach_alias_format("svc a", "c1", alias), -EINVAL);
+	assert_int_equal(ov_attach_alias_format("svc-a", "c 1", alias), -EINVAL);
 	assert_false(ov_attach_container_valid("a/b"));
 	assert_false(ov_attach_container_valid(NULL));
 }
