@@ -1,29 +1,250 @@
 /* SPDX-License-Identifier: MIT */
-/* daemon/attach — TEMPORARY until the attach module lands (not a feature). */
+/*
+ * daemon/attach — `weft attach` and `weft detach` on this node, and the sweep of containers
+ * that died. The leader owns the (service, node) subnet and the cluster's service records;
+ * this node picks the container's address inside its subnet, does the plumbing
+ * (overlay/attach) and then registers the container. The leader's new view then carries the
+ * subnet into every member's allowed IPs (routing) and the record into every node's DNS.
+ *
+ * Order matters for "nothing half-configured": subnet (idempotent), plumbing, registration;
+ * a failed registration undoes the plumbing. Attaches are serialised on this node so two of
+ * them never pick the same address.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "daemon/node.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "overlay/attach.h"
+
+static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *jprefix(const struct ov_prefix *p, bool with_len)
+{
+	char b[OV_PREFIX_STRLEN];
+
+	if (with_len)
+		ov_prefix_format(p, b);
+	else
+		ov_addr_format(p, b);
+	return json_string(b);
+}
+
+/* The subnet's host offset: network + k as an address. */
+static struct ov_prefix host_at(const struct ov_prefix *subnet, uint32_t k)
+{
+	struct ov_prefix a = *subnet;
+
+	put_be32(a.addr, get_be32(subnet->addr) + k);
+	a.len = 32;
+	return a;
+}
+
+/* The lowest host of the subnet after the gateway that no container of it holds. Lock held. */
+static int pick_addr(struct dmn_node *n, const struct ov_prefix *subnet, struct ov_prefix *ret)
+{
+	uint32_t size = 1u << (32 - subnet->len);
+
+	for (uint32_t k = 2; k + 1 < size; k++) {
+		struct ov_prefix a = host_at(subnet, k);
+		bool used = false;
+
+		for (size_t i = 0; i < n->view.n_services && !used; i++)
+			used = ov_prefix_equal(&n->view.services[i].addr, &a);
+		if (!used) {
+			*ret = a;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
 
 int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
 	       size_t errlen)
 {
-	(void)n;
-	(void)q;
-	(void)ret;
-	snprintf(err, errlen, "container attach is not built yet");
-	return -EOPNOTSUPP;
+	struct dmn_request sub = {.op = DMN_OP_SUBNET}, add = {.op = DMN_OP_SERVICE_ADD};
+	struct ov_attach_info info;
+	struct ov_attach_req req;
+	struct ov_prefix subnet, addr, gw;
+	char pf[OV_PREFIX_STRLEN], why[256] = "";
+	json_t *reply = NULL;
+	int fd = -1, r;
+
+	pthread_mutex_lock(&attach_lock);
+	pthread_mutex_lock(&n->lock);
+	r = n->removed ? -EPERM : 0;
+	for (size_t i = 0; i < n->view.n_services && !r; i++)
+		if (!strcmp(n->view.services[i].node, n->st.self.name) &&
+		    !strcmp(n->view.services[i].container, q->container))
+			r = -EEXIST;
+	pthread_mutex_unlock(&n->lock);
+	if (r) {
+		snprintf(err, errlen, "%s",
+			 r == -EPERM ? "this node was removed from the cluster"
+				     : "a container of that name is attached on this node already");
+		goto out;
+	}
+	fd = open(q->netns, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", q->netns, strerror(errno));
+		goto out;
+	}
+	strcpy(sub.service, q->service);
+	r = dmn_cluster_request(n, &sub, &reply, err, errlen);
+	if (r)
+		goto out;
+	if (!json_is_string(json_object_get(reply, "subnet")) ||
+	    ov_prefix_parse(json_string_value(json_object_get(reply, "subnet")), &subnet) ||
+	    subnet.family != 4 || subnet.len > 30) {
+		snprintf(err, errlen, "the leader sent no usable subnet");
+		r = -EPROTO;
+		goto out;
+	}
+	json_decref(reply);
+	reply = NULL;
+	pthread_mutex_lock(&n->lock);
+	r = pick_addr(n, &subnet, &addr);
+	pthread_mutex_unlock(&n->lock);
+	if (r) {
+		ov_prefix_format(&subnet, pf);
+		snprintf(err, errlen, "subnet %s of service %s is full on this node", pf,
+			 q->service);
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.service = q->service;
+	req.subnet = subnet;
+	req.addr = addr;
+	req.netns_fd = fd;
+	req.container = q->container;
+	req.mtu = n->st.mtu;
+	req.err = why;
+	req.errlen = sizeof(why);
+	r = ov_attach(&req, &info);
+	if (r) {
+		snprintf(err, errlen, "attach %s: %s", q->container, why[0] ? why : strerror(-r));
+		goto out;
+	}
+	strcpy(add.service, q->service);
+	strcpy(add.container, q->container);
+	add.addr = addr;
+	add.has_addr = true;
+	memcpy(add.ports, q->ports, sizeof(add.ports));
+	add.n_ports = q->n_ports;
+	r = dmn_cluster_request(n, &add, &reply, err, errlen);
+	if (r) {
+		ov_detach(q->container);
+		goto out;
+	}
+	gw = host_at(&subnet, 1);
+	ov_addr_format(&addr, pf);
+	log_info("attached %s to service %s: %s on %s", q->container, q->service, pf, info.bridge);
+	*ret = json_pack("{s:o,s:o,s:o,s:s,s:s}", "addr", jprefix(&addr, false), "subnet",
+			 jprefix(&subnet, true), "gateway", jprefix(&gw, false), "bridge",
+			 info.bridge, "host_veth", info.host_veth);
+	r = *ret ? 0 : -ENOMEM;
+out:
+	json_decref(reply);
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_unlock(&attach_lock);
+	return r;
 }
 
 int dmn_detach(struct dmn_node *n, const char *container, char *err, size_t errlen)
 {
-	(void)n;
-	(void)container;
-	snprintf(err, errlen, "container attach is not built yet");
-	return -EOPNOTSUPP;
+	struct dmn_request del = {.op = DMN_OP_SERVICE_DEL};
+	json_t *reply = NULL;
+	bool known = false;
+	int r, rd;
+
+	pthread_mutex_lock(&attach_lock);
+	pthread_mutex_lock(&n->lock);
+	for (size_t i = 0; i < n->view.n_services; i++)
+		known |= !strcmp(n->view.services[i].node, n->st.self.name) &&
+			 !strcmp(n->view.services[i].container, container);
+	pthread_mutex_unlock(&n->lock);
+	rd = ov_detach(container);
+	if (rd && rd != -ENOENT) {
+		snprintf(err, errlen, "detach %s: %s", container, strerror(-rd));
+		r = rd;
+		goto out;
+	}
+	if (!known) {
+		r = rd == -ENOENT ? -ENOENT : 0;
+		if (r)
+			snprintf(err, errlen, "no container %s attached on this node", container);
+		goto out;
+	}
+	strcpy(del.container, container);
+	r = dmn_cluster_request(n, &del, &reply, err, errlen);
+	if (!r)
+		log_info("detached %s", container);
+out:
+	json_decref(reply);
+	pthread_mutex_unlock(&attach_lock);
+	return r;
+}
+
+struct gone_list {
+	char (*names)[OV_ALLOC_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static void gone_cb(void *ctx, const char *container)
+{
+	struct gone_list *g = ctx;
+
+	if (g->n < g->cap && strlen(container) <= OV_ALLOC_NAME_MAX)
+		strcpy(g->names[g->n++], container);
 }
 
 void dmn_attach_sweep(struct dmn_node *n)
 {
-	(void)n;
+	struct gone_list g = {.names = NULL, .n = 0, .cap = 0};
+	const char **known = NULL;
+	char (*names)[OV_ALLOC_NAME_MAX + 1] = NULL;
+	size_t count = 0;
+
+	pthread_mutex_lock(&attach_lock);
+	pthread_mutex_lock(&n->lock);
+	names = calloc(n->view.n_services + 1, sizeof(*names));
+	known = calloc(n->view.n_services + 1, sizeof(*known));
+	for (size_t i = 0; names && known && i < n->view.n_services; i++)
+		if (!strcmp(n->view.services[i].node, n->st.self.name)) {
+			strcpy(names[count], n->view.services[i].container);
+			known[count] = names[count];
+			count++;
+		}
+	pthread_mutex_unlock(&n->lock);
+	g.cap = count + 64;
+	g.names = calloc(g.cap, sizeof(*g.names));
+	if (names && known && g.names)
+		ov_attach_sweep(known, count, gone_cb, &g);
+	pthread_mutex_unlock(&attach_lock);
+	for (size_t i = 0; i < g.n; i++) {
+		struct dmn_request del = {.op = DMN_OP_SERVICE_DEL};
+		char err[256];
+		json_t *reply = NULL;
+		bool ours = false;
+
+		for (size_t k = 0; k < count; k++)
+			ours |= !strcmp(names[k], g.names[i]);
+		if (!ours)
+			continue; /* a leftover veth the sweep deleted; no record to drop */
+		strcpy(del.container, g.names[i]);
+		log_info("container %s is gone: detaching it", g.names[i]);
+		if (dmn_cluster_request(n, &del, &reply, err, sizeof(err)))
+			log_info("detaching %s: %s (will retry)", g.names[i], err);
+		json_decref(reply);
+	}
+	free(g.names);
+	free(names);
+	free(known);
 }

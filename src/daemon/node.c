@@ -699,7 +699,7 @@ int dmn_node_run(struct dmn_node *n)
 {
 	sigset_t mask;
 	int sfd, r = 0;
-	uint64_t next_pull = 0, next_health = 0;
+	uint64_t next_pull = 0, next_health = 0, next_sweep = 0;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -723,6 +723,10 @@ int dmn_node_run(struct dmn_node *n)
 		if (now >= next_health) {
 			dmn_health_tick(n);
 			next_health = now + n->opt.health_interval_ms / 4 + 1;
+		}
+		if (now >= next_sweep) {
+			dmn_attach_sweep(n);
+			next_sweep = now + DMN_SWEEP_INTERVAL_MS;
 		}
 		if (n->st.role == OV_ROLE_MEMBER && !n->removed && now >= next_pull) {
 			if (next_pull)

@@ -33,6 +33,7 @@ enum {
 	DMN_HEALTH_INTERVAL_MS = 5000,	 /* probe period */
 	DMN_HEALTH_TIMEOUT_MS = 20000,	 /* no probe reply for this long: down */
 	DMN_PULL_INTERVAL_MS = 15000,	 /* a member asks the leader for a newer view */
+	DMN_SWEEP_INTERVAL_MS = 2000,	 /* look for containers that died */
 	DMN_MAX_CONNS = 32,		 /* control connections served at once */
 	DMN_TOKEN_DEFAULT_TTL = 3600,	 /* weft token create: one hour */
 	DMN_CTL_PORT_OFFSET = 1,	 /* overlay control and health: cluster port + 1 */
@@ -109,6 +110,12 @@ void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage
 void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from);
 /* A VIEW frame's payload from the leader: applied when newer. Takes the lock. */
 void dmn_serve_view_frame(struct dmn_node *n, const json_t *j);
+/* The leader's side of a member's request (lock not held). */
+int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *node, json_t **ret,
+		  char *err, size_t errlen);
+/* A request for the leader from this node, whatever its role. 0 and *ret or -errno. */
+int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
+			size_t errlen);
 /* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */
 int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
 		   json_t **ret, char *err, size_t errlen);

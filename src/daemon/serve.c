@@ -520,27 +520,6 @@ static int token_create(struct dmn_node *n, const struct dmn_request *q, json_t 
 
 /* --- the local channel ---------------------------------------------------------------------------- */
 
-static int forward_or_lead(struct dmn_node *n, const struct dmn_request *q, char *err,
-			   size_t errlen)
-{
-	uint8_t type;
-	json_t *j;
-	int r;
-
-	if (n->st.role == OV_ROLE_LEADER) {
-		pthread_mutex_lock(&n->lock);
-		r = leader_dns(n, q, err, errlen);
-		pthread_mutex_unlock(&n->lock);
-		return r;
-	}
-	r = dmn_ask_leader(n, q, &type, &j, err, errlen);
-	if (!r) {
-		json_decref(j);
-		dmn_member_refresh(n);
-	}
-	return r;
-}
-
 void dmn_member_refresh(struct dmn_node *n)
 {
 	struct dmn_request req = {.op = DMN_OP_GET_VIEW};
@@ -604,7 +583,7 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 				break;
 			case DMN_OP_DNS_ADD:
 			case DMN_OP_DNS_RM:
-				r = forward_or_lead(n, &q, err, sizeof(err));
+				r = dmn_cluster_request(n, &q, &reply, err, sizeof(err));
 				break;
 			case DMN_OP_ATTACH:
 				r = dmn_attach(n, &q, &reply, err, sizeof(err));
@@ -629,29 +608,24 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 
 /* --- the overlay channel ----------------------------------------------------------------------------- */
 
-/* What a member asks of the leader; the member is the node its overlay address names. */
-static int leader_request(struct dmn_node *n, int fd, const struct dmn_request *q,
-			  const char *node, char *err, size_t errlen)
+/*
+ * What a node asks of the leader (the leader asks itself through this too); node is the
+ * asking node. GET_VIEW is answered by the caller. 0 and *ret (may stay NULL) or -errno.
+ */
+int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *node, json_t **ret,
+		  char *err, size_t errlen)
 {
-	json_t *reply = NULL;
 	int r = 0;
 
+	*ret = NULL;
 	pthread_mutex_lock(&n->lock);
 	switch (q->op) {
-	case DMN_OP_GET_VIEW: {
-		json_t *v = dmn_view_to_json(&n->view);
-
-		pthread_mutex_unlock(&n->lock);
-		r = v ? dmn_io_send(fd, DMN_CTL_VIEW, v, NULL) : -ENOMEM;
-		json_decref(v);
-		return r;
-	}
 	case DMN_OP_SUBNET: {
 		struct ov_prefix sn;
 
 		r = leader_subnet(n, q->service, node, &sn, err, errlen);
 		if (!r)
-			reply = json_pack("{s:o}", "subnet", jaddr(&sn, true));
+			*ret = json_pack("{s:o}", "subnet", jaddr(&sn, true));
 		break;
 	}
 	case DMN_OP_SERVICE_ADD:
@@ -665,10 +639,45 @@ static int leader_request(struct dmn_node *n, int fd, const struct dmn_request *
 		r = leader_dns(n, q, err, errlen);
 		break;
 	default:
-		snprintf(err, errlen, "%s is not an overlay operation", dmn_op_name(q->op));
+		snprintf(err, errlen, "%s is not a request for the leader", dmn_op_name(q->op));
 		r = -EINVAL;
 	}
 	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
+			size_t errlen)
+{
+	uint8_t type;
+	int r;
+
+	*ret = NULL;
+	if (n->st.role == OV_ROLE_LEADER)
+		return dmn_leader_do(n, q, n->st.self.name, ret, err, errlen);
+	r = dmn_ask_leader(n, q, &type, ret, err, errlen);
+	if (!r)
+		dmn_member_refresh(n); /* see the change now, not at the next push */
+	return r;
+}
+
+static int leader_request(struct dmn_node *n, int fd, const struct dmn_request *q,
+			  const char *node, char *err, size_t errlen)
+{
+	json_t *reply = NULL;
+	int r;
+
+	if (q->op == DMN_OP_GET_VIEW) {
+		json_t *v;
+
+		pthread_mutex_lock(&n->lock);
+		v = dmn_view_to_json(&n->view);
+		pthread_mutex_unlock(&n->lock);
+		r = v ? dmn_io_send(fd, DMN_CTL_VIEW, v, NULL) : -ENOMEM;
+		json_decref(v);
+		return r;
+	}
+	r = dmn_leader_do(n, q, node, &reply, err, errlen);
 	if (r) {
 		if (!err[0])
 			snprintf(err, errlen, "%s", strerror(-r));
