@@ -17,7 +17,7 @@ SAN_FLAGS = -Db_sanitize=address,undefined -Db_lundef=false \
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build demo check check-build check-asan check-fuzz bench bench-build bench-crypto fuzz clean format
+.PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto fuzz clean format
 
 all: build
 
@@ -31,6 +31,10 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 demo: build
+	@scripts/demo.sh
+
+# The pure engine on its own: two engines handshake and exchange packets in memory.
+demo-engine: build
 	$(BUILD)/tools/weft-engine-demo
 
 $(ASAN_BUILD)/build.ninja:

@@ -745,9 +745,15 @@ int dmn_node_run(struct dmn_node *n)
 			break;
 		}
 		if (p[1].revents & POLLIN) {
-			log_error("%s: the device is gone (interface deleted?): shutting down",
-				  n->opt.ifname);
-			r = -ENODEV;
+			/* The device loop ended: its thread took a SIGTERM meant for us, or the
+			 * interface was deleted. */
+			if (plat_netif_index(n->opt.ifname) > 0) {
+				log_info("signal: shutting down");
+			} else {
+				log_error("%s: the interface was deleted: shutting down",
+					  n->opt.ifname);
+				r = -ENODEV;
+			}
 			break;
 		}
 		if (p[2].revents & POLLIN)
