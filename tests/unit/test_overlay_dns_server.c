@@ -406,16 +406,26 @@ static void stub_start(struct stub *st, uint8_t last_a)
 	memset(st, 0, sizeof(*st));
 	st->last_a = last_a;
 	pthread_mutex_init(&st->lock, NULL);
-	st->udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(st->udp >= 0);
-	assert_int_equal(bind(st->udp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)), 0);
-	assert_int_equal(getsockname(st->udp, (struct sockaddr *)&a, &alen), 0);
-	st->port = ntohs(((struct sockaddr_in *)&a)->sin_port);
-	st->tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(st->tcp >= 0);
-	setsockopt(st->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(st->tcp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)), 0);
-	assert_int_equal(listen(st->tcp, 8), 0);
+	/* UDP and TCP on one ephemeral port: draw again when TCP finds it taken. */
+	for (int tries = 0;; tries++) {
+		a = sa(AF_INET, "127.0.0.1", 0);
+		alen = sizeof(a);
+		st->udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		assert_true(st->udp >= 0);
+		assert_int_equal(bind(st->udp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)),
+				 0);
+		assert_int_equal(getsockname(st->udp, (struct sockaddr *)&a, &alen), 0);
+		st->port = ntohs(((struct sockaddr_in *)&a)->sin_port);
+		st->tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(st->tcp >= 0);
+		setsockopt(st->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(st->tcp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)) == 0)
+			break;
+		assert_true(errno == EADDRINUSE && tries < 16);
+		close(st->udp);
+		close(st->tcp);
+	}
+	assert_int_equal(listen(st->tcp, 64), 0);
 	assert_int_equal(pthread_create(&st->thread, NULL, stub_thread, st), 0);
 }
 
@@ -913,6 +923,105 @@ static void test_tcp_pipeline_and_split(void **state)
 	stub_stop(&st);
 }
 
+/* More pipelined queries than may be forwarded at once: flow control, not drops. */
+static void test_tcp_pipeline_flow_control(void **state)
+{
+	enum { N = 3 * OV_DNS_SERVER_TCP_PIPELINE_MAX };
+	static struct parsed p;
+	static uint8_t stream[N * 64];
+	struct fixture fx;
+	struct stub st;
+	struct sockaddr_storage up;
+	bool seen[N] = {false};
+	size_t len = 0;
+	int fd;
+
+	stub_start(&st, 9);
+	up = stub_addr(&st);
+	server_up(&fx, &up, 1, 3000, make_zone("10.200.0.10"), NULL);
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t q[64];
+		/* Every fourth from the zone, the rest forwarded. */
+		size_t ql = mkquery(q, sizeof(q), (uint16_t)i,
+				    i % 4 ? "example.com" : "web.zlayer.local", OV_DNS_TYPE_A, 0);
+
+		put_be16(stream + len, (uint16_t)ql);
+		memcpy(stream + len + 2, q, ql);
+		len += 2 + ql;
+	}
+	fd = tcp_connect(AF_INET, "127.0.0.1", fx.port4);
+	write_all(fd, stream, len);
+	for (unsigned i = 0; i < N; i++) {
+		parse_reply(RBUF, tcp_read_msg(fd, RBUF), &p);
+		assert_true(p.m.id < N);
+		assert_false(seen[p.m.id]);
+		seen[p.m.id] = true;
+		assert_int_equal(rcode_of(&p), OV_DNS_RCODE_NOERROR);
+		if (p.m.id % 4)
+			assert_string_equal(p.addrs[0], "203.0.113.9");
+		else
+			assert_int_equal(p.an, 2);
+	}
+	close(fd);
+	assert_int_equal(stats(&fx).fwd_relayed, N - N / 4);
+	ov_dns_server_free(fx.srv);
+	stub_stop(&st);
+}
+
+/* The forward table is bounded: queries past it get SERVFAIL at once, the rest time out. */
+static void test_forward_table_full(void **state)
+{
+	enum { EXTRA = 20, N = OV_DNS_SERVER_FORWARDS_MAX + EXTRA };
+	struct fixture fx;
+	struct stub st;
+	struct sockaddr_storage up, to;
+	struct ov_dns_server_stats s;
+	unsigned servfail = 0, early = 0;
+	uint64_t t0;
+	int fd;
+
+	stub_start(&st, 7);
+	__atomic_store_n(&st.mode, STUB_DROP, __ATOMIC_RELEASE);
+	up = stub_addr(&st);
+	server_up(&fx, &up, 1, 1500, make_zone("10.200.0.10"), NULL);
+	to = sa(AF_INET, "127.0.0.1", fx.port4);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	t0 = mono_ms();
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t q[64];
+		size_t ql = mkquery(q, sizeof(q), (uint16_t)i, "example.com", OV_DNS_TYPE_A, 0);
+
+		assert_int_equal(
+			sendto(fd, q, ql, 0, (struct sockaddr *)&to, sizeof(struct sockaddr_in)),
+			(ssize_t)ql);
+		if (i % 32 == 31)
+			usleep(5000);
+	}
+	while (servfail < N && mono_ms() - t0 < 6000) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 200) != 1)
+			continue;
+		n = recv(fd, RBUF, sizeof(RBUF), 0);
+		assert_true(n >= 12);
+		assert_int_equal(get_be16(RBUF + 2) & OV_DNS_RCODE_MASK, OV_DNS_RCODE_SERVFAIL);
+		servfail++;
+		if (mono_ms() - t0 < 1000)
+			early++;
+	}
+	close(fd);
+	assert_int_equal(servfail, N);
+	assert_int_equal(early, EXTRA);
+	s = stats(&fx);
+	assert_int_equal(s.servfail_full, EXTRA);
+	assert_int_equal(s.servfail_exhausted, OV_DNS_SERVER_FORWARDS_MAX);
+	assert_int_equal(s.fwd_timeouts, OV_DNS_SERVER_FORWARDS_MAX);
+	ov_dns_server_free(fx.srv);
+	stub_stop(&st);
+}
+
 static void test_tc_then_tcp(void **state)
 {
 	static struct parsed p;
@@ -1193,6 +1302,8 @@ int main(void)
 		cmocka_unit_test(test_servfail_timeout),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_tcp_pipeline_and_split),
+		cmocka_unit_test(test_tcp_pipeline_flow_control),
+		cmocka_unit_test(test_forward_table_full),
 		cmocka_unit_test(test_tc_then_tcp),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_tcp_idle_and_cap),
