@@ -22,6 +22,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -776,14 +779,32 @@ static void test_servfail_timeout(void **state)
 	up = stub_addr(&st);
 	server_up(&fx, &up, 1, 300, make_zone("10.200.0.10"), NULL);
 	t0 = mono_ms();
+	{
+		/* A zone query sent while the forward waits is answered at once. */
+		uint8_t q[512];
+		size_t ql = mkquery(q, sizeof(q), 0x4100, "example.com", OV_DNS_TYPE_A, 0);
+		struct sockaddr_storage to = sa(AF_INET, "127.0.0.1", fx.port4);
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		assert_int_equal(sendto(fd, q, ql, 0, (struct sockaddr *)&to, sa_len(&to)),
+				 (ssize_t)ql);
+		ask4(&fx, 0x4099, "web.zlayer.local", OV_DNS_TYPE_A, 0, &p);
+		assert_int_equal(p.an, 2);
+		assert_true(mono_ms() - t0 < 250);		    /* the forward waits 300 ms */
+		assert_true(recv(fd, RBUF, sizeof(RBUF), 0) >= 12); /* SERVFAIL, later */
+		assert_int_equal(get_be16(RBUF), 0x4100);
+		assert_int_equal(get_be16(RBUF + 2) & OV_DNS_RCODE_MASK, OV_DNS_RCODE_SERVFAIL);
+		close(fd);
+	}
+	t0 = mono_ms();
 	ask4(&fx, 0x4101, "example.com", OV_DNS_TYPE_A, 0, &p);
 	dt = mono_ms() - t0;
 	assert_int_equal(rcode_of(&p), OV_DNS_RCODE_SERVFAIL);
 	assert_true(dt >= 290 && dt < 2000);
 	s = stats(&fx);
-	assert_int_equal(s.fwd_timeouts, 1);
-	assert_int_equal(s.servfail_exhausted, 1);
-	assert_int_equal(st.queries, 1);
+	assert_int_equal(s.fwd_timeouts, 2);
+	assert_int_equal(s.servfail_exhausted, 2);
+	assert_int_equal(st.queries, 2);
 
 	/* The upstream's own SERVFAIL also ends in SERVFAIL, without waiting. */
 	__atomic_store_n(&st.mode, STUB_SERVFAIL, __ATOMIC_RELEASE);
@@ -1022,6 +1043,66 @@ static void test_forward_table_full(void **state)
 	stub_stop(&st);
 }
 
+/* A client that half-closes still gets its answers; one that goes away cancels its forwards. */
+static void test_tcp_half_close_and_gone(void **state)
+{
+	static struct parsed p;
+	struct fixture fx;
+	struct stub st;
+	struct sockaddr_storage up;
+	struct ov_dns_server_stats s;
+	uint8_t q[512], b;
+	size_t ql;
+	int fd;
+
+	stub_start(&st, 7);
+	__atomic_store_n(&st.mode, STUB_DROP, __ATOMIC_RELEASE);
+	up = stub_addr(&st);
+	server_up(&fx, &up, 1, 400, make_zone("10.200.0.10"), NULL);
+
+	/* Forwarded (to a silent upstream) and zone query, then FIN: both answered, then close. */
+	fd = tcp_connect(AF_INET, "127.0.0.1", fx.port4);
+	ql = mkquery(q, sizeof(q), 0xa001, "example.com", OV_DNS_TYPE_A, 0);
+	tcp_send_msg(fd, q, ql);
+	ql = mkquery(q, sizeof(q), 0xa002, "web.zlayer.local", OV_DNS_TYPE_A, 0);
+	tcp_send_msg(fd, q, ql);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	parse_reply(RBUF, tcp_read_msg(fd, RBUF), &p);
+	assert_int_equal(p.m.id, 0xa002);
+	parse_reply(RBUF, tcp_read_msg(fd, RBUF), &p);
+	assert_int_equal(p.m.id, 0xa001);
+	assert_int_equal(rcode_of(&p), OV_DNS_RCODE_SERVFAIL);
+	assert_int_equal(read(fd, &b, 1), 0);
+	close(fd);
+
+	/* Gone before the forward ends: the forward is dropped with the connection. */
+	fd = tcp_connect(AF_INET, "127.0.0.1", fx.port4);
+	ql = mkquery(q, sizeof(q), 0xa003, "example.com", OV_DNS_TYPE_A, 0);
+	tcp_send_msg(fd, q, ql);
+	for (int i = 0; i < 100 && stats(&fx).forwards_inflight == 0; i++)
+		usleep(5000);
+	assert_int_equal(stats(&fx).forwards_inflight, 1);
+	{
+		struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close with RST */
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
+	for (int i = 0; i < 100 && stats(&fx).tcp_clients; i++)
+		usleep(5000);
+	s = stats(&fx);
+	assert_int_equal(s.tcp_clients, 0);
+	assert_int_equal(s.forwards_inflight, 0);
+	assert_int_equal(s.dropped_client_gone, 1);
+	assert_int_equal(s.tcp_closed_eof, 1);
+	assert_int_equal(s.tcp_closed_error, 1);
+	/* The server carries on. */
+	ask4(&fx, 0xa004, "web.zlayer.local", OV_DNS_TYPE_A, 0, &p);
+	assert_int_equal(p.an, 2);
+	ov_dns_server_free(fx.srv);
+	stub_stop(&st);
+}
+
 static void test_tc_then_tcp(void **state)
 {
 	static struct parsed p;
@@ -1251,6 +1332,84 @@ static void test_config(void **state)
 	ov_dns_server_free(NULL);
 }
 
+/*
+ * In a private network namespace (root only): a wildcard listener answers a query sent to
+ * 127.0.0.2 from 127.0.0.2, so a connected client accepts it. Without IP_PKTINFO the reply
+ * would leave from 127.0.0.1, the route's preferred source, and be refused. Runs in a child
+ * (no cmocka asserts there); the exit code names the failed step.
+ */
+static int wildcard_child(void)
+{
+	struct sockaddr_storage listen[2] = {sa(AF_INET, "0.0.0.0", 0), sa(AF_INET6, "::", 0)};
+	struct ov_dns_server_config cfg = {
+		.listen = listen,
+		.n_listen = 2,
+		.upstreams = NULL,
+		.n_upstreams = 0,
+		.upstream_timeout_ms = 0,
+		.upstream_attempts = 0,
+		.max_tcp_clients = 0,
+		.tcp_idle_ms = 0,
+	};
+	const char *dsts[] = {"127.0.0.2", "127.0.0.1", "::1"};
+	struct ov_dns_server *srv;
+	struct ifreq ifr;
+	int fd;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return 77;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return 2;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return 3;
+	close(fd);
+	if (ov_dns_server_new(&cfg, make_zone("10.200.0.10"), &srv) < 0 ||
+	    ov_dns_server_start(srv) < 0)
+		return 4;
+	for (size_t i = 0; i < ARRAY_SIZE(dsts); i++) {
+		int family = strchr(dsts[i], ':') ? AF_INET6 : AF_INET;
+		struct sockaddr_storage to =
+			sa(family, dsts[i], ov_dns_server_port(srv, family == AF_INET6));
+		struct pollfd pfd;
+		uint8_t q[512], r[512];
+		size_t ql = mkquery(q, sizeof(q), 0xb001, "web.zlayer.local", OV_DNS_TYPE_A, 0);
+
+		fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		/* Connected: only replies from exactly dsts[i] are delivered. */
+		if (fd < 0 || connect(fd, (struct sockaddr *)&to, sa_len(&to)) < 0 ||
+		    send(fd, q, ql, 0) != (ssize_t)ql)
+			return 5;
+		pfd = (struct pollfd){.fd = fd, .events = POLLIN, .revents = 0};
+		if (poll(&pfd, 1, 3000) != 1 || recv(fd, r, sizeof(r), 0) < 12 ||
+		    get_be16(r) != 0xb001)
+			return 10 + (int)i;
+		close(fd);
+	}
+	ov_dns_server_free(srv);
+	return 0;
+}
+
+static void test_wildcard_source(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(wildcard_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		skip(); /* not root: no private namespace */
+		return;
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* dig, when installed, against the running server (dnsutils is optional). */
 static void test_dig(void **state)
 {
@@ -1304,10 +1463,12 @@ int main(void)
 		cmocka_unit_test(test_tcp_pipeline_and_split),
 		cmocka_unit_test(test_tcp_pipeline_flow_control),
 		cmocka_unit_test(test_forward_table_full),
+		cmocka_unit_test(test_tcp_half_close_and_gone),
 		cmocka_unit_test(test_tc_then_tcp),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_tcp_idle_and_cap),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_wildcard_source),
 		cmocka_unit_test(test_dig),
 	};
 
