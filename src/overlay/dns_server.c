@@ -1234,6 +1234,10 @@ void ov_dns_server_swap_zone(struct ov_dns_server *s, struct ov_dns_zone *zone)
 {
 	struct ov_dns_zone *old;
 
+	if (!s) {
+		zone_free(zone);
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	old = s->zone;
 	if (old && zone) {

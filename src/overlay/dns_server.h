@@ -88,11 +88,15 @@ struct ov_dns_server_config {
 };
 
 /*
- * Counters, one per reason. Every received query ends in exactly one of: an answer from the
- * zone (zone_*), a relayed upstream reply (fwd_relayed, fwd_relayed_tc), SERVFAIL (servfail_*),
- * an error answer (formerr, notimp, badvers), or a drop (dropped_*). parse[] counts every
- * message by parse outcome (index enum ov_dns_parse_result). The fwd_* counters below
- * fwd_started count attempts and ignored replies, not queries.
+ * Counters, one per reason. Every message received (queries_udp + queries_tcp, which also
+ * equals the sum of parse[], indexed by enum ov_dns_parse_result) ends in exactly one of:
+ * an answer from the zone (zone_noerror, zone_nodata, zone_nxdomain, zone_refused), a
+ * relayed upstream reply (fwd_relayed, fwd_relayed_tc), a SERVFAIL (servfail_*), an error
+ * answer (formerr, notimp, badvers) or a drop (dropped_*); a forward still running when
+ * the server is freed is the exception. zone_truncated counts zone answers that were also
+ * cut with TC. fwd_attempts, fwd_timeouts, fwd_io_errors, fwd_upstream_fail and
+ * fwd_mismatch count attempts and upstream replies, not queries; fwd_nxdomain is the share
+ * of fwd_relayed that carried NXDOMAIN.
  */
 #define OV_DNS_SERVER_STATS(X)                                                                     \
 	X(queries_udp)	       /* datagrams received on the listeners */                           \

@@ -22,6 +22,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -406,16 +409,26 @@ static void stub_start(struct stub *st, uint8_t last_a)
 	memset(st, 0, sizeof(*st));
 	st->last_a = last_a;
 	pthread_mutex_init(&st->lock, NULL);
-	st->udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(st->udp >= 0);
-	assert_int_equal(bind(st->udp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)), 0);
-	assert_int_equal(getsockname(st->udp, (struct sockaddr *)&a, &alen), 0);
-	st->port = ntohs(((struct sockaddr_in *)&a)->sin_port);
-	st->tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(st->tcp >= 0);
-	setsockopt(st->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(st->tcp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)), 0);
-	assert_int_equal(listen(st->tcp, 8), 0);
+	/* UDP and TCP on one ephemeral port: draw again when TCP finds it taken. */
+	for (int tries = 0;; tries++) {
+		a = sa(AF_INET, "127.0.0.1", 0);
+		alen = sizeof(a);
+		st->udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		assert_true(st->udp >= 0);
+		assert_int_equal(bind(st->udp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)),
+				 0);
+		assert_int_equal(getsockname(st->udp, (struct sockaddr *)&a, &alen), 0);
+		st->port = ntohs(((struct sockaddr_in *)&a)->sin_port);
+		st->tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(st->tcp >= 0);
+		setsockopt(st->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(st->tcp, (struct sockaddr *)&a, sizeof(struct sockaddr_in)) == 0)
+			break;
+		assert_true(errno == EADDRINUSE && tries < 16);
+		close(st->udp);
+		close(st->tcp);
+	}
+	assert_int_equal(listen(st->tcp, 64), 0);
 	assert_int_equal(pthread_create(&st->thread, NULL, stub_thread, st), 0);
 }
 
@@ -766,14 +779,32 @@ static void test_servfail_timeout(void **state)
 	up = stub_addr(&st);
 	server_up(&fx, &up, 1, 300, make_zone("10.200.0.10"), NULL);
 	t0 = mono_ms();
+	{
+		/* A zone query sent while the forward waits is answered at once. */
+		uint8_t q[512];
+		size_t ql = mkquery(q, sizeof(q), 0x4100, "example.com", OV_DNS_TYPE_A, 0);
+		struct sockaddr_storage to = sa(AF_INET, "127.0.0.1", fx.port4);
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		assert_int_equal(sendto(fd, q, ql, 0, (struct sockaddr *)&to, sa_len(&to)),
+				 (ssize_t)ql);
+		ask4(&fx, 0x4099, "web.zlayer.local", OV_DNS_TYPE_A, 0, &p);
+		assert_int_equal(p.an, 2);
+		assert_true(mono_ms() - t0 < 250);		    /* the forward waits 300 ms */
+		assert_true(recv(fd, RBUF, sizeof(RBUF), 0) >= 12); /* SERVFAIL, later */
+		assert_int_equal(get_be16(RBUF), 0x4100);
+		assert_int_equal(get_be16(RBUF + 2) & OV_DNS_RCODE_MASK, OV_DNS_RCODE_SERVFAIL);
+		close(fd);
+	}
+	t0 = mono_ms();
 	ask4(&fx, 0x4101, "example.com", OV_DNS_TYPE_A, 0, &p);
 	dt = mono_ms() - t0;
 	assert_int_equal(rcode_of(&p), OV_DNS_RCODE_SERVFAIL);
 	assert_true(dt >= 290 && dt < 2000);
 	s = stats(&fx);
-	assert_int_equal(s.fwd_timeouts, 1);
-	assert_int_equal(s.servfail_exhausted, 1);
-	assert_int_equal(st.queries, 1);
+	assert_int_equal(s.fwd_timeouts, 2);
+	assert_int_equal(s.servfail_exhausted, 2);
+	assert_int_equal(st.queries, 2);
 
 	/* The upstream's own SERVFAIL also ends in SERVFAIL, without waiting. */
 	__atomic_store_n(&st.mode, STUB_SERVFAIL, __ATOMIC_RELEASE);
@@ -909,6 +940,165 @@ static void test_tcp_pipeline_and_split(void **state)
 		assert_int_equal(s.queries_tcp, 3);
 		assert_int_equal(s.tcp_accepted, 1);
 	}
+	ov_dns_server_free(fx.srv);
+	stub_stop(&st);
+}
+
+/* More pipelined queries than may be forwarded at once: flow control, not drops. */
+static void test_tcp_pipeline_flow_control(void **state)
+{
+	enum { N = 3 * OV_DNS_SERVER_TCP_PIPELINE_MAX };
+	static struct parsed p;
+	static uint8_t stream[N * 64];
+	struct fixture fx;
+	struct stub st;
+	struct sockaddr_storage up;
+	bool seen[N] = {false};
+	size_t len = 0;
+	int fd;
+
+	stub_start(&st, 9);
+	up = stub_addr(&st);
+	server_up(&fx, &up, 1, 3000, make_zone("10.200.0.10"), NULL);
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t q[64];
+		/* Every fourth from the zone, the rest forwarded. */
+		size_t ql = mkquery(q, sizeof(q), (uint16_t)i,
+				    i % 4 ? "example.com" : "web.zlayer.local", OV_DNS_TYPE_A, 0);
+
+		put_be16(stream + len, (uint16_t)ql);
+		memcpy(stream + len + 2, q, ql);
+		len += 2 + ql;
+	}
+	fd = tcp_connect(AF_INET, "127.0.0.1", fx.port4);
+	write_all(fd, stream, len);
+	for (unsigned i = 0; i < N; i++) {
+		parse_reply(RBUF, tcp_read_msg(fd, RBUF), &p);
+		assert_true(p.m.id < N);
+		assert_false(seen[p.m.id]);
+		seen[p.m.id] = true;
+		assert_int_equal(rcode_of(&p), OV_DNS_RCODE_NOERROR);
+		if (p.m.id % 4)
+			assert_string_equal(p.addrs[0], "203.0.113.9");
+		else
+			assert_int_equal(p.an, 2);
+	}
+	close(fd);
+	assert_int_equal(stats(&fx).fwd_relayed, N - N / 4);
+	ov_dns_server_free(fx.srv);
+	stub_stop(&st);
+}
+
+/* The forward table is bounded: queries past it get SERVFAIL at once, the rest time out. */
+static void test_forward_table_full(void **state)
+{
+	enum { EXTRA = 20, N = OV_DNS_SERVER_FORWARDS_MAX + EXTRA };
+	struct fixture fx;
+	struct stub st;
+	struct sockaddr_storage up, to;
+	struct ov_dns_server_stats s;
+	unsigned servfail = 0, early = 0;
+	uint64_t t0;
+	int fd;
+
+	stub_start(&st, 7);
+	__atomic_store_n(&st.mode, STUB_DROP, __ATOMIC_RELEASE);
+	up = stub_addr(&st);
+	server_up(&fx, &up, 1, 1500, make_zone("10.200.0.10"), NULL);
+	to = sa(AF_INET, "127.0.0.1", fx.port4);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	t0 = mono_ms();
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t q[64];
+		size_t ql = mkquery(q, sizeof(q), (uint16_t)i, "example.com", OV_DNS_TYPE_A, 0);
+
+		assert_int_equal(
+			sendto(fd, q, ql, 0, (struct sockaddr *)&to, sizeof(struct sockaddr_in)),
+			(ssize_t)ql);
+		if (i % 32 == 31)
+			usleep(5000);
+	}
+	while (servfail < N && mono_ms() - t0 < 6000) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 200) != 1)
+			continue;
+		n = recv(fd, RBUF, sizeof(RBUF), 0);
+		assert_true(n >= 12);
+		assert_int_equal(get_be16(RBUF + 2) & OV_DNS_RCODE_MASK, OV_DNS_RCODE_SERVFAIL);
+		servfail++;
+		if (mono_ms() - t0 < 1000)
+			early++;
+	}
+	close(fd);
+	assert_int_equal(servfail, N);
+	assert_int_equal(early, EXTRA);
+	s = stats(&fx);
+	assert_int_equal(s.servfail_full, EXTRA);
+	assert_int_equal(s.servfail_exhausted, OV_DNS_SERVER_FORWARDS_MAX);
+	assert_int_equal(s.fwd_timeouts, OV_DNS_SERVER_FORWARDS_MAX);
+	ov_dns_server_free(fx.srv);
+	stub_stop(&st);
+}
+
+/* A client that half-closes still gets its answers; one that goes away cancels its forwards. */
+static void test_tcp_half_close_and_gone(void **state)
+{
+	static struct parsed p;
+	struct fixture fx;
+	struct stub st;
+	struct sockaddr_storage up;
+	struct ov_dns_server_stats s;
+	uint8_t q[512], b;
+	size_t ql;
+	int fd;
+
+	stub_start(&st, 7);
+	__atomic_store_n(&st.mode, STUB_DROP, __ATOMIC_RELEASE);
+	up = stub_addr(&st);
+	server_up(&fx, &up, 1, 400, make_zone("10.200.0.10"), NULL);
+
+	/* Forwarded (to a silent upstream) and zone query, then FIN: both answered, then close. */
+	fd = tcp_connect(AF_INET, "127.0.0.1", fx.port4);
+	ql = mkquery(q, sizeof(q), 0xa001, "example.com", OV_DNS_TYPE_A, 0);
+	tcp_send_msg(fd, q, ql);
+	ql = mkquery(q, sizeof(q), 0xa002, "web.zlayer.local", OV_DNS_TYPE_A, 0);
+	tcp_send_msg(fd, q, ql);
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	parse_reply(RBUF, tcp_read_msg(fd, RBUF), &p);
+	assert_int_equal(p.m.id, 0xa002);
+	parse_reply(RBUF, tcp_read_msg(fd, RBUF), &p);
+	assert_int_equal(p.m.id, 0xa001);
+	assert_int_equal(rcode_of(&p), OV_DNS_RCODE_SERVFAIL);
+	assert_int_equal(read(fd, &b, 1), 0);
+	close(fd);
+
+	/* Gone before the forward ends: the forward is dropped with the connection. */
+	fd = tcp_connect(AF_INET, "127.0.0.1", fx.port4);
+	ql = mkquery(q, sizeof(q), 0xa003, "example.com", OV_DNS_TYPE_A, 0);
+	tcp_send_msg(fd, q, ql);
+	for (int i = 0; i < 100 && stats(&fx).forwards_inflight == 0; i++)
+		usleep(5000);
+	assert_int_equal(stats(&fx).forwards_inflight, 1);
+	{
+		struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close with RST */
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
+	for (int i = 0; i < 100 && stats(&fx).tcp_clients; i++)
+		usleep(5000);
+	s = stats(&fx);
+	assert_int_equal(s.tcp_clients, 0);
+	assert_int_equal(s.forwards_inflight, 0);
+	assert_int_equal(s.dropped_client_gone, 1);
+	assert_int_equal(s.tcp_closed_eof, 1);
+	assert_int_equal(s.tcp_closed_error, 1);
+	/* The server carries on. */
+	ask4(&fx, 0xa004, "web.zlayer.local", OV_DNS_TYPE_A, 0, &p);
+	assert_int_equal(p.an, 2);
 	ov_dns_server_free(fx.srv);
 	stub_stop(&st);
 }
@@ -1142,6 +1332,84 @@ static void test_config(void **state)
 	ov_dns_server_free(NULL);
 }
 
+/*
+ * In a private network namespace (root only): a wildcard listener answers a query sent to
+ * 127.0.0.2 from 127.0.0.2, so a connected client accepts it. Without IP_PKTINFO the reply
+ * would leave from 127.0.0.1, the route's preferred source, and be refused. Runs in a child
+ * (no cmocka asserts there); the exit code names the failed step.
+ */
+static int wildcard_child(void)
+{
+	struct sockaddr_storage listen[2] = {sa(AF_INET, "0.0.0.0", 0), sa(AF_INET6, "::", 0)};
+	struct ov_dns_server_config cfg = {
+		.listen = listen,
+		.n_listen = 2,
+		.upstreams = NULL,
+		.n_upstreams = 0,
+		.upstream_timeout_ms = 0,
+		.upstream_attempts = 0,
+		.max_tcp_clients = 0,
+		.tcp_idle_ms = 0,
+	};
+	const char *dsts[] = {"127.0.0.2", "127.0.0.1", "::1"};
+	struct ov_dns_server *srv;
+	struct ifreq ifr;
+	int fd;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return 77;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return 2;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return 3;
+	close(fd);
+	if (ov_dns_server_new(&cfg, make_zone("10.200.0.10"), &srv) < 0 ||
+	    ov_dns_server_start(srv) < 0)
+		return 4;
+	for (size_t i = 0; i < ARRAY_SIZE(dsts); i++) {
+		int family = strchr(dsts[i], ':') ? AF_INET6 : AF_INET;
+		struct sockaddr_storage to =
+			sa(family, dsts[i], ov_dns_server_port(srv, family == AF_INET6));
+		struct pollfd pfd;
+		uint8_t q[512], r[512];
+		size_t ql = mkquery(q, sizeof(q), 0xb001, "web.zlayer.local", OV_DNS_TYPE_A, 0);
+
+		fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		/* Connected: only replies from exactly dsts[i] are delivered. */
+		if (fd < 0 || connect(fd, (struct sockaddr *)&to, sa_len(&to)) < 0 ||
+		    send(fd, q, ql, 0) != (ssize_t)ql)
+			return 5;
+		pfd = (struct pollfd){.fd = fd, .events = POLLIN, .revents = 0};
+		if (poll(&pfd, 1, 3000) != 1 || recv(fd, r, sizeof(r), 0) < 12 ||
+		    get_be16(r) != 0xb001)
+			return 10 + (int)i;
+		close(fd);
+	}
+	ov_dns_server_free(srv);
+	return 0;
+}
+
+static void test_wildcard_source(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(wildcard_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		skip(); /* not root: no private namespace */
+		return;
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* dig, when installed, against the running server (dnsutils is optional). */
 static void test_dig(void **state)
 {
@@ -1193,10 +1461,14 @@ int main(void)
 		cmocka_unit_test(test_servfail_timeout),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_tcp_pipeline_and_split),
+		cmocka_unit_test(test_tcp_pipeline_flow_control),
+		cmocka_unit_test(test_forward_table_full),
+		cmocka_unit_test(test_tcp_half_close_and_gone),
 		cmocka_unit_test(test_tc_then_tcp),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_tcp_idle_and_cap),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_wildcard_source),
 		cmocka_unit_test(test_dig),
 	};
 
