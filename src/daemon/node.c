@@ -346,8 +346,8 @@ int dmn_leader_build_view(struct dmn_node *n, struct dmn_view *v)
 		    ov_prefix_contains(&sn, &s->addr))
 			v->services[v->n_services++] = *s;
 	}
-	memcpy(v->records, n->view.records, n->view.n_records * sizeof(*v->records));
-	v->n_records = n->view.n_records;
+	for (size_t i = 0; i < n->view.n_records; i++)
+		v->records[v->n_records++] = n->view.records[i];
 	return 0;
 }
 

@@ -394,11 +394,12 @@ static json_t *status_json(struct dmn_node *n)
 	json_object_set_new(j, "node", self);
 	for (size_t i = 0; i < n->view.n_nodes; i++) {
 		const struct ov_peer *p = &n->view.nodes[i];
-		json_t *o = json_object();
 		const struct dev_peer *d = NULL;
+		json_t *o;
 
 		if (!strcmp(p->name, n->st.self.name))
 			continue;
+		o = json_object();
 		for (size_t k = 0; k < ndp; k++)
 			if (!memcmp(dp[k].key, p->public_key, OV_KEY_LEN))
 				d = &dp[k];
