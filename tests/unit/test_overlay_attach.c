@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -719,6 +720,64 @@ static void test_attach_by_pid(void **state)
 	assert_int_equal(links_here(), 1);
 }
 
+/* The daemon calls from any thread: concurrent attaches of one service share one bridge. */
+struct job {
+	pthread_barrier_t *start;
+	struct ov_attach_req r;
+	struct ov_attach_info info;
+	char err[256];
+	int rc;
+};
+
+static void *attach_thread(void *arg)
+{
+	struct job *j = arg;
+
+	pthread_barrier_wait(j->start); /* all at once: the bridge is everyone's first step */
+	j->rc = ov_attach(&j->r, &j->info);
+	return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+	enum { N = 16 };
+	struct job jobs[N];
+	pthread_barrier_t start;
+	pthread_t t[N];
+	char addr[32], id[16];
+	int created = 0, i;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		snprintf(addr, sizeof(addr), "10.200.103.%d", 66 + i);
+		snprintf(id, sizeof(id), "c%d", i);
+		jobs[i].r = req("svc-a", "10.200.103.64/26", addr, tnet_new(), strdup(id));
+		assert_true(jobs[i].r.netns_fd >= 0);
+		jobs[i].r.err = jobs[i].err;
+		jobs[i].r.errlen = sizeof(jobs[i].err);
+		jobs[i].start = &start;
+	}
+	assert_int_equal(pthread_barrier_init(&start, NULL, N), 0);
+	for (i = 0; i < N; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, attach_thread, &jobs[i]), 0);
+	for (i = 0; i < N; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+	for (i = 0; i < N; i++) {
+		if (jobs[i].rc)
+			fail_msg("%s: %d %s", jobs[i].r.container, jobs[i].rc, jobs[i].err);
+		created += jobs[i].info.bridge_created;
+	}
+	assert_int_equal(created, 1);
+	assert_true(ping(jobs[0].r.netns_fd, "10.200.103.81"));
+	for (i = 0; i < N; i++) {
+		assert_int_equal(ov_detach(jobs[i].r.container), 0);
+		close(jobs[i].r.netns_fd);
+		free((char *)jobs[i].r.container);
+	}
+	assert_int_equal(ov_attach_bridge_remove("svc-a"), 0);
+}
+
 /* ---- main ---- */
 
 static const char *why_skip(void)
@@ -751,6 +810,7 @@ int main(void)
 		T(test_collisions),
 		T(test_sweep),
 		T(test_attach_by_pid),
+		T(test_concurrent),
 	};
 	const char *why = why_skip();
 
