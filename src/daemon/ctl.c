@@ -365,12 +365,13 @@ static void read_ports(struct ov_jctx *c, const json_t *o, const char *path, str
 {
 	static const char *const fields[] = {"name", "proto", "port", NULL};
 	const json_t *arr = ov_json_get(c, o, path, "ports", JSON_ARRAY);
-	char p[OV_JSON_PATH_LEN + 16];
+	char p[OV_JSON_PATH_LEN + 32], base[OV_JSON_PATH_LEN];
 
 	if (!arr)
 		return;
+	ov_json_path(base, path, "ports"); /* "ports" at the top, not ".ports" */
 	if (json_array_size(arr) > DMN_CTL_PORTS_MAX) {
-		ov_jctx_fail(c, -EINVAL, "%s.ports: more than %d", path, DMN_CTL_PORTS_MAX);
+		ov_jctx_fail(c, -EINVAL, "%s: more than %d", base, DMN_CTL_PORTS_MAX);
 		return;
 	}
 	for (size_t i = 0; i < json_array_size(arr) && !c->ret; i++) {
@@ -378,7 +379,7 @@ static void read_ports(struct ov_jctx *c, const json_t *o, const char *path, str
 		const char *name, *proto;
 		long long port;
 
-		snprintf(p, sizeof(p), "%s.ports[%zu]", path, i);
+		snprintf(p, sizeof(p), "%s[%zu]", base, i);
 		if (!json_is_object(e)) {
 			ov_jctx_fail(c, -EINVAL, "%s: not an object", p);
 			return;
