@@ -52,6 +52,11 @@ enum {
 	TCP_WBUF_MAX = OV_DNS_SERVER_TCP_WBUF_HIGH +
 		       OV_DNS_SERVER_TCP_PIPELINE_MAX * (2 + OV_DNS_TCP_MAX) + (2 + OV_DNS_TCP_MAX),
 	BIND_PORT_TRIES = 16, /* ephemeral UDP port also free for TCP */
+	/*
+	 * Out of descriptors, accept() fails while the connection stays queued, and a
+	 * level-triggered listener would wake us at once, forever: stop listening this long.
+	 */
+	ACCEPT_PAUSE_MS = 100,
 	MSG_BUF = 65536,
 };
 
@@ -61,6 +66,7 @@ struct listener {
 	bool wildcard; /* 0.0.0.0 or ::: replies need the query's destination as source */
 	int udp_fd, tcp_fd;
 	uint16_t port;
+	uint64_t accept_resume_ms; /* != 0: accepting paused (out of descriptors) until then */
 };
 
 /* Where an answer goes. */
@@ -959,8 +965,17 @@ static void tcp_accept(struct ov_dns_server *s, size_t li)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_debug("dns: accept: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			log_debug("dns: accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				STAT_INC(s, tcp_accept_paused);
+				if (ep_set(s, EPOLL_CTL_MOD, s->listeners[li].tcp_fd, 0,
+					   ev_key(EV_TCP_LISTEN, li, 0)) == 0)
+					s->listeners[li].accept_resume_ms =
+						now_ms() + ACCEPT_PAUSE_MS;
+			}
 			return;
 		}
 		if (s->n_conns >= s->max_tcp) {
@@ -1003,6 +1018,9 @@ static int next_timeout(const struct ov_dns_server *s, uint64_t now)
 	for (size_t i = 0; i < s->max_tcp; i++)
 		if (s->conns[i].used && s->conns[i].inflight == 0)
 			next = MIN(next, s->conns[i].last_ms + s->idle_ms);
+	for (size_t i = 0; i < s->n_listen; i++)
+		if (s->listeners[i].accept_resume_ms)
+			next = MIN(next, s->listeners[i].accept_resume_ms);
 	if (next == UINT64_MAX)
 		return -1;
 	if (next <= now)
@@ -1027,6 +1045,13 @@ static void expire(struct ov_dns_server *s, uint64_t now)
 			STAT_INC(s, tcp_closed_idle);
 			conn_close(s, c);
 		}
+	}
+	for (size_t i = 0; i < s->n_listen; i++) {
+		struct listener *l = &s->listeners[i];
+
+		if (l->accept_resume_ms && l->accept_resume_ms <= now &&
+		    ep_set(s, EPOLL_CTL_MOD, l->tcp_fd, EPOLLIN, ev_key(EV_TCP_LISTEN, i, 0)) == 0)
+			l->accept_resume_ms = 0;
 	}
 }
 

@@ -42,6 +42,8 @@
  *   at most OV_DNS_SERVER_TCP_WBUF_HIGH bytes of answers wait for the client to read; past
  *   either, the connection's further queries wait in its buffer (flow control, not drops).
  *   When the client half-closes, its outstanding answers are still sent, then we close.
+ *   When accept() fails for lack of descriptors or memory, the listener is paused for
+ *   100 ms rather than woken again at once (level-triggered) until a descriptor frees.
  * - Malformed queries: the codec's verdict (ov_dns_parse_rcode) — dropped, or answered with
  *   FORMERR, NOTIMP or BADVERS — each counted by parse reason and by outcome.
  * - Listeners bind with IP_FREEBIND / IPV6_FREEBIND (the overlay address may not exist yet),
@@ -127,7 +129,8 @@ struct ov_dns_server_config {
 	X(servfail_full)	/* forward table full */                                           \
 	X(servfail_internal)	/* could not build or open what a forward needs */                 \
 	X(tcp_accepted)                                                                            \
-	X(tcp_refused_full) /* accepted and closed: too many clients */                            \
+	X(tcp_refused_full)  /* accepted and closed: too many clients */                           \
+	X(tcp_accept_paused) /* accept failed for lack of descriptors/memory: paused 100 ms */     \
 	X(tcp_closed_idle)                                                                         \
 	X(tcp_closed_eof)   /* client closed (after its answers were sent) */                      \
 	X(tcp_closed_error) /* reset, write error */
