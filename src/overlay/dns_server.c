@@ -67,6 +67,7 @@ struct listener {
 	int udp_fd, tcp_fd;
 	uint16_t port;
 	uint64_t accept_resume_ms; /* != 0: accepting paused (out of descriptors) until then */
+	int bind_err;		   /* an optional listener that could not bind: no sockets */
 };
 
 /* Where an answer goes. */
@@ -1128,7 +1129,8 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 		      struct ov_dns_server **ret)
 {
 	struct ov_dns_server *s;
-	int r;
+	size_t bound = 0;
+	int r, first_err = 0;
 
 	if (!cfg || !ret || !cfg->listen || cfg->n_listen == 0 ||
 	    cfg->n_listen > OV_DNS_SERVER_LISTEN_MAX ||
@@ -1178,16 +1180,28 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		struct listener *l = &s->listeners[i];
 
+		s->n_listen++;
 		r = bind_listener(l, &cfg->listen[i]);
+		if (r < 0 && (cfg->optional_mask & 1u << i)) {
+			log_debug("dns: optional listener %zu: %s", i, strerror(-r));
+			l->bind_err = r;
+			if (!first_err)
+				first_err = r;
+			continue;
+		}
 		if (r < 0)
 			goto fail;
-		s->n_listen++;
+		bound++;
 		r = ep_set(s, EPOLL_CTL_ADD, l->udp_fd, EPOLLIN, ev_key(EV_UDP, i, 0));
 		if (r == 0)
 			r = ep_set(s, EPOLL_CTL_ADD, l->tcp_fd, EPOLLIN,
 				   ev_key(EV_TCP_LISTEN, i, 0));
 		if (r < 0)
 			goto fail;
+	}
+	if (!bound) {
+		r = first_err;
+		goto fail;
 	}
 	s->zone = zone;
 	*ret = s;
@@ -1231,8 +1245,10 @@ void ov_dns_server_free(struct ov_dns_server *s)
 		if (s->conns[i].used)
 			conn_close(s, &s->conns[i]);
 	for (size_t i = 0; i < s->n_listen; i++) {
-		close(s->listeners[i].udp_fd);
-		close(s->listeners[i].tcp_fd);
+		if (s->listeners[i].udp_fd >= 0)
+			close(s->listeners[i].udp_fd);
+		if (s->listeners[i].tcp_fd >= 0)
+			close(s->listeners[i].tcp_fd);
 	}
 	if (s->epfd >= 0)
 		close(s->epfd);
@@ -1241,6 +1257,13 @@ void ov_dns_server_free(struct ov_dns_server *s)
 	zone_free(s->zone);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+int ov_dns_server_listen_error(const struct ov_dns_server *s, size_t i)
+{
+	if (!s || i >= s->n_listen)
+		return -EINVAL;
+	return s->listeners[i].bind_err;
 }
 
 size_t ov_dns_server_n_listen(const struct ov_dns_server *s)

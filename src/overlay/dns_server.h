@@ -87,6 +87,12 @@ struct ov_dns_server_config {
 	unsigned upstream_attempts;   /* passes over the list; 0 = 1 */
 	unsigned max_tcp_clients;     /* 0 = OV_DNS_SERVER_TCP_CLIENTS_MAX (also the cap) */
 	unsigned tcp_idle_ms;	      /* 0 = OV_DNS_SERVER_TCP_IDLE_MS */
+	/*
+	 * Bit i set: listen[i] may fail to bind (REF's secondary listeners, e.g. <overlay ip>:53
+	 * without CAP_NET_BIND_SERVICE); the server runs without it and
+	 * ov_dns_server_listen_error(s, i) says why. At least one listener must bind.
+	 */
+	uint32_t optional_mask;
 };
 
 /*
@@ -152,7 +158,8 @@ struct ov_dns_server;
  * with malloc() and ov_dns_zone_init(); ownership moves to the server on success only (it
  * calls ov_dns_zone_done() and free()). NULL = no zone: every query is forwarded. Returns 0;
  * -EINVAL (bad config: no listener, too many, bad family, upstream port 0...), -EADDRINUSE,
- * -EACCES (privileged port) or another bind/socket error. No thread runs yet.
+ * -EACCES (privileged port) or another bind/socket error of a listener that is not optional
+ * (or of the first optional one, when none bound at all). No thread runs yet.
  */
 int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone *zone,
 		      struct ov_dns_server **ret);
@@ -162,8 +169,10 @@ int ov_dns_server_start(struct ov_dns_server *s);
 void ov_dns_server_free(struct ov_dns_server *s);
 
 size_t ov_dns_server_n_listen(const struct ov_dns_server *s);
-/* The bound port of cfg.listen[i] (UDP and TCP share it); 0 if i is out of range. */
+/* The bound port of cfg.listen[i] (UDP and TCP share it); 0 if i is out of range or unbound. */
 uint16_t ov_dns_server_port(const struct ov_dns_server *s, size_t i);
+/* 0 if cfg.listen[i] is bound; the bind error of an optional one that is not; -EINVAL. */
+int ov_dns_server_listen_error(const struct ov_dns_server *s, size_t i);
 
 /* ---- Thread-safe, callable while running -------------------------------------------------- */
 

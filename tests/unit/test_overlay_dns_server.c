@@ -469,6 +469,7 @@ static void server_up(struct fixture *fx, const struct sockaddr_storage *ups, si
 		.upstream_attempts = 0,
 		.max_tcp_clients = extra ? extra->max_tcp_clients : 0,
 		.tcp_idle_ms = extra ? extra->tcp_idle_ms : 0,
+		.optional_mask = 0,
 	};
 
 	assert_int_equal(ov_dns_server_new(&cfg, zone, &fx->srv), 0);
@@ -1298,6 +1299,7 @@ static void test_config(void **state)
 		.upstream_attempts = 0,
 		.max_tcp_clients = 0,
 		.tcp_idle_ms = 0,
+		.optional_mask = 0,
 	};
 	struct ov_dns_server *s = (void *)0x1;
 	int fd;
@@ -1324,6 +1326,22 @@ static void test_config(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&l[1], &alen), 0);
 	cfg.n_listen = 2;
 	assert_int_equal(ov_dns_server_new(&cfg, NULL, &s), -EADDRINUSE);
+	/* Unless that listener is optional: the server runs on the other and says why. */
+	cfg.optional_mask = 1u << 1;
+	assert_int_equal(ov_dns_server_new(&cfg, NULL, &s), 0);
+	assert_int_not_equal(ov_dns_server_port(s, 0), 0);
+	assert_int_equal(ov_dns_server_port(s, 1), 0);
+	assert_int_equal(ov_dns_server_listen_error(s, 0), 0);
+	assert_int_equal(ov_dns_server_listen_error(s, 1), -EADDRINUSE);
+	assert_int_equal(ov_dns_server_listen_error(s, 2), -EINVAL);
+	assert_int_equal(ov_dns_server_start(s), 0);
+	ov_dns_server_free(s);
+	/* Every listener optional and none bound: still an error. */
+	l[0] = l[1];
+	cfg.optional_mask = 3;
+	assert_int_equal(ov_dns_server_new(&cfg, NULL, &s), -EADDRINUSE);
+	l[0] = sa(AF_INET, "127.0.0.1", 0);
+	cfg.optional_mask = 0;
 	close(fd);
 
 	/* A free-bind address that is not on any interface, and a freshly-freed server. */
@@ -1352,6 +1370,7 @@ static int wildcard_child(void)
 		.upstream_attempts = 0,
 		.max_tcp_clients = 0,
 		.tcp_idle_ms = 0,
+		.optional_mask = 0,
 	};
 	const char *dsts[] = {"127.0.0.2", "127.0.0.1", "::1"};
 	struct ov_dns_server *srv;
@@ -1429,6 +1448,7 @@ static int emfile_child(void)
 		.upstream_attempts = 0,
 		.max_tcp_clients = 0,
 		.tcp_idle_ms = 0,
+		.optional_mask = 0,
 	};
 	struct ov_dns_server *srv;
 	struct ov_dns_server_stats st;
