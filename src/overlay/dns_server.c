@@ -52,6 +52,11 @@ enum {
 	TCP_WBUF_MAX = OV_DNS_SERVER_TCP_WBUF_HIGH +
 		       OV_DNS_SERVER_TCP_PIPELINE_MAX * (2 + OV_DNS_TCP_MAX) + (2 + OV_DNS_TCP_MAX),
 	BIND_PORT_TRIES = 16, /* ephemeral UDP port also free for TCP */
+	/*
+	 * Out of descriptors, accept() fails while the connection stays queued, and a
+	 * level-triggered listener would wake us at once, forever: stop listening this long.
+	 */
+	ACCEPT_PAUSE_MS = 100,
 	MSG_BUF = 65536,
 };
 
@@ -61,6 +66,8 @@ struct listener {
 	bool wildcard; /* 0.0.0.0 or ::: replies need the query's destination as source */
 	int udp_fd, tcp_fd;
 	uint16_t port;
+	uint64_t accept_resume_ms; /* != 0: accepting paused (out of descriptors) until then */
+	int bind_err;		   /* an optional listener that could not bind: no sockets */
 };
 
 /* Where an answer goes. */
@@ -959,8 +966,17 @@ static void tcp_accept(struct ov_dns_server *s, size_t li)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_debug("dns: accept: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			log_debug("dns: accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				STAT_INC(s, tcp_accept_paused);
+				if (ep_set(s, EPOLL_CTL_MOD, s->listeners[li].tcp_fd, 0,
+					   ev_key(EV_TCP_LISTEN, li, 0)) == 0)
+					s->listeners[li].accept_resume_ms =
+						now_ms() + ACCEPT_PAUSE_MS;
+			}
 			return;
 		}
 		if (s->n_conns >= s->max_tcp) {
@@ -1003,6 +1019,9 @@ static int next_timeout(const struct ov_dns_server *s, uint64_t now)
 	for (size_t i = 0; i < s->max_tcp; i++)
 		if (s->conns[i].used && s->conns[i].inflight == 0)
 			next = MIN(next, s->conns[i].last_ms + s->idle_ms);
+	for (size_t i = 0; i < s->n_listen; i++)
+		if (s->listeners[i].accept_resume_ms)
+			next = MIN(next, s->listeners[i].accept_resume_ms);
 	if (next == UINT64_MAX)
 		return -1;
 	if (next <= now)
@@ -1027,6 +1046,13 @@ static void expire(struct ov_dns_server *s, uint64_t now)
 			STAT_INC(s, tcp_closed_idle);
 			conn_close(s, c);
 		}
+	}
+	for (size_t i = 0; i < s->n_listen; i++) {
+		struct listener *l = &s->listeners[i];
+
+		if (l->accept_resume_ms && l->accept_resume_ms <= now &&
+		    ep_set(s, EPOLL_CTL_MOD, l->tcp_fd, EPOLLIN, ev_key(EV_TCP_LISTEN, i, 0)) == 0)
+			l->accept_resume_ms = 0;
 	}
 }
 
@@ -1103,7 +1129,8 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 		      struct ov_dns_server **ret)
 {
 	struct ov_dns_server *s;
-	int r;
+	size_t bound = 0;
+	int r, first_err = 0;
 
 	if (!cfg || !ret || !cfg->listen || cfg->n_listen == 0 ||
 	    cfg->n_listen > OV_DNS_SERVER_LISTEN_MAX ||
@@ -1153,16 +1180,28 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		struct listener *l = &s->listeners[i];
 
+		s->n_listen++;
 		r = bind_listener(l, &cfg->listen[i]);
+		if (r < 0 && (cfg->optional_mask & 1u << i)) {
+			log_debug("dns: optional listener %zu: %s", i, strerror(-r));
+			l->bind_err = r;
+			if (!first_err)
+				first_err = r;
+			continue;
+		}
 		if (r < 0)
 			goto fail;
-		s->n_listen++;
+		bound++;
 		r = ep_set(s, EPOLL_CTL_ADD, l->udp_fd, EPOLLIN, ev_key(EV_UDP, i, 0));
 		if (r == 0)
 			r = ep_set(s, EPOLL_CTL_ADD, l->tcp_fd, EPOLLIN,
 				   ev_key(EV_TCP_LISTEN, i, 0));
 		if (r < 0)
 			goto fail;
+	}
+	if (!bound) {
+		r = first_err;
+		goto fail;
 	}
 	s->zone = zone;
 	*ret = s;
@@ -1206,8 +1245,10 @@ void ov_dns_server_free(struct ov_dns_server *s)
 		if (s->conns[i].used)
 			conn_close(s, &s->conns[i]);
 	for (size_t i = 0; i < s->n_listen; i++) {
-		close(s->listeners[i].udp_fd);
-		close(s->listeners[i].tcp_fd);
+		if (s->listeners[i].udp_fd >= 0)
+			close(s->listeners[i].udp_fd);
+		if (s->listeners[i].tcp_fd >= 0)
+			close(s->listeners[i].tcp_fd);
 	}
 	if (s->epfd >= 0)
 		close(s->epfd);
@@ -1216,6 +1257,13 @@ void ov_dns_server_free(struct ov_dns_server *s)
 	zone_free(s->zone);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+int ov_dns_server_listen_error(const struct ov_dns_server *s, size_t i)
+{
+	if (!s || i >= s->n_listen)
+		return -EINVAL;
+	return s->listeners[i].bind_err;
 }
 
 size_t ov_dns_server_n_listen(const struct ov_dns_server *s)

@@ -42,6 +42,8 @@
  *   at most OV_DNS_SERVER_TCP_WBUF_HIGH bytes of answers wait for the client to read; past
  *   either, the connection's further queries wait in its buffer (flow control, not drops).
  *   When the client half-closes, its outstanding answers are still sent, then we close.
+ *   When accept() fails for lack of descriptors or memory, the listener is paused for
+ *   100 ms rather than woken again at once (level-triggered) until a descriptor frees.
  * - Malformed queries: the codec's verdict (ov_dns_parse_rcode) — dropped, or answered with
  *   FORMERR, NOTIMP or BADVERS — each counted by parse reason and by outcome.
  * - Listeners bind with IP_FREEBIND / IPV6_FREEBIND (the overlay address may not exist yet),
@@ -85,6 +87,12 @@ struct ov_dns_server_config {
 	unsigned upstream_attempts;   /* passes over the list; 0 = 1 */
 	unsigned max_tcp_clients;     /* 0 = OV_DNS_SERVER_TCP_CLIENTS_MAX (also the cap) */
 	unsigned tcp_idle_ms;	      /* 0 = OV_DNS_SERVER_TCP_IDLE_MS */
+	/*
+	 * Bit i set: listen[i] may fail to bind (REF's secondary listeners, e.g. <overlay ip>:53
+	 * without CAP_NET_BIND_SERVICE); the server runs without it and
+	 * ov_dns_server_listen_error(s, i) says why. At least one listener must bind.
+	 */
+	uint32_t optional_mask;
 };
 
 /*
@@ -127,7 +135,8 @@ struct ov_dns_server_config {
 	X(servfail_full)	/* forward table full */                                           \
 	X(servfail_internal)	/* could not build or open what a forward needs */                 \
 	X(tcp_accepted)                                                                            \
-	X(tcp_refused_full) /* accepted and closed: too many clients */                            \
+	X(tcp_refused_full)  /* accepted and closed: too many clients */                           \
+	X(tcp_accept_paused) /* accept failed for lack of descriptors/memory: paused 100 ms */     \
 	X(tcp_closed_idle)                                                                         \
 	X(tcp_closed_eof)   /* client closed (after its answers were sent) */                      \
 	X(tcp_closed_error) /* reset, write error */
@@ -149,7 +158,8 @@ struct ov_dns_server;
  * with malloc() and ov_dns_zone_init(); ownership moves to the server on success only (it
  * calls ov_dns_zone_done() and free()). NULL = no zone: every query is forwarded. Returns 0;
  * -EINVAL (bad config: no listener, too many, bad family, upstream port 0...), -EADDRINUSE,
- * -EACCES (privileged port) or another bind/socket error. No thread runs yet.
+ * -EACCES (privileged port) or another bind/socket error of a listener that is not optional
+ * (or of the first optional one, when none bound at all). No thread runs yet.
  */
 int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone *zone,
 		      struct ov_dns_server **ret);
@@ -159,8 +169,10 @@ int ov_dns_server_start(struct ov_dns_server *s);
 void ov_dns_server_free(struct ov_dns_server *s);
 
 size_t ov_dns_server_n_listen(const struct ov_dns_server *s);
-/* The bound port of cfg.listen[i] (UDP and TCP share it); 0 if i is out of range. */
+/* The bound port of cfg.listen[i] (UDP and TCP share it); 0 if i is out of range or unbound. */
 uint16_t ov_dns_server_port(const struct ov_dns_server *s, size_t i);
+/* 0 if cfg.listen[i] is bound; the bind error of an optional one that is not; -EINVAL. */
+int ov_dns_server_listen_error(const struct ov_dns_server *s, size_t i);
 
 /* ---- Thread-safe, callable while running -------------------------------------------------- */
 

@@ -86,6 +86,7 @@ static void setup(void)
 		.upstream_attempts = 0,
 		.max_tcp_clients = 0,
 		.tcp_idle_ms = 0,
+		.optional_mask = 0,
 	};
 	struct ov_dns_zone *z = malloc(sizeof(*z));
 	struct sockaddr_in *l = (struct sockaddr_in *)&listen;

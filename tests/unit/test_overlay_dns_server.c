@@ -7,6 +7,7 @@
  * upstream, failover to the next upstream, RFC 7766 TCP (pipelining, split writes, idle
  * timeout, client cap), TC over UDP then the full answer over TCP, garbage, and dig.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -467,6 +469,7 @@ static void server_up(struct fixture *fx, const struct sockaddr_storage *ups, si
 		.upstream_attempts = 0,
 		.max_tcp_clients = extra ? extra->max_tcp_clients : 0,
 		.tcp_idle_ms = extra ? extra->tcp_idle_ms : 0,
+		.optional_mask = 0,
 	};
 
 	assert_int_equal(ov_dns_server_new(&cfg, zone, &fx->srv), 0);
@@ -1296,6 +1299,7 @@ static void test_config(void **state)
 		.upstream_attempts = 0,
 		.max_tcp_clients = 0,
 		.tcp_idle_ms = 0,
+		.optional_mask = 0,
 	};
 	struct ov_dns_server *s = (void *)0x1;
 	int fd;
@@ -1322,6 +1326,22 @@ static void test_config(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&l[1], &alen), 0);
 	cfg.n_listen = 2;
 	assert_int_equal(ov_dns_server_new(&cfg, NULL, &s), -EADDRINUSE);
+	/* Unless that listener is optional: the server runs on the other and says why. */
+	cfg.optional_mask = 1u << 1;
+	assert_int_equal(ov_dns_server_new(&cfg, NULL, &s), 0);
+	assert_int_not_equal(ov_dns_server_port(s, 0), 0);
+	assert_int_equal(ov_dns_server_port(s, 1), 0);
+	assert_int_equal(ov_dns_server_listen_error(s, 0), 0);
+	assert_int_equal(ov_dns_server_listen_error(s, 1), -EADDRINUSE);
+	assert_int_equal(ov_dns_server_listen_error(s, 2), -EINVAL);
+	assert_int_equal(ov_dns_server_start(s), 0);
+	ov_dns_server_free(s);
+	/* Every listener optional and none bound: still an error. */
+	l[0] = l[1];
+	cfg.optional_mask = 3;
+	assert_int_equal(ov_dns_server_new(&cfg, NULL, &s), -EADDRINUSE);
+	l[0] = sa(AF_INET, "127.0.0.1", 0);
+	cfg.optional_mask = 0;
 	close(fd);
 
 	/* A free-bind address that is not on any interface, and a freshly-freed server. */
@@ -1350,6 +1370,7 @@ static int wildcard_child(void)
 		.upstream_attempts = 0,
 		.max_tcp_clients = 0,
 		.tcp_idle_ms = 0,
+		.optional_mask = 0,
 	};
 	const char *dsts[] = {"127.0.0.2", "127.0.0.1", "::1"};
 	struct ov_dns_server *srv;
@@ -1410,43 +1431,197 @@ static void test_wildcard_source(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* dig, when installed, against the running server (dnsutils is optional). */
+/*
+ * Out of file descriptors (a low RLIMIT_NOFILE in a child process): accept() fails, the
+ * server pauses its listener instead of spinning on it, still answers UDP, and serves the
+ * waiting TCP client once a descriptor is free again. Exit code names the failed step.
+ */
+static int emfile_child(void)
+{
+	struct sockaddr_storage listen = sa(AF_INET, "127.0.0.1", 0);
+	struct ov_dns_server_config cfg = {
+		.listen = &listen,
+		.n_listen = 1,
+		.upstreams = NULL,
+		.n_upstreams = 0,
+		.upstream_timeout_ms = 0,
+		.upstream_attempts = 0,
+		.max_tcp_clients = 0,
+		.tcp_idle_ms = 0,
+		.optional_mask = 0,
+	};
+	struct ov_dns_server *srv;
+	struct ov_dns_server_stats st;
+	struct sockaddr_storage to;
+	struct rlimit rl;
+	uint8_t q[512];
+	size_t ql = mkquery(q, sizeof(q), 0xc001, "web.zlayer.local", OV_DNS_TYPE_A, 0);
+	int udp, c[3], lowest;
+	uint64_t paused0;
+
+	if (ov_dns_server_new(&cfg, make_zone("10.200.0.10"), &srv) < 0 ||
+	    ov_dns_server_start(srv) < 0)
+		return 2;
+	to = sa(AF_INET, "127.0.0.1", ov_dns_server_port(srv, 0));
+	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (udp < 0)
+		return 3;
+	/* Fill every hole below the highest descriptor: then the next ones are counted. */
+	{
+		int highest = udp;
+		DIR *d = opendir("/proc/self/fd");
+		struct dirent *e;
+
+		if (!d)
+			return 3;
+		while ((e = readdir(d)))
+			highest = MAX(highest, atoi(e->d_name));
+		closedir(d);
+		while ((lowest = dup(0)) >= 0 && lowest <= highest)
+			;
+		if (lowest < 0)
+			return 3;
+		close(lowest);
+	}
+	/* Room for two clients and the server's two accepted sockets, plus one client. */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)lowest + 5;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 4;
+	for (int i = 0; i < 3; i++) {
+		struct timeval tv = {.tv_sec = 3, .tv_usec = 0};
+
+		c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (c[i] < 0 ||
+		    connect(c[i], (struct sockaddr *)&to, sizeof(struct sockaddr_in)) < 0)
+			return 10 + i;
+		setsockopt(c[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		usleep(50000);
+	}
+	ov_dns_server_get_stats(srv, &st);
+	if (st.tcp_accepted != 2 || st.tcp_accept_paused < 1)
+		return 20;
+	/* Paused, not spinning: a few failed accepts in 500 ms (one per 100 ms), not thousands. */
+	paused0 = st.tcp_accept_paused;
+	usleep(500000);
+	ov_dns_server_get_stats(srv, &st);
+	if (st.tcp_accept_paused - paused0 > 10)
+		return 21;
+	/* UDP unaffected. */
+	if (sendto(udp, q, ql, 0, (struct sockaddr *)&to, sizeof(struct sockaddr_in)) !=
+	    (ssize_t)ql)
+		return 22;
+	{
+		struct pollfd pfd = {.fd = udp, .events = POLLIN, .revents = 0};
+
+		if (poll(&pfd, 1, 3000) != 1 || recv(udp, RBUF, sizeof(RBUF), 0) < 12 ||
+		    get_be16(RBUF) != 0xc001)
+			return 23;
+	}
+	/* Free a descriptor: the third client is accepted and answered. */
+	close(c[0]);
+	tcp_send_msg(c[2], q, ql);
+	{
+		uint8_t l[2];
+
+		if (!read_full(c[2], l, 2) || !read_full(c[2], RBUF, get_be16(l)) ||
+		    get_be16(RBUF) != 0xc001)
+			return 24;
+	}
+	close(c[1]);
+	close(c[2]);
+	close(udp);
+	ov_dns_server_free(srv);
+	return 0;
+}
+
+static void test_accept_out_of_descriptors(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(emfile_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Runs a shell command and returns its standard output (and exit status in *ret_status). */
+static char *run(const char *cmd, int *ret_status)
+{
+	static char out[8192];
+	size_t n;
+	FILE *f = popen(cmd, "r");
+
+	assert_non_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	*ret_status = pclose(f);
+	return out;
+}
+
+static unsigned count_lines(const char *s)
+{
+	unsigned n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/*
+ * dig, when installed, against the running server (dnsutils is optional): zone answers over
+ * UDP and TCP, NXDOMAIN over IPv6, and forwarded answers through the stub, including the big
+ * one that dig gets with TC over UDP and then retries over TCP by itself.
+ */
 static void test_dig(void **state)
 {
 	struct fixture fx;
-	char cmd[256], out[1024];
-	size_t n;
-	FILE *f;
+	struct stub st;
+	struct sockaddr_storage up;
+	char cmd[256];
+	const char *out;
+	int status;
 
 	if (access("/usr/bin/dig", X_OK) != 0) {
 		skip();
 		return;
 	}
-	server_up(&fx, NULL, 0, 0, make_zone("10.200.0.10"), NULL);
+	stub_start(&st, 7);
+	up = stub_addr(&st);
+	server_up(&fx, &up, 1, 2000, make_zone("10.200.0.10"), NULL);
 	for (int tcp = 0; tcp < 2; tcp++) {
 		snprintf(cmd, sizeof(cmd),
 			 "/usr/bin/dig @127.0.0.1 -p %u +short +tries=1 +time=3 %s "
 			 "web.zlayer.local A",
 			 fx.port4, tcp ? "+tcp" : "+notcp");
-		f = popen(cmd, "r");
-		assert_non_null(f);
-		n = fread(out, 1, sizeof(out) - 1, f);
-		out[n] = '\0';
-		assert_int_equal(pclose(f), 0);
+		out = run(cmd, &status);
+		assert_int_equal(status, 0);
 		assert_non_null(strstr(out, "10.200.0.10\n"));
 		assert_non_null(strstr(out, "10.200.0.11\n"));
+		snprintf(cmd, sizeof(cmd),
+			 "/usr/bin/dig @127.0.0.1 -p %u +short +tries=1 +time=3 %s example.com A",
+			 fx.port4, tcp ? "+tcp" : "+notcp");
+		out = run(cmd, &status);
+		assert_int_equal(status, 0);
+		assert_string_equal(out, "203.0.113.7\n");
 	}
 	snprintf(cmd, sizeof(cmd),
 		 "/usr/bin/dig @::1 -p %u +tries=1 +time=3 nothere.zlayer.local A | grep -c "
 		 "NXDOMAIN",
 		 fx.port6);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = '\0';
-	pclose(f);
+	out = run(cmd, &status);
 	assert_string_equal(out, "1\n");
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/dig @127.0.0.1 -p %u +short +tries=1 +time=3 big.example AAAA",
+		 fx.port4);
+	out = run(cmd, &status);
+	assert_int_equal(status, 0);
+	assert_int_equal(count_lines(out), OV_DNS_ANSWER_MAX);
+	assert_int_equal(stats(&fx).fwd_relayed_tc, 1);
 	ov_dns_server_free(fx.srv);
+	stub_stop(&st);
 }
 
 int main(void)
@@ -1469,6 +1644,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_idle_and_cap),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_wildcard_source),
+		cmocka_unit_test(test_accept_out_of_descriptors),
 		cmocka_unit_test(test_dig),
 	};
 
