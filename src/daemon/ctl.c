@@ -497,10 +497,15 @@ static void view_check(struct ov_jctx *c, const struct dmn_view *v)
 		for (size_t k = 0; k < i; k++) {
 			const struct ov_peer *a = &v->nodes[i], *b = &v->nodes[k];
 
+			/* slices as state.c holds a member and its leader to: no overlap, and
+			 * neither holds the other's address (WireGuard would route it to one) */
 			if (!strcmp(a->name, b->name) ||
 			    !memcmp(a->public_key, b->public_key, OV_KEY_LEN) ||
 			    ov_prefix_equal(&a->ip4, &b->ip4) || ov_prefix_equal(&a->ip6, &b->ip6) ||
-			    ov_prefix_equal(&a->slice, &b->slice)) {
+			    ov_prefix_contains(&a->slice, &b->slice) ||
+			    ov_prefix_contains(&b->slice, &a->slice) ||
+			    ov_prefix_contains(&a->slice, &b->ip4) ||
+			    ov_prefix_contains(&b->slice, &a->ip4)) {
 				ov_jctx_fail(c, -EINVAL,
 					     "nodes[%zu]: name, key, address or slice of nodes[%zu]",
 					     i, k);
@@ -868,7 +873,8 @@ int dmn_welcome_from_json(const json_t *j, struct dmn_welcome *ret, char *err, s
 	    !(lease = ov_json_get(&c, j, "", "lease", JSON_OBJECT)) ||
 	    !(view = ov_json_get(&c, j, "", "view", JSON_OBJECT)))
 		goto fail;
-	if (!dmn_record_name_valid(zone) || zone[strlen(zone) - 1] != '.') {
+	/* as the joiner's state file will take it: labels are names, so no '_' */
+	if (!dmn_record_name_valid(zone) || zone[strlen(zone) - 1] != '.' || strchr(zone, '_')) {
 		ov_jctx_fail(&c, -EINVAL, "cluster.zone: not an absolute lower-case DNS name");
 		goto fail;
 	}

@@ -661,6 +661,13 @@ static void test_view_refusals(void **state)
 	       "nodes[2]: name, key, address or slice of nodes[1]");
 	MUTATE(m.nodes[2].slice = m.nodes[0].slice,
 	       "nodes[2]: name, key, address or slice of nodes[0]");
+	MUTATE((m.nodes[2].slice = m.nodes[0].slice, m.nodes[2].slice.len = 29),
+	       "nodes[2]: name, key, address or slice of nodes[0]");
+	MUTATE((m.nodes[1].slice = m.nodes[0].slice, m.nodes[1].slice.len = 27,
+		m.nodes[1].slice.addr[3] &= 0xe0),
+	       "nodes[1]: name, key, address or slice of nodes[0]");
+	MUTATE(m.nodes[2].ip4 = host_in(&m.nodes[0].slice, 1),
+	       "nodes[2]: name, key, address or slice of nodes[0]");
 	MUTATE(memset(m.nodes[1].public_key, 0, OV_KEY_LEN),
 	       "nodes[1].public_key: the all-zero key");
 	MUTATE(prefix_set(&m.nodes[1].ip4, "10.201.0.5"), "nodes[1].ip4: not inside cluster.cidr4");
@@ -1089,6 +1096,9 @@ static void test_welcome(void **state)
 	WMUTATE(CL("zone", json_string(".")), "cluster.zone");
 	WMUTATE(CL("zone", json_string("")), "cluster.zone");
 	WMUTATE(CL("zone", json_string("a..b.")), "cluster.zone");
+	/* a zone the joiner's state file would refuse */
+	WMUTATE(CL("zone", json_string("_x.example.")), "cluster.zone");
+	WMUTATE(CL("zone", json_string("a_b.example.")), "cluster.zone");
 	WMUTATE(json_object_set_new(json_object_get(j, "lease"), "role", json_string("member")),
 		"lease: unknown field");
 	WMUTATE(json_object_set_new(json_object_get(j, "lease"), "name", json_string("")),
