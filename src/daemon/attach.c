@@ -24,17 +24,6 @@
 
 static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static json_t *jprefix(const struct ov_prefix *p, bool with_len)
-{
-	char b[OV_PREFIX_STRLEN];
-
-	if (with_len)
-		ov_prefix_format(p, b);
-	else
-		ov_addr_format(p, b);
-	return json_string(b);
-}
-
 /* The subnet's host offset: network + k as an address. */
 static struct ov_prefix host_at(const struct ov_prefix *subnet, uint32_t k)
 {
@@ -145,8 +134,8 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 	gw = host_at(&subnet, 1);
 	ov_addr_format(&addr, pf);
 	log_info("attached %s to service %s: %s on %s", q->container, q->service, pf, info.bridge);
-	*ret = json_pack("{s:o,s:o,s:o,s:s,s:s}", "addr", jprefix(&addr, false), "subnet",
-			 jprefix(&subnet, true), "gateway", jprefix(&gw, false), "bridge",
+	*ret = json_pack("{s:o,s:o,s:o,s:s,s:s}", "addr", ov_json_prefix_new(&addr, false), "subnet",
+			 ov_json_prefix_new(&subnet, true), "gateway", ov_json_prefix_new(&gw, false), "bridge",
 			 info.bridge, "host_veth", info.host_veth);
 	r = *ret ? 0 : -ENOMEM;
 out:

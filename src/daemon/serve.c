@@ -355,17 +355,6 @@ uint64_t dmn_handshake_age(struct dmn_node *n, const uint8_t *key)
 	return age;
 }
 
-static json_t *jaddr(const struct ov_prefix *p, bool with_len)
-{
-	char b[OV_PREFIX_STRLEN];
-
-	if (with_len)
-		ov_prefix_format(p, b);
-	else
-		ov_addr_format(p, b);
-	return json_string(b);
-}
-
 static json_t *status_json(struct dmn_node *n)
 {
 	struct dev_peer *dp;
@@ -382,11 +371,11 @@ static json_t *status_json(struct dmn_node *n)
 	json_object_set_new(self, "public_key", json_string(b64));
 	json_object_set_new(self, "interface", json_string(n->opt.ifname));
 	json_object_set_new(self, "listen_port", json_integer(dp_device_port(n->dev)));
-	json_object_set_new(self, "ip4", jaddr(&n->st.self.ip4, false));
-	json_object_set_new(self, "ip6", jaddr(&n->st.self.ip6, false));
-	json_object_set_new(self, "slice", jaddr(&n->st.self.slice, true));
-	json_object_set_new(self, "cidr4", jaddr(&n->st.cidr4, true));
-	json_object_set_new(self, "cidr6", jaddr(&n->st.cidr6, true));
+	json_object_set_new(self, "ip4", ov_json_prefix_new(&n->st.self.ip4, false));
+	json_object_set_new(self, "ip6", ov_json_prefix_new(&n->st.self.ip6, false));
+	json_object_set_new(self, "slice", ov_json_prefix_new(&n->st.self.slice, true));
+	json_object_set_new(self, "cidr4", ov_json_prefix_new(&n->st.cidr4, true));
+	json_object_set_new(self, "cidr6", ov_json_prefix_new(&n->st.cidr6, true));
 	json_object_set_new(self, "zone", json_string(n->st.zone));
 	json_object_set_new(self, "leader", json_string(n->view.leader));
 	json_object_set_new(self, "generation", json_integer((json_int_t)n->view.generation));
@@ -406,8 +395,8 @@ static json_t *status_json(struct dmn_node *n)
 		ov_key_to_base64(p->public_key, b64);
 		json_object_set_new(o, "name", json_string(p->name));
 		json_object_set_new(o, "public_key", json_string(b64));
-		json_object_set_new(o, "ip4", jaddr(&p->ip4, false));
-		json_object_set_new(o, "ip6", jaddr(&p->ip6, false));
+		json_object_set_new(o, "ip4", ov_json_prefix_new(&p->ip4, false));
+		json_object_set_new(o, "ip6", ov_json_prefix_new(&p->ip6, false));
 		json_object_set_new(o, "leader", json_boolean(!strcmp(p->name, n->view.leader)));
 		json_object_set_new(o, "endpoint", d && d->endpoint[0] ? json_string(d->endpoint)
 								       : json_null());
@@ -429,7 +418,7 @@ static json_t *status_json(struct dmn_node *n)
 
 		json_array_append_new(svc, json_pack("{s:s,s:s,s:s,s:o}", "service", s->service,
 						     "node", s->node, "container", s->container,
-						     "addr", jaddr(&s->addr, false)));
+						     "addr", ov_json_prefix_new(&s->addr, false)));
 	}
 	json_object_set_new(j, "peers", peers);
 	json_object_set_new(j, "services", svc);
@@ -446,7 +435,7 @@ static json_t *status_json(struct dmn_node *n)
 					      json_pack("{s:s,s:s,s:o}", "service",
 							n->view.subnets[i].service, "node",
 							n->view.subnets[i].node, "subnet",
-							jaddr(&n->view.subnets[i].subnet, true)));
+							ov_json_prefix_new(&n->view.subnets[i].subnet, true)));
 		json_object_set_new(j, "allocations", json_pack("{s:o}", "subnets", subnets));
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -461,7 +450,7 @@ static json_t *records_json(struct dmn_node *n)
 	pthread_mutex_lock(&n->lock);
 	for (size_t i = 0; i < n->view.n_records; i++)
 		json_array_append_new(arr, json_pack("{s:s,s:o}", "name", n->view.records[i].name,
-						     "addr", jaddr(&n->view.records[i].addr, false)));
+						     "addr", ov_json_prefix_new(&n->view.records[i].addr, false)));
 	pthread_mutex_unlock(&n->lock);
 	return json_pack("{s:o,s:s}", "records", arr, "zone", n->st.zone);
 }
@@ -626,7 +615,7 @@ int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *n
 
 		r = leader_subnet(n, q->service, node, &sn, err, errlen);
 		if (!r)
-			*ret = json_pack("{s:o}", "subnet", jaddr(&sn, true));
+			*ret = json_pack("{s:o}", "subnet", ov_json_prefix_new(&sn, true));
 		break;
 	}
 	case DMN_OP_SERVICE_ADD:

@@ -806,7 +806,7 @@ uint32_t ov_alloc_slots_free(const struct ov_alloc *a)
 
 /* --- JSON ----------------------------------------------------------------------------- */
 
-static json_t *jstr_prefix(const struct ov_prefix *p, bool with_len)
+json_t *ov_json_prefix_new(const struct ov_prefix *p, bool with_len)
 {
 	char buf[OV_PREFIX_STRLEN];
 
@@ -823,19 +823,19 @@ int ov_alloc_to_json(const struct ov_alloc *a, json_t **ret)
 	struct ov_prefix next = v4_prefix(get_be32(a->cfg.hosts.addr) + a->next_host, 32);
 	int bad = !o || !nodes || !subnets;
 
-	bad |= json_object_set_new(o, "cidr4", jstr_prefix(&a->cfg.cluster4, true));
-	bad |= json_object_set_new(o, "cidr6", jstr_prefix(&a->cfg.cluster6, true));
-	bad |= json_object_set_new(o, "hosts", jstr_prefix(&a->cfg.hosts, true));
+	bad |= json_object_set_new(o, "cidr4", ov_json_prefix_new(&a->cfg.cluster4, true));
+	bad |= json_object_set_new(o, "cidr6", ov_json_prefix_new(&a->cfg.cluster6, true));
+	bad |= json_object_set_new(o, "hosts", ov_json_prefix_new(&a->cfg.hosts, true));
 	bad |= json_object_set_new(o, "slice_prefix", json_integer(a->cfg.slice_len));
-	bad |= json_object_set_new(o, "next_host", jstr_prefix(&next, false));
+	bad |= json_object_set_new(o, "next_host", ov_json_prefix_new(&next, false));
 	for (size_t i = 0; i < a->n_nodes && !bad; i++) {
 		struct ov_alloc_lease l = node_lease(a, &a->nodes[i]);
 		json_t *n = json_object();
 
 		bad |= json_object_set_new(n, "name", json_string(a->nodes[i].name));
-		bad |= json_object_set_new(n, "ip4", jstr_prefix(&l.ip4, false));
-		bad |= json_object_set_new(n, "ip6", jstr_prefix(&l.ip6, false));
-		bad |= json_object_set_new(n, "slice", jstr_prefix(&l.slice, true));
+		bad |= json_object_set_new(n, "ip4", ov_json_prefix_new(&l.ip4, false));
+		bad |= json_object_set_new(n, "ip6", ov_json_prefix_new(&l.ip6, false));
+		bad |= json_object_set_new(n, "slice", ov_json_prefix_new(&l.slice, true));
 		bad |= json_array_append_new(nodes, n);
 	}
 	for (size_t i = 0; i < a->n_subnets && !bad; i++) {
@@ -844,7 +844,7 @@ int ov_alloc_to_json(const struct ov_alloc *a, json_t **ret)
 
 		bad |= json_object_set_new(s, "service", json_string(a->subnets[i].service));
 		bad |= json_object_set_new(s, "node", json_string(a->subnets[i].node));
-		bad |= json_object_set_new(s, "subnet", jstr_prefix(&p, true));
+		bad |= json_object_set_new(s, "subnet", ov_json_prefix_new(&p, true));
 		bad |= json_array_append_new(subnets, s);
 	}
 	bad |= json_object_set(o, "nodes", nodes);

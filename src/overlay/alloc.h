@@ -233,6 +233,8 @@ bool ov_json_addr(struct ov_jctx *c, const json_t *obj, const char *path, const 
 /* A name as ov_alloc_name_valid() wants it. */
 bool ov_json_name(struct ov_jctx *c, const json_t *obj, const char *path, const char *key,
 		  char ret[static OV_ALLOC_NAME_MAX + 1]);
+/* "addr/len" (with_len) or "addr" as a new JSON string; NULL on allocation failure. */
+json_t *ov_json_prefix_new(const struct ov_prefix *p, bool with_len);
 /* ov_alloc_from_json() reading into a caller's context, fields named under path. */
 int ov_alloc_from_json_ctx(struct ov_jctx *c, const json_t *j, const char *path,
 			   struct ov_alloc *ret);

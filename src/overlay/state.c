@@ -496,17 +496,6 @@ out:
 
 /* --- formatting ----------------------------------------------------------------------- */
 
-static json_t *jstr_prefix(const struct ov_prefix *p, bool with_len)
-{
-	char buf[OV_PREFIX_STRLEN];
-
-	if (with_len)
-		ov_prefix_format(p, buf);
-	else
-		ov_addr_format(p, buf);
-	return json_string(buf);
-}
-
 static json_t *peer_to_json(const struct ov_peer *p, const char *role);
 
 json_t *ov_peer_to_json(const struct ov_peer *p)
@@ -531,9 +520,9 @@ static json_t *peer_to_json(const struct ov_peer *p, const char *role)
 	} else {
 		bad |= json_object_set_new(o, "endpoint", json_null());
 	}
-	bad |= json_object_set_new(o, "ip4", jstr_prefix(&p->ip4, false));
-	bad |= json_object_set_new(o, "ip6", jstr_prefix(&p->ip6, false));
-	bad |= json_object_set_new(o, "slice", jstr_prefix(&p->slice, true));
+	bad |= json_object_set_new(o, "ip4", ov_json_prefix_new(&p->ip4, false));
+	bad |= json_object_set_new(o, "ip6", ov_json_prefix_new(&p->ip6, false));
+	bad |= json_object_set_new(o, "slice", ov_json_prefix_new(&p->slice, true));
 	if (bad) {
 		json_decref(o);
 		return NULL;
@@ -547,8 +536,8 @@ static json_t *state_to_json(const struct ov_state *s)
 	int bad = !root || !cl;
 
 	bad |= json_object_set_new(root, "version", json_integer(OV_STATE_VERSION));
-	bad |= json_object_set_new(cl, "cidr4", jstr_prefix(&s->cidr4, true));
-	bad |= json_object_set_new(cl, "cidr6", jstr_prefix(&s->cidr6, true));
+	bad |= json_object_set_new(cl, "cidr4", ov_json_prefix_new(&s->cidr4, true));
+	bad |= json_object_set_new(cl, "cidr6", ov_json_prefix_new(&s->cidr6, true));
 	bad |= json_object_set_new(cl, "port", json_integer(s->port));
 	bad |= json_object_set_new(cl, "zone", json_string(s->zone));
 	bad |= json_object_set_new(cl, "mtu", json_integer(s->mtu));
