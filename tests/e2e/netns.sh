@@ -23,7 +23,8 @@
 #   (addresses 198.18.20.0/24 and fd00:aa::/96 here)
 #
 #   the source moves when the old address goes away; replies leave from the address the peer
-#   sent to (wg show on the other side keeps the endpoint it configured), both families.
+#   sent to (wg show on the other side keeps the endpoint it configured), both families; a
+#   link-local endpoint with its %scope, set with wg and learnt from the peer.
 #
 # (Debian's wireguard-go 0.0.20220316, IMPL=go, passes part 1 and fails part 2's first step:
 # it keeps sending from the removed address, "network is unreachable".)
@@ -50,7 +51,8 @@ iperf_pair() { # SERVER_NS ADDR CLIENT_NS ARGS...
 	shift 3
 	in_ns "$sns" iperf3 -s -1 -B "$addr" >/dev/null 2>&1 &
 	local srv=$!
-	wait_for 5 in_ns "$sns" ss -ltn sport = :5201 || fail "iperf3 server on $addr"
+	listening() { [ -n "$(in_ns "$sns" ss -Hltn sport = :5201)" ]; }
+	wait_for 5 listening || fail "iperf3 server on $addr"
 	in_ns "$cns" iperf3 -Z -t 2 -c "$addr" "$@" >"$LOGDIR/iperf.log" 2>&1 ||
 		fail "iperf3 $* to $addr: $(tail -3 "$LOGDIR/iperf.log")"
 	wait $srv || true
@@ -233,6 +235,19 @@ for ep in 198.18.20.1:10000 [fd00:aa::1]:10000 198.18.20.2:10000 [fd00:aa::2]:10
 		fail "reply to sender: $W2 set $ep, now shows '$(w2 show "$W2" endpoints)'"
 done
 ok "replies leave from the address the peer sent to (4 endpoints, both families)"
+
+# Link-local endpoints need their scope: `wg` sends "[fe80::..%veth2]:port".
+ll1=$(in_ns 1 ip -6 -o addr show dev veth1 scope link | awk '{ print $4 }' | cut -d/ -f1)
+ll2=$(in_ns 2 ip -6 -o addr show dev veth2 scope link | awk '{ print $4 }' | cut -d/ -f1)
+[ -n "$ll1" ] && [ -n "$ll2" ] || fail "no link-local addresses on the veth pair"
+wait_for 5 in_ns 2 ping -6 -c 1 -W 1 "$ll1%veth2" || fail "link-local underlay"
+w2 set "$W2" peer "$p1" endpoint "[$ll1%veth2]:10000" || fail "link-local endpoint refused"
+in_ns 2 ping -W 2 -c 1 10.200.241.1 >/dev/null || fail "ping via link-local endpoint [$ll1%veth2]:10000"
+[ "$(w2 show "$W2" endpoints)" = "$p1	[$ll1%veth2]:10000" ] ||
+	fail "link-local: $W2 shows '$(w2 show "$W2" endpoints)'"
+[ "$(w1 show "$W1" endpoints)" = "$p2	[$ll2%veth1]:20000" ] ||
+	fail "link-local: $W1 learnt '$(w1 show "$W1" endpoints)', want [$ll2%veth1]:20000"
+ok "link-local endpoint with its scope: [$ll1%veth2]:10000 set, [$ll2%veth1]:20000 learnt"
 in_ns 1 ip link del veth1
 in_ns 1 ip link del "$W1"
 in_ns 2 ip link del "$W2"
