@@ -24,7 +24,8 @@
 #
 #   the source moves when the old address goes away; replies leave from the address the peer
 #   sent to (wg show on the other side keeps the endpoint it configured), both families; a
-#   link-local endpoint with its %scope, set with wg and learnt from the peer.
+#   link-local endpoint with its %scope, set with wg and learnt from the peer; an unroutable
+#   endpoint: nothing counted as sent.
 #
 # (Debian's wireguard-go 0.0.20220316, IMPL=go, passes part 1 and fails part 2's first step:
 # it keeps sending from the removed address, "network is unreachable".)
@@ -248,6 +249,19 @@ in_ns 2 ping -W 2 -c 1 10.200.241.1 >/dev/null || fail "ping via link-local endp
 [ "$(w1 show "$W1" endpoints)" = "$p2	[$ll2%veth1]:20000" ] ||
 	fail "link-local: $W1 learnt '$(w1 show "$W1" endpoints)', want [$ll2%veth1]:20000"
 ok "link-local endpoint with its scope: [$ll1%veth2]:10000 set, [$ll2%veth1]:20000 learnt"
+
+# Nothing counted as sent that the kernel refused: an endpoint without a route.
+tx0=$(w1 show "$W1" transfer | cut -f3)
+e0=$("$WEFT_WG" --stats "$W1" 2>/dev/null | awk -F= '/^tx_drop_send_error=/ { print $2 }')
+w1 set "$W1" peer "$p2" endpoint 198.18.99.1:20000
+if in_ns 1 ping -c 3 -i 0.2 -W 1 10.200.241.2 >/dev/null; then fail "ping through an unroutable endpoint"; fi
+tx1=$(w1 show "$W1" transfer | cut -f3)
+[ "$tx1" = "$tx0" ] || fail "tx bytes grew $tx0 -> $tx1 though the kernel took nothing"
+if [ "$IMPL" = weft ]; then
+	e1=$("$WEFT_WG" --stats "$W1" | awk -F= '/^tx_drop_send_error=/ { print $2 }')
+	[ "$e1" -ge $((e0 + 3)) ] || fail "send errors not counted ($e0 -> $e1)"
+fi
+ok "unroutable endpoint: tx bytes stay at $tx0, send errors counted"
 in_ns 1 ip link del veth1
 in_ns 1 ip link del "$W1"
 in_ns 2 ip link del "$W2"
