@@ -172,7 +172,8 @@ in_ns 1 ip link del "$W1"
 in_ns 2 ip link del "$W2"
 wait_for 5 test ! -e "/var/run/wireguard/$W1.sock" || fail "$W1's daemon did not exit after deletion in ns 1"
 wait_for 5 test ! -e "/var/run/wireguard/$W2.sock" || fail "$W2's daemon did not exit after deletion in ns 2"
-[ -z "$(ip netns pids "$(ns 0)")" ] || fail "processes left in ns 0: $(ip netns pids "$(ns 0)")"
+ns0_empty() { [ -z "$(ip netns pids "$(ns 0)")" ]; }
+wait_for 10 ns0_empty || fail "processes left in ns 0: $(ip netns pids "$(ns 0)")"
 ok "deleting the moved interfaces stopped both daemons"
 # And SIGTERM to a daemon removes its interface from the namespace it was moved to.
 start_moved "$W1" 1
