@@ -474,8 +474,10 @@ static void *tun_thread(void *arg)
 		b = tx_submit(d, b, &cache);
 	}
 out:
-	if (b)
-		b->n = 0, dp_submit(d, b, &cache); /* returns it to the pool, in order */
+	if (b) {
+		b->n = 0;
+		dp_submit(d, b, &cache); /* returns it to the pool, in order */
+	}
 	dp_serial_done(&serial);
 	dp_ctx_cache_done(&cache);
 	batches_free(bs, nb);
@@ -880,10 +882,11 @@ int dp_device_start(struct dp_device *d)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = dp_pool_start(d, workers_wanted(d));
+	if (!r && pthread_create(&d->tun_thread, NULL, tun_thread, d))
+		r = -EAGAIN;
 	if (r)
-		dp_pool_stop(d);
-	else if (pthread_create(&d->tun_thread, NULL, tun_thread, d) ||
-		 pthread_create(&d->hs_thread, NULL, hs_thread, d))
+		dp_pool_stop(d); /* no reader started: nothing can be queued */
+	else if (pthread_create(&d->hs_thread, NULL, hs_thread, d))
 		r = -EAGAIN;
 	else
 		r = start_udp_threads(d);
