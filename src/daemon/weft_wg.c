@@ -32,7 +32,9 @@ static void usage(FILE *f)
 		   "Creates a userspace WireGuard interface driven by `wg` and `wg-quick` through\n"
 		   "the UAPI socket " UAPI_DIR "/INTERFACE-NAME.sock.\n"
 		   "Environment: LOG_LEVEL=error|info|verbose|debug|silent, "
-		   "WG_PROCESS_FOREGROUND=1.\n");
+		   "WG_PROCESS_FOREGROUND=1,\n"
+		   "WEFT_CRYPTO_WORKERS=N (-1, the default: one per CPU from 4 CPUs up, else 0;\n"
+		   "0: crypto inline in the reader threads; N: N workers).\n");
 }
 
 static int print_stats(const char *ifname)
@@ -72,7 +74,8 @@ int main(int argc, char **argv)
 	struct dp_device *d;
 	bool foreground = false;
 	const char *ll = getenv("LOG_LEVEL"), *fg = getenv("WG_PROCESS_FOREGROUND");
-	int ready[2] = {-1, -1}, r;
+	const char *cw = getenv("WEFT_CRYPTO_WORKERS");
+	int ready[2] = {-1, -1}, r, workers = -2;
 
 	if (ll) {
 		int lvl = log_level_parse(ll);
@@ -85,6 +88,19 @@ int main(int argc, char **argv)
 	}
 	if (fg && !strcmp(fg, "1"))
 		foreground = true;
+	if (cw) {
+		char *end;
+		long v = strtol(cw, &end, 10);
+
+		if (!*cw || *end || v < -1 || v > 64) {
+			fprintf(stderr,
+				"weft-wg: WEFT_CRYPTO_WORKERS must be -1 (auto), 0 "
+				"(inline) or 1..64, not '%s'\n",
+				cw);
+			return 1;
+		}
+		workers = (int)v;
+	}
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
@@ -109,7 +125,8 @@ int main(int argc, char **argv)
 	if (r) {
 		const char *why = r == -EINVAL	     ? "invalid interface name (1 to 15 bytes)"
 				  : r == -EEXIST     ? "a link of that name exists and is not a TUN"
-				  : r == -EADDRINUSE ? "its UAPI socket is in use by a running daemon"
+				  : r == -EADDRINUSE
+					  ? "its UAPI socket is in use by a running daemon"
 				  : r == -EBUSY	     ? "the interface is in use by another process"
 						     : strerror(-r);
 
@@ -147,6 +164,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (workers != -2)
+		dp_device_set_crypto_workers(d, workers);
 	r = dp_device_start(d);
 	if (r) {
 		fprintf(stderr, "weft-wg: %s: cannot start threads: %s\n", cfg.ifname,
@@ -154,7 +173,8 @@ int main(int argc, char **argv)
 		dp_device_free(d);
 		return 1;
 	}
-	log_info("%s: up, listening on UDP port %u", cfg.ifname, dp_device_port(d));
+	log_info("%s: up, listening on UDP port %u, %u crypto workers", cfg.ifname,
+		 dp_device_port(d), dp_device_crypto_workers(d));
 	if (ready[1] >= 0) {
 		if (write(ready[1], "1", 1) != 1) {
 			/* the parent is gone; keep serving */

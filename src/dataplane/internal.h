@@ -9,6 +9,17 @@
  *   udp_lock (rwlock): read-held around every send; write-held to swap sockets on rebind.
  *   lock (mutex): the engine state (struct wg_device and peers), per-peer staging, endpoints.
  * Crypto of bulk data runs outside `lock` with per-thread AEAD contexts.
+ *
+ * The data path is "parallel then serial" (kernel queueing.c, wireguard-go's queues): a
+ * reader (TUN, or UDP per family) fills a batch, runs the serial begin step under `lock`
+ * (peer lookup, counters, keypair lookup, with key copies for the workers), then puts the
+ * batch in its own serial queue and its chunks in the device's parallel queue at once.
+ * Workers seal or open any chunk; whoever completes the batch at the head of a serial queue
+ * releases the done batches of that queue in order (send them; or replay/timer checks and
+ * write to the TUN). Each reader reads in order, so each peer's packets leave in order.
+ * Batches come from a fixed per-reader pool (the bound on memory and the back-pressure).
+ * A peer cannot be freed while a batch refers to it: dp_device_apply waits, with cfg_lock
+ * write-held, until no batch is in flight. With 0 workers the reader does it all inline.
  */
 #ifndef WEFT_DATAPLANE_INTERNAL_H
 #define WEFT_DATAPLANE_INTERNAL_H
@@ -17,7 +28,9 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "crypto/crypto.h"
 #include "dataplane/device.h"
+#include "dataplane/offload.h"
 #include "platform/tun.h"
 #include "platform/udp.h"
 #include "wg/wg.h"
@@ -28,6 +41,90 @@ enum {
 	DP_HANDSHAKE_QUEUE = 1024, /* wireguard-go's QueueHandshakeSize */
 	DP_STAGED = WG_MAX_STAGED_PACKETS,
 	DP_TIMER_TICK_MS = 100, /* longest the control loop sleeps: timer resolution */
+	DP_CTX_CACHE = 8,       /* AEAD contexts cached per thread */
+	DP_CHUNK = 16,          /* packets per unit of parallel work */
+	DP_MAX_WORKERS = 64,
+	DP_POOL_MIN_CPUS = 4,   /* default: inline below this many CPUs (measured, see device.c) */
+	DP_POOL_QUEUE = 2048,   /* chunks waiting for a worker */
+};
+
+/* Per-thread AEAD contexts keyed by keypair id (and direction). */
+struct dp_ctx_cache {
+	struct {
+		uint64_t id;
+		struct crypto_aead aead;
+	} e[DP_CTX_CACHE];
+	unsigned next;
+};
+
+/* The context for (id, send), built from key on a miss. NULL on allocation failure. */
+struct crypto_aead *dp_ctx_get(struct dp_ctx_cache *c, uint64_t kp_id, const uint8_t *key,
+			       bool send);
+void dp_ctx_cache_done(struct dp_ctx_cache *c);
+
+/* One packet of a batch. */
+struct dp_job {
+	uint8_t *buf;
+	size_t len, wire_len;
+	struct dp_peer *peer;  /* tx */
+	struct wg_keypair *kp; /* rx: checked against kp_id in the serial stage */
+	uint64_t kp_id, counter;
+	uint32_t remote_index;
+	uint8_t key[WG_KEY_LEN]; /* copy of the keypair's key, for the worker's context */
+	struct wg_endpoint ep;	 /* tx: destination and sticky source, read in begin */
+	struct plat_udp_src src;
+	bool ok;
+};
+
+struct dp_batch;
+struct dp_serial;
+
+struct dp_batch_ops {
+	/* Seal or open jobs [from, to) with the calling thread's contexts. */
+	void (*crypt)(struct dp_device *d, struct dp_batch *b, unsigned from, unsigned to,
+		      struct dp_ctx_cache *cache);
+	/* The serial stage, in queue order. */
+	void (*finish)(struct dp_device *d, struct dp_batch *b);
+};
+
+struct dp_batch {
+	struct dp_serial *serial;
+	struct dp_batch *next_free;
+	atomic_uint pending; /* chunks not yet through crypt */
+	unsigned n;	     /* jobs in use */
+	struct dp_job *jobs;
+	struct plat_udp_msg *msgs;
+	uint8_t *slab;
+	struct dp_gro_pkt *gro; /* rx */
+	struct dp_gro_run *runs;
+};
+
+/* A serial queue: one reader's batches, released in the order they were submitted. */
+struct dp_serial {
+	const struct dp_batch_ops *ops;
+	pthread_mutex_t mu;
+	pthread_cond_t freed;
+	struct dp_batch **ring;
+	unsigned cap, head, len;
+	bool busy; /* a thread is releasing batches */
+	struct dp_batch *free_list;
+	unsigned nfree, total;
+};
+
+struct dp_work {
+	struct dp_batch *b;
+	unsigned from, to;
+};
+
+/* The parallel queue and its workers. */
+struct dp_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t more, space;
+	struct dp_work *ring;
+	unsigned head, len;
+	pthread_t threads[DP_MAX_WORKERS];
+	unsigned n;
+	bool stop;
 };
 
 struct dp_staged {
@@ -75,6 +172,13 @@ struct dp_device {
 	struct dp_hs_item *hs_ring;
 	size_t hs_head, hs_len;
 
+	/* crypto worker pool; in-flight batches (see the top of this file) */
+	int want_workers; /* -1 = one per online CPU; 0 = inline */
+	struct dp_pool pool;
+	pthread_mutex_t flight_lock;
+	pthread_cond_t flight_cond;
+	unsigned in_flight;
+
 	pthread_t tun_thread, udp_thread[2], hs_thread;
 	bool udp_running[2], threads_started;
 	atomic_bool stop;
@@ -86,6 +190,19 @@ struct dp_device {
 };
 
 uint64_t dp_now(void);
+
+/* queue.c */
+int dp_pool_start(struct dp_device *d, unsigned workers);
+void dp_pool_stop(struct dp_device *d); /* after every reader stopped */
+/* Takes ownership of batches[0..n), each with its buffers allocated. */
+int dp_serial_init(struct dp_serial *s, const struct dp_batch_ops *ops, struct dp_batch *batches,
+		   unsigned n);
+/* Waits until every batch is back, then frees the queue (not the batches). */
+void dp_serial_done(struct dp_serial *s);
+/* A free batch, waiting for one if all are in flight. */
+struct dp_batch *dp_serial_get(struct dp_serial *s);
+/* Submit a batch whose begin step is done: in flight until its finish step returns. */
+void dp_submit(struct dp_device *d, struct dp_batch *b, struct dp_ctx_cache *inline_cache);
 /* Send a message built under `lock` to the peer's endpoint (takes udp_lock). */
 void dp_send_to_peer(struct dp_device *d, struct dp_peer *p, const uint8_t *msg, size_t len);
 /* Carry out engine actions for a peer; call with `lock` held. */

@@ -50,8 +50,6 @@ uint16_t dp_csum_fold(uint32_t sum);
 int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h, uint8_t *out,
 		     size_t stride, size_t max_segs, size_t *seg_len);
 
-#endif
-
 /*
  * Receive-side coalescing (software GRO) for the TUN write path: consecutive TCP segments
  * of one flow (same addresses, ports, IP fields, TCP options, ack and window; contiguous
@@ -87,3 +85,5 @@ struct dp_gro_run {
  * packet. Returns the number of runs (<= n); runs must hold n entries.
  */
 unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs);
+
+#endif

@@ -17,6 +17,7 @@
 #include <ws2tcpip.h>
 #else
 #include <arpa/inet.h>
+#include <net/if.h>
 #endif
 
 #include "crypto/crypto.h"
@@ -134,6 +135,32 @@ static int parse_addr(int af, const char *s, size_t len, uint8_t out[16])
 	return 0;
 }
 
+/*
+ * The zone of "[fe80::1%zone]:port": a decimal interface index, or an interface name (what
+ * `wg` sends: getnameinfo writes the name) looked up in this network namespace.
+ */
+static int parse_scope(const char *s, size_t len, uint64_t *ret)
+{
+#ifdef _WIN32
+	return parse_uint(s, len, UINT32_MAX, ret); /* names: not on Windows yet */
+#else
+	char name[IF_NAMESIZE];
+	unsigned idx;
+
+	if (len && s[0] >= '0' && s[0] <= '9')
+		return parse_uint(s, len, UINT32_MAX, ret);
+	if (len == 0 || len >= sizeof(name) || memchr(s, '\0', len) || memchr(s, '/', len))
+		return -EINVAL;
+	memcpy(name, s, len);
+	name[len] = '\0';
+	idx = if_nametoindex(name);
+	if (!idx)
+		return -EINVAL;
+	*ret = idx;
+	return 0;
+#endif
+}
+
 int uapi_parse_endpoint_scoped(const char *s, size_t len, struct wg_endpoint *ret,
 			       uint32_t *ret_scope_id)
 {
@@ -157,7 +184,7 @@ int uapi_parse_endpoint_scoped(const char *s, size_t len, struct wg_endpoint *re
 		if (pct) {
 			size_t slen = hlen - (size_t)(pct + 1 - host);
 
-			if (parse_uint(pct + 1, slen, UINT32_MAX, &scope))
+			if (parse_scope(pct + 1, slen, &scope))
 				return -EINVAL;
 			hlen = (size_t)(pct - host);
 		}
@@ -185,6 +212,7 @@ int uapi_parse_endpoint_scoped(const char *s, size_t len, struct wg_endpoint *re
 	if (parse_uint(port, plen, UINT16_MAX, &v))
 		return -EINVAL;
 	ep.port = (uint16_t)v;
+	ep.scope_id = (uint32_t)scope;
 	*ret = ep;
 	if (ret_scope_id)
 		*ret_scope_id = (uint32_t)scope;
@@ -641,7 +669,7 @@ int uapi_format_get(struct strbuf *out, const struct uapi_get *g)
 		append_key(out, "preshared_key", pe->psk);
 		strbuf_appends(out, "protocol_version=1\n");
 		if (pe->has_endpoint) {
-			ret = append_endpoint(out, &pe->endpoint, 0);
+			ret = append_endpoint(out, &pe->endpoint, pe->endpoint.scope_id);
 			if (ret)
 				return ret;
 		}

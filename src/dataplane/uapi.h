@@ -22,7 +22,8 @@
  *   zeros are accepted as Go's strconv.ParseUint accepts them.
  * - Endpoint ports 0..65535: Go's netip.ParseAddrPort accepts port 0, and so do we (the
  *   device's send then fails, as wireguard-go's does). IPv6 needs brackets, IPv4 must not
- *   have them; a "%scope" is only accepted inside brackets and only as a decimal number.
+ *   have them; a "%scope" is only accepted inside brackets, as a decimal interface index or
+ *   an interface name that exists in the daemon's network namespace (`wg` sends names).
  * - A line without '=' is -EINVAL here (wireguard-go answers EPROTO for it).
  */
 #ifndef WEFT_DATAPLANE_UAPI_H
@@ -110,9 +111,8 @@ int uapi_parser_finish(struct uapi_parser *p);
 void uapi_set_free(struct uapi_set *s);
 
 /*
- * "a.b.c.d:port", "[v6]:port", "[v6%scope]:port" (numeric scope only; it is validated and
- * dropped, see uapi_parse_endpoint_scoped) → 0 or -EINVAL. Port 0..65535 (see above).
- * *ret only on success.
+ * "a.b.c.d:port", "[v6]:port", "[v6%scope]:port" (scope: an interface index or name, kept
+ * in ret->scope_id) → 0 or -EINVAL. Port 0..65535 (see above). *ret only on success.
  */
 int uapi_parse_endpoint(const char *s, size_t len, struct wg_endpoint *ret);
 /* The same, also returning the scope id (0 when none) if ret_scope_id is not NULL. */

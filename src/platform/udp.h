@@ -26,6 +26,7 @@ struct plat_udp_msg {
 	size_t len;              /* in: capacity on receive, length on send; out: length */
 	struct wg_endpoint peer; /* source on receive, destination on send */
 	struct plat_udp_src local;
+	bool sent; /* out (send): handed to the kernel */
 };
 
 enum plat_udp_family {
@@ -61,8 +62,8 @@ enum {
  * (out[i].buf points into the buffers). nout must be >= nbufs * PLAT_UDP_MAX_SEGMENTS.
  * Returns the number of entries, or -errno (-ESHUTDOWN after plat_udp_shutdown).
  */
-int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bufs,
-		  unsigned nbufs, struct plat_udp_msg *out, unsigned nout);
+int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bufs, unsigned nbufs,
+		  struct plat_udp_msg *out, unsigned nout);
 /* Whether the kernel accepted UDP GSO (send) and GRO (receive) on these sockets. */
 bool plat_udp_gso(const struct plat_udp *u);
 bool plat_udp_gro(const struct plat_udp *u);
@@ -70,8 +71,8 @@ bool plat_udp_gro(const struct plat_udp *u);
  * Send n datagrams (any mix of families). Runs of datagrams to the same destination from
  * the same source, of equal length but for a shorter last one, leave as one UDP GSO send
  * when the kernel supports it. A local source that the kernel refuses (address gone) is
- * cleared in the message and the send retried without it. Returns the count sent or
- * -errno.
+ * cleared in the message and the send retried without it. Each message's `sent` says
+ * whether it was handed to the kernel. Returns the count sent or -errno.
  */
 int plat_udp_send(struct plat_udp *u, struct plat_udp_msg *msgs, unsigned n);
 

@@ -43,6 +43,7 @@ struct wg_endpoint {
 	enum wg_family family; /* 0 = unset */
 	uint16_t port;         /* host order */
 	uint8_t addr[16];      /* network order; 4 bytes used for IPv4 */
+	uint32_t scope_id;     /* IPv6: interface index of a link-local address; 0 = none */
 };
 
 /* ---------------------------------------------------------------------------------------- */

@@ -591,6 +591,8 @@ static const struct ep_case ep_cases[] = {
 	{"[FD00:0::1]:1", 0, WG_AF_INET6, "fd00::1", 1, 0, "[fd00::1]:1"},
 	{"[fe80::1%3]:51820", 0, WG_AF_INET6, "fe80::1", 51820, 3, "[fe80::1]:51820"},
 	{"[fe80::1%4294967295]:1", 0, WG_AF_INET6, "fe80::1", 1, 4294967295u, "[fe80::1]:1"},
+	/* An interface name, as `wg` sends it; lo is index 1 in every network namespace. */
+	{"[fe80::1%lo]:51820", 0, WG_AF_INET6, "fe80::1", 51820, 1, "[fe80::1]:51820"},
 	{"[::ffff:1.2.3.4]:80", 0, WG_AF_INET6, "::ffff:1.2.3.4", 80, 0, NULL},
 	{"[::]:1", 0, WG_AF_INET6, "::", 1, 0, NULL},
 };
@@ -618,7 +620,9 @@ static const char *const bad_endpoints[] = {
 	"[fd00::1:51820",
 	"[[fd00::1]]:80",
 	"[1.2.3.4]:80",
-	"[fe80::1%eth0]:80",
+	"[fe80::1%nosuchif0]:80",
+	"[fe80::1%lo/x]:80",
+	"[fe80::1%0123456789abcdef]:80",
 	"[fe80::1%]:80",
 	"[fe80::1%4294967296]:80",
 	"[fe80::1%-1]:80",

@@ -193,6 +193,7 @@ static void from_sockaddr(const struct sockaddr_storage *ss, struct wg_endpoint 
 		ep->family = WG_AF_INET6;
 		ep->port = ntohs(sin6->sin6_port);
 		memcpy(ep->addr, &sin6->sin6_addr, 16);
+		ep->scope_id = sin6->sin6_scope_id; /* set by the kernel for link-local sources */
 	}
 }
 
@@ -212,6 +213,7 @@ static socklen_t to_sockaddr(const struct wg_endpoint *ep, struct sockaddr_stora
 	sin6->sin6_family = AF_INET6;
 	sin6->sin6_port = htons(ep->port);
 	memcpy(&sin6->sin6_addr, ep->addr, 16);
+	sin6->sin6_scope_id = ep->scope_id;
 	return sizeof(*sin6);
 }
 
@@ -260,8 +262,8 @@ static unsigned gro_size(struct msghdr *mh)
 	return 0;
 }
 
-int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bufs,
-		  unsigned nbufs, struct plat_udp_msg *out, unsigned nout)
+int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bufs, unsigned nbufs,
+		  struct plat_udp_msg *out, unsigned nout)
 {
 	struct mmsghdr mm[MAX_RECV_BUFS];
 	struct iovec iov[MAX_RECV_BUFS];
@@ -307,7 +309,8 @@ int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bu
 		if (!seg || seg >= len)
 			seg = len ? len : 1;
 		/* A GRO run: same source, equal-sized datagrams but for a shorter last one. */
-		for (size_t off = 0; n < nout && (off < len || (len == 0 && off == 0)); off += seg) {
+		for (size_t off = 0; n < nout && (off < len || (len == 0 && off == 0));
+		     off += seg) {
 			out[n].buf = bufs[i] + off;
 			out[n].len = len - off < seg ? len - off : seg;
 			out[n].peer = peer;
@@ -320,7 +323,8 @@ int plat_udp_recv(struct plat_udp *u, enum plat_udp_family f, uint8_t *const *bu
 	return (int)n;
 }
 
-static void write_pktinfo(struct msghdr *mh, uint8_t *cbuf, size_t cap, const struct plat_udp_msg *m)
+static void write_pktinfo(struct msghdr *mh, uint8_t *cbuf, size_t cap,
+			  const struct plat_udp_msg *m)
 {
 	struct cmsghdr *c;
 
@@ -356,7 +360,7 @@ static void write_pktinfo(struct msghdr *mh, uint8_t *cbuf, size_t cap, const st
 static bool same_path(const struct plat_udp_msg *a, const struct plat_udp_msg *b)
 {
 	return a->peer.port == b->peer.port && !memcmp(a->peer.addr, b->peer.addr, 16) &&
-	       a->local.valid == b->local.valid &&
+	       a->peer.scope_id == b->peer.scope_id && a->local.valid == b->local.valid &&
 	       (!a->local.valid || (!memcmp(a->local.addr, b->local.addr, 16) &&
 				    a->local.ifindex == b->local.ifindex));
 }
@@ -404,6 +408,7 @@ static int send_run(struct plat_udp *u, int fd, struct plat_udp_msg *msgs, unsig
 		if (j - i > 1)
 			gso_size = (uint16_t)seg;
 		for (unsigned k = i; k < j; k++) {
+			msgs[k].sent = false;
 			iov[k].iov_base = msgs[k].buf;
 			iov[k].iov_len = msgs[k].len;
 		}
@@ -424,8 +429,11 @@ static int send_run(struct plat_udp *u, int fd, struct plat_udp_msg *msgs, unsig
 		unsigned g;
 
 		if (r > 0) {
-			for (int k = 0; k < r; k++)
-				sent += count[done + (unsigned)k];
+			for (unsigned k = 0; k < (unsigned)r; k++) {
+				sent += count[done + k];
+				for (unsigned m = 0; m < count[done + k]; m++)
+					msgs[first[done + k] + m].sent = true;
+			}
 			done += (unsigned)r;
 			continue;
 		}
@@ -469,6 +477,8 @@ int plat_udp_send(struct plat_udp *u, struct plat_udp_msg *msgs, unsigned n)
 		       (msgs[j].peer.family == WG_AF_INET6 ? PLAT_UDP_V6 : PLAT_UDP_V4) == f)
 			j++;
 		if (u->fd[f] < 0) {
+			for (unsigned k = i; k < j; k++)
+				msgs[k].sent = false;
 			i = j;
 			continue;
 		}
