@@ -75,11 +75,16 @@ int plat_win_luid_from_alias(const char *alias, uint64_t *ret_luid)
 		return -EINVAL;
 	}
 	e = ConvertInterfaceAliasToLuid(w, &luid);
-	if (e != NO_ERROR) {
-		/* ERROR_INVALID_PARAMETER is what Windows answers for an unknown alias. */
+	/* ERROR_INVALID_PARAMETER is what Windows answers for an unknown alias. */
+	if (e == ERROR_INVALID_PARAMETER || e == ERROR_NOT_FOUND || e == ERROR_FILE_NOT_FOUND) {
 		plat_win_set_error("ConvertInterfaceAliasToLuid: interface '%s' not found (Win32 error %lu)",
 				   alias, (unsigned long)e);
 		return -ENODEV;
+	}
+	if (e != NO_ERROR) {
+		plat_win_set_error("ConvertInterfaceAliasToLuid('%s') failed: Win32 error %lu", alias,
+				   (unsigned long)e);
+		return plat_win_errno(e);
 	}
 	*ret_luid = luid.Value;
 	return 0;
@@ -104,8 +109,10 @@ int plat_netif_index(const char *name)
 	uint64_t luid;
 	int r = plat_win_luid_from_alias(name, &luid);
 
+	if (r == -EINVAL)
+		return -ENODEV; /* as on Linux: a name no link can have */
 	if (r < 0)
-		return -ENODEV;
+		return r;
 	return plat_win_luid_to_index(luid);
 }
 

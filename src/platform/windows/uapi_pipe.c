@@ -297,7 +297,9 @@ int plat_uapi_pipe_open(const char *ifname, const struct plat_uapi_ops *ops, voi
 		p->pipe = NULL;
 		plat_win_set_error("CreateNamedPipeW(\\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\%s) failed: Win32 error %lu%s",
 				   ifname, (unsigned long)e,
-				   e == ERROR_ACCESS_DENIED ? " (in use, or not Administrator)" : "");
+				   e == ERROR_ACCESS_DENIED ? " (in use, or not Administrator)"
+				   : e == ERROR_PIPE_BUSY   ? " (in use)"
+							    : "");
 		r = e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY ? -EADDRINUSE : plat_win_errno(e);
 		goto fail;
 	}
