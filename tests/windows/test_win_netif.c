@@ -130,8 +130,9 @@ static void test_firewall_bad_input(void **state)
 static bool real_windows_admin(void)
 {
 	if (plat_win_is_wine()) {
-		print_message("SKIP: Wine has no Wintun driver, IP Helper writes or Windows Firewall; "
-			      "run this test on Windows as Administrator\n");
+		print_message(
+			"SKIP: Wine has no Wintun driver, IP Helper writes or Windows Firewall; "
+			"run this test on Windows as Administrator\n");
 		return false;
 	}
 	if (!IsUserAnAdmin()) {
@@ -152,7 +153,8 @@ static int addr_seen(void *ctx, const struct plat_addr *a)
 static void test_real_adapter(void **state)
 {
 	struct plat_addr v4 = {.family = WG_AF_INET, .addr = {10, 200, 77, 1}, .prefix = 24};
-	struct plat_addr v6 = {.family = WG_AF_INET6, .addr = {0xfd, 0, 0, 0x77, [15] = 1}, .prefix = 64};
+	struct plat_addr v6 = {
+		.family = WG_AF_INET6, .addr = {0xfd, 0, 0, 0x77, [15] = 1}, .prefix = 64};
 	struct plat_addr r4 = {.family = WG_AF_INET, .addr = {10, 201, 9, 9}, .prefix = 16};
 	struct plat_addr r6 = {.family = WG_AF_INET6, .addr = {0xfd, 0, 0, 0x78}, .prefix = 48};
 	struct plat_tun *t = NULL;
@@ -213,9 +215,9 @@ static void test_real_firewall(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_alias_not_found),	   cmocka_unit_test(test_unknown_ifindex),
-		cmocka_unit_test(test_listed_interface),   cmocka_unit_test(test_firewall_bad_input),
-		cmocka_unit_test(test_real_adapter),	   cmocka_unit_test(test_real_firewall),
+		cmocka_unit_test(test_alias_not_found),	 cmocka_unit_test(test_unknown_ifindex),
+		cmocka_unit_test(test_listed_interface), cmocka_unit_test(test_firewall_bad_input),
+		cmocka_unit_test(test_real_adapter),	 cmocka_unit_test(test_real_firewall),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,7 +61,8 @@ static void test_v6_round_trip(void **state)
 static void test_endpoints(void **state)
 {
 	struct wg_endpoint e4 = {.family = WG_AF_INET, .port = 51820, .addr = {198, 18, 0, 1}};
-	struct wg_endpoint e6 = {.family = WG_AF_INET6, .port = 443, .addr = {0xfd, 0x00, [15] = 2}};
+	struct wg_endpoint e6 = {
+		.family = WG_AF_INET6, .port = 443, .addr = {0xfd, 0x00, [15] = 2}};
 	struct wg_endpoint back;
 	SOCKADDR_INET sa;
 

@@ -169,9 +169,9 @@ static const struct plat_uapi_ops ops = {
 /* ---------------------------------------------------------------------------------------- */
 
 #define IFNAME "weft-test-pipe"
-#define PRIV	"e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a"
-#define PUB	"b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33"
-#define PUB2	"58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376"
+#define PRIV   "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a"
+#define PUB    "b85996fecc9c7f1fc6d2572a76eda11d59bcd20be8e543b15ce4bd85a8e75a33"
+#define PUB2   "58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376"
 
 static struct plat_uapi_pipe *server;
 
@@ -214,7 +214,8 @@ static void test_path(void **state)
 	wchar_t p[PLAT_UAPI_PIPE_PATH_MAX];
 
 	assert_int_equal(plat_uapi_pipe_path("wg0", p), 0);
-	assert_true(wcscmp(p, L"\\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\wg0") == 0);
+	assert_true(wcscmp(p, L"\\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\wg0") ==
+		    0);
 	assert_int_equal(plat_uapi_pipe_path("", p), -EINVAL);
 	assert_int_equal(plat_uapi_pipe_path("a\\b", p), -EINVAL);
 	assert_int_equal(plat_uapi_pipe_path("a/b", p), -EINVAL);
@@ -236,30 +237,31 @@ static void test_round_trip(void **state)
 				  "public_key=" PUB2 "\n"
 				  "endpoint=[fd00::2]:443\n"
 				  "\n";
-	static const char want[] = "private_key=" PRIV "\n"
-				   "listen_port=51820\n"
-				   "public_key=" PUB "\n"
-				   "preshared_key=0000000000000000000000000000000000000000000000000000000000000000\n"
-				   "protocol_version=1\n"
-				   "endpoint=198.18.0.2:51820\n"
-				   "last_handshake_time_sec=0\n"
-				   "last_handshake_time_nsec=0\n"
-				   "tx_bytes=0\n"
-				   "rx_bytes=0\n"
-				   "persistent_keepalive_interval=25\n"
-				   "allowed_ip=10.200.0.0/16\n"
-				   "allowed_ip=fd00::/64\n"
-				   "public_key=" PUB2 "\n"
-				   "preshared_key=0000000000000000000000000000000000000000000000000000000000000000\n"
-				   "protocol_version=1\n"
-				   "endpoint=[fd00::2]:443\n"
-				   "last_handshake_time_sec=0\n"
-				   "last_handshake_time_nsec=0\n"
-				   "tx_bytes=0\n"
-				   "rx_bytes=0\n"
-				   "persistent_keepalive_interval=0\n"
-				   "errno=0\n"
-				   "\n";
+	static const char want[] =
+		"private_key=" PRIV "\n"
+		"listen_port=51820\n"
+		"public_key=" PUB "\n"
+		"preshared_key=0000000000000000000000000000000000000000000000000000000000000000\n"
+		"protocol_version=1\n"
+		"endpoint=198.18.0.2:51820\n"
+		"last_handshake_time_sec=0\n"
+		"last_handshake_time_nsec=0\n"
+		"tx_bytes=0\n"
+		"rx_bytes=0\n"
+		"persistent_keepalive_interval=25\n"
+		"allowed_ip=10.200.0.0/16\n"
+		"allowed_ip=fd00::/64\n"
+		"public_key=" PUB2 "\n"
+		"preshared_key=0000000000000000000000000000000000000000000000000000000000000000\n"
+		"protocol_version=1\n"
+		"endpoint=[fd00::2]:443\n"
+		"last_handshake_time_sec=0\n"
+		"last_handshake_time_nsec=0\n"
+		"tx_bytes=0\n"
+		"rx_bytes=0\n"
+		"persistent_keepalive_interval=0\n"
+		"errno=0\n"
+		"\n";
 
 	expect_reply(set, "errno=0\n\n");
 	assert_int_equal(D.sets_applied, 1);
@@ -335,18 +337,24 @@ static void test_client_leaves_mid_request(void **state)
 {
 	wchar_t path[PLAT_UAPI_PIPE_PATH_MAX];
 	static const char part[] = "set=1\nlisten_port=9\n";
-	int aborted = D.sets_aborted;
+	int aborted = D.sets_aborted, applied = D.sets_applied;
 	DWORD n;
 	HANDLE h;
 
 	assert_int_equal(plat_uapi_pipe_path(IFNAME, path), 0);
+	assert_true(WaitNamedPipeW(path, 5000));
 	h = CreateFileW(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
 	assert_true(h != INVALID_HANDLE_VALUE);
 	assert_true(WriteFile(h, part, sizeof(part) - 1, &n, NULL));
 	CloseHandle(h);
-	/* the next client is served after the server noticed the first one left */
+	/*
+	 * The next client is served after the first was dealt with: either the server read the
+	 * partial request and discarded it (aborted), or the client was gone before the server
+	 * reached it. Never applied either way.
+	 */
 	expect_reply("set=1\nlisten_port=10\n\n", "errno=0\n\n");
-	assert_int_equal(D.sets_aborted, aborted + 1);
+	assert_true(D.sets_aborted == aborted || D.sets_aborted == aborted + 1);
+	assert_int_equal(D.sets_applied, applied + 1);
 	assert_int_equal(D.listen_port, 10);
 }
 

@@ -226,8 +226,9 @@ static void test_fake_dll_entry_points(void **state)
 
 	/* A DLL without the entry points is not Wintun. */
 	memset(&api, 0, sizeof(api));
-	assert_int_equal(plat_wintun_load_path_unverified(L"C:\\windows\\system32\\version.dll", &api),
-			 -ENOEXEC);
+	assert_int_equal(
+		plat_wintun_load_path_unverified(L"C:\\windows\\system32\\version.dll", &api),
+		-ENOEXEC);
 	assert_non_null(strstr(plat_win_last_error(), "no entry point WintunCreateAdapter"));
 	assert_null(api.dll);
 }
@@ -441,8 +442,8 @@ static void test_open_existing(void **state)
 
 static void test_refusals(void **state)
 {
-	static const char *const bad[] = {"", "a b", "a/b", "a\\b", "x:y", ".", "..",
-					  "sixteen-chars-xx", "tab\there"};
+	static const char *const bad[] = {
+		"", "a b", "a/b", "a\\b", "x:y", ".", "..", "sixteen-chars-xx", "tab\there"};
 	struct plat_tun *t = NULL;
 	size_t i;
 
@@ -587,7 +588,8 @@ int main(void)
 		cmocka_unit_test(test_fake_dll_entry_points),
 	};
 	const struct CMUnitTest tun[] = {
-		cmocka_unit_test_setup_teardown(test_open_create_and_teardown, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_open_create_and_teardown, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_open_existing, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_receive, fake_setup, fake_teardown),

@@ -106,7 +106,8 @@ int plat_win_wide_to_utf8(const wchar_t *s, char *out, size_t cap)
 		return -EINVAL;
 	if ((size_t)n > cap)
 		return -ENAMETOOLONG;
-	if (WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, s, -1, out, (int)cap, NULL, NULL) != n)
+	if (WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, s, -1, out, (int)cap, NULL, NULL) !=
+	    n)
 		return -EINVAL;
 	return 0;
 }

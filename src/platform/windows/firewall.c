@@ -46,15 +46,16 @@ static int get_rules(INetFwRules **ret, const char *ifname)
 	hr = CoCreateInstance(&CLSID_NetFwPolicy2, NULL, CLSCTX_INPROC_SERVER, &IID_INetFwPolicy2,
 			      (void **)&policy);
 	if (FAILED(hr)) {
-		plat_win_set_error("CoCreateInstance(NetFwPolicy2) for '%s' failed: HRESULT 0x%08lx",
-				   ifname, (unsigned long)hr);
+		plat_win_set_error(
+			"CoCreateInstance(NetFwPolicy2) for '%s' failed: HRESULT 0x%08lx", ifname,
+			(unsigned long)hr);
 		return hr_errno(hr);
 	}
 	hr = INetFwPolicy2_get_Rules(policy, ret);
 	INetFwPolicy2_Release(policy);
 	if (FAILED(hr)) {
-		plat_win_set_error("INetFwPolicy2::get_Rules for '%s' failed: HRESULT 0x%08lx", ifname,
-				   (unsigned long)hr);
+		plat_win_set_error("INetFwPolicy2::get_Rules for '%s' failed: HRESULT 0x%08lx",
+				   ifname, (unsigned long)hr);
 		return hr_errno(hr);
 	}
 	return 0;
@@ -136,8 +137,8 @@ int plat_firewall_allow_udp(const char *ifname, uint16_t port, struct plat_fw_ru
 	hr = add_rule(rules, fw->name, port, &step);
 	if (FAILED(hr)) {
 		INetFwRules_Remove(rules, b_name); /* nothing half-added left behind */
-		plat_win_set_error("%s for the UDP %u rule of '%s' failed: HRESULT 0x%08lx", step, port,
-				   ifname, (unsigned long)hr);
+		plat_win_set_error("%s for the UDP %u rule of '%s' failed: HRESULT 0x%08lx", step,
+				   port, ifname, (unsigned long)hr);
 		r = hr_errno(hr);
 	}
 	SysFreeString(b_name);

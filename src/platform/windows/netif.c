@@ -49,8 +49,9 @@ static int luid_of(int ifindex, const char *what, NET_LUID *ret)
 	}
 	e = ConvertInterfaceIndexToLuid((NET_IFINDEX)ifindex, &luid);
 	if (e != NO_ERROR) {
-		plat_win_set_error("%s: ConvertInterfaceIndexToLuid(ifindex %d) failed: Win32 error %lu",
-				   what, ifindex, (unsigned long)e);
+		plat_win_set_error(
+			"%s: ConvertInterfaceIndexToLuid(ifindex %d) failed: Win32 error %lu", what,
+			ifindex, (unsigned long)e);
 		return -ENODEV;
 	}
 	*ret = luid;
@@ -77,13 +78,14 @@ int plat_win_luid_from_alias(const char *alias, uint64_t *ret_luid)
 	e = ConvertInterfaceAliasToLuid(w, &luid);
 	/* ERROR_INVALID_PARAMETER is what Windows answers for an unknown alias. */
 	if (e == ERROR_INVALID_PARAMETER || e == ERROR_NOT_FOUND || e == ERROR_FILE_NOT_FOUND) {
-		plat_win_set_error("ConvertInterfaceAliasToLuid: interface '%s' not found (Win32 error %lu)",
-				   alias, (unsigned long)e);
+		plat_win_set_error(
+			"ConvertInterfaceAliasToLuid: interface '%s' not found (Win32 error %lu)",
+			alias, (unsigned long)e);
 		return -ENODEV;
 	}
 	if (e != NO_ERROR) {
-		plat_win_set_error("ConvertInterfaceAliasToLuid('%s') failed: Win32 error %lu", alias,
-				   (unsigned long)e);
+		plat_win_set_error("ConvertInterfaceAliasToLuid('%s') failed: Win32 error %lu",
+				   alias, (unsigned long)e);
 		return plat_win_errno(e);
 	}
 	*ret_luid = luid.Value;
@@ -97,8 +99,9 @@ int plat_win_luid_to_index(uint64_t luid)
 	DWORD e = ConvertInterfaceLuidToIndex(&l, &idx);
 
 	if (e != NO_ERROR || idx == 0 || idx > INT32_MAX) {
-		plat_win_set_error("ConvertInterfaceLuidToIndex(LUID 0x%016llx) failed: Win32 error %lu",
-				   (unsigned long long)luid, (unsigned long)e);
+		plat_win_set_error(
+			"ConvertInterfaceLuidToIndex(LUID 0x%016llx) failed: Win32 error %lu",
+			(unsigned long long)luid, (unsigned long)e);
 		return -ENODEV;
 	}
 	return (int)idx;
@@ -129,10 +132,10 @@ static int if_row(int ifindex, const char *what, MIB_IF_ROW2 *ret)
 	row.InterfaceLuid = luid;
 	e = GetIfEntry2(&row);
 	if (e != NO_ERROR) {
-		plat_win_set_error("%s: GetIfEntry2(ifindex %d) failed: Win32 error %lu", what, ifindex,
-				   (unsigned long)e);
+		plat_win_set_error("%s: GetIfEntry2(ifindex %d) failed: Win32 error %lu", what,
+				   ifindex, (unsigned long)e);
 		return e == ERROR_FILE_NOT_FOUND || e == ERROR_NOT_FOUND ? -ENODEV
-									  : plat_win_errno(e);
+									 : plat_win_errno(e);
 	}
 	*ret = row;
 	return 0;
@@ -240,8 +243,9 @@ int plat_netif_set_mtu(int ifindex, unsigned mtu)
 	if (r6 < 0)
 		return r6;
 	if (r == 1 && r6 == 1) {
-		plat_win_set_error("plat_netif_set_mtu: neither IPv4 nor IPv6 is bound to ifindex %d",
-				   ifindex);
+		plat_win_set_error(
+			"plat_netif_set_mtu: neither IPv4 nor IPv6 is bound to ifindex %d",
+			ifindex);
 		return -ENODEV;
 	}
 	return 0;
@@ -271,8 +275,8 @@ int plat_netif_get_mtu(int ifindex)
 static int prepare_addr(const char *what, const struct plat_addr *a, SOCKADDR_INET *sa)
 {
 	if (plat_win_addr_to_sockaddr(a, sa) < 0) {
-		plat_win_set_error("%s: bad address (family %d, prefix %u)", what, a ? a->family : 0,
-				   a ? a->prefix : 0);
+		plat_win_set_error("%s: bad address (family %d, prefix %u)", what,
+				   a ? a->family : 0, a ? a->prefix : 0);
 		return -EINVAL;
 	}
 	return 0;
@@ -306,16 +310,18 @@ int plat_netif_add_address(int ifindex, const struct plat_addr *a)
 		memset(&cur, 0, sizeof(cur));
 		cur.InterfaceLuid = luid;
 		cur.Address = sa;
-		if (GetUnicastIpAddressEntry(&cur) == NO_ERROR && cur.OnLinkPrefixLength != a->prefix) {
-			plat_win_set_error("CreateUnicastIpAddressEntry: %s already on %s with prefix %u",
-					   text, desc, cur.OnLinkPrefixLength);
+		if (GetUnicastIpAddressEntry(&cur) == NO_ERROR &&
+		    cur.OnLinkPrefixLength != a->prefix) {
+			plat_win_set_error(
+				"CreateUnicastIpAddressEntry: %s already on %s with prefix %u",
+				text, desc, cur.OnLinkPrefixLength);
 			return -EEXIST;
 		}
 		return 0;
 	}
 	if (e != NO_ERROR) {
-		plat_win_set_error("CreateUnicastIpAddressEntry(%s) failed on %s: Win32 error %lu", text,
-				   desc, (unsigned long)e);
+		plat_win_set_error("CreateUnicastIpAddressEntry(%s) failed on %s: Win32 error %lu",
+				   text, desc, (unsigned long)e);
 		return plat_win_errno(e);
 	}
 	return 0;
@@ -351,8 +357,8 @@ int plat_netif_del_address(int ifindex, const struct plat_addr *a)
 		return -EADDRNOTAVAIL;
 	}
 	if (e != NO_ERROR) {
-		plat_win_set_error("DeleteUnicastIpAddressEntry(%s) failed on %s: Win32 error %lu", text,
-				   desc, (unsigned long)e);
+		plat_win_set_error("DeleteUnicastIpAddressEntry(%s) failed on %s: Win32 error %lu",
+				   text, desc, (unsigned long)e);
 		return plat_win_errno(e);
 	}
 	return 0;
@@ -410,8 +416,8 @@ int plat_netif_add_route(int ifindex, const struct plat_addr *dst, uint32_t metr
 		return 0;
 	plat_win_addr_str(dst, true, text);
 	if_desc(luid, ifindex, desc, sizeof(desc));
-	plat_win_set_error("CreateIpForwardEntry2(%s, metric %lu) failed via %s: Win32 error %lu", text,
-			   (unsigned long)row.Metric, desc, (unsigned long)e);
+	plat_win_set_error("CreateIpForwardEntry2(%s, metric %lu) failed via %s: Win32 error %lu",
+			   text, (unsigned long)row.Metric, desc, (unsigned long)e);
 	return plat_win_errno(e);
 }
 
@@ -459,7 +465,8 @@ int plat_netif_list_addresses(int ifindex, int (*fn)(void *ctx, const struct pla
 		return r;
 	e = GetUnicastIpAddressTable(AF_UNSPEC, &table);
 	if (e != NO_ERROR) {
-		plat_win_set_error("GetUnicastIpAddressTable failed: Win32 error %lu", (unsigned long)e);
+		plat_win_set_error("GetUnicastIpAddressTable failed: Win32 error %lu",
+				   (unsigned long)e);
 		return plat_win_errno(e);
 	}
 	r = 0;

@@ -68,7 +68,8 @@ int plat_win_tun_open_api(const struct plat_wintun_api *api, const char *name,
 	if (r == 0)
 		r = plat_win_utf8_to_wide(name, wname, ARRAYSIZE(wname));
 	if (r < 0) {
-		plat_win_set_error("Wintun: bad adapter name (1..%d characters, no spaces or / \\ : * ? \" < > |)",
+		plat_win_set_error("Wintun: bad adapter name (1..%d characters, no spaces or / \\ "
+				   ": * ? \" < > |)",
 				   PLAT_TUN_NAME_MAX);
 		r = -EINVAL;
 		goto fail;
@@ -81,11 +82,14 @@ int plat_win_tun_open_api(const struct plat_wintun_api *api, const char *name,
 		if (!t->adapter) {
 			e = GetLastError();
 			if (e == ERROR_ACCESS_DENIED)
-				plat_win_set_error("WintunCreateAdapter('%s') refused: creating an adapter needs Administrator rights (Win32 error %lu)",
-						   name, (unsigned long)e);
+				plat_win_set_error(
+					"WintunCreateAdapter('%s') refused: creating an adapter "
+					"needs Administrator rights (Win32 error %lu)",
+					name, (unsigned long)e);
 			else
-				plat_win_set_error("WintunCreateAdapter('%s') failed: Win32 error %lu", name,
-						   (unsigned long)e);
+				plat_win_set_error(
+					"WintunCreateAdapter('%s') failed: Win32 error %lu", name,
+					(unsigned long)e);
 			r = e == ERROR_SUCCESS ? -EIO : plat_win_errno(e);
 			goto fail;
 		}
@@ -96,8 +100,8 @@ int plat_win_tun_open_api(const struct plat_wintun_api *api, const char *name,
 	t->session = t->api.start_session(t->adapter, PLAT_WINTUN_RING_CAPACITY);
 	if (!t->session) {
 		e = GetLastError();
-		plat_win_set_error("WintunStartSession('%s', %u bytes) failed: Win32 error %lu", name,
-				   (unsigned)PLAT_WINTUN_RING_CAPACITY, (unsigned long)e);
+		plat_win_set_error("WintunStartSession('%s', %u bytes) failed: Win32 error %lu",
+				   name, (unsigned)PLAT_WINTUN_RING_CAPACITY, (unsigned long)e);
 		r = e == ERROR_SUCCESS ? -EIO : plat_win_errno(e);
 		goto fail;
 	}
@@ -195,7 +199,8 @@ ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
 	}
 	if (size > len) {
 		t->api.release_receive_packet(t->session, p);
-		plat_win_set_error("WintunReceivePacket('%s'): a %lu-byte packet does not fit the %zu-byte buffer; dropped",
+		plat_win_set_error("WintunReceivePacket('%s'): a %lu-byte packet does not fit the "
+				   "%zu-byte buffer; dropped",
 				   t->name, (unsigned long)size, len);
 		return -EMSGSIZE;
 	}
@@ -229,8 +234,9 @@ ssize_t plat_win_tun_recv(struct plat_tun *t, void *buf, size_t len, DWORD timeo
 		if (w == WAIT_OBJECT_0 + 1)
 			return -ECANCELED;
 		if (w != WAIT_OBJECT_0) {
-			plat_win_set_error("WaitForMultipleObjects('%s' read event) failed: Win32 error %lu",
-					   t->name, (unsigned long)GetLastError());
+			plat_win_set_error(
+				"WaitForMultipleObjects('%s' read event) failed: Win32 error %lu",
+				t->name, (unsigned long)GetLastError());
 			return -EIO;
 		}
 	}
@@ -250,7 +256,8 @@ static ssize_t alloc_send(struct plat_tun *t, size_t len, uint8_t first, BYTE **
 		if (e == ERROR_BUFFER_OVERFLOW)
 			return -EAGAIN; /* ring full */
 		if (e == ERROR_HANDLE_EOF) {
-			plat_win_set_error("WintunAllocateSendPacket('%s'): adapter is gone", t->name);
+			plat_win_set_error("WintunAllocateSendPacket('%s'): adapter is gone",
+					   t->name);
 			return -ENODEV;
 		}
 		plat_win_set_error("WintunAllocateSendPacket('%s', %zu) failed: Win32 error %lu",

@@ -18,10 +18,31 @@
 static const wchar_t pipe_sddl[] = L"D:P(A;;GA;;;SY)(A;;GA;;;BA)S:(ML;;NWNRNX;;;HI)";
 
 struct plat_uapi_pipe {
-	HANDLE pipe, stop, thread, io_event;
+	HANDLE pipe; /* the instance being served or waited on */
+	HANDLE stop, thread, io_event;
+	PSECURITY_DESCRIPTOR sd;
+	wchar_t path[PLAT_UAPI_PIPE_PATH_MAX];
 	const struct plat_uapi_ops *ops;
 	void *ctx;
 };
+
+/*
+ * A pipe instance: the first one must be the first of its name (another server, or a
+ * squatter, has it otherwise); later ones let the next client connect while one is served,
+ * so that a client that does not retry on ERROR_PIPE_BUSY (wg.exe) is never refused.
+ */
+static HANDLE new_instance(struct plat_uapi_pipe *p, bool first)
+{
+	SECURITY_ATTRIBUTES sa = {
+		.nLength = sizeof(sa), .lpSecurityDescriptor = p->sd, .bInheritHandle = FALSE};
+
+	return CreateNamedPipeW(p->path,
+				PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
+					(first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
+				PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+					PIPE_REJECT_REMOTE_CLIENTS,
+				PIPE_UNLIMITED_INSTANCES, 65536, 65536, 0, &sa);
+}
 
 int plat_uapi_pipe_path(const char *ifname, wchar_t out[PLAT_UAPI_PIPE_PATH_MAX])
 {
@@ -67,8 +88,9 @@ static int pipe_io(HANDLE h, HANDLE ev, void *buf, DWORD len, bool write, HANDLE
 		e = GetLastError();
 		if (e == ERROR_MORE_DATA)
 			return (int)n;
-		return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED ? (write ? -EPIPE : 0)
-									      : plat_win_errno(e);
+		return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED
+			       ? (write ? -EPIPE : 0)
+			       : plat_win_errno(e);
 	}
 	return (int)n;
 }
@@ -115,8 +137,9 @@ static int read_line(struct line_reader *lr, char **line, size_t *len)
 			lr->end -= lr->start;
 			lr->start = 0;
 		}
-		n = pipe_io(lr->h, lr->ev, lr->buf + lr->end, (DWORD)(sizeof(lr->buf) - lr->end - 1),
-			    false, lr->stop, PLAT_UAPI_IO_TIMEOUT_MS);
+		n = pipe_io(lr->h, lr->ev, lr->buf + lr->end,
+			    (DWORD)(sizeof(lr->buf) - lr->end - 1), false, lr->stop,
+			    PLAT_UAPI_IO_TIMEOUT_MS);
 		if (n <= 0)
 			return n;
 		lr->end += (size_t)n;
@@ -224,7 +247,7 @@ static DWORD WINAPI serve_thread(void *arg)
 		return 1;
 	for (;;) {
 		OVERLAPPED ov;
-		HANDLE w[2] = {connected, p->stop};
+		HANDLE w[2] = {connected, p->stop}, next;
 		DWORD r, n;
 		BOOL ok;
 
@@ -245,10 +268,16 @@ static DWORD WINAPI serve_thread(void *arg)
 		}
 		if (WaitForSingleObject(p->stop, 0) == WAIT_OBJECT_0)
 			break;
+		/* The next client may connect (and wait) while this one is served. */
+		next = new_instance(p, false);
 		if (ok)
 			serve_client(p);
 		FlushFileBuffers(p->pipe);
 		DisconnectNamedPipe(p->pipe);
+		if (next != INVALID_HANDLE_VALUE) {
+			CloseHandle(p->pipe);
+			p->pipe = next;
+		}
 	}
 	CloseHandle(connected);
 	return 0;
@@ -257,45 +286,47 @@ static DWORD WINAPI serve_thread(void *arg)
 int plat_uapi_pipe_open(const char *ifname, const struct plat_uapi_ops *ops, void *ctx,
 			struct plat_uapi_pipe **ret)
 {
-	SECURITY_ATTRIBUTES sa = {.nLength = sizeof(sa), .bInheritHandle = FALSE};
-	PSECURITY_DESCRIPTOR sd = NULL;
-	wchar_t path[PLAT_UAPI_PIPE_PATH_MAX];
 	struct plat_uapi_pipe *p;
 	DWORD e;
 	int r;
 
 	if (!ops || !ops->get || !ops->set_begin || !ops->set_line || !ops->set_finish || !ret)
 		return -EINVAL;
-	r = plat_uapi_pipe_path(ifname, path);
-	if (r < 0) {
-		plat_win_set_error("UAPI pipe: bad interface name");
-		return r;
-	}
-	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(pipe_sddl, SDDL_REVISION_1, &sd,
-								  NULL)) {
-		e = GetLastError();
-		plat_win_set_error("ConvertStringSecurityDescriptorToSecurityDescriptorW failed: Win32 error %lu",
-				   (unsigned long)e);
-		return plat_win_errno(e);
-	}
-	sa.lpSecurityDescriptor = sd;
 	p = calloc(1, sizeof(*p));
-	if (!p) {
-		LocalFree(sd);
+	if (!p)
 		return -ENOMEM;
-	}
 	p->ops = ops;
 	p->ctx = ctx;
-	/* One instance only: a second server (or a squatter) cannot share the name. */
-	p->pipe = CreateNamedPipeW(path,
-				   PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE,
-				   PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
-				   1, 65536, 65536, 0, &sa);
-	e = GetLastError();
-	LocalFree(sd);
+	r = plat_uapi_pipe_path(ifname, p->path);
+	if (r < 0) {
+		plat_win_set_error("UAPI pipe: bad interface name");
+		goto fail;
+	}
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(pipe_sddl, SDDL_REVISION_1,
+								  &p->sd, NULL)) {
+		e = GetLastError();
+		plat_win_set_error("ConvertStringSecurityDescriptorToSecurityDescriptorW failed: "
+				   "Win32 error %lu",
+				   (unsigned long)e);
+		r = plat_win_errno(e);
+		goto fail;
+	}
+	/*
+	 * FILE_FLAG_FIRST_PIPE_INSTANCE refuses a name in use on Windows, but Wine ignores it:
+	 * ask first whether any server has the name (ERROR_FILE_NOT_FOUND means none).
+	 */
+	if (WaitNamedPipeW(p->path, 1) || GetLastError() != ERROR_FILE_NOT_FOUND) {
+		plat_win_set_error("UAPI pipe of '%s' is in use by another server", ifname);
+		r = -EADDRINUSE;
+		goto fail;
+	}
+	p->pipe = new_instance(p, true);
 	if (p->pipe == INVALID_HANDLE_VALUE) {
+		e = GetLastError();
 		p->pipe = NULL;
-		plat_win_set_error("CreateNamedPipeW(\\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\%s) failed: Win32 error %lu%s",
+		plat_win_set_error("CreateNamedPipeW(\\\\."
+				   "\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\%s) "
+				   "failed: Win32 error %lu%s",
 				   ifname, (unsigned long)e,
 				   e == ERROR_ACCESS_DENIED ? " (in use, or not Administrator)"
 				   : e == ERROR_PIPE_BUSY   ? " (in use)"
@@ -337,6 +368,8 @@ void plat_uapi_pipe_close(struct plat_uapi_pipe *p)
 		CloseHandle(p->stop);
 	if (p->io_event)
 		CloseHandle(p->io_event);
+	if (p->sd)
+		LocalFree(p->sd);
 	free(p);
 }
 
@@ -367,14 +400,15 @@ int plat_uapi_pipe_call(const char *ifname, const char *request, size_t len, str
 		return r;
 	for (;;) {
 		h = CreateFileW(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-				FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+				FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+					SECURITY_IDENTIFICATION,
 				NULL);
 		if (h != INVALID_HANDLE_VALUE)
 			break;
 		e = GetLastError();
 		if (e != ERROR_PIPE_BUSY) {
-			plat_win_set_error("CreateFileW(UAPI pipe of '%s') failed: Win32 error %lu", ifname,
-					   (unsigned long)e);
+			plat_win_set_error("CreateFileW(UAPI pipe of '%s') failed: Win32 error %lu",
+					   ifname, (unsigned long)e);
 			return e == ERROR_FILE_NOT_FOUND ? -ENOENT : plat_win_errno(e);
 		}
 		if (!WaitNamedPipeW(path, PLAT_UAPI_IO_TIMEOUT_MS))

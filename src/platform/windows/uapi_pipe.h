@@ -10,7 +10,8 @@
  * "errno=N\n\n". What a request means is the caller's (the device's): it plugs in the UAPI
  * codec (dataplane/uapi.c) through struct plat_uapi_ops, so the platform layer does not depend
  * on the dataplane. An unknown operation or a client that stops mid-request is hung up on;
- * a line longer than PLAT_UAPI_MAX_LINE answers errno=22 and hangs up. One client at a time;
+ * a line longer than PLAT_UAPI_MAX_LINE answers errno=22 and hangs up. Clients are served one at a time (the next
+ * one can already connect and wait);
  * reads and writes time out after PLAT_UAPI_IO_TIMEOUT_MS. Must not log.
  */
 #ifndef WEFT_PLATFORM_WINDOWS_UAPI_PIPE_H
@@ -23,10 +24,10 @@
 #include "platform/windows/win.h"
 
 enum {
-	PLAT_UAPI_MAX_LINE = 4096,	  /* = UAPI_MAX_LINE */
-	PLAT_UAPI_IO_TIMEOUT_MS = 5000,	  /* per read or write on a connection */
-	PLAT_UAPI_MAX_REPLY = 1 << 27,	  /* = UAPI_MAX_REPLY */
-	PLAT_UAPI_PIPE_PATH_MAX = 128,	  /* characters of the pipe path, NUL included */
+	PLAT_UAPI_MAX_LINE = 4096,	/* = UAPI_MAX_LINE */
+	PLAT_UAPI_IO_TIMEOUT_MS = 5000, /* per read or write on a connection */
+	PLAT_UAPI_MAX_REPLY = 1 << 27,	/* = UAPI_MAX_REPLY */
+	PLAT_UAPI_PIPE_PATH_MAX = 128,	/* characters of the pipe path, NUL included */
 };
 
 #define PLAT_UAPI_PIPE_PREFIX L"\\\\.\\pipe\\ProtectedPrefix\\Administrators\\WireGuard\\"

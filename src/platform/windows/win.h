@@ -21,16 +21,22 @@
 #include <iphlpapi.h>
 #include <netioapi.h>
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* mingw's errno.h lacks it; the UDP contract returns it after plat_udp_shutdown. */
+#ifndef ESHUTDOWN
+#define ESHUTDOWN WSAESHUTDOWN
+#endif
 
 #include "platform/netif.h"
 #include "wg/wg.h"
 
 enum {
-	PLAT_WIN_ERR_LEN = 512,	  /* bytes of the last-error sentence, NUL included */
-	PLAT_WIN_ADDR_STRLEN = 64, /* "ffff:...:ffff/128" fits */
-	PLAT_WIN_ALIAS_MAX = 255, /* characters of an interface alias (IF_MAX_STRING_SIZE) */
+	PLAT_WIN_ERR_LEN = 512,	     /* bytes of the last-error sentence, NUL included */
+	PLAT_WIN_ADDR_STRLEN = 64,   /* "ffff:...:ffff/128" fits */
+	PLAT_WIN_ALIAS_MAX = 255,    /* characters of an interface alias (IF_MAX_STRING_SIZE) */
 	PLAT_WIN_ROUTE_METRIC = 256, /* route metric when the caller passes 0 (REF) */
 };
 

@@ -56,7 +56,8 @@ int plat_wintun_candidates(wchar_t *out[PLAT_WINTUN_CANDIDATES])
 
 	/* 1. %ProgramData%\weft\wintun\wintun.dll */
 	n = GetEnvironmentVariableW(L"ProgramData", buf, PLAT_WINTUN_PATH_MAX);
-	out[0] = n > 0 && n < PLAT_WINTUN_PATH_MAX ? join(buf, L"weft\\wintun\\wintun.dll") : empty();
+	out[0] = n > 0 && n < PLAT_WINTUN_PATH_MAX ? join(buf, L"weft\\wintun\\wintun.dll")
+						   : empty();
 
 	/* 2. next to the executable */
 	n = GetModuleFileNameW(NULL, buf, PLAT_WINTUN_PATH_MAX);
@@ -159,27 +160,28 @@ int plat_wintun_verify(HANDLE f, const wchar_t *path)
 		return 0;
 	if (plat_win_wide_to_utf8(path, u8, sizeof(u8)) < 0)
 		snprintf(u8, sizeof(u8), "wintun.dll");
-	plat_win_set_error("WinVerifyTrust refused %s: %s (0x%08lx); not loading it. Use the signed "
-			   "wintun.dll from " PLAT_WINTUN_URL,
-			   u8,
-			   st == (LONG)TRUST_E_NOSIGNATURE	 ? "no Authenticode signature"
-			   : st == (LONG)TRUST_E_BAD_DIGEST	 ? "the file does not match its signature"
-			   : st == (LONG)CERT_E_UNTRUSTEDROOT	 ? "signed by an untrusted root"
-			   : st == (LONG)TRUST_E_EXPLICIT_DISTRUST ? "signer explicitly distrusted"
-								 : "signature not valid",
-			   (unsigned long)st);
+	plat_win_set_error(
+		"WinVerifyTrust refused %s: %s (0x%08lx); not loading it. Use the signed "
+		"wintun.dll from " PLAT_WINTUN_URL,
+		u8,
+		st == (LONG)TRUST_E_NOSIGNATURE		? "no Authenticode signature"
+		: st == (LONG)TRUST_E_BAD_DIGEST	? "the file does not match its signature"
+		: st == (LONG)CERT_E_UNTRUSTEDROOT	? "signed by an untrusted root"
+		: st == (LONG)TRUST_E_EXPLICIT_DISTRUST ? "signer explicitly distrusted"
+							: "signature not valid",
+		(unsigned long)st);
 	return -EACCES;
 }
 
-#define RESOLVE(api, dll, field, name)                                                          \
-	do {                                                                                    \
-		FARPROC p_ = GetProcAddress(dll, name);                                         \
-		if (!p_) {                                                                      \
-			missing = name;                                                         \
-			goto out_missing;                                                       \
-		}                                                                               \
-		_Static_assert(sizeof((api)->field) == sizeof(p_), "function pointer size");    \
-		memcpy(&(api)->field, &p_, sizeof(p_));                                         \
+#define RESOLVE(api, dll, field, name)                                                       \
+	do {                                                                                 \
+		FARPROC p_ = GetProcAddress(dll, name);                                      \
+		if (!p_) {                                                                   \
+			missing = name;                                                      \
+			goto out_missing;                                                    \
+		}                                                                            \
+		_Static_assert(sizeof((api)->field) == sizeof(p_), "function pointer size"); \
+		memcpy(&(api)->field, &p_, sizeof(p_));                                      \
 	} while (0)
 
 /* Load path (already verified, or a test's fake) and resolve every entry point. */
@@ -198,7 +200,8 @@ static int load_path(const wchar_t *path, struct plat_wintun_api *ret)
 			     LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR | LOAD_LIBRARY_SEARCH_SYSTEM32);
 	if (!dll) {
 		e = GetLastError();
-		plat_win_set_error("LoadLibraryExW(%s) failed: Win32 error %lu", u8, (unsigned long)e);
+		plat_win_set_error("LoadLibraryExW(%s) failed: Win32 error %lu", u8,
+				   (unsigned long)e);
 		return e == ERROR_BAD_EXE_FORMAT ? -ENOEXEC : plat_win_errno(e);
 	}
 	api.dll = dll;
@@ -219,9 +222,9 @@ static int load_path(const wchar_t *path, struct plat_wintun_api *ret)
 
 out_missing:
 	FreeLibrary(dll);
-	plat_win_set_error("%s has no entry point %s: not a Wintun DLL (get it from " PLAT_WINTUN_URL
-			   ")",
-			   u8, missing);
+	plat_win_set_error(
+		"%s has no entry point %s: not a Wintun DLL (get it from " PLAT_WINTUN_URL ")", u8,
+		missing);
 	return -ENOEXEC;
 }
 

@@ -21,33 +21,35 @@
 #include "platform/windows/win.h"
 
 enum {
-	PLAT_WINTUN_RING_CAPACITY = 4 << 20,	 /* 4 MiB, wireguard-windows' default */
-	PLAT_WINTUN_MAX_PACKET = 0xffff,	 /* WINTUN_MAX_IP_PACKET_SIZE */
-	PLAT_WINTUN_CANDIDATES = 3,		 /* places the DLL is looked for */
-	PLAT_WINTUN_PATH_MAX = 32768,		 /* characters of a long (\\?\) path */
+	PLAT_WINTUN_RING_CAPACITY = 4 << 20, /* 4 MiB, wireguard-windows' default */
+	PLAT_WINTUN_MAX_PACKET = 0xffff,     /* WINTUN_MAX_IP_PACKET_SIZE */
+	PLAT_WINTUN_CANDIDATES = 3,	     /* places the DLL is looked for */
+	PLAT_WINTUN_PATH_MAX = 32768,	     /* characters of a long (\\?\) path */
 };
 
 #define PLAT_WINTUN_TUNNEL_TYPE L"weft" /* Wintun's "pool" (tunnel type) for our adapters */
-#define PLAT_WINTUN_URL "https://www.wintun.net"
+#define PLAT_WINTUN_URL		"https://www.wintun.net"
 
 typedef struct plat_wintun_adapter_opaque *PLAT_WINTUN_ADAPTER;
 typedef struct plat_wintun_session_opaque *PLAT_WINTUN_SESSION;
 
 /* Our declarations of the documented entry points (WINAPI = __stdcall on x86). */
-typedef PLAT_WINTUN_ADAPTER(WINAPI *plat_wintun_create_adapter_fn)(LPCWSTR name, LPCWSTR tunnel_type,
+typedef PLAT_WINTUN_ADAPTER(WINAPI *plat_wintun_create_adapter_fn)(LPCWSTR name,
+								   LPCWSTR tunnel_type,
 								   const GUID *requested_guid);
 typedef PLAT_WINTUN_ADAPTER(WINAPI *plat_wintun_open_adapter_fn)(LPCWSTR name);
 typedef void(WINAPI *plat_wintun_close_adapter_fn)(PLAT_WINTUN_ADAPTER adapter);
 typedef void(WINAPI *plat_wintun_get_adapter_luid_fn)(PLAT_WINTUN_ADAPTER adapter, NET_LUID *luid);
 typedef DWORD(WINAPI *plat_wintun_get_running_driver_version_fn)(void);
 typedef PLAT_WINTUN_SESSION(WINAPI *plat_wintun_start_session_fn)(PLAT_WINTUN_ADAPTER adapter,
-								   DWORD capacity);
+								  DWORD capacity);
 typedef void(WINAPI *plat_wintun_end_session_fn)(PLAT_WINTUN_SESSION session);
 typedef HANDLE(WINAPI *plat_wintun_get_read_wait_event_fn)(PLAT_WINTUN_SESSION session);
 typedef BYTE *(WINAPI *plat_wintun_receive_packet_fn)(PLAT_WINTUN_SESSION session, DWORD *size);
 typedef void(WINAPI *plat_wintun_release_receive_packet_fn)(PLAT_WINTUN_SESSION session,
-							     const BYTE *packet);
-typedef BYTE *(WINAPI *plat_wintun_allocate_send_packet_fn)(PLAT_WINTUN_SESSION session, DWORD size);
+							    const BYTE *packet);
+typedef BYTE *(WINAPI *plat_wintun_allocate_send_packet_fn)(PLAT_WINTUN_SESSION session,
+							    DWORD size);
 typedef void(WINAPI *plat_wintun_send_packet_fn)(PLAT_WINTUN_SESSION session, const BYTE *packet);
 
 struct plat_wintun_api {
