@@ -537,11 +537,37 @@ static void test_receive_waits(void **state)
 	WaitForSingleObject(th, INFINITE);
 	CloseHandle(th);
 
+	/* plat_tun_wait: the contract's portable wait (the device's TUN thread uses it). */
+	F.receives = 0;
+	t0 = GetTickCount64();
+	assert_int_equal(plat_tun_wait(t, 150), 0);
+	assert_true(GetTickCount64() - t0 >= 100);
+	assert_true(F.receives <= 3);
+	th = CreateThread(NULL, 0, late_packet, NULL, 0, NULL);
+	assert_non_null(th);
+	assert_int_equal(plat_tun_wait(t, 5000), 1);
+	assert_int_equal(F.rx_outstanding, 1);	  /* held for the next read */
+	assert_int_equal(plat_tun_wait(t, 0), 1); /* still held, not a second packet */
+	assert_int_equal(plat_tun_read(t, buf, sizeof(buf)), 8);
+	assert_int_equal(F.rx_outstanding, 0);
+	assert_int_equal(plat_tun_read(t, buf, sizeof(buf)), -EAGAIN);
+	WaitForSingleObject(th, INFINITE);
+	CloseHandle(th);
+	/* a held packet is released on close */
+	enqueue((const uint8_t[]){0x45, 0}, 2);
+	assert_int_equal(plat_tun_wait(t, 0), 1);
+	assert_int_equal(F.rx_outstanding, 1);
+
 	/* The cancel event cuts a wait short. */
 	cancel = CreateEventW(NULL, TRUE, TRUE, NULL);
+	plat_tun_read(t, buf, sizeof(buf)); /* take the held packet: the ring is empty again */
 	assert_int_equal(plat_win_tun_recv(t, buf, sizeof(buf), INFINITE, cancel), -ECANCELED);
 	CloseHandle(cancel);
+	assert_int_equal(plat_tun_wait(t, 0), 0);
+	enqueue((const uint8_t[]){0x45, 0}, 2);
+	assert_int_equal(plat_tun_wait(t, 0), 1);
 	plat_tun_close(t);
+	assert_int_equal(F.rx_outstanding, 0);
 }
 
 static void test_send(void **state)

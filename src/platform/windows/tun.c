@@ -2,8 +2,8 @@
 /*
  * platform/tun.h over Wintun: one adapter, one session (4 MiB ring), packets copied in and
  * out of the ring. Not available here: virtio-net headers and offloads (-EOPNOTSUPP), more
- * than one queue (-EOPNOTSUPP) and a pollable fd (plat_tun_fd is -1: wait on
- * plat_win_tun_read_event or call plat_win_tun_recv instead).
+ * than one queue (-EOPNOTSUPP) and a pollable fd (plat_tun_fd is -1: wait with plat_tun_wait,
+ * or call plat_win_tun_recv).
  *
  * Must not: truncate a packet, spin while the ring is empty, leave an adapter it created
  * behind on a failed open, or log.
@@ -21,6 +21,8 @@ struct plat_tun {
 	PLAT_WINTUN_ADAPTER adapter;
 	PLAT_WINTUN_SESSION session;
 	HANDLE read_event;
+	BYTE *held; /* a packet received by plat_tun_wait, not yet read (released on read) */
+	DWORD held_len;
 	NET_LUID luid;
 	bool created;
 	char name[PLAT_TUN_NAME_MAX + 1];
@@ -180,11 +182,19 @@ int plat_tun_set_offload(struct plat_tun *t, unsigned offloads)
 	return -EOPNOTSUPP;
 }
 
-ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
+/* Take the next packet from the ring (the held one first). 0, -EAGAIN, -ENODEV, -EIO. */
+static int take(struct plat_tun *t, BYTE **ret, DWORD *ret_len)
 {
 	DWORD size = 0, e;
-	BYTE *p = t->api.receive_packet(t->session, &size);
+	BYTE *p;
 
+	if (t->held) {
+		*ret = t->held;
+		*ret_len = t->held_len;
+		t->held = NULL;
+		return 0;
+	}
+	p = t->api.receive_packet(t->session, &size);
 	if (!p) {
 		e = GetLastError();
 		if (e == ERROR_NO_MORE_ITEMS)
@@ -197,6 +207,19 @@ ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
 				   (unsigned long)e);
 		return e == ERROR_INVALID_DATA ? -EIO : plat_win_errno(e);
 	}
+	*ret = p;
+	*ret_len = size;
+	return 0;
+}
+
+ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
+{
+	DWORD size = 0;
+	BYTE *p = NULL;
+	int r = take(t, &p, &size);
+
+	if (r < 0)
+		return r;
 	if (size > len) {
 		t->api.release_receive_packet(t->session, p);
 		plat_win_set_error("WintunReceivePacket('%s'): a %lu-byte packet does not fit the "
@@ -207,6 +230,44 @@ ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
 	memcpy(buf, p, size);
 	t->api.release_receive_packet(t->session, p);
 	return (ssize_t)size;
+}
+
+int plat_tun_wait(struct plat_tun *t, int timeout_ms)
+{
+	ULONGLONG deadline = GetTickCount64() + (timeout_ms < 0 ? 0 : (ULONGLONG)timeout_ms);
+
+	/*
+	 * Wintun signals the read event only once the ring ran empty, so ask the ring first
+	 * and wait only when it has nothing; a packet found is held for the next read.
+	 */
+	for (;;) {
+		DWORD w, wait = INFINITE;
+		int r;
+
+		if (t->held)
+			return 1;
+		r = take(t, &t->held, &t->held_len);
+		if (r == 0)
+			return 1;
+		if (r != -EAGAIN)
+			return 1; /* the error is plat_tun_read's to report */
+		if (timeout_ms >= 0) {
+			ULONGLONG now = GetTickCount64();
+
+			if (now >= deadline)
+				return 0;
+			wait = (DWORD)(deadline - now);
+		}
+		w = WaitForSingleObject(t->read_event, wait);
+		if (w == WAIT_TIMEOUT)
+			return 0;
+		if (w != WAIT_OBJECT_0) {
+			plat_win_set_error(
+				"WaitForSingleObject('%s' read event) failed: Win32 error %lu",
+				t->name, (unsigned long)GetLastError());
+			return -EIO;
+		}
+	}
 }
 
 ssize_t plat_win_tun_recv(struct plat_tun *t, void *buf, size_t len, DWORD timeout_ms,
@@ -234,9 +295,9 @@ ssize_t plat_win_tun_recv(struct plat_tun *t, void *buf, size_t len, DWORD timeo
 		if (w == WAIT_OBJECT_0 + 1)
 			return -ECANCELED;
 		if (w != WAIT_OBJECT_0) {
-			plat_win_set_error(
-				"WaitForMultipleObjects('%s' read event) failed: Win32 error %lu",
-				t->name, (unsigned long)GetLastError());
+			plat_win_set_error("WaitForMultipleObjects('%s' read event) failed: Win32 "
+					   "error %lu",
+					   t->name, (unsigned long)GetLastError());
 			return -EIO;
 		}
 	}
@@ -318,6 +379,8 @@ void plat_tun_close(struct plat_tun *t)
 {
 	if (!t)
 		return;
+	if (t->held)
+		t->api.release_receive_packet(t->session, t->held);
 	if (t->session)
 		t->api.end_session(t->session);
 	/* Closing an adapter we created also removes it (Wintun 0.14). */
