@@ -21,8 +21,24 @@
 
 struct plat_fw_rule {
 	wchar_t name[96];
-	bool com_init;
 };
+
+/*
+ * COM for the duration of one call, on the calling thread (CoUninitialize must run on the
+ * thread that initialised): the rule may be added and removed from different threads.
+ * RPC_E_CHANGED_MODE means the thread already has COM in another apartment: usable, and
+ * not ours to uninitialise.
+ */
+static bool com_begin(void)
+{
+	return SUCCEEDED(CoInitializeEx(NULL, COINIT_MULTITHREADED));
+}
+
+static void com_end(bool initialised)
+{
+	if (initialised)
+		CoUninitialize();
+}
 
 /* -errno for an HRESULT. */
 static int hr_errno(HRESULT hr)
@@ -110,6 +126,7 @@ int plat_firewall_allow_udp(const char *ifname, uint16_t port, struct plat_fw_ru
 	struct plat_fw_rule *fw;
 	INetFwRules *rules = NULL;
 	const char *step = "";
+	bool com;
 	BSTR b_name;
 	HRESULT hr;
 	int r;
@@ -123,8 +140,7 @@ int plat_firewall_allow_udp(const char *ifname, uint16_t port, struct plat_fw_ru
 	if (!fw)
 		return -ENOMEM;
 	swprintf(fw->name, ARRAYSIZE(fw->name), L"weft WireGuard (%ls)", wname);
-	hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
-	fw->com_init = SUCCEEDED(hr); /* RPC_E_CHANGED_MODE: already initialised, usable */
+	com = com_begin();
 	r = get_rules(&rules, ifname);
 	if (r < 0)
 		goto fail;
@@ -145,12 +161,12 @@ int plat_firewall_allow_udp(const char *ifname, uint16_t port, struct plat_fw_ru
 	INetFwRules_Release(rules);
 	if (r < 0)
 		goto fail;
+	com_end(com);
 	*ret = fw;
 	return 0;
 
 fail:
-	if (fw->com_init)
-		CoUninitialize();
+	com_end(com);
 	free(fw);
 	return r;
 }
@@ -159,9 +175,11 @@ void plat_firewall_remove(struct plat_fw_rule *fw)
 {
 	INetFwRules *rules = NULL;
 	BSTR b_name;
+	bool com;
 
 	if (!fw)
 		return;
+	com = com_begin();
 	if (get_rules(&rules, "teardown") == 0) {
 		b_name = SysAllocString(fw->name);
 		if (b_name) {
@@ -170,7 +188,6 @@ void plat_firewall_remove(struct plat_fw_rule *fw)
 		}
 		INetFwRules_Release(rules);
 	}
-	if (fw->com_init)
-		CoUninitialize();
+	com_end(com);
 	free(fw);
 }

@@ -272,6 +272,9 @@ static DWORD WINAPI serve_thread(void *arg)
 		next = new_instance(p, false);
 		if (ok)
 			serve_client(p);
+		else
+			WaitForSingleObject(p->stop,
+					    10); /* no spinning on a pipe that keeps failing */
 		FlushFileBuffers(p->pipe);
 		DisconnectNamedPipe(p->pipe);
 		if (next != INVALID_HANDLE_VALUE) {
@@ -331,7 +334,8 @@ int plat_uapi_pipe_open(const char *ifname, const struct plat_uapi_ops *ops, voi
 				   e == ERROR_ACCESS_DENIED ? " (in use, or not Administrator)"
 				   : e == ERROR_PIPE_BUSY   ? " (in use)"
 							    : "");
-		r = e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY ? -EADDRINUSE : plat_win_errno(e);
+		r = e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY ? -EADDRINUSE
+								     : plat_win_errno(e);
 		goto fail;
 	}
 	p->stop = CreateEventW(NULL, TRUE, FALSE, NULL);
