@@ -104,7 +104,6 @@ build_cmocka() {
 #define HAVE_STRINGS_H 1
 #define HAVE_TIME_H 1
 #define HAVE_CLOCK_GETTIME 1
-#define HAVE_STRSIGNAL 0
 #define HAVE_GCC_THREAD_LOCAL_STORAGE 1
 #define HAVE_SNPRINTF 1
 #define HAVE_VSNPRINTF 1
