@@ -5,6 +5,10 @@
  * than one queue (-EOPNOTSUPP) and a pollable fd (plat_tun_fd is -1: wait with plat_tun_wait,
  * or call plat_win_tun_recv).
  *
+ * Receiving (plat_tun_wait, plat_tun_read, plat_win_tun_recv) belongs to one thread, as the
+ * device's TUN reader; sending may come from any thread (Wintun's allocate and send are
+ * thread-safe).
+ *
  * Must not: truncate a packet, spin while the ring is empty, leave an adapter it created
  * behind on a failed open, or log.
  */
