@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the Windows cross-build and its Wine tests need, if missing (Debian 12, root):
-# the mingw-w64 toolchain (posix thread model: winpthreads), wine64, and a deb-src entry for
+# the mingw-w64 toolchain (posix thread model: winpthreads), wine64, osslsigncode (a test
+# signs a stand-in wintun.dll with a throwaway certificate), and a deb-src entry for
 # Debian's archive so `apt-get source --download-only openssl` can fetch OpenSSL's source.
 # Called by `make windows` and by the Windows stage of scripts/check.sh.
 set -euo pipefail
 
 pkgs=(gcc-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev
-      wine wine64 dpkg-dev perl make meson ninja-build python3 xz-utils)
+      wine wine64 dpkg-dev perl make meson ninja-build python3 xz-utils
+      openssl osslsigncode)
 
 srcfile=/etc/apt/sources.list.d/weft-deb-src.sources
 need_update=0

@@ -19,6 +19,8 @@
 #include "platform/tun.h"
 #include "platform/windows/wintun.h"
 
+#include <wincrypt.h> /* the test signer's root; after windows.h (through wintun.h) */
+
 int plat_wintun_load_path_unverified(const wchar_t *path, struct plat_wintun_api *ret);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -32,22 +34,27 @@ static void to_wide(const char *s, wchar_t *out, size_t cap)
 	assert_int_equal(plat_win_utf8_to_wide(s, out, cap), 0);
 }
 
+/* A Unix path from meson as a Windows path under Wine (drive Z: is /). */
+static void unix_to_win(const char *s, wchar_t *out)
+{
+	to_wide(s, out, MAX_PATH);
+	for (wchar_t *c = out; *c; c++)
+		if (*c == L'/')
+			*c = L'\\';
+	if (out[0] == L'\\') {
+		memmove(out + 2, out, (wcslen(out) + 1) * sizeof(wchar_t));
+		out[0] = L'Z';
+		out[1] = L':';
+	}
+}
+
 static int setup_dirs(void **state)
 {
 	const char *fake = getenv("FAKE_WINTUN");
 	wchar_t tmp[MAX_PATH], p[MAX_PATH];
 
 	assert_non_null(fake);
-	/* meson hands a Unix path; Wine maps / to drive Z: */
-	to_wide(fake, fake_path, MAX_PATH);
-	for (wchar_t *c = fake_path; *c; c++)
-		if (*c == L'/')
-			*c = L'\\';
-	if (fake_path[0] == L'\\') {
-		memmove(fake_path + 2, fake_path, (wcslen(fake_path) + 1) * sizeof(wchar_t));
-		fake_path[0] = L'Z';
-		fake_path[1] = L':';
-	}
+	unix_to_win(fake, fake_path); /* meson hands a Unix path */
 	assert_true(GetFileAttributesW(fake_path) != INVALID_FILE_ATTRIBUTES);
 
 	assert_true(GetTempPathW(MAX_PATH, tmp) > 0);
@@ -197,6 +204,59 @@ static void test_unsigned_refused(void **state)
 	assert_null(GetModuleHandleW(cwd));
 	assert_null(GetModuleHandleW(L"wintun.dll"));
 	assert_true(DeleteFileW(cwd)); /* and not left locked */
+}
+
+/*
+ * A validly signed DLL whose signer is not WireGuard LLC: WinVerifyTrust accepts it once its
+ * (throwaway) root is trusted, and the signer pin refuses it. Trusting a root on a real
+ * Windows host asks the user, so this runs under Wine only.
+ */
+static void test_wrong_signer_refused(void **state)
+{
+	const char *signed_dll = getenv("SIGNED_WINTUN"), *cert = getenv("TEST_SIGNER_CERT");
+	struct plat_wintun_api api = {.dll = NULL};
+	wchar_t src[MAX_PATH], der_path[MAX_PATH], cwd[MAX_PATH];
+	const CERT_CONTEXT *added = NULL;
+	uint8_t der[8192];
+	HCERTSTORE root;
+	DWORD n = 0;
+	HANDLE f;
+	int r;
+
+	if (!plat_win_is_wine()) {
+		print_message("SKIP: trusting a test root certificate needs a user's consent on "
+			      "Windows; this runs under Wine\n");
+		skip();
+	}
+	assert_non_null(signed_dll);
+	assert_non_null(cert);
+	unix_to_win(signed_dll, src);
+	unix_to_win(cert, der_path);
+	f = CreateFileW(der_path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+	assert_true(f != INVALID_HANDLE_VALUE);
+	assert_true(ReadFile(f, der, sizeof(der), &n, NULL) && n > 0);
+	CloseHandle(f);
+	root = CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, 0, CERT_SYSTEM_STORE_CURRENT_USER,
+			     L"Root");
+	assert_non_null(root);
+	assert_true(CertAddEncodedCertificateToStore(root, X509_ASN_ENCODING, der, n,
+						     CERT_STORE_ADD_REPLACE_EXISTING, &added));
+
+	swprintf(cwd, MAX_PATH, L"%ls\\wintun.dll", dir_cwd);
+	assert_true(CopyFileW(src, cwd, FALSE));
+	r = plat_wintun_load(&api);
+	print_message("wrong signer: %s\n", plat_win_last_error());
+
+	/* leave Wine's trust store as it was before checking anything */
+	CertDeleteCertificateFromStore(added);
+	CertCloseStore(root, 0);
+
+	assert_int_equal(r, -EACCES);
+	assert_non_null(strstr(plat_win_last_error(), "signed by 'weft test signer'"));
+	assert_non_null(strstr(plat_win_last_error(), "not by WireGuard LLC"));
+	assert_null(api.dll);
+	assert_null(GetModuleHandleW(cwd));
+	assert_true(DeleteFileW(cwd));
 }
 
 static void test_fake_dll_entry_points(void **state)
@@ -611,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_search_order),
 		cmocka_unit_test(test_unsigned_refused),
+		cmocka_unit_test(test_wrong_signer_refused),
 		cmocka_unit_test(test_fake_dll_entry_points),
 	};
 	const struct CMUnitTest tun[] = {

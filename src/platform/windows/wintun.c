@@ -131,6 +131,18 @@ int plat_wintun_locate(wchar_t **ret_path)
 	return -ENOENT;
 }
 
+/* The leaf certificate's subject of the first signer, while WinVerifyTrust's state is open. */
+static bool signer_name(HANDLE state, wchar_t *out, DWORD cap)
+{
+	CRYPT_PROVIDER_DATA *prov = WTHelperProvDataFromStateData(state);
+	CRYPT_PROVIDER_SGNR *sgnr = prov ? WTHelperGetProvSignerFromChain(prov, 0, FALSE, 0) : NULL;
+
+	if (!sgnr || sgnr->csCertChain == 0 || !sgnr->pasCertChain || !sgnr->pasCertChain[0].pCert)
+		return false;
+	return CertGetNameStringW(sgnr->pasCertChain[0].pCert, CERT_NAME_SIMPLE_DISPLAY_TYPE, 0,
+				  NULL, out, cap) > 1;
+}
+
 int plat_wintun_verify(HANDLE f, const wchar_t *path)
 {
 	GUID action = WINTRUST_ACTION_GENERIC_VERIFY_V2;
@@ -141,7 +153,9 @@ int plat_wintun_verify(HANDLE f, const wchar_t *path)
 		.pgKnownSubject = NULL,
 	};
 	WINTRUST_DATA data;
-	char u8[MAX_PATH * 3];
+	wchar_t signer[128] = L"";
+	char u8[MAX_PATH * 3], signer8[3 * 128];
+	bool pinned = false;
 	LONG st;
 
 	memset(&data, 0, sizeof(data));
@@ -153,13 +167,28 @@ int plat_wintun_verify(HANDLE f, const wchar_t *path)
 	data.dwStateAction = WTD_STATEACTION_VERIFY;
 	data.dwProvFlags = WTD_SAFER_FLAG;
 	st = WinVerifyTrust((HWND)INVALID_HANDLE_VALUE, &action, &data);
+	/*
+	 * A valid signature is not enough: any signed DLL named wintun.dll would run its
+	 * DllMain in our process. Only the one WireGuard LLC signs is loaded.
+	 */
+	if (st == ERROR_SUCCESS && signer_name(data.hWVTStateData, signer, ARRAYSIZE(signer)))
+		pinned = wcscmp(signer, PLAT_WINTUN_SIGNER) == 0;
 	/* Release the state WinVerifyTrust kept, whatever the verdict. */
 	data.dwStateAction = WTD_STATEACTION_CLOSE;
 	WinVerifyTrust((HWND)INVALID_HANDLE_VALUE, &action, &data);
-	if (st == ERROR_SUCCESS)
-		return 0;
 	if (plat_win_wide_to_utf8(path, u8, sizeof(u8)) < 0)
 		snprintf(u8, sizeof(u8), "wintun.dll");
+	if (st == ERROR_SUCCESS && pinned)
+		return 0;
+	if (st == ERROR_SUCCESS) {
+		if (plat_win_wide_to_utf8(signer, signer8, sizeof(signer8)) < 0 || !signer8[0])
+			snprintf(signer8, sizeof(signer8), "(unknown)");
+		plat_win_set_error(
+			"%s is signed by '%s', not by WireGuard LLC; not loading it. Use the "
+			"wintun.dll from " PLAT_WINTUN_URL,
+			u8, signer8);
+		return -EACCES;
+	}
 	plat_win_set_error(
 		"WinVerifyTrust refused %s: %s (0x%08lx); not loading it. Use the signed "
 		"wintun.dll from " PLAT_WINTUN_URL,

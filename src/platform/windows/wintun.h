@@ -9,9 +9,9 @@
  *   2. <directory of the executable>\wintun.dll
  *   3. <current directory>\wintun.dll
  * always by absolute path (LoadLibrary never searches), and its Authenticode signature is
- * verified with WinVerifyTrust while the file is held open without write or delete sharing,
- * then loaded from that same path. The table of entry points is what tun.c drives; tests may
- * hand tun.c a table of fakes instead (plat_win_tun_open_api).
+ * verified with WinVerifyTrust (and its signer must be WireGuard LLC) while the file is held
+ * open without write or delete sharing, then loaded from that same path. The table of entry points
+ * is what tun.c drives; tests may hand tun.c a table of fakes instead (plat_win_tun_open_api).
  *
  * Must not: load a DLL it has not verified, or fall back to the system search path.
  */
@@ -29,6 +29,8 @@ enum {
 
 #define PLAT_WINTUN_TUNNEL_TYPE L"weft" /* Wintun's "pool" (tunnel type) for our adapters */
 #define PLAT_WINTUN_URL		"https://www.wintun.net"
+/* Subject of the certificate that signs the official wintun.dll. */
+#define PLAT_WINTUN_SIGNER L"WireGuard LLC"
 
 typedef struct plat_wintun_adapter_opaque *PLAT_WINTUN_ADAPTER;
 typedef struct plat_wintun_session_opaque *PLAT_WINTUN_SESSION;
@@ -92,7 +94,10 @@ int plat_wintun_load(struct plat_wintun_api *ret);
 /* Unload (only a loaded DLL; a table of fakes is left alone). NULL-safe. */
 void plat_wintun_unload(struct plat_wintun_api *api);
 
-/* Verify the Authenticode signature of the file behind handle f (named path). 0 or -EACCES. */
+/*
+ * Verify the Authenticode signature of the file behind handle f (named path) and that
+ * WireGuard LLC signed it. 0 or -EACCES.
+ */
 int plat_wintun_verify(HANDLE f, const wchar_t *path);
 
 #endif
