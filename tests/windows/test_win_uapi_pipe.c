@@ -327,6 +327,31 @@ static void test_garbage(void **state)
 	strbuf_free(&out);
 	free(line);
 
+	/*
+	 * 200 random requests, a third of them behind a real operation line: each ends (reply or
+	 * hang-up) within the timeouts, and none changes the configuration.
+	 */
+	for (i = 0; i < 200; i++) {
+		static const char *const heads[] = {"set=1\n", "get=1\n", ""};
+		const char *head = heads[i % 3];
+		size_t hl = strlen(head), len = hl + 1 + (size_t)rand() % 600, j;
+		char *req = malloc(len + 2);
+
+		memcpy(req, head, hl);
+		for (j = hl; j < len; j++) {
+			int c = rand() % 64;
+
+			req[j] = c == 0 ? '\n' : c == 1 ? '=' : c == 2 ? 0 : (char)(rand() & 0xff);
+		}
+		req[len] = '\n';
+		req[len + 1] = '\n';
+		call(req, len + 2, &out);
+		strbuf_free(&out);
+		free(req);
+	}
+	assert_int_equal(D.listen_port, 4000);
+	assert_int_equal(D.n_peers, 2); /* the two peers the round trip set */
+
 	/* the server is still there and nothing changed */
 	assert_int_equal(D.listen_port, 4000);
 	expect_reply("set=1\nlisten_port=4001\n\n", "errno=0\n\n");
