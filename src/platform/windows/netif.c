@@ -237,8 +237,16 @@ int plat_netif_set_mtu(int ifindex, unsigned mtu)
 	if (r < 0)
 		return r;
 	/* IPv6 cannot run below 1280; Windows then disables it on the interface, as Linux does. */
-	if (mtu < WIN_MIN_MTU_V6)
+	if (mtu < WIN_MIN_MTU_V6) {
+		if (r == 1) {
+			plat_win_set_error(
+				"plat_netif_set_mtu: IPv4 is not bound to ifindex %d and "
+				"MTU %u is below IPv6's minimum",
+				ifindex, mtu);
+			return -EINVAL;
+		}
 		return 0;
+	}
 	r6 = set_mtu_family(luid, ifindex, AF_INET6, mtu);
 	if (r6 < 0)
 		return r6;
