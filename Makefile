@@ -4,12 +4,14 @@
 #   make bench         weft-wg against wireguard-go in network namespaces, with ratios
 #   make bench-crypto  crypto and engine throughput against `openssl speed`
 #   make fuzz          longer libFuzzer runs (FUZZ_SECONDS each, default 300)
+#   make windows       cross-build for x86_64 Windows (mingw-w64); check-windows runs its tests under Wine
 # Every target installs the Debian packages it needs first (scripts/deps.sh).
 
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
 BENCH_BUILD ?= build-release
+WIN_BUILD   ?= build-win
 FUZZ_SECONDS ?= 20
 
 SAN_FLAGS = -Db_sanitize=address,undefined -Db_lundef=false \
@@ -17,7 +19,8 @@ SAN_FLAGS = -Db_sanitize=address,undefined -Db_lundef=false \
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto fuzz clean format
+.PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto fuzz clean format \
+	windows check-windows
 
 all: build
 
@@ -68,6 +71,13 @@ bench: bench-build
 bench-crypto: bench-build
 	scripts/bench-crypto.sh $(BENCH_BUILD)
 
+# OpenSSL libcrypto and cmocka for mingw are built once into $(WIN_BUILD)/_deps (see the script).
+windows:
+	BUILD_WIN=$(WIN_BUILD) scripts/windows.sh build
+
+check-windows:
+	BUILD_WIN=$(WIN_BUILD) scripts/windows.sh test
+
 fuzz: FUZZ_SECONDS = 300
 fuzz: check-fuzz
 
@@ -75,4 +85,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(WIN_BUILD)

@@ -3,6 +3,7 @@
 #   1. -Werror build, unit/table tests and fuzz-corpus replays (meson test)
 #   2. the same under ASan + UBSan
 #   3. each libFuzzer target for FUZZ_SECONDS (clang)
+#   3b. the Windows cross-build (mingw-w64) and its tests under Wine (scripts/windows.sh test)
 #   4. the end-to-end scripts tests/e2e/*.sh (network namespaces; root), against build/
 # A stage that fails to build counts as one failure; later stages still run.
 set -uo pipefail
@@ -45,12 +46,14 @@ stage() {
 	return 0
 }
 
-rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build-win/meson-logs/testlog.json
 if stage build make --no-print-directory check-build; then :; elif [ ! -f build/meson-logs/testlog.json ]; then failed=$((failed + 1)); fi
 count_meson build
 if stage asan make --no-print-directory check-asan; then :; elif [ ! -f build-asan/meson-logs/testlog.json ]; then failed=$((failed + 1)); fi
 count_meson build-asan
 if stage fuzz make --no-print-directory check-fuzz; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if stage windows make --no-print-directory check-windows; then :; elif [ ! -f build-win/meson-logs/testlog.json ]; then failed=$((failed + 1)); fi
+count_meson build-win
 
 echo "=== check: end-to-end (build/, then build-asan/ with ASan+UBSan daemons)"
 for t in tests/e2e/*.sh tests/e2e/*.sh; do

@@ -85,6 +85,15 @@ int plat_tun_set_offload(struct plat_tun *t, unsigned offloads);
 ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len);
 
 /*
+ * Wait up to timeout_ms (-1 = no limit) until plat_tun_read on the first queue has something
+ * to say: 1 (a packet, or an error such as -ENODEV, is ready), 0 on timeout, -errno. The
+ * portable way to wait for the TUN: Linux polls the fd; Windows has no fd to poll and waits
+ * on the Wintun session's read event (holding on to the packet that ended the wait, which
+ * the next plat_tun_read returns).
+ */
+int plat_tun_wait(struct plat_tun *t, int timeout_ms);
+
+/*
  * Inject one packet (with its virtio-net header when VNET_HDR) into the kernel as if received
  * on the interface. Returns len, -EAGAIN, -ENODEV when the interface is gone, -ENETDOWN when
  * it is administratively down (the packet is dropped; not fatal), -EINVAL for a packet that

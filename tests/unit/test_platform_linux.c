@@ -192,7 +192,7 @@ static ssize_t read_until(struct plat_tun *t, uint8_t *buf, size_t skip, int ver
 	for (i = 0; i < 50; i++) {
 		ssize_t n;
 
-		if (!fd_readable(plat_tun_fd(t), WAIT_MS / 10))
+		if (plat_tun_wait(t, WAIT_MS / 10) != 1)
 			continue;
 		n = plat_tun_read(t, buf, PKT_MAX);
 		if (n == -EAGAIN)
@@ -368,6 +368,7 @@ static void test_tun_open_attach(void **state)
 		uint8_t b[64];
 
 		assert_int_equal(plat_tun_read(t, b, sizeof(b)), -EAGAIN);
+		assert_int_equal(plat_tun_wait(t, 50), 0);
 	}
 
 	/* A single-queue TUN takes one fd: a second open is refused, and changes nothing. */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,19 @@ ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
 	if (errno == EBADFD || errno == EIO)
 		return -ENODEV;
 	return -errno;
+}
+
+int plat_tun_wait(struct plat_tun *t, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+	int r;
+
+	do
+		r = poll(&pfd, 1, timeout_ms < 0 ? -1 : timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r > 0; /* POLLERR/POLLHUP too: the read then reports what happened */
 }
 
 ssize_t plat_tun_write(struct plat_tun *t, const void *buf, size_t len)
