@@ -180,7 +180,7 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 			strcpy(z, optarg);
 			if (z[zl - 1] == '.')
 				z[--zl] = '\0';
-			if (!zl || !dmn_record_name_valid(z))
+			if (!zl || zl >= OV_STATE_ZONE_MAX || !dmn_record_name_valid(z))
 				return fail("--zone: '%s' is not a lower-case DNS name", optarg);
 			snprintf(st.zone, sizeof(st.zone), "%s.", z);
 			break;
@@ -477,13 +477,29 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		char *text = vj ? json_dumps(vj, JSON_INDENT(2)) : NULL;
 
 		json_decref(vj);
+		int step = 0;
+
+		/* Key, view, then state (what weftd looks for); a failure removes what this
+		 * call wrote, so a retry starts clean. */
 		if (!text ||
-		    ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err)) ||
-		    ov_state_write_file(c->dir, "view.json", text, strlen(text), 0, err,
-					sizeof(err)) ||
-		    ov_state_save(c->dir, &w.cluster, OV_STATE_CREATE, err, sizeof(err))) {
+		    (step = 1, ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err))) ||
+		    (step = 2, ov_state_write_file(c->dir, "view.json", text, strlen(text), 0, err,
+						   sizeof(err))) ||
+		    (step = 3, ov_state_save(c->dir, &w.cluster, OV_STATE_CREATE, err, sizeof(err)))) {
+			char path[PATH_MAX + 16];
+
+			if (step >= 2) {
+				snprintf(path, sizeof(path), "%s/%s", c->dir, OV_STATE_KEY_FILE);
+				unlink(path);
+			}
+			if (step >= 3) {
+				snprintf(path, sizeof(path), "%s/view.json", c->dir);
+				unlink(path);
+			}
+			fail("join: %s (the leader admitted %s: retry with the same name is refused "
+			     "until `weft node remove %s` on the leader)",
+			     text ? err : strerror(ENOMEM), m.name, m.name);
 			free(text);
-			fail("join: %s", text ? err : strerror(ENOMEM));
 			goto out;
 		}
 		free(text);

@@ -155,7 +155,8 @@ static void read_cluster(struct ov_jctx *c, const json_t *root, struct ov_state 
 	    !ov_json_int(c, o, "cluster", "mtu", OV_STATE_MTU_MIN, OV_STATE_MTU_MAX, &mtu) ||
 	    !ov_json_int(c, o, "cluster", "keepalive", 0, 65535, &ka))
 		return;
-	zone = ov_json_str(c, o, "cluster", "zone", OV_STATE_ZONE_MAX + 1);
+	/* The text with its root dot fits zone[]: at most OV_STATE_ZONE_MAX bytes. */
+	zone = ov_json_str(c, o, "cluster", "zone", OV_STATE_ZONE_MAX);
 	if (!zone)
 		return;
 	if (!zone_valid(zone)) {
