@@ -146,6 +146,7 @@ int dmn_dns_start(struct dmn_node *n)
 	cfg.n_listen = 2;
 	cfg.upstreams = up;
 	cfg.n_upstreams = upstreams(n, up, OV_RESOLV_NS_MAX);
+	cfg.upstream_attempts = 2; /* REF: two passes over the upstreams */
 	pthread_mutex_lock(&n->lock);
 	z = build_zone(n);
 	pthread_mutex_unlock(&n->lock);
