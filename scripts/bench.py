@@ -17,6 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEFT = os.environ.get("WEFT_WG", os.path.join(ROOT, "build-release/src/daemon/weft-wg"))
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = int(os.environ.get("BENCH_SECONDS", "5"))
+# ONLY=udp64,rtt (any of handshake rtt tcp1 tcp4 udp64): run just those figures.
+ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
 NS = ("wbenchA", "wbenchB")
 IF = ("wbA", "wbB")
 CLK = os.sysconf("SC_CLK_TCK")
@@ -117,21 +119,29 @@ def iperf(args):
     return json.loads(out)
 
 
+def wanted(name):
+    return not ONLY or name in ONLY
+
+
 def one_run(impl):
     pids = setup(impl)
     r = {"handshake_s": configure()}
-    r["rtt_avg_ms"], r["rtt_p99_ms"] = rtt()
-    c0 = cpu(pids)
-    j = iperf([])
-    c1 = cpu(pids)
-    moved = j["end"]["sum_received"]["bytes"]
-    r["tcp1_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
-    r["cpu_s_per_gb"] = (c1 - c0) / (moved / 1e9)
-    j = iperf(["-P", "4"])
-    r["tcp4_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
-    j = iperf(["-u", "-l", "64", "-b", "0"])
-    s = j["end"]["sum"]
-    r["udp64_kpps"] = (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
+    if wanted("rtt"):
+        r["rtt_avg_ms"], r["rtt_p99_ms"] = rtt()
+    if wanted("tcp1"):
+        c0 = cpu(pids)
+        j = iperf([])
+        c1 = cpu(pids)
+        moved = j["end"]["sum_received"]["bytes"]
+        r["tcp1_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
+        r["cpu_s_per_gb"] = (c1 - c0) / (moved / 1e9)
+    if wanted("tcp4"):
+        j = iperf(["-P", "4"])
+        r["tcp4_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
+    if wanted("udp64"):
+        j = iperf(["-u", "-l", "64", "-b", "0"])
+        s = j["end"]["sum"]
+        r["udp64_kpps"] = (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
     r["rss_mb"] = hwm(pids) / 1e6
     teardown()
     return r
@@ -159,16 +169,20 @@ def main():
                 r = one_run(impl)
                 res[impl].append(r)
                 print("run %d %-4s " % (k + 1, impl) +
-                      " ".join("%s=%.3f" % (f, r[f]) for f, _, _ in FIGURES), flush=True)
+                      " ".join("%s=%.3f" % (f, r[f]) for f, _, _ in FIGURES if f in r),
+                      flush=True)
     finally:
         teardown()
     ver = sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout
     print("\nmedians of %d runs, %d s each (wireguard-go %s):" % (RUNS, SECS, ver))
     print("%-34s %12s %12s %10s" % ("figure", "weft-wg", "wireguard-go", "weft/go"))
     for f, label, _ in FIGURES:
+        if f not in res["weft"][0]:
+            continue
         w = statistics.median(r[f] for r in res["weft"])
         g = statistics.median(r[f] for r in res["go"])
         print("%-34s %12.3f %12.3f %10.2f" % (label, w, g, w / g if g else float("nan")))
 
 
-main()
+if __name__ == "__main__":
+    main()

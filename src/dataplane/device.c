@@ -535,7 +535,9 @@ static void queue_handshake(struct dp_device *d, const struct plat_udp_msg *m)
 /*
  * Write the decrypted packets (jobs[i].ok) to the TUN. With a virtio-net header, TCP
  * segments of one flow are coalesced into super-packets (dp_gro_coalesce) and written with
- * writev, so the kernel sees one 64 KiB packet instead of ~45. -ENODEV when the TUN is gone.
+ * writev, so the kernel sees one 64 KiB packet instead of ~45; so are UDP datagrams of one
+ * flow when the kernel takes USO (then it also takes UDP_L4 packets written to the TUN:
+ * both came with Linux 6.2). -ENODEV when the TUN is gone.
  */
 static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 {
@@ -543,12 +545,16 @@ static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 	struct plat_udp_msg *msgs = b->msgs;
 	struct dp_gro_pkt *gro = b->gro;
 	unsigned np = 0, nr;
+	uint64_t gro_tcp = 0, gro_udp = 0;
 
 	if (!d->vnet_hdr) {
-		for (unsigned i = 0; i < b->n; i++)
-			if (b->jobs[i].ok &&
-			    plat_tun_write(d->tun, msgs[i].buf, msgs[i].len) == -ENODEV)
+		for (unsigned i = 0; i < b->n; i++) {
+			if (!b->jobs[i].ok)
+				continue;
+			atomic_fetch_add(&d->tun_writes, 1);
+			if (plat_tun_write(d->tun, msgs[i].buf, msgs[i].len) == -ENODEV)
 				return -ENODEV;
+		}
 		return 0;
 	}
 	for (unsigned i = 0; i < b->n; i++) {
@@ -559,7 +565,7 @@ static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 		gro[np].len = msgs[i].len;
 		np++;
 	}
-	nr = dp_gro_coalesce(gro, np, b->runs);
+	nr = dp_gro_coalesce(gro, np, b->runs, d->offloads & PLAT_TUN_OFF_USO4);
 	for (unsigned r = 0; r < nr; r++) {
 		const struct dp_gro_run *run = &b->runs[r];
 		const struct dp_gro_pkt *f = &gro[run->first];
@@ -572,9 +578,19 @@ static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 			iov[k].base = m->data + m->hdr_len;
 			iov[k].len = m->len - m->hdr_len;
 		}
+		if (run->count > 1) {
+			/* The protocol byte of the IP header: which kind of super-packet. */
+			uint8_t proto = f->data[0] >> 4 == 6 ? f->data[6] : f->data[9];
+
+			gro_tcp += proto == 6 ? run->count : 0;
+			gro_udp += proto == 17 ? run->count : 0;
+		}
 		if (plat_tun_writev(d->tun, iov, run->count) == -ENODEV)
 			return -ENODEV;
 	}
+	atomic_fetch_add(&d->tun_writes, nr);
+	atomic_fetch_add(&d->tun_gro_tcp, gro_tcp);
+	atomic_fetch_add(&d->tun_gro_udp, gro_udp);
 	return 0;
 }
 
@@ -1192,6 +1208,10 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 	strbuf_appendf(out, "tun_packets_read=%llu\nudp_datagrams_received=%llu\n",
 		       (unsigned long long)atomic_load(&d->tx_packets),
 		       (unsigned long long)atomic_load(&d->rx_packets));
+	strbuf_appendf(out, "tun_writes=%llu\ntun_gro_tcp_packets=%llu\ntun_gro_udp_packets=%llu\n",
+		       (unsigned long long)atomic_load(&d->tun_writes),
+		       (unsigned long long)atomic_load(&d->tun_gro_tcp),
+		       (unsigned long long)atomic_load(&d->tun_gro_udp));
 	for (int i = 0; i < WG_RX__COUNT; i++)
 		strbuf_appendf(out, "rx_%s=%llu\n", wg_rx_result_name((enum wg_rx_result)i),
 			       (unsigned long long)atomic_load(&d->rx_stats[i]));

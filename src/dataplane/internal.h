@@ -187,6 +187,8 @@ struct dp_device {
 	_Atomic uint64_t rx_stats[WG_RX__COUNT];
 	_Atomic uint64_t tx_stats[DP_TX__COUNT];
 	_Atomic uint64_t tx_packets, rx_packets;
+	/* TUN write path: system calls, and packets that went into TCP / UDP super-packets */
+	_Atomic uint64_t tun_writes, tun_gro_tcp, tun_gro_udp;
 };
 
 uint64_t dp_now(void);

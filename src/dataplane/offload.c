@@ -214,7 +214,7 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Software GRO for TCP on the TUN write path                                                */
+/* Software GRO on the TUN write path: TCP (TSO super-packets) and UDP (USO)                  */
 
 enum {
 	TCP_FIN = 0x01,
@@ -225,39 +225,55 @@ enum {
 	GRO_OPEN_RUNS = 8, /* flows tracked at once; older open runs are closed */
 };
 
-/* Header length of a coalescible TCP packet, or 0. */
-static size_t tcp_candidate(const uint8_t *p, size_t len, bool *v6)
+/*
+ * Header length (IP + TCP or UDP) of a packet that may coalesce, or 0. IPv4 without options
+ * or fragments; IPv6 without extension headers (the kernel's TUN GSO does not take them);
+ * a payload (nothing to coalesce otherwise); TCP only with ACK or ACK|PSH; UDP only when the
+ * caller allows it and the UDP length is the packet's.
+ */
+static size_t gro_candidate(const uint8_t *p, size_t len, bool udp_ok, bool *v6, uint8_t *proto)
 {
 	size_t iphl, thl;
 	uint8_t flags;
 
-	if (len < 40)
+	if (len < 28)
 		return 0;
 	if (p[0] >> 4 == 4) {
-		/* No options, no fragments (MF or offset), TCP. */
-		if (p[0] != 0x45 || p[9] != 6 || (get_be16(p + 6) & 0x3fff) || get_be16(p + 2) != len)
+		if (p[0] != 0x45 || (get_be16(p + 6) & 0x3fff) || get_be16(p + 2) != len)
 			return 0;
 		iphl = 20;
+		*proto = p[9];
 		*v6 = false;
 	} else if (p[0] >> 4 == 6) {
-		if (len < 60 || p[6] != 6 || (size_t)get_be16(p + 4) + 40 != len)
+		if (len < 48 || (size_t)get_be16(p + 4) + 40 != len)
 			return 0;
 		iphl = 40;
+		*proto = p[6];
 		*v6 = true;
 	} else {
 		return 0;
 	}
+	if (*proto == 17) {
+		if (!udp_ok || get_be16(p + iphl + 4) != len - iphl || len == iphl + 8)
+			return 0;
+		return iphl + 8;
+	}
+	if (*proto != 6 || len < iphl + 20)
+		return 0;
 	thl = (size_t)(p[iphl + 12] >> 4) * 4;
 	flags = p[iphl + 13];
-	if (thl < 20 || iphl + thl >= len) /* no payload: nothing to coalesce */
+	if (thl < 20 || iphl + thl >= len)
 		return 0;
 	if ((flags & ~(TCP_ACK | TCP_PSH)) || !(flags & TCP_ACK))
 		return 0;
 	return iphl + thl;
 }
 
-/* Same flow and same everything but length, id, checksums, sequence number and PSH. */
-static bool same_flow(const uint8_t *a, const uint8_t *b, size_t hl, bool v6)
+/*
+ * Same flow and same everything but length, id and checksums; for TCP also but sequence
+ * number and PSH (the caller checks those).
+ */
+static bool same_flow(const uint8_t *a, const uint8_t *b, size_t hl, bool v6, uint8_t proto)
 {
 	size_t iphl = v6 ? 40 : 20;
 	const uint8_t *ta = a + iphl, *tb = b + iphl;
@@ -271,9 +287,30 @@ static bool same_flow(const uint8_t *a, const uint8_t *b, size_t hl, bool v6)
 		if (a[1] != b[1] || memcmp(a + 6, b + 6, 4) || memcmp(a + 12, b + 12, 8))
 			return false;
 	}
+	if (proto == 17)
+		return !memcmp(ta, tb, 4); /* ports */
 	/* ports; ack; data offset; window; urgent; options */
 	return !memcmp(ta, tb, 4) && !memcmp(ta + 8, tb + 8, 5) && !memcmp(ta + 14, tb + 14, 2) &&
 	       !memcmp(ta + 18, tb + 18, hl - iphl - 18);
+}
+
+/* Whether q (same flow as run r, header length hl) continues r. */
+static bool gro_extends(const struct dp_gro_pkt *pkts, const struct dp_gro_run *r,
+			const struct dp_gro_pkt *q, size_t hl, bool v6, uint8_t proto)
+{
+	const struct dp_gro_pkt *f = &pkts[r->first], *last = &pkts[r->members[r->count - 1]];
+	size_t iphl = v6 ? 40 : 20, seg = f->len - f->hdr_len, plen = q->len - hl;
+
+	/* Equal sizes but for a shorter last one, and within the kernel's limits. */
+	if (plen > seg || last->len - hl != seg || r->count >= DP_GRO_MAX_RUN ||
+	    r->total + plen > DP_GRO_MAX_LEN)
+		return false;
+	if (proto == 17)
+		/* The kernel's UDP segmentation numbers IPv4 ids from the first one up. */
+		return v6 || get_be16(q->data + 4) == (uint16_t)(get_be16(f->data + 4) + r->count);
+	return get_be32(q->data + iphl + 4) ==
+		       get_be32(f->data + iphl + 4) + (uint32_t)(r->total - hl) &&
+	       !(last->data[iphl + 13] & TCP_PSH);
 }
 
 static void finish_run(struct dp_gro_pkt *pkts, struct dp_gro_run *r)
@@ -283,6 +320,7 @@ static void finish_run(struct dp_gro_pkt *pkts, struct dp_gro_run *r)
 	struct dp_vnet_hdr h = {0, DP_VNET_GSO_NONE, 0, 0, 0, 0};
 	bool v6 = p[0] >> 4 == 6;
 	size_t iphl = v6 ? 40 : 20;
+	uint8_t proto = v6 ? p[6] : p[9];
 
 	if (r->count > 1) {
 		uint32_t sum;
@@ -296,46 +334,51 @@ static void finish_run(struct dp_gro_pkt *pkts, struct dp_gro_run *r)
 			put_be16(p + 10, (uint16_t)~dp_csum_fold(dp_csum_partial(p, 20, 0)));
 			sum = dp_csum_partial(p + 12, 8, 0);
 		}
-		/* PSH of the last segment belongs on the super-packet (the kernel keeps it last). */
-		p[iphl + 13] |= pkts[r->members[r->count - 1]].data[iphl + 13] & TCP_PSH;
-		sum += 6 + (uint32_t)(r->total - iphl);
-		put_be16(p + iphl + 16, dp_csum_fold(sum)); /* CHECKSUM_PARTIAL: pseudo-header */
+		sum += proto + (uint32_t)(r->total - iphl);
 		h.flags = DP_VNET_F_NEEDS_CSUM;
-		h.gso_type = v6 ? DP_VNET_GSO_TCPV6 : DP_VNET_GSO_TCPV4;
 		h.hdr_len = (uint16_t)f->hdr_len;
 		h.gso_size = (uint16_t)(f->len - f->hdr_len);
 		h.csum_start = (uint16_t)iphl;
-		h.csum_offset = 16;
+		if (proto == 17) {
+			put_be16(p + iphl + 4, (uint16_t)(r->total - iphl));
+			/* CHECKSUM_PARTIAL: the pseudo-header sum */
+			put_be16(p + iphl + 6, dp_csum_fold(sum));
+			h.gso_type = DP_VNET_GSO_UDP_L4;
+			h.csum_offset = 6;
+		} else {
+			/* PSH of the last segment belongs on the super-packet (the kernel keeps
+			 * it last). */
+			p[iphl + 13] |= pkts[r->members[r->count - 1]].data[iphl + 13] & TCP_PSH;
+			put_be16(p + iphl + 16, dp_csum_fold(sum));
+			h.gso_type = v6 ? DP_VNET_GSO_TCPV6 : DP_VNET_GSO_TCPV4;
+			h.csum_offset = 16;
+		}
 	}
 	dp_vnet_hdr_write(p - DP_VNET_HDR_LEN, &h);
 }
 
-unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs)
+unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs, bool udp)
 {
 	unsigned nruns = 0, open[GRO_OPEN_RUNS], nopen = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct dp_gro_pkt *q = &pkts[i];
 		bool v6 = false, joined = false;
-		size_t hl = tcp_candidate(q->data, q->len, &v6);
+		uint8_t proto = 0;
+		size_t hl = gro_candidate(q->data, q->len, udp, &v6, &proto);
 
 		q->hdr_len = hl;
 		for (unsigned k = 0; hl && k < nopen && !joined; k++) {
 			struct dp_gro_run *r = &runs[open[k]];
-			struct dp_gro_pkt *f = &pkts[r->first], *last = &pkts[r->members[r->count - 1]];
-			size_t iphl = v6 ? 40 : 20, seg = f->len - f->hdr_len, plen = q->len - hl;
+			struct dp_gro_pkt *f = &pkts[r->first];
 
 			if (f->hdr_len != hl || (f->data[0] >> 4) != (q->data[0] >> 4) ||
-			    !same_flow(f->data, q->data, hl, v6))
+			    !same_flow(f->data, q->data, hl, v6, proto))
 				continue;
 			/* Same flow: it either extends this run or closes it. */
-			if (get_be32(q->data + iphl + 4) ==
-				    get_be32(f->data + iphl + 4) + (uint32_t)(r->total - hl) &&
-			    plen <= seg && last->len - hl == seg &&
-			    !(last->data[iphl + 13] & TCP_PSH) && r->count < DP_GRO_MAX_RUN &&
-			    r->total + plen <= DP_GRO_MAX_LEN) {
+			if (gro_extends(pkts, r, q, hl, v6, proto)) {
 				r->members[r->count++] = i;
-				r->total += plen;
+				r->total += q->len - hl;
 				q->run = (int)open[k];
 				joined = true;
 			}

@@ -8,6 +8,7 @@
 #ifndef WEFT_DATAPLANE_OFFLOAD_H
 #define WEFT_DATAPLANE_OFFLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,12 +52,17 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 		     size_t stride, size_t max_segs, size_t *seg_len);
 
 /*
- * Receive-side coalescing (software GRO) for the TUN write path: consecutive TCP segments
+ * Receive-side coalescing (software GRO) for the TUN write path. TCP: consecutive segments
  * of one flow (same addresses, ports, IP fields, TCP options, ack and window; contiguous
  * sequence numbers; equal sizes but for a shorter last one; ACK or ACK|PSH only, PSH
- * ending a run) become one TSO super-packet. Packets are not moved: a run is written with
- * writev as the first packet (headers rewritten in place, a virtio-net header in the 10
- * bytes before it) followed by the payloads of the others.
+ * ending a run) become one TSO super-packet. UDP, when the kernel takes USO: datagrams of
+ * one flow (same addresses, ports, IP fields; IPv4 ids consecutive, as the kernel's
+ * segmentation will number them; equal sizes but for a shorter last one) become one
+ * UDP_L4 super-packet that the kernel splits back into the same datagrams. Packets are not
+ * moved: a run is written with writev as the first packet (headers rewritten in place, a
+ * virtio-net header in the 10 bytes before it) followed by the payloads of the others.
+ * Inner checksums are not verified: the AEAD authenticated the packet (the kernel's
+ * WireGuard marks decrypted packets CHECKSUM_UNNECESSARY for the same reason).
  */
 enum {
 	DP_GRO_MAX_RUN = 64,
@@ -67,7 +73,7 @@ struct dp_gro_pkt {
 	uint8_t *data; /* an IP packet with DP_VNET_HDR_LEN writable bytes before it */
 	size_t len;
 	/* set by dp_gro_coalesce: */
-	size_t hdr_len; /* IP + TCP headers (payload of members starts here) */
+	size_t hdr_len; /* IP + TCP/UDP headers (payload of members starts here); 0: alone */
 	int run;        /* index of the run this packet belongs to */
 };
 
@@ -80,10 +86,11 @@ struct dp_gro_run {
 
 /*
  * Group pkts[0..n) into runs (a packet that cannot coalesce is a run of one), rewrite the
- * first packet of every multi-packet run (IP length and checksum, TCP checksum set to the
- * pseudo-header sum for NEEDS_CSUM) and write every run's virtio-net header before its first
- * packet. Returns the number of runs (<= n); runs must hold n entries.
+ * first packet of every multi-packet run (IP length and checksum, UDP length, TCP or UDP
+ * checksum set to the pseudo-header sum for NEEDS_CSUM) and write every run's virtio-net
+ * header before its first packet. udp: UDP runs allowed (the TUN accepted USO). Returns the
+ * number of runs (<= n); runs must hold n entries.
  */
-unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs);
+unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs, bool udp);
 
 #endif

@@ -70,6 +70,8 @@ static size_t build(uint8_t *p, bool v6, uint8_t proto, size_t payload, uint8_t 
 		l4[12] = 8 << 4;            /* 32-byte header: timestamps */
 		l4[13] = tcp_flags;
 		l4[20] = 1, l4[21] = 1, l4[22] = 8, l4[23] = 10;
+	} else {
+		put_be16(l4 + 4, (uint16_t)(8 + payload));
 	}
 	for (size_t i = 0; i < payload; i++)
 		p[iphl + l4hl + i] = (uint8_t)(i * 7 + 3);
@@ -195,15 +197,16 @@ static void test_malformed(void **state)
 }
 
 /* Split a super-packet, coalesce the segments back, split again: same segments. */
-static void gro_round_trip(bool v6, size_t payload, uint16_t mss)
+static void gro_round_trip(bool v6, uint8_t proto, size_t payload, uint16_t mss)
 {
 	uint8_t *pkt = malloc(70000), *segs = malloc((size_t)DP_MAX_SEGMENTS * STRIDE);
 	uint8_t *asm_ = malloc(70000 + DP_VNET_HDR_LEN), *again = malloc((size_t)DP_MAX_SEGMENTS * STRIDE);
 	size_t seg_len[DP_MAX_SEGMENTS], len2[DP_MAX_SEGMENTS], iphl = v6 ? 40 : 20, off;
 	struct dp_gro_pkt gp[DP_MAX_SEGMENTS];
 	struct dp_gro_run *runs = calloc(DP_MAX_SEGMENTS, sizeof(*runs));
-	struct dp_vnet_hdr h = {0, v6 ? DP_VNET_GSO_TCPV6 : DP_VNET_GSO_TCPV4, 0, mss, 0, 0}, h2;
-	size_t len = build(pkt, v6, 6, payload, 0x10 | 0x08);
+	uint8_t gso = proto == 17 ? DP_VNET_GSO_UDP_L4 : v6 ? DP_VNET_GSO_TCPV6 : DP_VNET_GSO_TCPV4;
+	struct dp_vnet_hdr h = {0, gso, 0, mss, 0, 0}, h2;
+	size_t len = build(pkt, v6, proto, payload, 0x10 | 0x08);
 	int n = dp_offload_split(pkt, len, &h, segs + 16, STRIDE, DP_MAX_SEGMENTS, seg_len);
 	unsigned nr;
 
@@ -216,7 +219,7 @@ static void gro_round_trip(bool v6, size_t payload, uint16_t mss)
 		gp[i].data = segs + (size_t)i * STRIDE + 16;
 		gp[i].len = seg_len[i];
 	}
-	nr = dp_gro_coalesce(gp, (unsigned)n, runs);
+	nr = dp_gro_coalesce(gp, (unsigned)n, runs, true);
 	assert_int_equal(nr, 1);
 	assert_int_equal(runs[0].count, (unsigned)n);
 	assert_int_equal(runs[0].total, len);
@@ -232,6 +235,9 @@ static void gro_round_trip(bool v6, size_t payload, uint16_t mss)
 	assert_int_equal(off, DP_VNET_HDR_LEN + len);
 	dp_vnet_hdr_parse(asm_, &h2);
 	assert_int_equal(h2.flags, DP_VNET_F_NEEDS_CSUM);
+	assert_int_equal(h2.gso_type, gso);
+	assert_int_equal(h2.hdr_len, iphl + (proto == 17 ? 8 : 32));
+	assert_int_equal(h2.csum_offset, proto == 17 ? 6 : 16);
 	assert_int_equal(h2.gso_size, mss);
 	assert_int_equal(h2.csum_start, iphl);
 	/* The kernel's view: resegmenting gives the original segments byte for byte. */
@@ -254,9 +260,57 @@ static void gro_round_trip(bool v6, size_t payload, uint16_t mss)
 static void test_gro_round_trip(void **state)
 {
 	(void)state;
-	gro_round_trip(false, 30000, 1368);
-	gro_round_trip(true, 60000, 1348);
-	gro_round_trip(false, 2737, 1368); /* short last segment */
+	gro_round_trip(false, 6, 30000, 1368);
+	gro_round_trip(true, 6, 60000, 1348);
+	gro_round_trip(false, 6, 2737, 1368); /* short last segment */
+	/* UDP: 64-byte datagrams (iperf3 -l 64), full-size ones, a short last one */
+	gro_round_trip(false, 17, 64 * 64, 64);
+	gro_round_trip(true, 17, 64 * 64, 64);
+	gro_round_trip(false, 17, 40000, 1392);
+	gro_round_trip(true, 17, 3000, 1372);
+}
+
+/* UDP datagrams that must not merge, and UDP left alone when the kernel has no USO. */
+static void test_gro_udp_refusals(void **state)
+{
+	enum { N = 9 };
+	uint8_t *buf = calloc(N, STRIDE);
+	struct dp_gro_pkt gp[N];
+	struct dp_gro_run runs[N];
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		uint8_t *p = buf + (size_t)i * STRIDE + 16;
+
+		gp[i].data = p;
+		gp[i].len = build(p, false, 17, 100, 0);
+		put_be16(p + 4, (uint16_t)(0x1234 + i)); /* consecutive ids */
+	}
+	assert_int_equal(dp_gro_coalesce(gp, N, runs, false), N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(runs[i].count, 1);
+	/* 0,1 merge; 2 skips an id (new run) and 3 follows it; 4 is another port; 5 is shorter
+	 * and ends run 2-3; 6 would follow but the run is closed; 7 has another TTL; 8 says a
+	 * UDP length that is not the packet's. */
+	put_be16(gp[2].data + 4, 0x2000);
+	put_be16(gp[3].data + 4, 0x2001);
+	put_be16(gp[4].data + 22, 5202);
+	gp[5].len = build(gp[5].data, false, 17, 50, 0);
+	put_be16(gp[5].data + 4, 0x2002);
+	put_be16(gp[6].data + 4, 0x2003);
+	gp[7].data[8] = 63;
+	put_be16(gp[8].data + 24, 99);
+	assert_int_equal(dp_gro_coalesce(gp, N, runs, true), 6);
+	assert_int_equal(runs[0].count, 2);
+	assert_int_equal(runs[1].count, 3); /* 2, 3, 5 */
+	assert_int_equal(runs[1].members[2], 5);
+	assert_int_equal(runs[1].total, 20 + 8 + 100 + 100 + 50);
+	assert_int_equal(runs[2].count, 1); /* 4 */
+	assert_int_equal(runs[3].count, 1); /* 6 */
+	assert_int_equal(runs[4].count, 1); /* 7 */
+	assert_int_equal(runs[5].count, 1); /* 8 */
+	assert_int_equal(get_be16(gp[2].data + 24), 8 + 250); /* UDP length of the run */
+	free(buf);
 }
 
 /* Segments that must not merge: gaps, other flows interleaved, odd sizes, flags. */
@@ -285,7 +339,7 @@ static void test_gro_refusals(void **state)
 	put_be32(gp[5].data + 24, 999999 + 2000);
 	put_be16(gp[6].data + 34, 7);
 	gp[7].data[33] = 0x02;
-	assert_int_equal(dp_gro_coalesce(gp, N, runs), 5);
+	assert_int_equal(dp_gro_coalesce(gp, N, runs, true), 5);
 	assert_int_equal(runs[0].count, 2);
 	assert_int_equal(runs[1].count, 3); /* 2, 3, 5 */
 	assert_int_equal(runs[1].members[2], 5);
@@ -304,7 +358,7 @@ int main(void)
 		cmocka_unit_test(test_tcp4),  cmocka_unit_test(test_tcp6),
 		cmocka_unit_test(test_udp),   cmocka_unit_test(test_needs_csum),
 		cmocka_unit_test(test_malformed), cmocka_unit_test(test_gro_round_trip),
-		cmocka_unit_test(test_gro_refusals),
+		cmocka_unit_test(test_gro_refusals), cmocka_unit_test(test_gro_udp_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
