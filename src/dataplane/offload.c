@@ -40,22 +40,47 @@ void dp_vnet_hdr_write(uint8_t out[DP_VNET_HDR_LEN], const struct dp_vnet_hdr *h
 
 uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum)
 {
-	uint64_t acc = sum;
+	uint64_t a0 = 0, a1 = 0, acc;
+	uint32_t w[4];
+	uint16_t native;
 
-	/* Big-endian 16-bit words; 32 bits at a time into a 64-bit accumulator. */
-	while (len >= 4) {
-		acc += get_be32(p);
-		p += 4;
-		len -= 4;
+	/*
+	 * One's-complement sums do not depend on byte order (RFC 1071 §2(B)): add native 32-bit
+	 * words into 64-bit accumulators (no carry is lost below 2^32 words), fold, and swap the
+	 * 16-bit result to network order once at the end.
+	 */
+	for (; len >= 16; p += 16, len -= 16) {
+		memcpy(w, p, 16);
+		a0 += (uint64_t)w[0] + w[1];
+		a1 += (uint64_t)w[2] + w[3];
 	}
+	for (; len >= 4; p += 4, len -= 4) {
+		memcpy(w, p, 4);
+		a0 += w[0];
+	}
+	acc = a0 + a1;
 	if (len >= 2) {
-		acc += get_be16(p);
+		uint16_t h;
+
+		memcpy(&h, p, 2);
+		acc += h;
 		p += 2;
 		len -= 2;
 	}
-	if (len)
-		acc += (uint32_t)p[0] << 8;
+	if (len) {
+		/* A trailing byte is the high byte of a big-endian word. */
+		uint8_t pad[2] = {p[0], 0};
+		uint16_t h;
+
+		memcpy(&h, pad, 2);
+		acc += h;
+	}
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	native = (uint16_t)acc;
+	acc = get_be16((const uint8_t *)&native);
 	/* Folded to 16 bits (plus carry), so callers may add a few sums without overflow. */
+	acc += sum;
 	while (acc >> 16)
 		acc = (acc & 0xffff) + (acc >> 16);
 	return (uint32_t)acc;
