@@ -266,8 +266,7 @@ uint16_t dp_device_port(const struct dp_device *d)
 /* The device whose dp_device_run is in progress (a console handler has no context). */
 static struct dp_device *_Atomic running;
 
-/* Runs on a thread Windows creates for the event. */
-static BOOL WINAPI console_event(DWORD type)
+bool dp_win_console_event(unsigned long type)
 {
 	struct dp_device *d = atomic_load(&running);
 
@@ -279,10 +278,10 @@ static BOOL WINAPI console_event(DWORD type)
 	case CTRL_SHUTDOWN_EVENT:
 		break;
 	default:
-		return FALSE;
+		return false;
 	}
 	if (!d)
-		return FALSE;
+		return false;
 	dp_device_stop(d);
 	/*
 	 * After a close, logoff or shutdown event returns, Windows ends the process: give the
@@ -290,7 +289,13 @@ static BOOL WINAPI console_event(DWORD type)
 	 */
 	if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT && freed_event)
 		WaitForSingleObject(freed_event, CTRL_CLOSE_WAIT_MS);
-	return TRUE;
+	return true;
+}
+
+/* Runs on a thread Windows creates for the event. */
+static BOOL WINAPI console_event(DWORD type)
+{
+	return dp_win_console_event(type) ? TRUE : FALSE;
 }
 
 int dp_device_run(struct dp_device *d)
@@ -299,6 +304,8 @@ int dp_device_run(struct dp_device *d)
 
 	if (!freed_event)
 		freed_event = CreateEventW(NULL, TRUE, FALSE, NULL);
+	else
+		ResetEvent(freed_event); /* set by the free of an earlier device */
 	atomic_store(&running, d);
 	if (!SetConsoleCtrlHandler(console_event, TRUE))
 		log_info("%s: no console control handler (Win32 error %lu)", d->name,

@@ -19,4 +19,15 @@ struct plat_tun;
 int dp_win_device_new_tun(const struct dp_config *cfg, struct plat_tun *tun,
 			  struct dp_device **ret);
 
+/*
+ * What the console control handler that dp_device_run installs does with a console event:
+ * Ctrl-C, Ctrl-Break, close, logoff and shutdown stop the running device (true); for the
+ * last three, after which Windows ends the process, it also waits (up to 4 s) until a
+ * device was freed, so the adapter, the pipe and the firewall rule are gone first. Other
+ * events, or no dp_device_run in progress: false (the next handler decides). Called by
+ * Windows on a thread of its own; exposed for the tests, which cannot raise console events
+ * under Wine.
+ */
+bool dp_win_console_event(unsigned long type);
+
 #endif

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -686,11 +687,61 @@ static void test_uapi_pipe(void **state)
 	free(r);
 }
 
+/* Console events (the handler dp_device_run installs; Wine cannot raise them). */
+static atomic_bool close_returned;
+
+static void *close_event(void *arg)
+{
+	bool *handled = arg;
+
+	*handled = dp_win_console_event(CTRL_CLOSE_EVENT);
+	atomic_store(&close_returned, true);
+	return NULL;
+}
+
+static void wait_run_returned(struct node *n)
+{
+	ULONGLONG t0 = GetTickCount64();
+
+	while (n->run_result != 0 && GetTickCount64() - t0 < WAIT_MS)
+		Sleep(10);
+	assert_int_equal(n->run_result, 0);
+}
+
+static void test_console_events(void **state)
+{
+	struct node n = {0};
+	pthread_t t;
+	bool handled = false;
+
+	/* Not ours, or nothing running: left to the next handler. */
+	assert_false(dp_win_console_event(CTRL_C_EVENT));
+	node_start(&n, 1, "wt1", false, 0);
+	Sleep(100); /* dp_device_run is running */
+	assert_false(dp_win_console_event(0x7f));
+	assert_true(dp_win_console_event(CTRL_C_EVENT));
+	wait_run_returned(&n);
+	node_stop(&n);
+
+	/* Close: the device stops, and the handler returns only once it was freed. */
+	node_start(&n, 1, "wt1", false, 0);
+	Sleep(100);
+	atomic_store(&close_returned, false);
+	assert_int_equal(pthread_create(&t, NULL, close_event, &handled), 0);
+	wait_run_returned(&n);
+	Sleep(300);
+	assert_false(atomic_load(&close_returned));
+	node_stop(&n);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(handled);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packet_loop),
 		cmocka_unit_test(test_uapi_pipe),
+		cmocka_unit_test(test_console_events),
 	};
 
 	if (crypto_init())
