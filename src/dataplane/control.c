@@ -27,6 +27,7 @@
 #include "dataplane/internal.h"
 #include "lib/log.h"
 #include "platform/netif.h"
+#include "platform/wakeup.h"
 
 #define DEFAULT_UAPI_DIR "/var/run/wireguard"
 
@@ -351,7 +352,7 @@ int dp_device_run(struct dp_device *d)
 		struct pollfd pfd[4] = {
 			{.fd = d->uapi_fd, .events = POLLIN},
 			{.fd = d->inotify_fd, .events = POLLIN},
-			{.fd = d->wake_fd, .events = POLLIN},
+			{.fd = plat_wakeup_fd(d->wake), .events = POLLIN},
 			{.fd = d->signal_fd, .events = POLLIN},
 		};
 		int n = poll(pfd, 4, timeout);

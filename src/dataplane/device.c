@@ -6,18 +6,16 @@
  * crypto workers (or inline) with per-thread contexts; nothing is allocated per packet.
  */
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "dataplane/internal.h"
 #include "dataplane/offload.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "platform/thread.h"
+#include "platform/wakeup.h"
 
 uint64_t dp_now(void)
 {
@@ -418,9 +416,7 @@ static void *tun_thread(void *arg)
 	}
 	b = dp_serial_get(&serial);
 	while (!atomic_load(&d->stop)) {
-		struct pollfd pfd = {.fd = plat_tun_fd(d->tun), .events = POLLIN};
-
-		if (poll(&pfd, 1, 200) <= 0)
+		if (plat_tun_wait(d->tun, 200) <= 0)
 			continue;
 		while (b->n < TX_BATCH_TARGET) {
 			uint8_t *dst = b->slab + (size_t)b->n * DP_BUF_LEN + WG_DATA_HEADER_LEN;
@@ -879,24 +875,21 @@ unsigned dp_device_crypto_workers(const struct dp_device *d)
  */
 static unsigned workers_wanted(const struct dp_device *d)
 {
-	long cpus;
+	unsigned cpus;
 
 	if (d->want_workers >= 0)
 		return (unsigned)d->want_workers;
-	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	cpus = plat_cpu_count();
 	if (cpus < DP_POOL_MIN_CPUS)
 		return 0;
-	return cpus > DP_MAX_WORKERS ? DP_MAX_WORKERS : (unsigned)cpus;
+	return cpus > DP_MAX_WORKERS ? DP_MAX_WORKERS : cpus;
 }
 
-int dp_device_start(struct dp_device *d)
+static int start_threads(void *arg)
 {
-	sigset_t all, old;
-	int r = 0;
+	struct dp_device *d = arg;
+	int r;
 
-	/* Signals belong to the control loop (signalfd), never to worker threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = dp_pool_start(d, workers_wanted(d));
 	if (!r && pthread_create(&d->tun_thread, NULL, tun_thread, d))
 		r = -EAGAIN;
@@ -906,19 +899,20 @@ int dp_device_start(struct dp_device *d)
 		r = -EAGAIN;
 	else
 		r = start_udp_threads(d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	d->threads_started = r == 0;
 	return r;
 }
 
+int dp_device_start(struct dp_device *d)
+{
+	/* Signals belong to the control loop (signalfd), never to worker threads. */
+	return plat_with_signals_blocked(start_threads, d);
+}
+
 void dp_device_stop(struct dp_device *d)
 {
-	uint64_t one = 1;
-
 	atomic_store(&d->stop, true);
-	if (write(d->wake_fd, &one, sizeof(one)) < 0) {
-		/* The loop also polls `stop` every tick. */
-	}
+	plat_wakeup_signal(d->wake); /* the loop also looks at `stop` every tick */
 }
 
 void dp_device_stop_threads(struct dp_device *d)
@@ -1227,18 +1221,14 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 int dp_device_core_init(struct dp_device *d, const struct dp_config *cfg)
 {
 	const struct wg_env env = {.random = env_random, .tai64n = env_tai64n};
-	pthread_rwlockattr_t ra;
 	int r;
 
 	d->mtu = cfg->mtu ? cfg->mtu : DP_DEFAULT_MTU;
 	d->uapi_fd = d->inotify_fd = d->signal_fd = -1;
-	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->wake_fd < 0)
-		return -errno;
-	pthread_rwlockattr_init(&ra);
-	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&d->cfg_lock, &ra);
-	pthread_rwlockattr_destroy(&ra);
+	r = plat_wakeup_open(&d->wake);
+	if (r)
+		return r;
+	plat_rwlock_init_writer_first(&d->cfg_lock);
 	pthread_rwlock_init(&d->udp_lock, NULL);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->hs_lock, NULL);
@@ -1274,8 +1264,8 @@ void dp_device_core_done(struct dp_device *d)
 	if (d->hs_ring)
 		crypto_wipe(d->hs_ring, DP_HANDSHAKE_QUEUE * sizeof(*d->hs_ring));
 	free(d->hs_ring);
-	if (d->wake_fd >= 0)
-		close(d->wake_fd);
+	plat_wakeup_close(d->wake);
+	d->wake = NULL;
 	pthread_rwlock_destroy(&d->cfg_lock);
 	pthread_rwlock_destroy(&d->udp_lock);
 	pthread_mutex_destroy(&d->lock);

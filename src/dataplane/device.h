@@ -37,8 +37,8 @@ enum dp_tx_drop {
 struct dp_config {
 	const char *ifname;
 	unsigned mtu;           /* 0 = 1420 */
-	const char *uapi_dir;   /* NULL = /var/run/wireguard */
-	bool uapi_socket;       /* serve the UAPI on <uapi_dir>/<ifname>.sock */
+	const char *uapi_dir;   /* NULL = /var/run/wireguard (unused on Windows) */
+	bool uapi_socket;       /* serve the UAPI on <uapi_dir>/<ifname>.sock (Windows: the pipe) */
 };
 
 /*
@@ -63,6 +63,8 @@ int dp_device_start(struct dp_device *d);
  * The control loop: timers, UAPI connections. Returns when dp_device_stop() is called, on
  * SIGINT/SIGTERM (if the caller blocked them: see dp_device_run_signals), when the UAPI
  * socket file is deleted, or when the TUN interface is deleted. Returns 0 or -errno.
+ * Windows (control_windows.c): on a console event (Ctrl-C, close, logoff, shutdown) instead
+ * of signals; the pipe is served on a thread of its own.
  */
 int dp_device_run(struct dp_device *d);
 /* Thread-safe and async-signal-safe: ask dp_device_run to return. */
@@ -76,7 +78,10 @@ int dp_device_apply(struct dp_device *d, const struct uapi_set *set);
 int dp_device_get(struct dp_device *d, struct strbuf *out);
 /* Human-readable per-reason counters. */
 int dp_device_stats(struct dp_device *d, struct strbuf *out);
-/* Handle one UAPI connection (blocking, with a timeout) until the client closes it. */
+/*
+ * Handle one UAPI connection (blocking, with a timeout) until the client closes it. POSIX
+ * (a Unix-socket fd; control.c); not on Windows.
+ */
 void dp_device_serve_uapi(struct dp_device *d, int fd);
 
 const char *dp_device_name(const struct dp_device *d);

@@ -153,7 +153,9 @@ struct dp_device {
 	char name[16];
 	unsigned mtu;
 	char sock_path[108];
-	int uapi_fd, inotify_fd, wake_fd, signal_fd;
+	int uapi_fd, inotify_fd, signal_fd;
+	struct plat_wakeup *wake; /* dp_device_stop wakes the control loop */
+	struct dp_control *ctl; /* the control loop's own state (control_windows.c); Linux: NULL */
 	struct plat_tun *tun;
 	bool vnet_hdr;    /* TUN packets carry a virtio-net header (offloads negotiated) */
 	unsigned offloads; /* enum plat_tun_offload accepted by the kernel */

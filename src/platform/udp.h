@@ -8,11 +8,17 @@
 #ifndef WEFT_PLATFORM_UDP_H
 #define WEFT_PLATFORM_UDP_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "wg/wg.h"
+
+/* What plat_udp_recv returns after plat_udp_shutdown; mingw's errno.h lacks it (WSAESHUTDOWN). */
+#ifndef ESHUTDOWN
+#define ESHUTDOWN 10058
+#endif
 
 /* The local side of a datagram: address it arrived on and, for IPv6, the interface. */
 struct plat_udp_src {
@@ -23,7 +29,7 @@ struct plat_udp_src {
 
 struct plat_udp_msg {
 	uint8_t *buf;
-	size_t len;              /* in: capacity on receive, length on send; out: length */
+	size_t len;		 /* in: capacity on receive, length on send; out: length */
 	struct wg_endpoint peer; /* source on receive, destination on send */
 	struct plat_udp_src local;
 	bool sent; /* out (send): handed to the kernel */

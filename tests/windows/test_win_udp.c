@@ -76,6 +76,7 @@ static void exchange(struct plat_udp *a, struct plat_udp *b, bool v6,
 	if (src)
 		m.local = *src;
 	assert_int_equal(plat_udp_send(a, &m, 1), 1);
+	assert_true(m.sent); /* the device counts bytes (and send errors) by it */
 	assert_int_equal(plat_udp_recv(b, v6 ? PLAT_UDP_V6 : PLAT_UDP_V4, rbuf, 1, out,
 				       PLAT_UDP_MAX_SEGMENTS),
 			 1);
@@ -115,9 +116,10 @@ static void test_loopback_both_ways(void **state)
 
 	/* an unset family is refused, nothing sent */
 	{
-		struct plat_udp_msg m = {.buf = (uint8_t *)"x", .len = 1};
+		struct plat_udp_msg m = {.buf = (uint8_t *)"x", .len = 1, .sent = true};
 
 		assert_int_equal(plat_udp_send(a, &m, 1), -EAFNOSUPPORT);
+		assert_false(m.sent);
 	}
 	plat_udp_close(a);
 	plat_udp_close(b);

@@ -183,7 +183,9 @@ static bool serve_set(struct plat_uapi_pipe *p, struct line_reader *lr)
 	return reply_errno(p, r) == 0;
 }
 
-static bool serve_get(struct plat_uapi_pipe *p, struct line_reader *lr)
+/* get=1 or stats=1: fill appends the whole reply. */
+static bool serve_text(struct plat_uapi_pipe *p, struct line_reader *lr,
+		       int (*fill)(void *ctx, struct strbuf *out))
 {
 	struct strbuf out;
 	char *line;
@@ -197,7 +199,7 @@ static bool serve_get(struct plat_uapi_pipe *p, struct line_reader *lr)
 		return false;
 	}
 	strbuf_init(&out, PLAT_UAPI_MAX_REPLY);
-	r = p->ops->get(p->ctx, &out);
+	r = fill(p->ctx, &out);
 	if (r)
 		r = reply_errno(p, r);
 	else
@@ -226,9 +228,11 @@ static void serve_client(struct plat_uapi_pipe *p)
 		if (r != 1)
 			break;
 		if (!strcmp(line, "get=1"))
-			go_on = serve_get(p, lr);
+			go_on = serve_text(p, lr, p->ops->get);
 		else if (!strcmp(line, "set=1"))
 			go_on = serve_set(p, lr);
+		else if (!strcmp(line, "stats=1") && p->ops->stats)
+			go_on = serve_text(p, lr, p->ops->stats);
 		else
 			go_on = false; /* unknown operation: hang up, as wireguard-go does */
 		if (!go_on)

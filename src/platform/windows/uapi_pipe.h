@@ -6,13 +6,13 @@
  * (no squatting by other users), and the pipe's DACL lets in only SYSTEM and Administrators.
  *
  * This is framing only, like the Unix socket of dataplane/control.c: an operation line
- * ("get=1" or "set=1"), for set the body lines up to the empty line, then a reply ending in
- * "errno=N\n\n". What a request means is the caller's (the device's): it plugs in the UAPI
- * codec (dataplane/uapi.c) through struct plat_uapi_ops, so the platform layer does not depend
- * on the dataplane. An unknown operation or a client that stops mid-request is hung up on;
- * a line longer than PLAT_UAPI_MAX_LINE answers errno=22 and hangs up. Clients are served one at a time (the next
- * one can already connect and wait);
- * reads and writes time out after PLAT_UAPI_IO_TIMEOUT_MS. Must not log.
+ * ("get=1", "set=1", or weft's "stats=1" when the caller serves it), for set the body lines up to
+ * the empty line, then a reply ending in "errno=N\n\n". What a request means is the caller's (the
+ * device's): it plugs in the UAPI codec (dataplane/uapi.c) through struct plat_uapi_ops, so the
+ * platform layer does not depend on the dataplane. An unknown operation or a client that stops
+ * mid-request is hung up on; a line longer than PLAT_UAPI_MAX_LINE answers errno=22 and hangs up.
+ * Clients are served one at a time (the next one can already connect and wait); reads and writes
+ * time out after PLAT_UAPI_IO_TIMEOUT_MS. Must not log.
  */
 #ifndef WEFT_PLATFORM_WINDOWS_UAPI_PIPE_H
 #define WEFT_PLATFORM_WINDOWS_UAPI_PIPE_H
@@ -45,6 +45,11 @@ struct plat_uapi_ops {
 	 * Frees state either way.
 	 */
 	int (*set_finish)(void *state, bool complete);
+	/*
+	 * "stats=1", weft's extra operation (optional: NULL makes it an unknown operation):
+	 * append the whole reply, ending "errno=0\n\n", like get.
+	 */
+	int (*stats)(void *ctx, struct strbuf *out);
 };
 
 struct plat_uapi_pipe;

@@ -348,6 +348,7 @@ int plat_udp_send(struct plat_udp *u, struct plat_udp_msg *msgs, unsigned n)
 		SOCKET s;
 		int e;
 
+		m->sent = false;
 		if (m->peer.family != WG_AF_INET && m->peer.family != WG_AF_INET6)
 			return i ? (int)i : -EAFNOSUPPORT;
 		s = u->s[m->peer.family == WG_AF_INET ? PLAT_UDP_V4 : PLAT_UDP_V6];
@@ -362,6 +363,7 @@ int plat_udp_send(struct plat_udp *u, struct plat_udp_msg *msgs, unsigned n)
 		}
 		if (e)
 			return i ? (int)i : wsa_errno(e);
+		m->sent = true;
 	}
 	return (int)n;
 }
