@@ -22,7 +22,8 @@
 /* ---------------------------------------------------------------------------------------- */
 /* A tiny device: the configuration the codec parses and formats                            */
 
-enum { MAX_PEERS = 8, MAX_AIPS = 16 };
+enum { MAX_PEERS = 8, MAX_AIPS = 16, PORT_IN_USE = 4242 };
+#define PORT_IN_USE_STR "4242"
 
 struct tpeer {
 	uint8_t key[WG_KEY_LEN];
@@ -101,6 +102,8 @@ static int apply(const struct uapi_set *s)
 		D.has_private_key = !crypto_is_zero(s->private_key, WG_KEY_LEN);
 		memcpy(D.private_key, s->private_key, WG_KEY_LEN);
 	}
+	if (s->has_listen_port && s->listen_port == PORT_IN_USE)
+		return -EADDRINUSE; /* as the device says when the port cannot be bound */
 	if (s->has_listen_port)
 		D.listen_port = s->listen_port;
 	if (s->replace_peers)
@@ -271,6 +274,8 @@ static void test_round_trip(void **state)
 	expect_reply("set=1\nlisten_port=1\npublic_key=" PUB "\nallowed_ip=10.0.0.0/33\n\n",
 		     "errno=22\n\n");
 	expect_reply("set=1\nlisten_port=1\nnot_a_key=1\n\n", "errno=22\n\n");
+	/* Errors in the protocol's (Linux's) numbers, as wireguard-go answers on Windows too. */
+	expect_reply("set=1\nlisten_port=" PORT_IN_USE_STR "\n\n", "errno=98\n\n");
 	assert_int_equal(D.sets_applied, 1);
 	expect_reply("get=1\n\n", want);
 

@@ -146,10 +146,38 @@ static int read_line(struct line_reader *lr, char **line, size_t *len)
 	}
 }
 
+/*
+ * The number an "errno=" reply carries. The protocol's numbers are Linux's, on Windows too:
+ * wireguard-go answers 5 (I/O), 71 (protocol), 22 (invalid), 98 (port in use) and 55 for
+ * anything else there, while mingw's <errno.h> has other values for some of them
+ * (EADDRINUSE is 100, EPROTO 134).
+ */
+static int uapi_errno(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return 0;
+	case EIO:
+		return 5;
+	case ENOMEM:
+		return 12;
+	case EINVAL:
+		return 22;
+	case ENOSPC:
+		return 28;
+	case EPROTO:
+		return 71;
+	case EADDRINUSE:
+		return 98;
+	default:
+		return 55;
+	}
+}
+
 static int reply_errno(struct plat_uapi_pipe *p, int err)
 {
 	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "errno=%d\n\n", err < 0 ? -err : err);
+	int n = snprintf(buf, sizeof(buf), "errno=%d\n\n", uapi_errno(err));
 
 	return write_all(p->pipe, p->io_event, buf, (size_t)n, p->stop);
 }
