@@ -147,21 +147,6 @@ void dp_device_free(struct dp_device *d)
 	free(d);
 }
 
-const char *dp_device_name(const struct dp_device *d)
-{
-	return d->name;
-}
-
-int dp_device_ifindex(const struct dp_device *d)
-{
-	return plat_tun_ifindex(d->tun);
-}
-
-uint16_t dp_device_port(const struct dp_device *d)
-{
-	return d->listen_port;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* The UAPI protocol on one connection                                                       */
 

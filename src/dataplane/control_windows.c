@@ -245,21 +245,6 @@ void dp_device_free(struct dp_device *d)
 		SetEvent(freed_event);
 }
 
-const char *dp_device_name(const struct dp_device *d)
-{
-	return d->name;
-}
-
-int dp_device_ifindex(const struct dp_device *d)
-{
-	return plat_tun_ifindex(d->tun);
-}
-
-uint16_t dp_device_port(const struct dp_device *d)
-{
-	return d->listen_port;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* The control loop                                                                          */
 

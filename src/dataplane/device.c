@@ -1182,6 +1182,21 @@ out:
 	return r;
 }
 
+const char *dp_device_name(const struct dp_device *d)
+{
+	return d->name;
+}
+
+int dp_device_ifindex(const struct dp_device *d)
+{
+	return plat_tun_ifindex(d->tun);
+}
+
+uint16_t dp_device_port(const struct dp_device *d)
+{
+	return d->listen_port;
+}
+
 int dp_device_stats(struct dp_device *d, struct strbuf *out)
 {
 	static const char *const tx_names[DP_TX__COUNT] = {
