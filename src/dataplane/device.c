@@ -544,14 +544,16 @@ static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 	uint64_t gro_tcp = 0, gro_udp = 0;
 
 	if (!d->vnet_hdr) {
-		for (unsigned i = 0; i < b->n; i++) {
+		int r = 0;
+
+		for (unsigned i = 0; i < b->n && r != -ENODEV; i++) {
 			if (!b->jobs[i].ok)
 				continue;
-			atomic_fetch_add(&d->tun_writes, 1);
-			if (plat_tun_write(d->tun, msgs[i].buf, msgs[i].len) == -ENODEV)
-				return -ENODEV;
+			r = (int)plat_tun_write(d->tun, msgs[i].buf, msgs[i].len);
+			np++;
 		}
-		return 0;
+		atomic_fetch_add(&d->tun_writes, np);
+		return r == -ENODEV ? r : 0;
 	}
 	for (unsigned i = 0; i < b->n; i++) {
 		if (!b->jobs[i].ok)
