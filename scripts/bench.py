@@ -125,9 +125,29 @@ def wanted(name):
     return not ONLY or name in ONLY
 
 
+OFFLOADS = []
+
+
+def offloads():
+    """What the kernel and weft-wg agreed on, for the report (the TUN of ns A)."""
+    link = ns(0, "ip", "-d", "link", "show", IF[0]).stdout.split()
+    out = ["ip -d link: vnet_hdr %s" % link[link.index("vnet_hdr") + 1] if "vnet_hdr" in link
+           else "ip -d link: no vnet_hdr"]
+    feats = ("tx-checksumming", "tcp-segmentation-offload", "tx-udp-segmentation",
+             "generic-segmentation-offload", "generic-receive-offload")
+    k = ns(0, "ethtool", "-k", IF[0], check=False).stdout.splitlines()
+    out.append("ethtool -k: " + ", ".join(l.strip() for l in k if l.split(":")[0] in feats))
+    st = ns(0, WEFT, "--stats", IF[0], check=False).stdout.split()
+    out.append("weft-wg --stats: " + " ".join(
+        w for w in st if w.split("=")[0] in ("tun_offloads", "udp_gso", "udp_gro", "crypto_workers")))
+    return out
+
+
 def one_run(impl):
     pids = setup(impl)
     r = {"handshake_s": configure()}
+    if impl == "weft" and not OFFLOADS:
+        OFFLOADS.extend(offloads())
     if wanted("rtt"):
         r["rtt_avg_ms"], r["rtt_p99_ms"] = rtt()
     if wanted("tcp1"):
@@ -184,6 +204,7 @@ def main():
     finally:
         teardown()
     ver = sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout
+    print("\nweft-wg offloads: " + "; ".join(OFFLOADS))
     print("\nmedians of %d runs, %d s each (wireguard-go %s):" % (RUNS, SECS, ver))
     print("%-34s %12s %12s %10s" % ("figure", "weft-wg", "wireguard-go", "weft/go"))
     for f, label, _ in FIGURES:
