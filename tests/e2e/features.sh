@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Roaming, the cryptokey source filter, persistent keepalive through a NAT, and wg-quick.
+# Roaming, the cryptokey source filter, UDP coalescing, cookie replies under load, persistent
+# keepalive through a NAT, and wg-quick.
 #
 #   ns a [198.18.2.1 -> .11] eth-b ====== eth-a [198.18.2.2] ns b        (roaming, filter)
 #   ns c [198.18.3.2] eth-r === [198.18.3.1] ns r (masquerade) [198.18.4.1] === [198.18.4.2] ns d
@@ -70,6 +71,32 @@ if [ $(($(stat_of "$B" tun_offloads) & 8)) -ne 0 ]; then  # PLAT_TUN_OFF_USO4
 else
 	ok "UDP coalescing skipped: the kernel did not accept USO on the TUN"
 fi
+
+# Under load (whitepaper §5.3): initiations with a valid mac1 from another address of ns a
+# fill b's handshake queue; b answers them with cookie replies instead of doing the DH. A
+# new session of a's, started during the flood, still comes up: a gets a cookie reply too
+# and its next initiation carries mac2.
+in_ns a ip addr add 198.18.2.50/24 dev eth-b
+sent0=$(stat_of "$B" rx_sent_cookie_reply)
+got0=$(stat_of "$A" rx_cookie_reply)
+in_ns a python3 "$ROOT/tests/e2e/handshake_flood.py" 198.18.2.50 198.18.2.2 52002 "$pb" 16 \
+	>"$LOGDIR/flood.out" &
+flood=$!
+sleep 1
+in_ns a wg set "$A" peer "$pb" remove
+in_ns a wg set "$A" peer "$pb" allowed-ips 10.200.2.2/32 endpoint 198.18.2.2:52002
+t0=$SECONDS
+in_ns a ping -c 1 -W 14 10.200.2.2 >/dev/null || fail "no new session with b under load"
+t1=$SECONDS
+wait "$flood"
+res=$(tail -1 "$LOGDIR/flood.out")
+read -r _ n _ cookies _ other <<<"$res"
+[ "$cookies" -gt 0 ] && [ "$other" -eq 0 ] || fail "flood: $res"
+sent1=$(stat_of "$B" rx_sent_cookie_reply)
+got1=$(stat_of "$A" rx_cookie_reply)
+[ "$got1" -gt "$got0" ] || fail "a got no cookie reply for its handshake under load"
+pgrep -f "weft-wg $B\$" >/dev/null || fail "b died under the flood"
+ok "under load: flood $res; b sent $((sent1 - sent0)) cookie replies; a's new session came up with its cookie ($((t1 - t0)) s)"
 in_ns a ip link del "$A"
 in_ns b ip link del "$B"
 
