@@ -2,9 +2,9 @@
 """Floods a WireGuard peer with handshake initiations whose mac1 is valid (so they pass the
 first check and reach the handshake queue) and whose mac2 is not, for the end-to-end tests.
    handshake_flood.py SRC DST PORT PUBKEY SECONDS
-Prints "sent N cookies C bad B": C cookie replies (type 3, 64 bytes) whose receiver index is
+Stops after SECONDS or on SIGTERM, then prints "sent N cookies C bad B": C cookie replies (type 3, 64 bytes) whose receiver index is
 the sender index of one of our initiations, B other datagrams that came back."""
-import base64, hashlib, os, socket, struct, sys, time
+import base64, hashlib, os, signal, socket, struct, sys, time
 
 LABEL_MAC1 = b"mac1----"
 
@@ -27,6 +27,8 @@ def main():
     s.setblocking(False)
     sent = cookies = bad = 0
     end = time.monotonic() + secs
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 
     def drain():
         nonlocal cookies, bad
@@ -40,7 +42,7 @@ def main():
             else:
                 bad += 1
 
-    while time.monotonic() < end:
+    while time.monotonic() < end and not stop:
         for p in pkts:
             try:
                 s.sendto(p, (dst, port))
