@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Floods a WireGuard peer with handshake initiations whose mac1 is valid (so they pass the
 first check and reach the handshake queue) and whose mac2 is not, for the end-to-end tests.
-   handshake_flood.py SRC DST PORT PUBKEY SECONDS
-Stops after SECONDS or on SIGTERM, then prints "sent N cookies C bad B": C cookie replies (type 3, 64 bytes) whose receiver index is
+   handshake_flood.py SRC DST PORT PUBKEY SECONDS [BURST PERIOD_MS]
+As fast as it can, or BURST initiations every PERIOD_MS. Stops after SECONDS or on SIGTERM,
+then prints "sent N cookies C bad B": C cookie replies (type 3, 64 bytes) whose receiver index is
 the sender index of one of our initiations, B other datagrams that came back."""
 import base64, hashlib, os, signal, socket, struct, sys, time
 
@@ -12,6 +13,8 @@ LABEL_MAC1 = b"mac1----"
 def main():
     src, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     pub, secs = base64.b64decode(sys.argv[4]), float(sys.argv[5])
+    burst = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+    period = float(sys.argv[7]) / 1000 if len(sys.argv) > 7 else 0
     # whitepaper §5.4.4: mac1 = MAC(HASH(LABEL_MAC1 || Spub_m'), msg_alpha), MAC = keyed BLAKE2s-128
     key = hashlib.blake2s(LABEL_MAC1 + pub).digest()
     pkts, ids = [], set()
@@ -42,14 +45,19 @@ def main():
             else:
                 bad += 1
 
+    k = 0
     while time.monotonic() < end and not stop:
-        for p in pkts:
+        t = time.monotonic()
+        for _ in range(burst or len(pkts)):
             try:
-                s.sendto(p, (dst, port))
+                s.sendto(pkts[k % len(pkts)], (dst, port))
                 sent += 1
+                k += 1
             except (BlockingIOError, InterruptedError):
                 break
         drain()
+        if burst:
+            time.sleep(max(0.0, period - (time.monotonic() - t)))
     time.sleep(0.5)
     drain()
     print("sent %d cookies %d bad %d" % (sent, cookies, bad))
