@@ -361,6 +361,8 @@ static void batches_free(struct dp_batch *bs, unsigned n)
 		free(bs[i].slab);
 		free(bs[i].gro);
 		free(bs[i].runs);
+		free(bs[i].cookies);
+		free(bs[i].cookie_msgs);
 	}
 	free(bs);
 }
@@ -377,9 +379,11 @@ static struct dp_batch *batches_new(unsigned n, unsigned jobs, size_t slab, bool
 		if (rx) {
 			bs[i].gro = calloc(jobs, sizeof(*bs[i].gro));
 			bs[i].runs = calloc(jobs, sizeof(*bs[i].runs));
+			bs[i].cookies = calloc(DP_BATCH_COOKIES, sizeof(*bs[i].cookies));
+			bs[i].cookie_msgs = calloc(DP_BATCH_COOKIES, sizeof(*bs[i].cookie_msgs));
 		}
 		if (!bs[i].jobs || !bs[i].msgs || !bs[i].slab ||
-		    (rx && (!bs[i].gro || !bs[i].runs))) {
+		    (rx && (!bs[i].gro || !bs[i].runs || !bs[i].cookies || !bs[i].cookie_msgs))) {
 			batches_free(bs, n);
 			return NULL;
 		}
@@ -508,15 +512,19 @@ static void roam(struct dp_peer *p, const struct plat_udp_msg *m)
 	p->src = m->local;
 }
 
-static void queue_handshake(struct dp_device *d, const struct plat_udp_msg *m)
+/*
+ * Queue a handshake message for the worker. The last DP_HANDSHAKE_RESERVED places are for
+ * `proven` messages (mac2 valid: their source address answered our cookie), so that a flood
+ * of initiations with a valid mac1 cannot keep a real peer out. false: no room.
+ */
+static bool queue_handshake(struct dp_device *d, const struct plat_udp_msg *m, bool proven)
 {
 	struct dp_hs_item *it;
 
 	pthread_mutex_lock(&d->hs_lock);
-	if (d->hs_len == DP_HANDSHAKE_QUEUE) {
+	if (d->hs_len >= DP_HANDSHAKE_QUEUE - (proven ? 0 : DP_HANDSHAKE_RESERVED)) {
 		pthread_mutex_unlock(&d->hs_lock);
-		atomic_fetch_add(&d->tx_stats[DP_TX_DROP_HANDSHAKE_QUEUE_FULL], 1);
-		return;
+		return false;
 	}
 	it = &d->hs_ring[(d->hs_head + d->hs_len) % DP_HANDSHAKE_QUEUE];
 	memcpy(it->msg, m->buf, m->len);
@@ -526,6 +534,56 @@ static void queue_handshake(struct dp_device *d, const struct plat_udp_msg *m)
 	d->hs_len++;
 	pthread_cond_signal(&d->hs_cond);
 	pthread_mutex_unlock(&d->hs_lock);
+	return true;
+}
+
+/*
+ * The handshake queue is full (past the reserved places): instead of dropping the message,
+ * do what the worker would do under load, at the cost of two BLAKE2s. A message with a valid
+ * mac2 takes a reserved place; one with only mac1 gets its cookie reply from here (sent
+ * with the batch's other replies after rx_begin), so a real peer behind a flood still gets
+ * the cookie it needs to prove itself; anything else is dropped and counted. `lock` held.
+ */
+static void handshake_overflow(struct dp_device *d, struct dp_batch *b,
+			       const struct plat_udp_msg *m, uint64_t now)
+{
+	enum wg_rx_result r;
+	struct plat_udp_msg *c;
+
+	/*
+	 * Each source gets the handshake rate limiter's budget (20/s, burst 5) here: a flood
+	 * from a few addresses costs a table lookup per datagram, so the reader keeps draining
+	 * the socket, where other sources' datagrams would otherwise be lost to its buffer.
+	 */
+	if (b->ncookies == DP_BATCH_COOKIES ||
+	    !wg_ratelimiter_allow(&d->hs_overflow_rl, m->peer.family, m->peer.addr, now)) {
+		atomic_fetch_add(&d->tx_stats[DP_TX_DROP_HANDSHAKE_QUEUE_FULL], 1);
+		return;
+	}
+	r = wg_device_handshake_overflow(&d->wg, m->buf, m->len, &m->peer, now,
+					 b->cookies[b->ncookies]);
+	if (r == WG_RX_DATA) {
+		if (queue_handshake(d, m, true))
+			atomic_fetch_add(&d->tx_stats[DP_TX_HANDSHAKE_FULL_MAC2], 1);
+		else
+			atomic_fetch_add(&d->tx_stats[DP_TX_DROP_HANDSHAKE_QUEUE_FULL], 1);
+		return;
+	}
+	if (r == WG_RX_DROP_TYPE) {
+		/* a cookie reply: nothing proves it cheaply, and the queue has no room */
+		atomic_fetch_add(&d->tx_stats[DP_TX_DROP_HANDSHAKE_QUEUE_FULL], 1);
+		return;
+	}
+	count_rx(d, r);
+	if (r != WG_RX_SENT_COOKIE)
+		return;
+	atomic_fetch_add(&d->tx_stats[DP_TX_HANDSHAKE_FULL_COOKIE], 1);
+	c = &b->cookie_msgs[b->ncookies];
+	c->buf = b->cookies[b->ncookies];
+	c->len = WG_MSG_COOKIE_LEN;
+	c->peer = m->peer;
+	c->local = m->local;
+	b->ncookies++;
 }
 
 /*
@@ -610,7 +668,8 @@ static void rx_begin(struct dp_device *d, struct dp_batch *b)
 		j->ok = false;
 		if (m->len >= 4 && m->buf[0] != WG_MSG_DATA && m->buf[0] >= 1 && m->buf[0] <= 3 &&
 		    m->len <= WG_MAX_HANDSHAKE_LEN) {
-			queue_handshake(d, m);
+			if (!queue_handshake(d, m, false))
+				handshake_overflow(d, b, m, now);
 			continue;
 		}
 		if (m->len < 4 || get_le32(m->buf) != WG_MSG_DATA) {
@@ -627,6 +686,12 @@ static void rx_begin(struct dp_device *d, struct dp_batch *b)
 		j->ok = true;
 	}
 	pthread_mutex_unlock(&d->lock);
+	if (b->ncookies) {
+		pthread_rwlock_rdlock(&d->udp_lock);
+		plat_udp_send(d->udp, b->cookie_msgs, b->ncookies);
+		pthread_rwlock_unlock(&d->udp_lock);
+		b->ncookies = 0;
+	}
 }
 
 static void rx_crypt(struct dp_device *d, struct dp_batch *b, unsigned from, unsigned to,
@@ -1208,6 +1273,8 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 		[DP_TX_DROP_STAGED_FULL] = "tx_drop_staged_full",
 		[DP_TX_DROP_SEND_ERROR] = "tx_drop_send_error",
 		[DP_TX_DROP_HANDSHAKE_QUEUE_FULL] = "rx_drop_handshake_queue_full",
+		[DP_TX_HANDSHAKE_FULL_COOKIE] = "rx_handshake_queue_full_cookie_replies",
+		[DP_TX_HANDSHAKE_FULL_MAC2] = "rx_handshake_queue_full_mac2_reserved",
 	};
 
 	strbuf_appendf(out, "interface=%s\nlisten_port=%u\n", d->name, d->listen_port);
@@ -1262,6 +1329,16 @@ int dp_device_core_init(struct dp_device *d, const struct dp_config *cfg)
 	r = wg_device_init(&d->wg, &env);
 	if (r)
 		return r;
+	{
+		uint8_t seed[16];
+
+		env_random(NULL, seed, sizeof(seed));
+		r = wg_ratelimiter_init(&d->hs_overflow_rl, DP_HANDSHAKE_OVERFLOW_SOURCES, seed);
+		crypto_wipe(seed, sizeof(seed));
+		if (r)
+			return r;
+		d->hs_overflow_rl_ready = true;
+	}
 	r = plat_udp_open(0, 0, &d->udp);
 	if (r)
 		return r;
@@ -1278,6 +1355,9 @@ void dp_device_core_done(struct dp_device *d)
 	}
 	plat_udp_close(d->udp);
 	d->udp = NULL;
+	if (d->hs_overflow_rl_ready)
+		wg_ratelimiter_done(&d->hs_overflow_rl);
+	d->hs_overflow_rl_ready = false;
 	if (d->hs_ring)
 		crypto_wipe(d->hs_ring, DP_HANDSHAKE_QUEUE * sizeof(*d->hs_ring));
 	free(d->hs_ring);

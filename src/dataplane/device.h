@@ -31,6 +31,8 @@ enum dp_tx_drop {
 	DP_TX_DROP_STAGED_FULL, /* oldest staged packet dropped while waiting for a session */
 	DP_TX_DROP_SEND_ERROR,  /* the socket refused the datagram */
 	DP_TX_DROP_HANDSHAKE_QUEUE_FULL, /* incoming handshake dropped: queue full */
+	DP_TX_HANDSHAKE_FULL_COOKIE,     /* queue full: the reader answered with a cookie reply */
+	DP_TX_HANDSHAKE_FULL_MAC2,       /* queue full: mac2 proven, queued in a reserved slot */
 	DP_TX__COUNT
 };
 

@@ -39,6 +39,9 @@ enum {
 	DP_DEFAULT_MTU = 1420,
 	DP_BUF_LEN = WG_MAX_MESSAGE_LEN + 64, /* any datagram, any TUN packet plus overhead */
 	DP_HANDSHAKE_QUEUE = 1024, /* wireguard-go's QueueHandshakeSize */
+	DP_HANDSHAKE_RESERVED = 64, /* of those, kept for messages whose mac2 proves the source */
+	DP_BATCH_COOKIES = 64,      /* cookie replies a UDP batch may send from the reader */
+	DP_HANDSHAKE_OVERFLOW_SOURCES = 8192, /* sources the overflow rate limiter tracks */
 	DP_STAGED = WG_MAX_STAGED_PACKETS,
 	DP_TIMER_TICK_MS = 100, /* longest the control loop sleeps: timer resolution */
 	DP_CTX_CACHE = 8,       /* AEAD contexts cached per thread */
@@ -97,6 +100,9 @@ struct dp_batch {
 	uint8_t *slab;
 	struct dp_gro_pkt *gro; /* rx */
 	struct dp_gro_run *runs;
+	uint8_t (*cookies)[WG_MSG_COOKIE_LEN]; /* rx: replies for a full handshake queue */
+	struct plat_udp_msg *cookie_msgs;
+	unsigned ncookies;
 };
 
 /* A serial queue: one reader's batches, released in the order they were submitted. */
@@ -173,6 +179,9 @@ struct dp_device {
 	pthread_cond_t hs_cond;
 	struct dp_hs_item *hs_ring;
 	size_t hs_head, hs_len;
+	/* per-source budget for handshakes met with a full queue (`lock`) */
+	struct wg_ratelimiter hs_overflow_rl;
+	bool hs_overflow_rl_ready;
 
 	/* crypto worker pool; in-flight batches (see the top of this file) */
 	int want_workers; /* -1 = one per online CPU; 0 = inline */

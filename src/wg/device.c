@@ -239,6 +239,32 @@ static enum wg_rx_result receive_data(struct wg_device *dev, uint8_t *pkt, size_
 	return wg_data_rx_finish(kp, counter, pkt, len, now, rx);
 }
 
+enum wg_rx_result wg_device_handshake_overflow(struct wg_device *dev, const uint8_t *pkt,
+					      size_t len, const struct wg_endpoint *src,
+					      uint64_t now, uint8_t reply[WG_MSG_COOKIE_LEN])
+{
+	uint32_t type;
+	enum wg_cookie_verdict v;
+
+	if (len < 4)
+		return WG_RX_DROP_SHORT;
+	type = get_le32(pkt);
+	if (type != WG_MSG_INITIATION && type != WG_MSG_RESPONSE)
+		return WG_RX_DROP_TYPE; /* cookie replies carry no macs: nothing to prove */
+	if (len != (type == WG_MSG_INITIATION ? WG_MSG_INITIATION_LEN : WG_MSG_RESPONSE_LEN))
+		return WG_RX_DROP_LENGTH;
+	if (!dev->has_key)
+		return WG_RX_DROP_NO_KEY;
+	v = wg_cookie_validate(dev, pkt, len, src, true, now);
+	if (v == WG_COOKIE_MAC1_INVALID)
+		return WG_RX_DROP_MAC1;
+	if (v == WG_COOKIE_MAC2_VALID)
+		return WG_RX_DATA;
+	if (wg_cookie_create_reply(dev, pkt, len, get_le32(pkt + 4), src, now, reply))
+		return WG_RX_DROP_HANDSHAKE_AUTH;
+	return WG_RX_SENT_COOKIE;
+}
+
 enum wg_rx_result wg_device_receive(struct wg_device *dev, uint8_t *pkt, size_t len,
 				    const struct wg_endpoint *src, uint64_t now, uint8_t *reply,
 				    struct wg_rx *rx)

@@ -317,6 +317,19 @@ enum wg_rx_result wg_device_receive(struct wg_device *dev, uint8_t *pkt, size_t 
 				    const struct wg_endpoint *src, uint64_t now, uint8_t *reply,
 				    struct wg_rx *rx);
 
+/*
+ * For a caller whose handshake queue is full: decide about a handshake message without the
+ * handshake's cost, as the engine would under load. WG_RX_DATA: initiation or response with
+ * valid mac1 and mac2 (its source address is proven: worth a reserved place in the queue);
+ * WG_RX_SENT_COOKIE: valid mac1 but not mac2, reply holds the cookie reply to send back to
+ * src (what wg_device_receive would answer under load); WG_RX_DROP_* otherwise (cookie
+ * replies, which carry no macs, are WG_RX_DROP_TYPE). Changes nothing but the rotation of
+ * the cookie secret.
+ */
+enum wg_rx_result wg_device_handshake_overflow(struct wg_device *dev, const uint8_t *pkt,
+					      size_t len, const struct wg_endpoint *src,
+					      uint64_t now, uint8_t reply[WG_MSG_COOKIE_LEN]);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Transmit                                                                                  */
 

@@ -237,6 +237,82 @@ static void test_cookie_under_load(void **state)
 	assert_false(wg_device_update_load(&H.node[1].dev, 0, 1000, H.now + 2 * NSEC_PER_SEC));
 }
 
+/* B's handshake queue is full: every handshake message to B goes through the overflow check. */
+struct overflow {
+	uint8_t cookie[WG_MSG_COOKIE_LEN];
+	unsigned cookies, admitted, dropped;
+};
+
+static bool b_overflowing(struct harness *h, int from, struct h_msg *m)
+{
+	struct overflow *o = h->filter_ctx;
+	uint32_t type = m->len >= 4 ? get_le32(m->bytes) : 0;
+
+	(void)from;
+	if (m->to != 1 || (type != WG_MSG_INITIATION && type != WG_MSG_RESPONSE))
+		return true;
+	wg_device_update_load(&h->node[1].dev, 1000, 1000, h->now);
+	switch (wg_device_handshake_overflow(&h->node[1].dev, m->bytes, m->len, &h->node[0].ep,
+					     h->now, o->cookie)) {
+	case WG_RX_SENT_COOKIE:
+		o->cookies++; /* the reply is delivered by the test, outside this filter */
+		return false;
+	case WG_RX_DATA:
+		o->admitted++; /* proven: it gets a place in the queue */
+		return true;
+	default:
+		o->dropped++;
+		return false;
+	}
+}
+
+static void test_handshake_overflow(void **state)
+{
+	struct overflow o = {0};
+	uint8_t pkt[H_MAX_MSG], cookie[WG_MSG_COOKIE_LEN], bad[WG_MSG_INITIATION_LEN] = {1};
+	size_t len = h_make_packet(pkt, 0, false, 20, 7);
+	struct wg_peer before;
+
+	(void)state;
+	/* Anything but a handshake message with a valid mac1 is refused, and changes nothing. */
+	memcpy(&before, H.node[1].peer, sizeof(before));
+	assert_int_equal(wg_device_handshake_overflow(&H.node[1].dev, bad, sizeof(bad),
+						      &H.node[0].ep, H.now, cookie),
+			 WG_RX_DROP_MAC1);
+	assert_int_equal(wg_device_handshake_overflow(&H.node[1].dev, bad, 100, &H.node[0].ep,
+						      H.now, cookie),
+			 WG_RX_DROP_LENGTH);
+	bad[0] = WG_MSG_COOKIE;
+	assert_int_equal(wg_device_handshake_overflow(&H.node[1].dev, bad, WG_MSG_COOKIE_LEN,
+						      &H.node[0].ep, H.now, cookie),
+			 WG_RX_DROP_TYPE);
+	assert_int_equal(wg_device_handshake_overflow(&H.node[1].dev, bad, 3, &H.node[0].ep,
+						      H.now, cookie),
+			 WG_RX_DROP_SHORT);
+	assert_memory_equal(&before, H.node[1].peer, sizeof(before));
+
+	/* A's initiation (no mac2 yet) gets a cookie reply instead of a place in the queue. */
+	H.filter = b_overflowing;
+	H.filter_ctx = &o;
+	h_send(&H, 0, pkt, len);
+	assert_int_equal(o.cookies, 1);
+	assert_int_equal(o.admitted, 0);
+	assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_INIT], 0);
+	h_enqueue(&H, 0, o.cookie, sizeof(o.cookie));
+	h_deliver(&H, 1000);
+	assert_int_equal(H.node[0].rx_count[WG_RX_COOKIE], 1);
+	assert_true(H.node[0].peer->cookie.cookie_valid);
+	/* Its retry carries mac2: admitted, and the handshake completes with B under load. */
+	h_advance(&H, 6 * NSEC_PER_SEC, NSEC_PER_SEC / 10);
+	assert_int_equal(o.admitted, 1);
+	assert_int_equal(o.dropped, 0);
+	assert_true(H.node[1].dev.under_load);
+	assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_INIT], 1);
+	assert_int_equal(H.node[0].rx_count[WG_RX_HANDSHAKE_RESP], 1);
+	assert_int_equal(H.node[1].ninbox, 1);
+	H.filter = NULL;
+}
+
 static void test_replayed_initiation_and_flood(void **state)
 {
 	uint8_t msg[WG_MSG_INITIATION_LEN];
@@ -454,6 +530,7 @@ int main(void)
 		T(test_retry_then_give_up),
 		T(test_simultaneous_initiation),
 		T(test_cookie_under_load),
+		T(test_handshake_overflow),
 		T(test_replayed_initiation_and_flood),
 		T(test_data_replay_and_window),
 		T(test_inner_checks),
