@@ -9,6 +9,8 @@
  *   byte 0: flags (bit 0: receiver under load; bit 1: deliver to A instead of B)
  *   then up to 8 messages, each a little-endian 16-bit length and that many bytes.
  * Each message must yield a named outcome; drops must not change the receiver's peer state.
+ * Each also goes through wg_device_handshake_overflow first (the full-queue path), which
+ * must never change a peer.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int k = 0; k < 8 && off + 2 <= size; k++) {
 		struct h_msg m = {.to = to};
 		struct wg_peer before = *h->node[to].peer;
+		uint8_t cookie[WG_MSG_COOKIE_LEN];
 		enum wg_rx_result r;
 
 		m.len = MIN((size_t)(data[off] | data[off + 1] << 8), size - off - 2);
@@ -62,6 +65,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += 2 + m.len;
 		if (data[0] & 1)
 			wg_device_update_load(&h->node[to].dev, 1, 1, h->now);
+		/*
+		 * The full-queue check first, as a device with a full handshake queue would:
+		 * it never touches a peer, admits only exact handshake messages, and a cookie
+		 * reply goes to the message's sender index.
+		 */
+		r = wg_device_handshake_overflow(&h->node[to].dev, m.bytes, m.len,
+						 &h->node[!to].ep, h->now, cookie);
+		if ((unsigned)r >= WG_RX__COUNT || memcmp(&before, h->node[to].peer, sizeof(before)))
+			abort();
+		if (r == WG_RX_DATA && !((m.bytes[0] == WG_MSG_INITIATION &&
+					  m.len == WG_MSG_INITIATION_LEN) ||
+					 (m.bytes[0] == WG_MSG_RESPONSE && m.len == WG_MSG_RESPONSE_LEN)))
+			abort();
+		if (r == WG_RX_SENT_COOKIE &&
+		    (get_le32(cookie) != WG_MSG_COOKIE || memcmp(cookie + 4, m.bytes + 4, 4)))
+			abort();
 		r = h_receive(h, &m);
 		if ((unsigned)r >= WG_RX__COUNT)
 			abort();
