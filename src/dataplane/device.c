@@ -539,10 +539,11 @@ static bool queue_handshake(struct dp_device *d, const struct plat_udp_msg *m, b
 
 /*
  * The handshake queue is full (past the reserved places): instead of dropping the message,
- * do what the worker would do under load, at the cost of two BLAKE2s. A message with a valid
- * mac2 takes a reserved place; one with only mac1 gets its cookie reply from here (sent
- * with the batch's other replies after rx_begin), so a real peer behind a flood still gets
- * the cookie it needs to prove itself; anything else is dropped and counted. `lock` held.
+ * do what the worker would do under load, without the DH: check mac1 and mac2 (keyed
+ * BLAKE2s). A message with a valid mac2 takes a reserved place; one with only mac1 gets its
+ * cookie reply from here (sent with the batch's other replies after rx_begin), so a real
+ * peer behind a flood still gets the cookie it needs to prove itself; anything else is
+ * dropped and counted. `lock` held.
  */
 static void handshake_overflow(struct dp_device *d, struct dp_batch *b,
 			       const struct plat_udp_msg *m, uint64_t now)
@@ -569,7 +570,7 @@ static void handshake_overflow(struct dp_device *d, struct dp_batch *b,
 			atomic_fetch_add(&d->tx_stats[DP_TX_DROP_HANDSHAKE_QUEUE_FULL], 1);
 		return;
 	}
-	if (r == WG_RX_DROP_TYPE) {
+	if (r == WG_RX_DROP_TYPE && get_le32(m->buf) == WG_MSG_COOKIE) {
 		/* a cookie reply: nothing proves it cheaply, and the queue has no room */
 		atomic_fetch_add(&d->tx_stats[DP_TX_DROP_HANDSHAKE_QUEUE_FULL], 1);
 		return;
