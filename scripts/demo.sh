@@ -75,10 +75,12 @@ in_ns ul pkill -INT tcpdump || true
 sleep 0.5
 say "what the underlay carried"
 # Classify: WireGuard datagrams, and the kernel's own link housekeeping (ARP, IPv6
-# neighbour discovery and MLD on fresh links); anything else would be a leak.
+# neighbour discovery and MLD, IPv4 IGMP membership reports on fresh links); anything else
+# would be a leak.
 tcpdump -nn -r "$LOGDIR/underlay.pcap" 2>/dev/null | awk '
 	/UDP, length/ && /\.51420[: ]/ { n["WireGuard (UDP port 51420)"]++; next }
-	/ARP/ || /ICMP6, (neighbor|router|multicast listener)/ { n["link housekeeping (ARP, IPv6 ND/MLD)"]++; next }
+	/ARP/ || /ICMP6, (neighbor|router|multicast listener)/ || / > 224\.0\.0\.[0-9]+: igmp / {
+		n["link housekeeping (ARP, IPv6 ND/MLD, IGMP)"]++; next }
 	{ n["OTHER: " $0]++; bad = 1 }
 	END { for (k in n) printf "  %6d  %s\n", n[k], k; exit bad }' ||
 	{ echo "unexpected traffic on the underlay" >&2; exit 1; }

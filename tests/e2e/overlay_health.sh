@@ -66,9 +66,9 @@ in_ns ul pkill -INT tcpdump || true
 sleep 0.5
 grep -qa "$marker" "$LOGDIR/ul.pcap" && fail "plaintext marker seen on the underlay"
 grep -qa "$(printf %s "$marker" | cut -c1-16)" "$LOGDIR/ul.pcap" && fail "ping marker seen on the underlay"
-# Everything but WireGuard must be the kernel's link housekeeping (ARP, IPv6 ND/MLD on
+# Everything but WireGuard must be the kernel's link housekeeping (ARP, IPv4 IGMP, IPv6 ND/MLD on
 # link-local or multicast addresses; n3's link went down and up just before).
-others=$(tcpdump -nr "$LOGDIR/ul.pcap" 'not udp port 51420 and not arp and not ip6 src net fe80::/10 and not ip6 src host :: and not ip6 dst net ff00::/8' 2>/dev/null | wc -l)
+others=$(tcpdump -nr "$LOGDIR/ul.pcap" 'not udp port 51420 and not arp and not igmp and not ip6 src net fe80::/10 and not ip6 src host :: and not ip6 dst net ff00::/8' 2>/dev/null | wc -l)
 udp=$(tcpdump -nr "$LOGDIR/ul.pcap" 'udp port 51420' 2>/dev/null | wc -l)
 [ "$udp" -gt 20 ] || fail "too few WireGuard packets captured ($udp)"
 [ "$others" -eq 0 ] || { tcpdump -nr "$LOGDIR/ul.pcap" 'not udp port 51420 and not arp' 2>/dev/null | head; fail "non-WireGuard packets on the underlay"; }
