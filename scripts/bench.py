@@ -9,7 +9,8 @@ Topology (rebuilt for every run; the implementation alternates weft, go, weft, g
 Per run: time from `wg set` to the first ping reply, ping RTT avg/p99 (200 pings), iperf3 TCP
 1 stream and 4 streams, iperf3 UDP 64-byte datagrams received per second (with default and
 with 2 MiB socket buffers), CPU seconds of the two daemons per GB moved (during the 1-stream
-run), and the daemons' peak RSS (VmHWM).
+run), the daemons' peak RSS (VmHWM), and the time until a new session comes up while another
+address floods the responder with initiations whose mac1 is valid (35 s: none came up).
 Prints the median of RUNS runs for each figure and the ratio weft/wireguard-go.
 """
 import json, os, statistics, subprocess, sys, tempfile, time
@@ -18,8 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEFT = os.environ.get("WEFT_WG", os.path.join(ROOT, "build-release/src/daemon/weft-wg"))
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = int(os.environ.get("BENCH_SECONDS", "5"))
-# ONLY=udp64,rtt (any of rtt tcp1 tcp4 udp64 udp64w): run just those figures (and always the
-# handshake time and RSS).
+# ONLY=udp64,rtt (any of rtt tcp1 tcp4 udp64 udp64w flood): run just those figures (and always
+# the handshake time and RSS).
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
 NS = ("wbenchA", "wbenchB")
 IF = ("wbA", "wbB")
@@ -68,9 +69,13 @@ def setup(impl):
     return pids
 
 
+PUBS = []
+
+
 def configure():
     keys = [sh("wg", "genkey").stdout.strip() for _ in range(2)]
     pubs = [sh("wg", "pubkey", input=k).stdout.strip() for k in keys]
+    PUBS[:] = pubs
     t0 = time.monotonic()
     for i in range(2):
         with tempfile.NamedTemporaryFile("w", delete=False) as f:
@@ -91,6 +96,32 @@ def rtt():
     times = [float(l.split("time=")[1].split()[0]) for l in out.splitlines() if "time=" in l]
     times.sort()
     return statistics.mean(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+FLOOD_CAP = 35.0
+
+
+def flood_session():
+    """Seconds until a new session of A's comes up while another address of ns A floods B
+    with initiations whose mac1 is valid (tests/e2e/handshake_flood.py, full speed);
+    FLOOD_CAP when none came up by then."""
+    sh("ip", "-n", NS[0], "addr", "add", "198.18.10.50/24", "dev", "wbvA")
+    flood = subprocess.Popen(["ip", "netns", "exec", NS[0], "python3",
+                              os.path.join(ROOT, "tests/e2e/handshake_flood.py"), "198.18.10.50",
+                              "198.18.10.2", "51901", PUBS[1], str(FLOOD_CAP + 5)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        ns(0, "wg", "set", IF[0], "peer", PUBS[1], "remove")
+        t0 = time.monotonic()
+        ns(0, "wg", "set", IF[0], "peer", PUBS[1], "allowed-ips", "10.200.10.2/32",
+           "endpoint", "198.18.10.2:51901")
+        ok = ns(0, "ping", "-c", "1", "-W", str(int(FLOOD_CAP)), "10.200.10.2",
+                check=False).returncode == 0
+        return min(time.monotonic() - t0, FLOOD_CAP) if ok else FLOOD_CAP
+    finally:
+        flood.terminate()
+        flood.wait(timeout=10)
 
 
 def cpu(pids):
@@ -172,6 +203,8 @@ def one_run(impl):
         s = j["end"]["sum"]
         r["udp64w_kpps"] = (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
     r["rss_mb"] = hwm(pids) / 1e6
+    if wanted("flood"):
+        r["flood_s"] = flood_session()
     teardown()
     return r
 
@@ -186,6 +219,7 @@ FIGURES = [
     ("cpu_s_per_gb", "CPU s per GB (TCP 1 stream)", False),
     ("rss_mb", "peak RSS, both daemons max (MB)", False),
     ("handshake_s", "wg set -> first ping reply (s)", False),
+    ("flood_s", "new session under handshake flood (s)", False),
 ]
 
 
