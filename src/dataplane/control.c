@@ -82,17 +82,10 @@ static int uapi_listen(struct dp_device *d, const char *dir)
 int dp_device_new(const struct dp_config *cfg, struct dp_device **ret)
 {
 	struct dp_device *d;
-	int r;
+	int r = dp_device_alloc(cfg, &d);
 
-	if (!cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) > 15)
-		return -EINVAL;
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	snprintf(d->name, sizeof(d->name), "%s", cfg->ifname);
-	r = dp_device_core_init(d, cfg);
 	if (r)
-		goto fail;
+		return r;
 	/*
 	 * Prefer a TUN with a virtio-net header and TSO/USO, so the kernel hands over 64 KiB
 	 * super-packets that we split (offload.c); fall back to plain packets when the kernel

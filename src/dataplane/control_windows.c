@@ -151,25 +151,16 @@ static int device_finish(struct dp_device *d, const struct dp_config *cfg)
 static int device_alloc(const struct dp_config *cfg, struct dp_device **ret)
 {
 	struct dp_device *d;
-	int r;
+	int r = dp_device_alloc(cfg, &d);
 
-	if (!cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) > 15)
-		return -EINVAL;
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
+	if (r)
+		return r;
 	d->ctl = calloc(1, sizeof(*d->ctl));
 	if (!d->ctl) {
-		free(d);
+		dp_device_free(d);
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&d->ctl->fw_lock, NULL);
-	snprintf(d->name, sizeof(d->name), "%s", cfg->ifname);
-	r = dp_device_core_init(d, cfg);
-	if (r) {
-		dp_device_free(d);
-		return r;
-	}
 	*ret = d;
 	return 0;
 }

@@ -6,6 +6,7 @@
  * crypto workers (or inline) with per-thread contexts; nothing is allocated per packet.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1302,6 +1303,26 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Creation                                                                                  */
+
+int dp_device_alloc(const struct dp_config *cfg, struct dp_device **ret)
+{
+	struct dp_device *d;
+	int r;
+
+	if (!cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) > PLAT_TUN_NAME_MAX)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	snprintf(d->name, sizeof(d->name), "%s", cfg->ifname);
+	r = dp_device_core_init(d, cfg);
+	if (r) {
+		dp_device_free(d);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
 
 int dp_device_core_init(struct dp_device *d, const struct dp_config *cfg)
 {

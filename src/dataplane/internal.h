@@ -223,6 +223,11 @@ void dp_peer_actions(struct dp_device *d, struct dp_peer *p, unsigned act, uint6
 
 /* device.c, for uapi_server.c */
 int dp_device_core_init(struct dp_device *d, const struct dp_config *cfg);
+/*
+ * The first step of each control side's dp_device_new: check the name (-EINVAL), allocate,
+ * and dp_device_core_init. On error nothing is left (dp_device_free ran).
+ */
+int dp_device_alloc(const struct dp_config *cfg, struct dp_device **ret);
 void dp_device_core_done(struct dp_device *d);
 void dp_device_stop_threads(struct dp_device *d);
 void dp_device_free_peers(struct dp_device *d);
