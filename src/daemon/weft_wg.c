@@ -34,10 +34,31 @@ static void usage(FILE *f)
 		"Environment: LOG_LEVEL=error|info|verbose|debug|silent, "
 		"WG_PROCESS_FOREGROUND=1,\n"
 		"WEFT_CRYPTO_WORKERS=N (-1, the default: one per CPU from 4 CPUs up, else 0;\n"
-		"0: crypto inline in the reader threads; N: N workers).\n",
+		"0: crypto inline in the reader threads; N: N workers),\n"
+		"WEFT_TUN_QUEUES=N (0, the default: 1 below 4 CPUs, else half the CPUs up to 4;\n"
+		"N: N TUN queues, each with a reader thread, 1..8; Linux).\n",
 		dmn_wg_uapi_where,
 		dmn_wg_foreground_only ? "It always runs in the foreground here; Ctrl-C stops it.\n"
 				       : "");
+}
+
+/* An integer setting from the environment: 0 (absent or good, *v set) or -1 (told why). */
+static int env_int(const char *name, long lo, long hi, const char *what, long *v)
+{
+	const char *s = getenv(name);
+	char *end;
+	long n;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (!*s || *end || errno || n < lo || n > hi) {
+		fprintf(stderr, "weft-wg: %s must be %s, not '%s'\n", name, what, s);
+		return -1;
+	}
+	*v = n;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -46,8 +67,8 @@ int main(int argc, char **argv)
 	struct dp_device *d;
 	bool foreground = false;
 	const char *ll = getenv("LOG_LEVEL"), *fg = getenv("WG_PROCESS_FOREGROUND");
-	const char *cw = getenv("WEFT_CRYPTO_WORKERS");
-	int r, workers = -2;
+	long workers = -2, queues = 0;
+	int r;
 
 	if (ll) {
 		int lvl = log_level_parse(ll);
@@ -60,19 +81,10 @@ int main(int argc, char **argv)
 	}
 	if (fg && !strcmp(fg, "1"))
 		foreground = true;
-	if (cw) {
-		char *end;
-		long v = strtol(cw, &end, 10);
-
-		if (!*cw || *end || v < -1 || v > 64) {
-			fprintf(stderr,
-				"weft-wg: WEFT_CRYPTO_WORKERS must be -1 (auto), 0 "
-				"(inline) or 1..64, not '%s'\n",
-				cw);
-			return 1;
-		}
-		workers = (int)v;
-	}
+	if (env_int("WEFT_CRYPTO_WORKERS", -1, 64, "-1 (auto), 0 (inline) or 1..64", &workers) ||
+	    env_int("WEFT_TUN_QUEUES", 0, 8, "0 (auto) or 1..8", &queues))
+		return 1;
+	cfg.tun_queues = (unsigned)queues;
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
@@ -116,7 +128,7 @@ int main(int argc, char **argv)
 	}
 
 	if (workers != -2)
-		dp_device_set_crypto_workers(d, workers);
+		dp_device_set_crypto_workers(d, (int)workers);
 	r = dp_device_start(d);
 	if (r) {
 		fprintf(stderr, "weft-wg: %s: cannot start threads: %s\n", cfg.ifname,

@@ -26,7 +26,9 @@
 #include "crypto/crypto.h"
 #include "dataplane/internal.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "platform/netif.h"
+#include "platform/thread.h"
 #include "platform/wakeup.h"
 
 #define DEFAULT_UAPI_DIR "/var/run/wireguard"
@@ -79,6 +81,62 @@ static int uapi_listen(struct dp_device *d, const char *dir)
 	return 0;
 }
 
+static unsigned queues_wanted(const struct dp_config *cfg)
+{
+	unsigned cpus;
+
+	if (cfg->tun_queues)
+		return cfg->tun_queues > DP_MAX_TUN_QUEUES ? DP_MAX_TUN_QUEUES : cfg->tun_queues;
+	cpus = plat_cpu_count();
+	if (cpus < DP_POOL_MIN_CPUS)
+		return 1;
+	return cpus / 2 > 4 ? 4 : cpus / 2;
+}
+
+/*
+ * Prefer a TUN with a virtio-net header and TSO/USO, so the kernel hands over 64 KiB
+ * super-packets that we split (offload.c); fall back to plain packets when the kernel
+ * refuses it. The queue mode must match an existing TUN's (EINVAL otherwise), so the other
+ * mode is tried too before giving up the header. Then the extra queues: fewer (logged) if
+ * the kernel will not give them.
+ */
+static int open_tun(struct dp_device *d, const struct dp_config *cfg)
+{
+	unsigned want = queues_wanted(cfg);
+	unsigned mq = want > 1 ? PLAT_TUN_MULTI_QUEUE : 0;
+	const unsigned tries[] = {PLAT_TUN_VNET_HDR | mq,
+				  PLAT_TUN_VNET_HDR | (mq ^ PLAT_TUN_MULTI_QUEUE), mq,
+				  mq ^ PLAT_TUN_MULTI_QUEUE};
+	unsigned flags = 0;
+	int r = -EINVAL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(tries) && (r == -EINVAL || r == -EOPNOTSUPP); i++) {
+		flags = tries[i];
+		r = plat_tun_open(cfg->ifname, flags, &d->tun);
+	}
+	if (r)
+		return r;
+	if (flags & PLAT_TUN_VNET_HDR) {
+		int off = plat_tun_set_offload(
+			d->tun, PLAT_TUN_OFF_CSUM | PLAT_TUN_OFF_TSO4 | PLAT_TUN_OFF_TSO6 |
+					PLAT_TUN_OFF_USO4 | PLAT_TUN_OFF_USO6);
+
+		d->vnet_hdr = true;
+		d->offloads = off > 0 ? (unsigned)off : 0;
+	}
+	while ((flags & PLAT_TUN_MULTI_QUEUE) && plat_tun_queues(d->tun) < want) {
+		r = plat_tun_open_queue(d->tun, NULL);
+		if (r) {
+			log_info("%s: %u of %u TUN queues: %s", d->name, plat_tun_queues(d->tun),
+				 want, strerror(-r));
+			break;
+		}
+	}
+	log_debug("%s: TUN offloads 0x%x (vnet header %s), %u queue(s)", d->name, d->offloads,
+		  d->vnet_hdr ? "on" : "off", plat_tun_queues(d->tun));
+	return 0;
+}
+
 int dp_device_new(const struct dp_config *cfg, struct dp_device **ret)
 {
 	struct dp_device *d;
@@ -86,26 +144,9 @@ int dp_device_new(const struct dp_config *cfg, struct dp_device **ret)
 
 	if (r)
 		return r;
-	/*
-	 * Prefer a TUN with a virtio-net header and TSO/USO, so the kernel hands over 64 KiB
-	 * super-packets that we split (offload.c); fall back to plain packets when the kernel
-	 * refuses any of it.
-	 */
-	r = plat_tun_open(cfg->ifname, PLAT_TUN_VNET_HDR, &d->tun);
-	if (r == 0) {
-		int off = plat_tun_set_offload(
-			d->tun, PLAT_TUN_OFF_CSUM | PLAT_TUN_OFF_TSO4 | PLAT_TUN_OFF_TSO6 |
-					PLAT_TUN_OFF_USO4 | PLAT_TUN_OFF_USO6);
-
-		d->vnet_hdr = true;
-		d->offloads = off > 0 ? (unsigned)off : 0;
-	} else if (r == -EINVAL || r == -EOPNOTSUPP) {
-		r = plat_tun_open(cfg->ifname, 0, &d->tun);
-	}
+	r = open_tun(d, cfg);
 	if (r)
 		goto fail;
-	log_debug("%s: TUN offloads 0x%x (vnet header %s)", d->name, d->offloads,
-		  d->vnet_hdr ? "on" : "off");
 	r = plat_netif_set_mtu(plat_tun_ifindex(d->tun), d->mtu);
 	if (r)
 		goto fail;

@@ -405,7 +405,9 @@ static unsigned batches_per_reader(const struct dp_device *d)
  */
 static void *tun_thread(void *arg)
 {
-	struct dp_device *d = arg;
+	struct dp_tun_reader *reader = arg;
+	struct dp_device *d = reader->d;
+	unsigned q = reader->q;
 	struct dp_ctx_cache cache = {0};
 	unsigned nb = batches_per_reader(d);
 	struct dp_batch *bs = batches_new(nb, TX_MAX_JOBS, (size_t)TX_MAX_JOBS * DP_BUF_LEN, false);
@@ -421,7 +423,7 @@ static void *tun_thread(void *arg)
 	}
 	b = dp_serial_get(&serial);
 	while (!atomic_load(&d->stop)) {
-		if (plat_tun_wait(d->tun, 200) <= 0)
+		if (plat_tun_wait_queue(d->tun, q, 200) <= 0)
 			continue;
 		while (b->n < TX_BATCH_TARGET) {
 			uint8_t *dst = b->slab + (size_t)b->n * DP_BUF_LEN + WG_DATA_HEADER_LEN;
@@ -430,15 +432,15 @@ static void *tun_thread(void *arg)
 			int segs;
 
 			if (!d->vnet_hdr) {
-				r = plat_tun_read(d->tun, dst, max_plain);
+				r = plat_tun_read_queue(d->tun, q, dst, max_plain);
 				if (r > 0) {
 					b->jobs[b->n].buf = dst - WG_DATA_HEADER_LEN;
 					b->jobs[b->n++].len = (size_t)r;
 					continue;
 				}
 			} else {
-				r = plat_tun_read(d->tun, raw,
-						  DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
+				r = plat_tun_read_queue(d->tun, q, raw,
+							DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
 			}
 			if (r == -ENODEV) {
 				atomic_store(&d->tun_gone, true);
@@ -456,6 +458,7 @@ static void *tun_thread(void *arg)
 						&h, dst, DP_BUF_LEN, TX_MAX_JOBS - b->n, seg_len);
 			if (segs == -E2BIG && b->n) {
 				/* Not enough job slots left: send what we have, split again. */
+				atomic_fetch_add(&reader->packets, b->n);
 				b = tx_submit(d, b, &cache);
 				dst = b->slab + WG_DATA_HEADER_LEN;
 				segs = dp_offload_split(raw + DP_VNET_HDR_LEN,
@@ -472,6 +475,7 @@ static void *tun_thread(void *arg)
 				b->jobs[b->n++].len = seg_len[k] > max_plain ? 0 : seg_len[k];
 			}
 		}
+		atomic_fetch_add(&reader->packets, b->n);
 		b = tx_submit(d, b, &cache);
 	}
 out:
@@ -589,6 +593,17 @@ static void handshake_overflow(struct dp_device *d, struct dp_batch *b,
 }
 
 /*
+ * The queue a decrypted packet is written through. The kernel's TUN remembers which queue
+ * each flow was last written through and sends that flow's packets to the same queue
+ * (tun.c's flow table), so writing everything through queue 0 would gather every flow that
+ * has traffic both ways on one reader. Spread by flow instead; a flow stays on its queue.
+ */
+static unsigned tun_queue(const struct dp_device *d, const uint8_t *pkt, size_t len)
+{
+	return d->tun_running > 1 ? dp_flow_hash(pkt, len) % d->tun_running : 0;
+}
+
+/*
  * Write the decrypted packets (jobs[i].ok) to the TUN. With a virtio-net header, TCP
  * segments of one flow are coalesced into super-packets (dp_gro_coalesce) and written with
  * writev, so the kernel sees one 64 KiB packet instead of ~45; so are UDP datagrams of one
@@ -607,9 +622,11 @@ static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 		int r = 0;
 
 		for (unsigned i = 0; i < b->n && r != -ENODEV; i++) {
+			struct plat_iov v = {msgs[i].buf, msgs[i].len};
+
 			if (!b->jobs[i].ok)
 				continue;
-			r = (int)plat_tun_write(d->tun, msgs[i].buf, msgs[i].len);
+			r = (int)plat_tun_writev_queue(d->tun, tun_queue(d, v.base, v.len), &v, 1);
 			np++;
 		}
 		atomic_fetch_add(&d->tun_writes, np);
@@ -643,7 +660,8 @@ static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 			gro_tcp += proto == 6 ? run->count : 0;
 			gro_udp += proto == 17 ? run->count : 0;
 		}
-		if (plat_tun_writev(d->tun, iov, run->count) == -ENODEV)
+		if (plat_tun_writev_queue(d->tun, tun_queue(d, f->data, f->len), iov, run->count) ==
+		    -ENODEV)
 			return -ENODEV;
 	}
 	atomic_fetch_add(&d->tun_writes, nr);
@@ -954,21 +972,57 @@ static unsigned workers_wanted(const struct dp_device *d)
 	return cpus > DP_MAX_WORKERS ? DP_MAX_WORKERS : cpus;
 }
 
+static void stop_tun_threads(struct dp_device *d)
+{
+	for (unsigned i = 0; i < d->tun_running; i++)
+		pthread_join(d->tun_readers[i].thread, NULL);
+	d->tun_running = 0;
+}
+
+/* One reader per TUN queue. */
+static int start_tun_threads(struct dp_device *d)
+{
+	unsigned n = plat_tun_queues(d->tun);
+
+	if (n > DP_MAX_TUN_QUEUES)
+		n = DP_MAX_TUN_QUEUES;
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_tun_reader *t = &d->tun_readers[i];
+
+		t->d = d;
+		t->q = i;
+		if (pthread_create(&t->thread, NULL, tun_thread, t)) {
+			atomic_store(&d->stop, true);
+			stop_tun_threads(d);
+			return -EAGAIN;
+		}
+		d->tun_running = i + 1;
+	}
+	return 0;
+}
+
 static int start_threads(void *arg)
 {
 	struct dp_device *d = arg;
-	int r;
+	int r = dp_pool_start(d, workers_wanted(d));
 
-	r = dp_pool_start(d, workers_wanted(d));
-	if (!r && pthread_create(&d->tun_thread, NULL, tun_thread, d))
-		r = -EAGAIN;
 	if (r)
-		dp_pool_stop(d); /* no reader started: nothing can be queued */
-	else if (pthread_create(&d->hs_thread, NULL, hs_thread, d))
-		r = -EAGAIN;
-	else
-		r = start_udp_threads(d);
-	d->threads_started = r == 0;
+		return r;
+	r = start_tun_threads(d);
+	if (r) {
+		dp_pool_stop(d); /* no reader running: nothing can be queued */
+		return r;
+	}
+	if (pthread_create(&d->hs_thread, NULL, hs_thread, d)) {
+		atomic_store(&d->stop, true);
+		stop_tun_threads(d);
+		dp_pool_stop(d);
+		return -EAGAIN;
+	}
+	d->threads_started = true;
+	r = start_udp_threads(d);
+	if (r)
+		dp_device_stop_threads(d); /* those that did start */
 	return r;
 }
 
@@ -993,7 +1047,7 @@ void dp_device_stop_threads(struct dp_device *d)
 	pthread_cond_broadcast(&d->hs_cond);
 	pthread_mutex_unlock(&d->hs_lock);
 	stop_udp_threads(d);
-	pthread_join(d->tun_thread, NULL);
+	stop_tun_threads(d);
 	pthread_join(d->hs_thread, NULL);
 	dp_pool_stop(d); /* the readers waited for their batches: the queue is empty */
 	d->threads_started = false;
@@ -1284,7 +1338,13 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 	strbuf_appendf(out, "tun_vnet_hdr=%d\ntun_offloads=0x%x\nudp_gso=%d\nudp_gro=%d\n", d->vnet_hdr,
 		       d->offloads, plat_udp_gso(d->udp), plat_udp_gro(d->udp));
 	pthread_rwlock_unlock(&d->udp_lock);
-	strbuf_appendf(out, "crypto_workers=%u\n", d->pool.n);
+	strbuf_appendf(out,
+		       "crypto_workers=%u\ntun_queues=%u\ntun_packets_read_per_queue=", d->pool.n,
+		       d->tun_running);
+	for (unsigned i = 0; i < d->tun_running; i++)
+		strbuf_appendf(out, "%s%llu", i ? "," : "",
+			       (unsigned long long)atomic_load(&d->tun_readers[i].packets));
+	strbuf_appendf(out, "\n");
 	strbuf_appendf(out, "tun_packets_read=%llu\nudp_datagrams_received=%llu\n",
 		       (unsigned long long)atomic_load(&d->tx_packets),
 		       (unsigned long long)atomic_load(&d->rx_packets));

@@ -48,6 +48,7 @@ enum {
 	DP_CHUNK = 16,          /* packets per unit of parallel work */
 	DP_MAX_WORKERS = 64,
 	DP_POOL_MIN_CPUS = 4,   /* default: inline below this many CPUs (measured, see device.c) */
+	DP_MAX_TUN_QUEUES = 8,  /* TUN queues, one reader thread each */
 	DP_POOL_QUEUE = 2048,   /* chunks waiting for a worker */
 };
 
@@ -155,6 +156,14 @@ struct dp_hs_item {
 	struct plat_udp_src local;
 };
 
+/* A TUN reader thread and the queue it reads. */
+struct dp_tun_reader {
+	struct dp_device *d;
+	unsigned q;
+	pthread_t thread;
+	_Atomic uint64_t packets; /* read from this queue (after splitting) */
+};
+
 struct dp_device {
 	char name[16];
 	unsigned mtu;
@@ -190,7 +199,9 @@ struct dp_device {
 	pthread_cond_t flight_cond;
 	unsigned in_flight;
 
-	pthread_t tun_thread, udp_thread[2], hs_thread;
+	struct dp_tun_reader tun_readers[DP_MAX_TUN_QUEUES];
+	unsigned tun_running; /* readers started */
+	pthread_t udp_thread[2], hs_thread;
 	bool udp_running[2], threads_started;
 	atomic_bool stop;
 	atomic_bool tun_gone;

@@ -430,3 +430,45 @@ unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run 
 		finish_run(pkts, &runs[r]);
 	return nruns;
 }
+
+static uint32_t mix(uint32_t h, uint32_t w)
+{
+	return (h ^ w) * 0x9e3779b1u;
+}
+
+uint32_t dp_flow_hash(const uint8_t *p, size_t len)
+{
+	size_t addr, alen, l4 = 0;
+	uint32_t h = 0;
+	uint8_t proto;
+
+	if (len >= 20 && p[0] >> 4 == 4) {
+		size_t iphl = (size_t)(p[0] & 0x0f) * 4;
+
+		addr = 12; /* saddr, daddr */
+		alen = 4;
+		proto = p[9];
+		/* Ports only when not a fragment: later fragments have none. */
+		if (iphl >= 20 && !(get_be16(p + 6) & 0x3fff))
+			l4 = iphl;
+	} else if (len >= 40 && p[0] >> 4 == 6) {
+		addr = 8;
+		alen = 16;
+		proto = p[6];
+		l4 = 40; /* behind extension headers the ports are not looked for */
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < 2 * alen; i += 4)
+		h = mix(h, get_be32(p + addr + i));
+	h = mix(h, proto);
+	if ((proto == 6 || proto == 17) && l4 && l4 + 4 <= len)
+		h = mix(h, get_be32(p + l4)); /* both ports */
+	/* The murmur3 finaliser, so that the low bits a modulo keeps depend on every input bit. */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}

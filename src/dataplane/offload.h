@@ -93,4 +93,11 @@ struct dp_gro_run {
  */
 unsigned dp_gro_coalesce(struct dp_gro_pkt *pkts, unsigned n, struct dp_gro_run *runs, bool udp);
 
+/*
+ * A hash of an IP packet's flow (addresses, protocol, and the TCP/UDP ports of a packet that
+ * is not a fragment), for picking the TUN queue a flow is written through; 0 for what is
+ * neither IPv4 nor IPv6 or too short. Reads only within len.
+ */
+uint32_t dp_flow_hash(const uint8_t *p, size_t len);
+
 #endif

@@ -45,7 +45,9 @@ struct plat_tun;
  *          whitespace or ':'; unknown flags; or the existing TUN is a TAP or its queue mode
  *          differs from PLAT_TUN_MULTI_QUEUE.
  * -EEXIST: a link of that name exists and is not a TUN/TAP (veth, bridge, ...).
- * -EBUSY:  the existing TUN is single-queue and already open (by us or anyone).
+ * -EBUSY:  the existing TUN is already open (by us or anyone): single-queue, or multi-queue
+ *          with queues attached (another reader must not get a share of its packets; the
+ *          check and the attach are not atomic).
  * Other -errno from the kernel (-EPERM without CAP_NET_ADMIN, -ENOENT without /dev/net/tun).
  * Nothing is created and nothing is changed on error.
  */
@@ -58,6 +60,9 @@ int plat_tun_open(const char *name, unsigned flags, struct plat_tun **ret);
  * the device is gone or was renamed or moved away.
  */
 int plat_tun_open_queue(struct plat_tun *t, int *ret_fd);
+
+/* Queues open: 1 plus those plat_tun_open_queue added. */
+unsigned plat_tun_queues(const struct plat_tun *t);
 
 /* The first queue's fd, for the caller's poller. */
 int plat_tun_fd(const struct plat_tun *t);
@@ -115,6 +120,15 @@ ssize_t plat_tun_write(struct plat_tun *t, const void *buf, size_t len);
  */
 int plat_tun_link_up(struct plat_tun *t);
 
+/*
+ * The same on queue q (0 = the first, as above; then those plat_tun_open_queue added, in
+ * order). With several queues the kernel spreads the packets it sends by flow, and a flow
+ * whose packets we write through queue q is read from queue q from then on (tun.c's flow
+ * table: it learns from writes). -EINVAL for q >= plat_tun_queues(t).
+ */
+ssize_t plat_tun_read_queue(struct plat_tun *t, unsigned q, void *buf, size_t len);
+int plat_tun_wait_queue(struct plat_tun *t, unsigned q, int timeout_ms);
+
 /* One packet gathered from pieces (a coalesced super-packet: header, first packet, payloads). */
 struct plat_iov {
 	const void *base;
@@ -123,6 +137,9 @@ struct plat_iov {
 enum { PLAT_TUN_MAX_IOV = 80 };
 /* Like plat_tun_write, for one packet given as n <= PLAT_TUN_MAX_IOV pieces. */
 ssize_t plat_tun_writev(struct plat_tun *t, const struct plat_iov *iov, unsigned n);
+/* The same through queue q (see plat_tun_read_queue); -EINVAL for a bad q. */
+ssize_t plat_tun_writev_queue(struct plat_tun *t, unsigned q, const struct plat_iov *iov,
+			      unsigned n);
 
 /*
  * Close every fd. The kernel deletes a non-persistent TUN when its last fd closes, so a

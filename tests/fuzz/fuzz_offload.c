@@ -76,8 +76,12 @@ static void fuzz_split(const uint8_t *data, size_t size)
 	check(n == -EINVAL || n == -E2BIG || (n >= 1 && n <= DP_MAX_SEGMENTS));
 	for (int i = 0; i < n; i++) {
 		check(seg_len[i] <= STRIDE);
-		if ((h.gso_type & (uint8_t)~DP_VNET_GSO_ECN) != DP_VNET_GSO_NONE)
-			check_segment(out + (size_t)i * STRIDE, seg_len[i]);
+		if ((h.gso_type & (uint8_t)~DP_VNET_GSO_ECN) == DP_VNET_GSO_NONE)
+			continue;
+		check_segment(out + (size_t)i * STRIDE, seg_len[i]);
+		/* Segments of one super-packet are one flow: one TUN queue. */
+		check(dp_flow_hash(out + (size_t)i * STRIDE, seg_len[i]) ==
+		      dp_flow_hash(out, seg_len[0]));
 	}
 }
 
@@ -130,6 +134,9 @@ static void fuzz_coalesce(const uint8_t *data, size_t size, bool udp)
 			continue;
 		}
 		check(udp || h.gso_type != DP_VNET_GSO_UDP_L4);
+		for (unsigned k = 1; k < run->count; k++)
+			check(dp_flow_hash(orig[run->members[k]], lens[run->members[k]]) ==
+			      dp_flow_hash(orig[run->first], lens[run->first]));
 		/* What writev hands the kernel, and the kernel's split of it. */
 		memcpy(whole, f->data, f->len);
 		at = f->len;

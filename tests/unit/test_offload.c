@@ -381,13 +381,69 @@ static void test_gro_refusals(void **state)
 	free(buf);
 }
 
+static void test_flow_hash(void **state)
+{
+	uint8_t a[128], b[128];
+	unsigned per_queue[4] = {0};
+	size_t n;
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (int proto = 6; proto <= 17; proto += 11) {
+			size_t pl = (size_t)(v6 ? 40 : 20);
+
+			n = build(a, v6, (uint8_t)proto, 16, 0x10);
+			memcpy(b, a, n);
+			/* The payload, ids, lengths and TTL are not the flow. */
+			b[n - 1] ^= 1;
+			b[v6 ? 7 : 8] ^= 1;
+			assert_int_not_equal(dp_flow_hash(a, n), 0);
+			assert_int_equal(dp_flow_hash(a, n), dp_flow_hash(b, n));
+			/* Ports, addresses and the protocol are. */
+			b[pl + 1] ^= 1;
+			assert_int_not_equal(dp_flow_hash(a, n), dp_flow_hash(b, n));
+			memcpy(b, a, n);
+			b[pl - 1] ^= 1; /* last byte of the destination address */
+			assert_int_not_equal(dp_flow_hash(a, n), dp_flow_hash(b, n));
+		}
+	}
+	/* IPv4 fragments (offset or more-fragments set) hash without ports, as later fragments
+	 * have none: all fragments of a datagram take one queue. */
+	n = build(a, false, 17, 16, 0);
+	memcpy(b, a, n);
+	a[6] = 0x20;		  /* MF */
+	b[6] = 0x00, b[7] = 0x10; /* offset 16 */
+	b[20] ^= 0xff;
+	assert_int_equal(dp_flow_hash(a, n), dp_flow_hash(b, n));
+	/* Not IP, or too short to hold its addresses: 0; never reads past len. */
+	a[0] = 0x20;
+	assert_int_equal(dp_flow_hash(a, n), 0);
+	n = build(a, true, 6, 0, 0x10);
+	assert_int_equal(dp_flow_hash(a, 39), 0);
+	assert_int_not_equal(dp_flow_hash(a, 40), 0);
+	/* Flows spread over queues: 4,096 source ports over 4 queues, none far off 1,024. */
+	for (unsigned port = 0; port < 4096; port++) {
+		n = build(a, false, 6, 0, 0x10);
+		put_be16(a + 20, (uint16_t)(20000 + port));
+		per_queue[dp_flow_hash(a, n) % 4]++;
+	}
+	for (unsigned q = 0; q < 4; q++)
+		assert_in_range(per_queue[q], 880, 1168);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_csum),  cmocka_unit_test(test_tcp4),  cmocka_unit_test(test_tcp6),
-		cmocka_unit_test(test_udp),   cmocka_unit_test(test_needs_csum),
-		cmocka_unit_test(test_malformed), cmocka_unit_test(test_gro_round_trip),
-		cmocka_unit_test(test_gro_refusals), cmocka_unit_test(test_gro_udp_refusals),
+		cmocka_unit_test(test_csum),
+		cmocka_unit_test(test_tcp4),
+		cmocka_unit_test(test_tcp6),
+		cmocka_unit_test(test_udp),
+		cmocka_unit_test(test_needs_csum),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_gro_round_trip),
+		cmocka_unit_test(test_gro_refusals),
+		cmocka_unit_test(test_gro_udp_refusals),
+		cmocka_unit_test(test_flow_hash),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

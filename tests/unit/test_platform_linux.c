@@ -391,16 +391,28 @@ static void test_tun_open_attach(void **state)
 	assert_int_equal(plat_netif_index(TUN_NAME), idx);
 	assert_int_equal(plat_netif_del_link(idx), 0);
 
-	/* A multi-queue TUN can be opened again: another queue of the same device. */
+	/* The kernel would let anyone add a queue to a multi-queue TUN in use, and then give
+	 * it a share of the packets: refused like the single-queue case. */
 	assert_int_equal(plat_tun_open(TUN_NAME, PLAT_TUN_MULTI_QUEUE, &t), 0);
-	assert_int_equal(plat_tun_open(TUN_NAME, PLAT_TUN_MULTI_QUEUE, &t2), 0);
-	assert_int_equal(plat_tun_ifindex(t2), plat_tun_ifindex(t));
-	assert_int_not_equal(plat_tun_fd(t2), plat_tun_fd(t));
-	idx = plat_tun_ifindex(t);
+	assert_int_equal(plat_tun_open(TUN_NAME, PLAT_TUN_MULTI_QUEUE | PLAT_TUN_VNET_HDR, &t2),
+			 -EBUSY);
+	assert_null(t2);
+	assert_int_equal(plat_tun_queues(t), 1);
+	plat_tun_close(t);
+	assert_int_equal(plat_netif_index(TUN_NAME), -ENODEV);
+
+	/* A persistent multi-queue TUN nobody holds is attached to, with its queues. */
+	assert_int_equal(make_persistent(TUN_NAME, IFF_TUN | IFF_MULTI_QUEUE), 0);
+	idx = plat_netif_index(TUN_NAME);
+	assert_true(idx > 0);
+	assert_int_equal(plat_tun_open(TUN_NAME, 0, &t), -EINVAL);
+	assert_int_equal(plat_tun_open(TUN_NAME, PLAT_TUN_MULTI_QUEUE, &t), 0);
+	assert_int_equal(plat_tun_open_queue(t, NULL), 0);
+	assert_int_equal(plat_tun_queues(t), 2);
+	assert_int_equal(plat_tun_ifindex(t), idx);
 	plat_tun_close(t);
 	assert_int_equal(plat_netif_index(TUN_NAME), idx);
-	plat_tun_close(t2);
-	assert_int_equal(plat_netif_index(TUN_NAME), -ENODEV);
+	assert_int_equal(plat_netif_del_link(idx), 0);
 }
 
 static void test_tun_bad_names(void **state)
@@ -709,7 +721,85 @@ static void test_tun_multi_queue(void **state)
 	q1 = -1;
 	assert_int_equal(plat_tun_open_queue(single, &q1), -EOPNOTSUPP);
 	assert_int_equal(q1, -1);
+	assert_int_equal(plat_tun_queues(single), 1);
 	plat_tun_close(single);
+}
+
+/* The queue of t that the next IPv4 UDP packet to dst:dport comes out of, or -1. */
+static int queue_of(struct plat_tun *t, const uint8_t dst[4], uint16_t dport)
+{
+	uint8_t buf[512];
+
+	for (int i = 0; i < 100; i++) {
+		for (unsigned q = 0; q < plat_tun_queues(t); q++) {
+			ssize_t n = plat_tun_read_queue(t, q, buf, sizeof(buf));
+
+			if (n < 28 || buf[0] >> 4 != 4 || buf[9] != IPPROTO_UDP)
+				continue;
+			if (!memcmp(buf + 16, dst, 4) && buf[22] == dport >> 8 &&
+			    buf[23] == (dport & 0xff))
+				return (int)q;
+		}
+		usleep(WAIT_MS * 10);
+	}
+	return -1;
+}
+
+/*
+ * What the data path relies on: the kernel sends a flow's packets to the queue that flow was
+ * last written through (tun.c's flow table), so each reader keeps the flows it writes.
+ */
+static void test_tun_multi_queue_steering(void **state)
+{
+	static const char payload[] = "which queue";
+	struct plat_addr a4 = addr4("10.200.9.1", 24);
+	struct sockaddr_in peer = {.sin_family = AF_INET};
+	struct plat_tun *t = open_up_tun(PLAT_TUN_MULTI_QUEUE);
+	uint8_t pkt[256], got[256], dst[4];
+	uint16_t port;
+	int fd;
+
+	(void)state;
+	assert_int_equal(plat_tun_open_queue(t, NULL), 0);
+	assert_int_equal(plat_tun_open_queue(t, NULL), 0);
+	assert_int_equal(plat_tun_queues(t), 3);
+	assert_int_equal(plat_netif_add_address(plat_tun_ifindex(t), &a4), 0);
+	fd = udp4_bound("10.200.9.1", &port);
+	assert_int_equal(inet_pton(AF_INET, "10.200.9.2", &peer.sin_addr), 1);
+	memcpy(dst, &peer.sin_addr, 4);
+
+	/* Each round writes eight flows through queues 2,1,0,2,...: each reply follows. */
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned f = 0; f < 8; f++) {
+			uint16_t sport = (uint16_t)(6000 + f);
+			unsigned q = (f + round + 2) % 3;
+			struct plat_iov v = {pkt, 0};
+
+			v.len = build_udp4(pkt, "10.200.9.2", "10.200.9.1", sport, port, payload,
+					   sizeof(payload));
+			assert_int_equal(plat_tun_writev_queue(t, q, &v, 1), (ssize_t)v.len);
+			assert_true(fd_readable(fd, WAIT_MS));
+			assert_int_equal(recv(fd, got, sizeof(got), MSG_DONTWAIT),
+					 (ssize_t)sizeof(payload));
+			peer.sin_port = htons(sport);
+			assert_int_equal(sendto(fd, payload, sizeof(payload), 0,
+						(struct sockaddr *)&peer, sizeof(peer)),
+					 (ssize_t)sizeof(payload));
+			assert_int_equal(queue_of(t, dst, sport), (int)q);
+		}
+	}
+
+	/* Queues that do not exist. */
+	{
+		struct plat_iov v = {pkt, 28};
+
+		assert_int_equal(plat_tun_read_queue(t, 3, got, sizeof(got)), -EINVAL);
+		assert_int_equal(plat_tun_wait_queue(t, 3, 0), -EINVAL);
+		assert_int_equal(plat_tun_writev_queue(t, 3, &v, 1), -EINVAL);
+		assert_int_equal(plat_tun_wait_queue(t, 2, 0), 0);
+	}
+	close(fd);
+	plat_tun_close(t);
 }
 
 static void test_tun_deleted(void **state)
@@ -1007,6 +1097,7 @@ int main(void)
 		T(test_tun_write_udp),
 		T(test_tun_vnet_offload),
 		T(test_tun_multi_queue),
+		T(test_tun_multi_queue_steering),
 		T(test_tun_deleted),
 		T(test_netif_kind_index),
 		T(test_netif_up_mtu),

@@ -9,6 +9,7 @@
  * calls (only the monitor owns one).
  */
 #include "platform/netif.h"
+#include "platform/linux/rtnl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -147,13 +148,35 @@ struct link_info {
 	unsigned mtu;
 	char kind[PLAT_NETIF_KIND_MAX];
 	size_t kind_len; /* strlen of the kernel's kind, which may exceed the copy */
+	int64_t tun_queues; /* IFLA_TUN_NUM_QUEUES + IFLA_TUN_NUM_DISABLED_QUEUES, or -1 */
 };
+
+static int tun_data_attr_cb(const struct nlattr *a, void *data)
+{
+	struct link_info *li = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type != IFLA_TUN_NUM_QUEUES && type != IFLA_TUN_NUM_DISABLED_QUEUES)
+		return MNL_CB_OK;
+	if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return MNL_CB_ERROR;
+	li->tun_queues = (li->tun_queues < 0 ? 0 : li->tun_queues) + mnl_attr_get_u32(a);
+	return MNL_CB_OK;
+}
 
 static int linkinfo_attr_cb(const struct nlattr *a, void *data)
 {
 	struct link_info *li = data;
 	const char *kind;
 
+	if (mnl_attr_get_type(a) == IFLA_INFO_DATA) {
+		/* Its layout depends on the kind, which the kernel puts first. */
+		if (strcmp(li->kind, "tun"))
+			return MNL_CB_OK;
+		if (mnl_attr_validate(a, MNL_TYPE_NESTED) < 0)
+			return MNL_CB_ERROR;
+		return mnl_attr_parse_nested(a, tun_data_attr_cb, li);
+	}
 	if (mnl_attr_get_type(a) != IFLA_INFO_KIND)
 		return MNL_CB_OK;
 	if (mnl_attr_validate(a, MNL_TYPE_STRING) < 0)
@@ -209,7 +232,7 @@ static int link_get(int ifindex, const char *name, struct link_info *ret)
 	char req[NL_REQ_SIZE];
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
-	struct link_info li = {0};
+	struct link_info li = {.tun_queues = -1};
 	int r;
 
 	nlh = put_header(req, RTM_GETLINK, NLM_F_ACK);
@@ -263,6 +286,21 @@ int plat_netif_kind(int ifindex, char *kind, size_t len)
 		return -ENOSPC;
 	memcpy(kind, li.kind, li.kind_len + 1);
 	return 0;
+}
+
+int rtnl_tun_queues(int ifindex)
+{
+	struct link_info li;
+	int r;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	r = link_get(ifindex, NULL, &li);
+	if (r < 0)
+		return r;
+	if (strcmp(li.kind, "tun") || li.tun_queues < 0)
+		return -EOPNOTSUPP;
+	return li.tun_queues > INT_MAX ? INT_MAX : (int)li.tun_queues;
 }
 
 static int link_set(int ifindex, unsigned change, unsigned flags, unsigned mtu)

@@ -32,4 +32,11 @@ int rtnl_request(struct nlmsghdr *nlh, mnl_cb_t cb, void *data);
 /* A dump, restarted (after reset(data), if given) when the kernel flags it interrupted. */
 int rtnl_dump(struct nlmsghdr *nlh, mnl_cb_t cb, void *data, void (*reset)(void *data));
 
+/*
+ * Queues attached to the TUN/TAP link ifindex (active plus disabled ones: fds that are open
+ * on it), from its IFLA_INFO_DATA (Linux 4.19+). -ENODEV, -EOPNOTSUPP when the link is not
+ * a TUN/TAP or the kernel does not say, other -errno. In netif.c, for tun.c.
+ */
+int rtnl_tun_queues(int ifindex);
+
 #endif

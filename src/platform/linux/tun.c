@@ -25,6 +25,7 @@
 #include <linux/virtio_net.h>
 
 #include "platform/netif.h"
+#include "platform/linux/rtnl.h"
 
 /* Since Linux 6.2 (uapi if_tun.h); older headers lack them, older kernels refuse them. */
 #ifndef TUN_F_USO4
@@ -68,8 +69,12 @@ static bool name_valid(const char *name)
 	return true;
 }
 
-/* 0 when no link is called name or it is a TUN/TAP; -EEXIST for any other kind. */
-static int check_not_foreign(const char *name)
+/*
+ * 0 when no link is called name or it is a TUN/TAP; -EEXIST for any other kind. For a
+ * multi-queue open also -EBUSY when the TUN has queues attached: the kernel would let us add
+ * one, and then hand us a share of another reader's packets.
+ */
+static int check_link(const char *name, unsigned flags)
 {
 	char kind[PLAT_NETIF_KIND_MAX];
 	int idx, r;
@@ -87,7 +92,17 @@ static int check_not_foreign(const char *name)
 	if (r < 0)
 		return r;
 	/* TUN and TAP devices both have kind "tun"; TUNSETIFF refuses a TAP with EINVAL. */
-	return strcmp(kind, "tun") ? -EEXIST : 0;
+	if (strcmp(kind, "tun"))
+		return -EEXIST;
+	if (flags & PLAT_TUN_MULTI_QUEUE) {
+		r = rtnl_tun_queues(idx);
+		if (r > 0)
+			return -EBUSY;
+		/* Gone meanwhile, or a kernel before 4.19 that does not say: TUNSETIFF decides. */
+		if (r < 0 && r != -ENODEV && r != -EOPNOTSUPP)
+			return r;
+	}
+	return 0;
 }
 
 static short iff_flags(unsigned flags)
@@ -120,7 +135,7 @@ static int attach(const char *name, unsigned flags, char ret_name[IFNAMSIZ])
 		r = -errno;
 		close(fd);
 		/* A non-TUN link that appeared since the check also gives EINVAL. */
-		if (r == -EINVAL && check_not_foreign(name) == -EEXIST)
+		if (r == -EINVAL && check_link(name, 0) == -EEXIST)
 			r = -EEXIST;
 		return r;
 	}
@@ -140,7 +155,7 @@ int plat_tun_open(const char *name, unsigned flags, struct plat_tun **ret)
 		return -EINVAL;
 	/* TUNSETIFF on a name taken by another kind of link fails anyway, but with EINVAL;
 	 * looking first gives the caller the truthful -EEXIST. */
-	r = check_not_foreign(name);
+	r = check_link(name, flags);
 	if (r < 0)
 		return r;
 
@@ -270,13 +285,34 @@ int plat_tun_set_offload(struct plat_tun *t, unsigned offloads)
 	}
 }
 
+unsigned plat_tun_queues(const struct plat_tun *t)
+{
+	return 1 + t->nqueues;
+}
+
+/* The fd of queue q, or -1. */
+static int queue_fd(const struct plat_tun *t, unsigned q)
+{
+	if (q == 0)
+		return t->fd;
+	return q <= t->nqueues ? t->queues[q - 1] : -1;
+}
+
 ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
 {
+	return plat_tun_read_queue(t, 0, buf, len);
+}
+
+ssize_t plat_tun_read_queue(struct plat_tun *t, unsigned q, void *buf, size_t len)
+{
+	int fd = queue_fd(t, q);
 	ssize_t n;
 
+	if (fd < 0)
+		return -EINVAL;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	n = read(t->fd, buf, len);
+	n = read(fd, buf, len);
 	if (n >= 0)
 		return n;
 	/* EBADFD: the device was unregistered and our file detached from it. */
@@ -287,9 +323,16 @@ ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
 
 int plat_tun_wait(struct plat_tun *t, int timeout_ms)
 {
-	struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+	return plat_tun_wait_queue(t, 0, timeout_ms);
+}
+
+int plat_tun_wait_queue(struct plat_tun *t, unsigned q, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = queue_fd(t, q), .events = POLLIN};
 	int r;
 
+	if (pfd.fd < 0)
+		return -EINVAL;
 	do
 		r = poll(&pfd, 1, timeout_ms < 0 ? -1 : timeout_ms);
 	while (r < 0 && errno == EINTR);
@@ -317,16 +360,23 @@ ssize_t plat_tun_write(struct plat_tun *t, const void *buf, size_t len)
 
 ssize_t plat_tun_writev(struct plat_tun *t, const struct plat_iov *iov, unsigned n)
 {
+	return plat_tun_writev_queue(t, 0, iov, n);
+}
+
+ssize_t plat_tun_writev_queue(struct plat_tun *t, unsigned q, const struct plat_iov *iov,
+			      unsigned n)
+{
 	struct iovec v[PLAT_TUN_MAX_IOV];
+	int fd = queue_fd(t, q);
 	ssize_t r;
 
-	if (n > PLAT_TUN_MAX_IOV)
+	if (n > PLAT_TUN_MAX_IOV || fd < 0)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
 		v[i].iov_base = (void *)iov[i].base;
 		v[i].iov_len = iov[i].len;
 	}
-	r = writev(t->fd, v, (int)n);
+	r = writev(fd, v, (int)n);
 	if (r >= 0)
 		return r;
 	if (errno == EBADFD)

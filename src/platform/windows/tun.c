@@ -373,6 +373,29 @@ ssize_t plat_tun_writev(struct plat_tun *t, const struct plat_iov *iov, unsigned
 	return (ssize_t)total;
 }
 
+/* Wintun has one ring pair per adapter: queue 0 is the only one. */
+unsigned plat_tun_queues(const struct plat_tun *t)
+{
+	(void)t;
+	return 1;
+}
+
+ssize_t plat_tun_read_queue(struct plat_tun *t, unsigned q, void *buf, size_t len)
+{
+	return q ? -EINVAL : plat_tun_read(t, buf, len);
+}
+
+int plat_tun_wait_queue(struct plat_tun *t, unsigned q, int timeout_ms)
+{
+	return q ? -EINVAL : plat_tun_wait(t, timeout_ms);
+}
+
+ssize_t plat_tun_writev_queue(struct plat_tun *t, unsigned q, const struct plat_iov *iov,
+			      unsigned n)
+{
+	return q ? -EINVAL : plat_tun_writev(t, iov, n);
+}
+
 int plat_tun_link_up(struct plat_tun *t)
 {
 	/* The adapter is up for as long as its session runs. */
