@@ -73,6 +73,7 @@ void wg_device_done(struct wg_device *dev)
 		return;
 	while (dev->peers)
 		wg_peer_free(dev->peers);
+	wg_timers_done(dev);
 	wg_allowedips_done(&dev->allowedips);
 	wg_ratelimiter_done(&dev->ratelimiter);
 	wg_index_done(dev);
