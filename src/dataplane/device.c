@@ -890,7 +890,8 @@ int dp_device_timers(struct dp_device *d)
 	pthread_mutex_lock(&d->lock);
 	f.now = dp_now();
 	wg_device_timers_run(&d->wg, f.now, timers_fire, &f);
-	next = wg_device_timers_next(&d->wg);
+	/* Exact within the tick; beyond it, stale keys are left for later passes. */
+	next = wg_device_timers_next(&d->wg, f.now + DP_TIMER_TICK_MS * NSEC_PER_MSEC);
 	pthread_mutex_unlock(&d->lock);
 	pthread_rwlock_unlock(&d->cfg_lock);
 	if (next == UINT64_MAX || next - f.now > DP_TIMER_TICK_MS * NSEC_PER_MSEC)

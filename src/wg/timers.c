@@ -9,8 +9,10 @@
  * O(log peers) per peer that is due instead of a scan of every peer (the kernel gets the
  * same from its timer wheel). A peer's heap key is a lower bound of its earliest deadline:
  * arming earlier than the key moves the peer up (or inserts it); disarming or postponing
- * leaves the key alone, and a stale key is settled only when it reaches the top. The
- * per-packet hooks thus cost one compare unless they arm a deadline before the key.
+ * leaves the key alone, and a stale key is settled (recomputed, sifted down or removed) only
+ * when it reaches the top and is due or within the caller's horizon. The per-packet hooks
+ * thus cost one compare unless they arm a deadline before the key, and a peer whose
+ * keepalive every packet postpones costs one settle per keepalive interval.
  *
  * Must not: allocate outside wg_timers_reserve() (called when a peer is created), or leave
  * a peer that has an armed timer out of the heap.
@@ -307,17 +309,26 @@ unsigned wg_peer_timers_run(struct wg_peer *peer, uint64_t now)
 /* ---------------------------------------------------------------------------------------- */
 /* The device's view                                                                         */
 
-uint64_t wg_device_timers_next(struct wg_device *dev)
+/*
+ * Settle stale keys at the top while they are <= until, and return the top key: exact when
+ * it is <= until. Stopping at until matters: when every peer has traffic, every key is stale
+ * (each packet postpones the keepalive), and settling them all would be a full scan again.
+ */
+static uint64_t heap_top(struct wg_device *dev, uint64_t until)
 {
 	while (dev->timer_len) {
 		struct wg_peer *top = dev->timer_heap[0].peer;
 
-		/* Every other key is >= the top key and <= its own peer's deadline. */
-		if (wg_peer_timers_next(top) == top->timer_key)
+		if (top->timer_key > until || wg_peer_timers_next(top) == top->timer_key)
 			return top->timer_key;
-		heap_settle(top); /* stale: its key grows or it leaves; this ends */
+		heap_settle(top); /* its key grows or it leaves: this ends */
 	}
 	return UINT64_MAX;
+}
+
+uint64_t wg_device_timers_next(struct wg_device *dev, uint64_t until)
+{
+	return heap_top(dev, until);
 }
 
 unsigned wg_device_timers_run(struct wg_device *dev, uint64_t now,
@@ -326,7 +337,7 @@ unsigned wg_device_timers_run(struct wg_device *dev, uint64_t now,
 {
 	unsigned fired = 0;
 
-	while (wg_device_timers_next(dev) <= now) {
+	while (heap_top(dev, now) <= now) {
 		struct wg_peer *peer = dev->timer_heap[0].peer;
 		unsigned act = wg_peer_timers_run(peer, now);
 

@@ -403,10 +403,12 @@ enum wg_rx_result wg_data_rx_finish(struct wg_keypair *kp, uint64_t counter, uin
  */
 
 /*
- * The earliest armed deadline of any peer, or UINT64_MAX when none is armed. Not const:
- * it settles stale heap keys at the top so the answer is exact, never early.
+ * The earliest armed deadline of any peer when it is <= until; otherwise a time after until
+ * and no later than that deadline (UINT64_MAX when none is armed). Pass until = UINT64_MAX
+ * for the exact answer; a caller that sleeps at most T passes now + T and pays only for the
+ * heap keys that fall due by then. Not const: it settles stale heap keys at the top.
  */
-uint64_t wg_device_timers_next(struct wg_device *dev);
+uint64_t wg_device_timers_next(struct wg_device *dev, uint64_t until);
 /*
  * Fire the expired timers of every peer whose earliest deadline is <= now, and call fn (when
  * not NULL) once for each such peer with the enum wg_action flags it must carry out, after
