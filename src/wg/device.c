@@ -2,7 +2,8 @@
 /*
  * The engine's device: static identity, tables, and the receive dispatcher that turns any
  * datagram into exactly one named outcome (kern receive.c wg_receive_handshake_packet and
- * wg_packet_receive). Nothing is allocated after wg_device_init() except peers.
+ * wg_packet_receive). Nothing is allocated after wg_device_init() except peers (and room
+ * for them in the timer heap).
  */
 #include <errno.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Peers and their keypairs. A peer is the only thing the engine allocates (on creation);
- * its four keypair slots, handshake and cookie state are embedded so nothing per handshake
- * or per packet needs the heap.
+ * Peers and their keypairs. A peer is the only thing the engine allocates (on creation,
+ * with its room in the device's timer heap); its four keypair slots, handshake and cookie
+ * state are embedded so nothing per handshake or per packet needs the heap.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,16 @@ struct fixture {
 	unsigned fired[SLOTS];
 	uint64_t key_seq;
 };
+
+/* -Wl,--wrap=realloc (tests/meson.build): the heap's growth fails while fail_realloc. */
+void *__real_realloc(void *ptr, size_t size);
+void *__wrap_realloc(void *ptr, size_t size);
+static bool fail_realloc;
+
+void *__wrap_realloc(void *ptr, size_t size)
+{
+	return fail_realloc ? NULL : __real_realloc(ptr, size);
+}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -428,12 +440,59 @@ static void test_growth_and_removal(void **state)
 	free(f);
 }
 
+/* A failed growth fails the peer's creation with -ENOMEM and changes nothing. */
+static void test_growth_failure(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint8_t pub[WG_KEY_LEN] = {0x99};
+	struct wg_peer *p = NULL;
+	uint32_t cap;
+
+	(void)state;
+	assert_non_null(f);
+	fixture_init(f, 17);
+	fail_realloc = true;
+	assert_int_equal(wg_peer_new(&f->dev, pub, &p), -ENOMEM); /* the first allocation */
+	fail_realloc = false;
+	assert_null(p);
+	assert_int_equal(f->dev.peer_count, 0);
+	assert_null(f->dev.timer_heap);
+	/* Fill the heap's room, every peer with a timer, then fail the next growth. */
+	add_peer(f, 0);
+	for (size_t i = 1; i < f->dev.timer_cap; i++)
+		add_peer(f, i);
+	for (size_t i = 0; i < f->dev.peer_count; i++)
+		wg_timers_handshake_initiated(f->peer[i], f->now);
+	cap = f->dev.timer_cap;
+	assert_int_equal(f->dev.peer_count, cap);
+	fail_realloc = true;
+	assert_int_equal(wg_peer_new(&f->dev, pub, &p), -ENOMEM);
+	fail_realloc = false;
+	assert_null(p);
+	assert_null(wg_peer_lookup(&f->dev, pub));
+	assert_int_equal(f->dev.peer_count, cap);
+	assert_int_equal(f->dev.timer_cap, cap);
+	assert_int_equal(f->dev.timer_len, cap);
+	check(f);
+	/* And once memory is back, the same peer is added and its timers work. */
+	assert_int_equal(wg_peer_new(&f->dev, pub, &p), 0);
+	f->peer[cap] = p;
+	p->user = (void *)(uintptr_t)cap;
+	assert_true(f->dev.timer_cap > cap);
+	wg_timers_handshake_initiated(p, f->now - NSEC_PER_SEC);
+	assert_int_equal(wg_device_timers_next(&f->dev, UINT64_MAX), p->timer_key);
+	check(f);
+	fixture_done(f);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_heap_matches_scan),
 		cmocka_unit_test(test_postpone_is_lazy),
 		cmocka_unit_test(test_growth_and_removal),
+		cmocka_unit_test(test_growth_failure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
