@@ -883,29 +883,38 @@ static void *hs_thread(void *arg)
 /* ---------------------------------------------------------------------------------------- */
 /* Timers: run by the control loop                                                           */
 
+struct timers_fire {
+	struct dp_device *d;
+	uint64_t now;
+};
+
+static void timers_fire(void *ctx, struct wg_peer *wp, unsigned act)
+{
+	struct timers_fire *f = ctx;
+
+	dp_peer_actions(f->d, wp->user, act, f->now);
+}
+
+/*
+ * The engine's timer heap finds the due peers, so a pass costs O(log peers) per peer that is
+ * due (or whose stale heap key surfaces), not a walk over every peer with `lock` held.
+ */
 int dp_device_timers(struct dp_device *d)
 {
-	uint64_t now, next = UINT64_MAX;
-	struct wg_peer *wp;
+	struct timers_fire f = {.d = d};
+	uint64_t next;
 
 	pthread_rwlock_rdlock(&d->cfg_lock);
 	pthread_mutex_lock(&d->lock);
-	now = dp_now();
-	for (wp = d->wg.peers; wp; wp = wp->list_next) {
-		uint64_t dl = wg_peer_timers_next(wp);
-
-		if (dl <= now) {
-			dp_peer_actions(d, wp->user, wg_peer_timers_run(wp, now), now);
-			dl = wg_peer_timers_next(wp);
-		}
-		if (dl < next)
-			next = dl;
-	}
+	f.now = dp_now();
+	wg_device_timers_run(&d->wg, f.now, timers_fire, &f);
+	/* Exact within the tick; beyond it, stale keys are left for later passes. */
+	next = wg_device_timers_next(&d->wg, f.now + DP_TIMER_TICK_MS * NSEC_PER_MSEC);
 	pthread_mutex_unlock(&d->lock);
 	pthread_rwlock_unlock(&d->cfg_lock);
-	if (next == UINT64_MAX || next - now > DP_TIMER_TICK_MS * NSEC_PER_MSEC)
+	if (next == UINT64_MAX || next - f.now > DP_TIMER_TICK_MS * NSEC_PER_MSEC)
 		return DP_TIMER_TICK_MS;
-	return (int)((next - now) / NSEC_PER_MSEC) + 1;
+	return (int)((next - f.now) / NSEC_PER_MSEC) + 1;
 }
 
 /* ---------------------------------------------------------------------------------------- */

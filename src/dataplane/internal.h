@@ -242,7 +242,7 @@ int dp_device_alloc(const struct dp_config *cfg, struct dp_device **ret);
 void dp_device_core_done(struct dp_device *d);
 void dp_device_stop_threads(struct dp_device *d);
 void dp_device_free_peers(struct dp_device *d);
-/* Fire expired timers of every peer; returns ms until the next deadline (capped). */
+/* Fire the expired timers of the peers that are due; returns ms to the next deadline (capped). */
 int dp_device_timers(struct dp_device *d);
 
 #endif

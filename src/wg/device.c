@@ -2,7 +2,8 @@
 /*
  * The engine's device: static identity, tables, and the receive dispatcher that turns any
  * datagram into exactly one named outcome (kern receive.c wg_receive_handshake_packet and
- * wg_packet_receive). Nothing is allocated after wg_device_init() except peers.
+ * wg_packet_receive). Nothing is allocated after wg_device_init() except peers (and room
+ * for them in the timer heap).
  */
 #include <errno.h>
 #include <string.h>
@@ -73,6 +74,7 @@ void wg_device_done(struct wg_device *dev)
 		return;
 	while (dev->peers)
 		wg_peer_free(dev->peers);
+	wg_timers_done(dev);
 	wg_allowedips_done(&dev->allowedips);
 	wg_ratelimiter_done(&dev->ratelimiter);
 	wg_index_done(dev);

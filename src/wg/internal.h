@@ -56,5 +56,10 @@ void wg_timers_handshake_initiated(struct wg_peer *peer, uint64_t now);
 void wg_timers_handshake_complete(struct wg_peer *peer, uint64_t now);
 void wg_timers_session_derived(struct wg_peer *peer, uint64_t now);
 void wg_timers_stop(struct wg_peer *peer);
+/* The device's timer heap: room for n peers (0 or -ENOMEM, nothing changed), and removal. */
+int wg_timers_reserve(struct wg_device *dev, size_t n);
+void wg_timers_remove(struct wg_peer *peer);
+/* Free the heap storage; the heap must be empty (every peer freed). */
+void wg_timers_done(struct wg_device *dev);
 
 #endif

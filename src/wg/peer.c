@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Peers and their keypairs. A peer is the only thing the engine allocates (on creation);
- * its four keypair slots, handshake and cookie state are embedded so nothing per handshake
- * or per packet needs the heap.
+ * Peers and their keypairs. A peer is the only thing the engine allocates (on creation,
+ * with its room in the device's timer heap); its four keypair slots, handshake and cookie
+ * state are embedded so nothing per handshake or per packet needs the heap.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,10 +31,14 @@ int wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN], struct wg_
 		return -EEXIST;
 	if (dev->peer_count >= WG_MAX_PEERS)
 		return -ENOSPC;
+	/* Every peer may have a timer armed: room in the heap now, so arming never allocates. */
+	if (wg_timers_reserve(dev, dev->peer_count + 1))
+		return -ENOMEM;
 	peer = calloc(1, sizeof(*peer));
 	if (!peer)
 		return -ENOMEM;
 	peer->dev = dev;
+	peer->timer_key = UINT64_MAX; /* not in the timer heap */
 	memcpy(peer->remote_static, pub, WG_KEY_LEN);
 	wg_cookie_peer_init(&peer->cookie, pub);
 	wg_peer_update_static_static(peer);
@@ -56,6 +60,7 @@ void wg_peer_free(struct wg_peer *peer)
 	if (!peer)
 		return;
 	dev = peer->dev;
+	wg_timers_remove(peer);
 	wg_allowedips_remove_peer(&dev->allowedips, peer);
 	wg_peer_clear_keypairs(peer);
 	wg_handshake_clear(peer);
@@ -84,6 +89,7 @@ unsigned wg_peer_set_keepalive(struct wg_peer *peer, uint16_t seconds, uint64_t 
 	bool was_off = peer->persistent_keepalive == 0;
 
 	peer->persistent_keepalive = seconds;
+	/* Disarming leaves the heap key early; the heap settles it when it comes up. */
 	if (!seconds)
 		peer->timers.persistent_keepalive = 0;
 	return was_off && seconds ? WG_ACT_SEND_KEEPALIVE : 0;

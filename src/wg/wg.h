@@ -7,7 +7,7 @@
  *
  * The caller (the data-plane device) owns sockets, the TUN, endpoints, queues and threads.
  * The engine tells it what happened through named outcomes and what to do next through
- * action flags and the deadline returned by wg_peer_timers_next().
+ * action flags and the deadline returned by wg_device_timers_next().
  *
  * Concurrency contract: a struct wg_device and its peers are not thread-safe. The device
  * layer serialises calls (a lock per device for control and handshakes, per peer for data);
@@ -209,6 +209,20 @@ struct wg_peer {
 	uint64_t last_handshake;      /* ns of the last completed handshake, 0 = never */
 	uint64_t rx_bytes, tx_bytes;  /* UDP payload bytes, kernel accounting */
 	uint16_t persistent_keepalive; /* seconds, 0 = off */
+
+	/*
+	 * The peer's place in the device's timer heap (timers.c). timer_key is never later than
+	 * the earliest armed deadline; it may be earlier (stale) after a timer was disarmed or
+	 * postponed. UINT64_MAX: not in the heap (timer_pos unused), and no timer is armed.
+	 */
+	uint64_t timer_key;
+	uint32_t timer_pos;
+};
+
+/* A slot of the timer heap: the key is copied so sifting does not touch the peers. */
+struct wg_timer_slot {
+	uint64_t key;
+	struct wg_peer *peer;
 };
 
 struct wg_cookie_checker {
@@ -238,6 +252,13 @@ struct wg_device {
 	size_t peer_count;
 	uint64_t next_keypair_id;
 
+	/*
+	 * Peers with an armed timer, a binary min-heap on timer_key. Room for every peer is
+	 * reserved when the peer is created, so arming a timer never allocates.
+	 */
+	struct wg_timer_slot *timer_heap;
+	uint32_t timer_len, timer_cap;
+
 	uint64_t last_under_load; /* ns, 0 = never */
 	bool under_load;
 };
@@ -266,7 +287,7 @@ bool wg_device_update_load(struct wg_device *dev, size_t depth, size_t capacity,
 
 /*
  * Create a peer. -EEXIST (already a peer, or our own public key), -ENOSPC (WG_MAX_PEERS),
- * -ENOMEM. *ret only on success.
+ * -ENOMEM (the peer, or growing the timer heap). *ret only on success.
  */
 int wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN], struct wg_peer **ret);
 /* Remove a peer: its allowed IPs, indices and keys. NULL-safe. */
@@ -375,9 +396,36 @@ enum wg_rx_result wg_data_rx_finish(struct wg_keypair *kp, uint64_t counter, uin
 /* ---------------------------------------------------------------------------------------- */
 /* Timers                                                                                    */
 
+/*
+ * Per device: a caller that serves many peers waits for wg_device_timers_next() and then
+ * calls wg_device_timers_run(); both cost O(log peers) per peer that fires (or whose stale
+ * heap key is settled), not a scan of all peers.
+ */
+
+/*
+ * The earliest armed deadline of any peer when it is <= until; otherwise a time after until
+ * and no later than that deadline (UINT64_MAX when none is armed). Pass until = UINT64_MAX
+ * for the exact answer; a caller that sleeps at most T passes now + T and pays only for the
+ * heap keys that fall due by then. Not const: it settles stale heap keys at the top.
+ */
+uint64_t wg_device_timers_next(struct wg_device *dev, uint64_t until);
+/*
+ * Fire the expired timers of every peer whose earliest deadline is <= now, and call fn (when
+ * not NULL) once for each such peer with the enum wg_action flags it must carry out, after
+ * the peer's timers were run. fn may call into the engine (send, initiate; timers it arms
+ * lie after now, so a peer fires once per call) but must not free peers. Returns the number
+ * of peers fired.
+ */
+unsigned wg_device_timers_run(struct wg_device *dev, uint64_t now,
+			      void (*fn)(void *ctx, struct wg_peer *peer, unsigned actions),
+			      void *ctx);
+
 /* The earliest armed deadline of the peer, or UINT64_MAX when none is armed. */
 uint64_t wg_peer_timers_next(const struct wg_peer *peer);
-/* Fire every expired timer; returns enum wg_action flags for the caller to carry out. */
+/*
+ * Fire every expired timer of one peer; returns enum wg_action flags for the caller to carry
+ * out. Keeps the device's heap correct, so it may be mixed with wg_device_timers_run().
+ */
 unsigned wg_peer_timers_run(struct wg_peer *peer, uint64_t now);
 
 #endif
