@@ -58,6 +58,10 @@ newns() {
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
 
 fail() { echo "FAIL $TEST: $*" >&2; exit 1; }
+# `... | has PATTERN`: grep that reads all of its input. `grep -q` exits at the first match,
+# and under pipefail the writer's SIGPIPE then fails the pipe: `ip route` writes each route
+# with its own write(2), so `ip route | grep -q "^default"` failed now and then.
+has() { grep "$@" >/dev/null; }
 ok() { echo "ok - $*"; }
 
 # veth between two namespaces: link A B addrA addrB (CIDR, e.g. 198.18.0.1/24)

@@ -30,15 +30,15 @@ sleep 0.2
 out=$(weftc 3 attach --service db --pid "$pid3" --name c3) || fail "attach c3 by pid: $out"
 a3=$(echo "$out" | sed -n 's/.*: \([0-9.]*\) (gateway.*/\1/p')
 [ -n "$a1" ] && [ -n "$a2" ] && [ -n "$a3" ] || fail "no addresses: '$a1' '$a2' '$a3'"
-in_ns c1 ip -4 addr show eth0 | grep -q "$a1/28" || fail "c1 eth0 lacks $a1/28"
-in_ns c1 ip route | grep -q "^default via" || fail "c1 has no default route"
+in_ns c1 ip -4 addr show eth0 | has "$a1/28" || fail "c1 eth0 lacks $a1/28"
+in_ns c1 ip route | has "^default via" || fail "c1 has no default route"
 ok "c1 $a1 (web on n2), c2 $a2 (web on n3), c3 $a3 (db on n3)"
 
 wait_for 10 in_ns c1 ping -c1 -W1 "$a2" || fail "c1 -> c2 across nodes"
 in_ns c2 ping -c2 -W1 "$a1" >/dev/null || fail "c2 -> c1"
 in_ns c1 ping -c1 -W1 "$a3" >/dev/null || fail "c1 -> c3"
 in_ns c1 ping -c1 -W1 10.200.0.1 >/dev/null || fail "c1 -> the leader's overlay address"
-in_ns n1 wg show "$(ifname 1)" allowed-ips | grep -q "${a1%.*}" || fail "n1 lacks c1's subnet in allowed IPs"
+in_ns n1 wg show "$(ifname 1)" allowed-ips | has "${a1%.*}" || fail "n1 lacks c1's subnet in allowed IPs"
 in_ns c2 timeout 5 python3 -c '
 import socket
 s=socket.socket(); s.bind(("0.0.0.0",8080)); s.listen(1)
@@ -63,19 +63,19 @@ dq() { in_ns n1 dig +short +time=2 +tries=1 -p 15353 @127.0.0.1 "$@"; }
 [ "$(dq c3.db.weft.local A)" = "$a3" ] || fail "c3.db A"
 [ "$(dq _http._tcp.web.weft.local SRV)" = "0 0 80 c1.web.weft.local." ] ||
 	fail "SRV: $(dq _http._tcp.web.weft.local SRV)"
-in_ns n2 dig -p 15353 @127.0.0.1 _http._tcp.web.weft.local SRV | grep -A3 "ADDITIONAL SECTION" | grep -q "$a1" ||
+in_ns n2 dig -p 15353 @127.0.0.1 _http._tcp.web.weft.local SRV | grep -A3 "ADDITIONAL SECTION" | has "$a1" ||
 	fail "SRV without the target's address in the additional section"
-in_ns c1 dig +short -p 15353 @10.200.0.2 web.weft.local A | grep -q "$a2" || fail "a container cannot use DNS"
+in_ns c1 dig +short -p 15353 @10.200.0.2 web.weft.local A | has "$a2" || fail "a container cannot use DNS"
 ok "DNS: one A per container, SRV with additional A, from nodes and containers"
 
 out=$(weftc 2 attach --service web --netns "$(nspath c1)" --name c1 2>&1) && fail "attached twice"
 out=$(weftc 2 attach --service web --netns /var/run/netns/nonexistent --name cx 2>&1) && fail "bad netns"
-echo "$out" | grep -q "No such file" || fail "bad netns: $out"
+echo "$out" | has "No such file" || fail "bad netns: $out"
 out=$(weftc 2 attach --service Web_1 --netns "$(nspath c1)" --name cy 2>&1) && fail "bad service"
 out=$(weftc 2 attach --service web 2>&1) && fail "attach without a namespace"
 out=$(weftc 2 attach --service web --netns "$(nspath c1)" --name cz 2>&1) && fail "eth0 twice in c1"
 [ "$(dq web.weft.local A | wc -l)" = 2 ] || fail "a failed attach left a record"
-in_ns n2 ip -o link | grep -c "weft-attach" | grep -qx 1 || fail "a failed attach left a veth"
+in_ns n2 ip -o link | grep -c "weft-attach" | has -x 1 || fail "a failed attach left a veth"
 ok "bad attaches refused, nothing left behind"
 
 weftc 3 detach c2 >/dev/null || fail "detach c2"

@@ -13,7 +13,7 @@ expect_fail() { # expect_fail PATTERN CMD...: exit != 0, the message matches, no
 	shift
 	out=$("$@" 2>&1) || rc=$?
 	[ $rc -ne 0 ] || fail "accepted: $*"
-	echo "$out" | grep -q -- "$pat" || fail "'$*' said: $out"
+	echo "$out" | has -- "$pat" || fail "'$*' said: $out"
 	[ ! -e "$D/state.json" ] && [ ! -e "$D/private.key" ] || fail "'$*' left files in $D"
 }
 expect_fail "--cidr4" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --cidr4 10.200.0.0/33
@@ -42,7 +42,7 @@ out=$(weftc 1 init --name n1 --endpoint 198.18.0.1 2>&1) && fail "init ran twice
 echo "$out" | grep -Eq "weftd is running|initialised already" || fail "second init: $out"
 stop_node 1
 out=$(weftc 1 init --name n1 --endpoint 198.18.0.1 2>&1) && fail "init over an existing state"
-echo "$out" | grep -q "initialised already" || fail "init over state: $out"
+echo "$out" | has "initialised already" || fail "init over state: $out"
 ok "init refuses an initialised directory; keys and state are 0600"
 
 # Hand-edited state: refused by name and left as it is.
@@ -50,18 +50,18 @@ cp "$(dir 1)/state.json" "$LOGDIR/good.json"
 sed -i 's/"mtu": 1420/"mtu": 14200/' "$(dir 1)/state.json"
 cp "$(dir 1)/state.json" "$LOGDIR/bad.json"
 out=$(in_ns n1 "$WEFTD" -f -d "$(dir 1)" --interface "$(ifname 1)" 2>&1) && fail "started from a bad state"
-echo "$out" | grep -q "state.json: cluster.mtu" || fail "bad state message: $out"
+echo "$out" | has "state.json: cluster.mtu" || fail "bad state message: $out"
 cmp -s "$(dir 1)/state.json" "$LOGDIR/bad.json" || fail "the bad state file was rewritten"
 ! ip -n "$(ns n1)" link show "$(ifname 1)" >/dev/null 2>&1 || fail "an interface was left behind"
 printf '{"version": 1' >"$(dir 1)/view.json.tmp"
 cp "$LOGDIR/good.json" "$(dir 1)/state.json"
 printf 'garbage' >"$(dir 1)/view.json"
 out=$(in_ns n1 "$WEFTD" -f -d "$(dir 1)" --interface "$(ifname 1)" 2>&1) && fail "started from a bad view"
-echo "$out" | grep -q "view.json" || fail "bad view message: $out"
+echo "$out" | has "view.json" || fail "bad view message: $out"
 rm "$(dir 1)/view.json" "$(dir 1)/view.json.tmp"
 chmod 644 "$(dir 1)/private.key"
 out=$(in_ns n1 "$WEFTD" -f -d "$(dir 1)" --interface "$(ifname 1)" 2>&1) && fail "started with a readable key"
-echo "$out" | grep -q "private.key" || fail "key mode message: $out"
+echo "$out" | has "private.key" || fail "key mode message: $out"
 chmod 600 "$(dir 1)/private.key"
 start_node 1
 in_ns n1 ping -c1 -W1 10.200.0.1 >/dev/null || fail "the leader did not come back"

@@ -45,7 +45,7 @@ expect "leader AAAA" "$(q 3 127.0.0.1 leader.weft.local AAAA)" fd00:200::1
 expect "NXDOMAIN" "$(status 2 127.0.0.1 nope.weft.local A)" NXDOMAIN
 expect "NODATA" "$(status 2 127.0.0.1 n1.weft.local MX)" NOERROR
 expect "NODATA is empty" "$(q 2 127.0.0.1 n1.weft.local MX)" ""
-in_ns n2 dig +time=2 +tries=1 -p 15353 @127.0.0.1 n1.weft.local A | grep -q "flags: qr aa" ||
+in_ns n2 dig +time=2 +tries=1 -p 15353 @127.0.0.1 n1.weft.local A | has "flags: qr aa" ||
 	fail "zone answers are not authoritative"
 ok "node, IP-derived and leader names, A and AAAA, UDP and TCP, NXDOMAIN vs NODATA"
 
@@ -53,12 +53,12 @@ weftc 2 dns add db 10.200.9.9 >/dev/null || fail "dns add from a member"
 weftc 1 dns add db fd00:200::99 >/dev/null || fail "dns add AAAA"
 out=$(weftc 1 dns add db 10.200.9.9 2>&1) && fail "a duplicate record was accepted"
 out=$(weftc 1 dns add 'Bad Name' 10.200.9.9 2>&1) && fail "a bad name was accepted"
-echo "$out" | grep -q "not a lower-case DNS name" || fail "bad name: $out"
+echo "$out" | has "not a lower-case DNS name" || fail "bad name: $out"
 out=$(weftc 1 dns add x 10.200.9 2>&1) && fail "a bad address was accepted"
 wait_for 10 sh -c "ip netns exec $(ns n3) dig +short -p 15353 @127.0.0.1 db.weft.local A | grep -qx 10.200.9.9" ||
 	fail "custom A not on n3"
 expect "custom AAAA on n2" "$(q 2 127.0.0.1 db.weft.local AAAA)" fd00:200::99
-weftc 3 dns list | grep -q "^db .*10.200.9.9" || fail "dns list on n3"
+weftc 3 dns list | has "^db .*10.200.9.9" || fail "dns list on n3"
 weftc 3 dns rm db >/dev/null || fail "dns rm from a member"
 wait_for 10 sh -c "[ \"\$(ip netns exec $(ns n1) dig +short -p 15353 @127.0.0.1 db.weft.local A)\" = '' ]" ||
 	fail "custom record not removed"

@@ -27,10 +27,10 @@ done; done
 ok "all 6 ordered pairs reachable over v4 and v6"
 
 # n2 learned of n3 (joined after it) from the leader's push, not by hand.
-in_ns n2 wg show "$(ifname 2)" allowed-ips | grep -q "10.200.0.3/32" || fail "n2 has no peer n3"
+in_ns n2 wg show "$(ifname 2)" allowed-ips | has "10.200.0.3/32" || fail "n2 has no peer n3"
 in_ns n2 wg show "$(ifname 2)" dump | awk 'NR>1 && $5 > 0 {n++} END {exit n==2 ? 0 : 1}' ||
 	fail "n2 lacks recent handshakes with both peers"
-weftc 2 status | grep -q "^n3 " || fail "status of n2 does not list n3"
+weftc 2 status | has "^n3 " || fail "status of n2 does not list n3"
 weftc 2 status --json | python3 -c '
 import json,sys
 s=json.load(sys.stdin)
@@ -48,13 +48,13 @@ in_ns n2 "$WEFT" join "$tok" --name n4 -d "$LOGDIR/x" --no-start >/dev/null ||
 	fail "a fresh token was refused"
 out=$(in_ns n3 "$WEFT" join "$tok" --name again -d "$LOGDIR/y" --no-start 2>&1) &&
 	fail "a used token was accepted"
-echo "$out" | grep -q "unknown or used-up token" || fail "used token: $out"
+echo "$out" | has "unknown or used-up token" || fail "used token: $out"
 [ ! -e "$LOGDIR/y/state.json" ] || fail "a refused join left a state file"
 grep -q "refused: unknown or used-up token" "$LOGDIR/n1.log" || fail "refusal not logged"
 ok "a used token is refused and logged, nothing written"
 
 out=$(in_ns n3 "$WEFT" join "weft1-00-11" -d "$LOGDIR/z" 2>&1) && fail "garbage token accepted"
-echo "$out" | grep -q "token" || fail "garbage token: $out"
+echo "$out" | has "token" || fail "garbage token: $out"
 # A token whose secret is wrong: the leader cannot open the join and says nothing useful.
 tok=$(weftc 1 token create)
 bad=$(echo "$tok" | python3 -c 'import sys; t=sys.stdin.read().strip().split("-"); t[2]=("0" if t[2][0]!="0" else "1")+t[2][1:]; print("-".join(t))')
@@ -68,7 +68,7 @@ tok=$(weftc 1 token create --ttl 1)
 sleep 2.1
 out=$(in_ns n3 "$WEFT" join "$tok" --name n6 -d "$LOGDIR/v" --no-start 2>&1) &&
 	fail "an expired token was accepted"
-echo "$out" | grep -q "expired" || fail "expired token: $out"
+echo "$out" | has "expired" || fail "expired token: $out"
 weftc 1 status --json | python3 -c '
 import json,sys
 s=json.load(sys.stdin)

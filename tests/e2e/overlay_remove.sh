@@ -11,12 +11,12 @@ join_node 2
 join_node 3
 wait_for 10 in_ns n2 ping -c1 -W1 10.200.0.3 || fail "n2 -> n3 before removal"
 key3=$(in_ns n3 wg show "$(ifname 3)" public-key)
-in_ns n2 dig +short -p 15353 @127.0.0.1 n3.weft.local | grep -qx 10.200.0.3 || fail "n3 not in n2's DNS"
+in_ns n2 dig +short -p 15353 @127.0.0.1 n3.weft.local | has -x 10.200.0.3 || fail "n3 not in n2's DNS"
 
 out=$(weftc 2 node remove n3 2>&1) && fail "a member removed a node"
-echo "$out" | grep -q "runs on the leader" || fail "member remove: $out"
+echo "$out" | has "runs on the leader" || fail "member remove: $out"
 out=$(weftc 1 node remove nobody 2>&1) && fail "removed a node that does not exist"
-echo "$out" | grep -q "no node named nobody" || fail "unknown node: $out"
+echo "$out" | has "no node named nobody" || fail "unknown node: $out"
 out=$(weftc 1 node remove n1 2>&1) && fail "removed the leader"
 out=$(weftc 1 node remove 'Bad_Name' 2>&1) && fail "accepted a bad name"
 ok "bad removals refused"
@@ -29,7 +29,7 @@ done
 wait_for 10 sh -c "! ip netns exec $(ns n2) dig +short -p 15353 @127.0.0.1 n3.weft.local | grep -q ." ||
 	fail "n3 still in n2's DNS"
 wait_for 10 sh -c "$WEFT -d $(dir 3) status | grep -q REMOVED" ||
-	in_ns n3 "$WEFT" -d "$(dir 3)" status --json | grep -q '"removed": true' ||
+	in_ns n3 "$WEFT" -d "$(dir 3)" status --json | has '"removed": true' ||
 	fail "n3 does not know it was removed"
 [ -z "$(in_ns n3 wg show "$(ifname 3)" peers)" ] || fail "n3 kept its peers"
 in_ns n3 ping -c1 -W1 10.200.0.2 >/dev/null 2>&1 && fail "n3 still reaches n2"

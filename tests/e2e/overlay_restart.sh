@@ -46,6 +46,6 @@ ok "a member restarts while the leader is away and reaches its peers"
 
 # A second weftd on the same directory is refused; the first keeps running.
 out=$(in_ns n4 "$WEFTD" --data-dir "$(dir 4)" --interface x-dup -f 2>&1) && fail "second weftd ran"
-echo "$out" | grep -q "already running" || fail "second weftd: $out"
+echo "$out" | has "already running" || fail "second weftd: $out"
 in_ns n4 ping -c1 -W1 10.200.0.2 >/dev/null || fail "n4 broken by a second weftd"
 ok "a second weftd on the same state directory is refused"

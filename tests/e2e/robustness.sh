@@ -20,7 +20,7 @@ grep -q "invalid interface name" "$LOGDIR/name.log" || fail "no clear message fo
 in_ns a ip link add "$IF" type bridge
 if in_ns a "$WEFT_WG" "$IF" >"$LOGDIR/dummy.log" 2>&1; then fail "took over a bridge link"; fi
 grep -q "not a TUN" "$LOGDIR/dummy.log" || fail "no clear message for a non-TUN link: $(cat "$LOGDIR/dummy.log")"
-in_ns a ip -d link show "$IF" | grep -q bridge || fail "the bridge link was changed"
+in_ns a ip -d link show "$IF" | has bridge || fail "the bridge link was changed"
 [ ! -e "$SOCK" ] || fail "a socket was left behind"
 in_ns a ip link del "$IF"
 ok "bad interface names refused with a message, nothing touched"
