@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
+#include "bench.h"
 #include "lib/util.h"
 #include "wg/wg.h"
 
@@ -31,21 +32,6 @@ static void env_tai64n(void *ctx, uint8_t out[WG_TAI64N_LEN])
 	(void)ctx;
 	put_be64(out, 0x400000000000000aULL + fake_now / NSEC_PER_SEC);
 	put_be32(out + 8, (uint32_t)(fake_now % NSEC_PER_SEC));
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 static double median(double *v)

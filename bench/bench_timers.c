@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "lib/util.h"
 #include "wg/internal.h"
 
@@ -52,21 +53,6 @@ static void env_tai64n(void *ctx, uint8_t out[WG_TAI64N_LEN])
 {
 	(void)ctx;
 	memset(out, 0, WG_TAI64N_LEN);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 /*

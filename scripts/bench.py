@@ -170,7 +170,8 @@ def offloads():
     out.append("ethtool -k: " + ", ".join(l.strip() for l in k if l.split(":")[0] in feats))
     st = ns(0, WEFT, "--stats", IF[0], check=False).stdout.split()
     out.append("weft-wg --stats: " + " ".join(
-        w for w in st if w.split("=")[0] in ("tun_offloads", "udp_gso", "udp_gro", "crypto_workers")))
+        w for w in st if w.split("=")[0] in ("tun_offloads", "udp_gso", "udp_gro", "crypto_workers",
+                                              "tun_queues")))
     return out
 
 

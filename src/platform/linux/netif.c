@@ -252,6 +252,12 @@ static int link_get(int ifindex, const char *name, struct link_info *ret)
 	return 0;
 }
 
+/* link_get by ifindex; -ENODEV for one no link can have. */
+static int link_by_index(int ifindex, struct link_info *ret)
+{
+	return ifindex > 0 ? link_get(ifindex, NULL, ret) : -ENODEV;
+}
+
 int plat_netif_index(const char *name)
 {
 	struct link_info li;
@@ -275,11 +281,9 @@ int plat_netif_kind(int ifindex, char *kind, size_t len)
 	struct link_info li;
 	int r;
 
-	if (ifindex <= 0)
-		return -ENODEV;
 	if (!kind)
-		return -EINVAL;
-	r = link_get(ifindex, NULL, &li);
+		return ifindex > 0 ? -EINVAL : -ENODEV;
+	r = link_by_index(ifindex, &li);
 	if (r < 0)
 		return r;
 	if (li.kind_len >= len || li.kind_len >= sizeof(li.kind))
@@ -293,9 +297,7 @@ int rtnl_tun_queues(int ifindex)
 	struct link_info li;
 	int r;
 
-	if (ifindex <= 0)
-		return -ENODEV;
-	r = link_get(ifindex, NULL, &li);
+	r = link_by_index(ifindex, &li);
 	if (r < 0)
 		return r;
 	if (strcmp(li.kind, "tun") || li.tun_queues < 0)
@@ -332,9 +334,7 @@ int plat_netif_is_up(int ifindex)
 	struct link_info li;
 	int r;
 
-	if (ifindex <= 0)
-		return -ENODEV;
-	r = link_get(ifindex, NULL, &li);
+	r = link_by_index(ifindex, &li);
 	if (r < 0)
 		return r;
 	return !!(li.flags & IFF_UP);
@@ -354,9 +354,7 @@ int plat_netif_get_mtu(int ifindex)
 	struct link_info li;
 	int r;
 
-	if (ifindex <= 0)
-		return -ENODEV;
-	r = link_get(ifindex, NULL, &li);
+	r = link_by_index(ifindex, &li);
 	if (r < 0)
 		return r;
 	if (li.mtu == 0 || li.mtu > INT_MAX)
