@@ -228,7 +228,6 @@ static void tx_begin(struct dp_device *d, struct dp_batch *b)
 {
 	uint64_t now;
 
-	atomic_fetch_add(&d->tx_packets, b->n);
 	now = dp_now();
 	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; i < b->n; i++) {
@@ -338,11 +337,17 @@ static void tx_finish(struct dp_device *d, struct dp_batch *b)
 
 static const struct dp_batch_ops tx_ops = {.crypt = tx_crypt, .finish = tx_finish};
 
-/* Begin (cfg_lock read-held) and hand the batch over; the reader's next batch is returned. */
-static struct dp_batch *tx_submit(struct dp_device *d, struct dp_batch *b,
+/*
+ * Count the batch as read by its reader, begin it (cfg_lock read-held) and hand it over;
+ * the reader's next batch is returned.
+ */
+static struct dp_batch *tx_submit(struct dp_tun_reader *reader, struct dp_batch *b,
 				  struct dp_ctx_cache *cache)
 {
+	struct dp_device *d = reader->d;
+
 	if (b->n) {
+		atomic_fetch_add(&reader->packets, b->n);
 		pthread_rwlock_rdlock(&d->cfg_lock);
 		tx_begin(d, b);
 		dp_submit(d, b, cache);
@@ -458,8 +463,7 @@ static void *tun_thread(void *arg)
 						&h, dst, DP_BUF_LEN, TX_MAX_JOBS - b->n, seg_len);
 			if (segs == -E2BIG && b->n) {
 				/* Not enough job slots left: send what we have, split again. */
-				atomic_fetch_add(&reader->packets, b->n);
-				b = tx_submit(d, b, &cache);
+				b = tx_submit(reader, b, &cache);
 				dst = b->slab + WG_DATA_HEADER_LEN;
 				segs = dp_offload_split(raw + DP_VNET_HDR_LEN,
 							(size_t)r - DP_VNET_HDR_LEN, &h, dst,
@@ -475,8 +479,7 @@ static void *tun_thread(void *arg)
 				b->jobs[b->n++].len = seg_len[k] > max_plain ? 0 : seg_len[k];
 			}
 		}
-		atomic_fetch_add(&reader->packets, b->n);
-		b = tx_submit(d, b, &cache);
+		b = tx_submit(reader, b, &cache);
 	}
 out:
 	if (b) {
@@ -1341,7 +1344,11 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 		[DP_TX_HANDSHAKE_FULL_COOKIE] = "rx_handshake_queue_full_cookie_replies",
 		[DP_TX_HANDSHAKE_FULL_MAC2] = "rx_handshake_queue_full_mac2_reserved",
 	};
+	uint64_t tun_read = 0;
 
+	/* Readers that are not running (any more) keep their count. */
+	for (unsigned i = 0; i < DP_MAX_TUN_QUEUES; i++)
+		tun_read += atomic_load(&d->tun_readers[i].packets);
 	strbuf_appendf(out, "interface=%s\nlisten_port=%u\n", d->name, d->listen_port);
 	pthread_rwlock_rdlock(&d->udp_lock);
 	strbuf_appendf(out, "tun_vnet_hdr=%d\ntun_offloads=0x%x\nudp_gso=%d\nudp_gro=%d\n", d->vnet_hdr,
@@ -1355,7 +1362,7 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out)
 			       (unsigned long long)atomic_load(&d->tun_readers[i].packets));
 	strbuf_appendf(out, "\n");
 	strbuf_appendf(out, "tun_packets_read=%llu\nudp_datagrams_received=%llu\n",
-		       (unsigned long long)atomic_load(&d->tx_packets),
+		       (unsigned long long)tun_read,
 		       (unsigned long long)atomic_load(&d->rx_packets));
 	strbuf_appendf(out, "tun_writes=%llu\ntun_gro_tcp_packets=%llu\ntun_gro_udp_packets=%llu\n",
 		       (unsigned long long)atomic_load(&d->tun_writes),
@@ -1428,7 +1435,6 @@ int dp_device_core_init(struct dp_device *d, const struct dp_config *cfg)
 		crypto_wipe(seed, sizeof(seed));
 		if (r)
 			return r;
-		d->hs_overflow_rl_ready = true;
 	}
 	r = plat_udp_open(0, 0, &d->udp);
 	if (r)
@@ -1446,9 +1452,7 @@ void dp_device_core_done(struct dp_device *d)
 	}
 	plat_udp_close(d->udp);
 	d->udp = NULL;
-	if (d->hs_overflow_rl_ready)
-		wg_ratelimiter_done(&d->hs_overflow_rl);
-	d->hs_overflow_rl_ready = false;
+	wg_ratelimiter_done(&d->hs_overflow_rl); /* also when never initialised: zeroed */
 	if (d->hs_ring)
 		crypto_wipe(d->hs_ring, DP_HANDSHAKE_QUEUE * sizeof(*d->hs_ring));
 	free(d->hs_ring);

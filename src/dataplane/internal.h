@@ -190,7 +190,6 @@ struct dp_device {
 	size_t hs_head, hs_len;
 	/* per-source budget for handshakes met with a full queue (`lock`) */
 	struct wg_ratelimiter hs_overflow_rl;
-	bool hs_overflow_rl_ready;
 
 	/* crypto worker pool; in-flight batches (see the top of this file) */
 	int want_workers; /* -1 = one per online CPU; 0 = inline */
@@ -208,7 +207,7 @@ struct dp_device {
 
 	_Atomic uint64_t rx_stats[WG_RX__COUNT];
 	_Atomic uint64_t tx_stats[DP_TX__COUNT];
-	_Atomic uint64_t tx_packets, rx_packets;
+	_Atomic uint64_t rx_packets; /* packets read from the TUN: per reader, tun_readers */
 	/* TUN write path: system calls, and packets that went into TCP / UDP super-packets */
 	_Atomic uint64_t tun_writes, tun_gro_tcp, tun_gro_udp;
 };

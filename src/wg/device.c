@@ -129,24 +129,38 @@ bool wg_device_update_load(struct wg_device *dev, size_t depth, size_t capacity,
 	return dev->under_load;
 }
 
-/* mac1 always; under load also mac2 (or answer with a cookie) and the per-source budget. */
+/*
+ * The macs of a handshake message: mac1 always; under load also mac2, or the cookie reply
+ * (into reply) for a message without it. WG_RX_DATA: "continue".
+ */
+static enum wg_rx_result check_macs(struct wg_device *dev, const uint8_t *pkt, size_t len,
+				    const struct wg_endpoint *src, bool under_load, uint64_t now,
+				    uint8_t *reply)
+{
+	enum wg_cookie_verdict v = wg_cookie_validate(dev, pkt, len, src, under_load, now);
+
+	if (v == WG_COOKIE_MAC1_INVALID)
+		return WG_RX_DROP_MAC1;
+	if (!under_load || v == WG_COOKIE_MAC2_VALID)
+		return WG_RX_DATA;
+	if (wg_cookie_create_reply(dev, pkt, len, get_le32(pkt + 4), src, now, reply))
+		return WG_RX_DROP_HANDSHAKE_AUTH;
+	return WG_RX_SENT_COOKIE;
+}
+
+/* check_macs, and under load the per-source budget of messages that passed mac2. */
 static enum wg_rx_result check_handshake_macs(struct wg_device *dev, const uint8_t *pkt,
 					      size_t len, const struct wg_endpoint *src,
 					      uint64_t now, uint8_t *reply, struct wg_rx *rx)
 {
-	enum wg_cookie_verdict v = wg_cookie_validate(dev, pkt, len, src, dev->under_load, now);
+	enum wg_rx_result res = check_macs(dev, pkt, len, src, dev->under_load, now, reply);
 
-	if (v == WG_COOKIE_MAC1_INVALID)
-		return WG_RX_DROP_MAC1;
-	if (!dev->under_load)
-		return WG_RX_DATA; /* "continue" */
-	if (v != WG_COOKIE_MAC2_VALID) {
-		if (wg_cookie_create_reply(dev, pkt, len, get_le32(pkt + 4), src, now, reply))
-			return WG_RX_DROP_HANDSHAKE_AUTH;
+	if (res == WG_RX_SENT_COOKIE) {
 		rx->reply = reply;
 		rx->reply_len = WG_MSG_COOKIE_LEN;
-		return WG_RX_SENT_COOKIE;
 	}
+	if (res != WG_RX_DATA || !dev->under_load)
+		return res;
 	if (!wg_ratelimiter_allow(&dev->ratelimiter, src->family, src->addr, now))
 		return WG_RX_DROP_RATELIMIT;
 	return WG_RX_DATA;
@@ -246,7 +260,6 @@ enum wg_rx_result wg_device_handshake_overflow(struct wg_device *dev, const uint
 					      uint64_t now, uint8_t reply[WG_MSG_COOKIE_LEN])
 {
 	uint32_t type;
-	enum wg_cookie_verdict v;
 
 	if (len < 4)
 		return WG_RX_DROP_SHORT;
@@ -257,14 +270,7 @@ enum wg_rx_result wg_device_handshake_overflow(struct wg_device *dev, const uint
 		return WG_RX_DROP_LENGTH;
 	if (!dev->has_key)
 		return WG_RX_DROP_NO_KEY;
-	v = wg_cookie_validate(dev, pkt, len, src, true, now);
-	if (v == WG_COOKIE_MAC1_INVALID)
-		return WG_RX_DROP_MAC1;
-	if (v == WG_COOKIE_MAC2_VALID)
-		return WG_RX_DATA;
-	if (wg_cookie_create_reply(dev, pkt, len, get_le32(pkt + 4), src, now, reply))
-		return WG_RX_DROP_HANDSHAKE_AUTH;
-	return WG_RX_SENT_COOKIE;
+	return check_macs(dev, pkt, len, src, true, now, reply);
 }
 
 enum wg_rx_result wg_device_receive(struct wg_device *dev, uint8_t *pkt, size_t len,

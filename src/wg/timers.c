@@ -314,7 +314,7 @@ unsigned wg_peer_timers_run(struct wg_peer *peer, uint64_t now)
  * it is <= until. Stopping at until matters: when every peer has traffic, every key is stale
  * (each packet postpones the keepalive), and settling them all would be a full scan again.
  */
-static uint64_t heap_top(struct wg_device *dev, uint64_t until)
+uint64_t wg_device_timers_next(struct wg_device *dev, uint64_t until)
 {
 	while (dev->timer_len) {
 		struct wg_peer *top = dev->timer_heap[0].peer;
@@ -326,18 +326,13 @@ static uint64_t heap_top(struct wg_device *dev, uint64_t until)
 	return UINT64_MAX;
 }
 
-uint64_t wg_device_timers_next(struct wg_device *dev, uint64_t until)
-{
-	return heap_top(dev, until);
-}
-
 unsigned wg_device_timers_run(struct wg_device *dev, uint64_t now,
 			      void (*fn)(void *ctx, struct wg_peer *peer, unsigned actions),
 			      void *ctx)
 {
 	unsigned fired = 0;
 
-	while (heap_top(dev, now) <= now) {
+	while (wg_device_timers_next(dev, now) <= now) {
 		struct wg_peer *peer = dev->timer_heap[0].peer;
 		unsigned act = wg_peer_timers_run(peer, now);
 
