@@ -23,11 +23,14 @@
 
 #include "crypto/crypto.h"
 #include "daemon/ctl.h"
-#include "daemon/io.h"
+#include "ctl/chan.h"
 #include "overlay/alloc.h"
 #include "overlay/state.h"
 
 #define PROG "weft"
+
+/* weftd answers a local request within its own deadline (an attach may wait for the leader). */
+enum { CLI_CALL_TIMEOUT_MS = 125000, CLI_JOIN_TIMEOUT_MS = 10000 };
 
 struct cli_ctx {
 	char dir[PATH_MAX];
@@ -96,16 +99,18 @@ static int call(struct cli_ctx *c, const struct dmn_request *req, json_t **ret)
 {
 	char path[PATH_MAX + 32], err[512];
 	json_t *j = dmn_request_to_json(req);
+	struct ctl_chan ch;
 	uint8_t type;
 	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/%s", c->dir, "weftd.sock");
-	fd = dmn_io_connect_unix(path);
+	fd = ctl_connect_unix(path);
 	if (fd < 0) {
 		json_decref(j);
 		return fail("cannot reach weftd at %s: %s (is it running?)", path, strerror(-fd));
 	}
-	r = j ? dmn_io_call(fd, j, &type, ret, err, sizeof(err)) : -ENOMEM;
+	ctl_chan_init(&ch, fd, CLI_CALL_TIMEOUT_MS, CTL_CHAN_VIEW_MAX);
+	r = j ? ctl_chan_call(&ch, j, &type, ret, err, sizeof(err)) : -ENOMEM;
 	close(fd);
 	json_decref(j);
 	if (r)
@@ -316,20 +321,19 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 	const char *name = NULL, *endpoint = NULL, *ifname = "weft0";
 	char err[OV_STATE_ERR_LEN], host[64], ip[OV_PREFIX_STRLEN];
 	struct dmn_token tok;
-	struct dmn_hello hello;
 	struct dmn_join m;
 	struct dmn_welcome w;
-	struct dmn_seal seal;
+	struct ctl_chan ch;
 	struct sockaddr_storage sa, local;
 	socklen_t llen = sizeof(local);
-	uint8_t priv[OV_KEY_LEN], ns[DMN_CTL_NONCE_LEN], type;
+	uint8_t priv[OV_KEY_LEN], type;
 	bool no_start = false, have_w = false;
 	const struct ov_peer *leader;
 	json_t *j = NULL;
 	int o, fd = -1, lock_fd = -1, ret = 1, r;
 
 	memset(&m, 0, sizeof(m));
-	memset(&seal, 0, sizeof(seal));
+	memset(&ch, 0, sizeof(ch));
 	while ((o = getopt_long(argc, argv, "d:", lo, NULL)) != -1) {
 		switch (o) {
 		case 'd':
@@ -381,9 +385,8 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		     OV_STATE_FILE);
 		goto out;
 	}
-	if (crypto_x25519_keygen(priv, m.public_key) || crypto_random(hello.nonce, sizeof(hello.nonce)))
+	if (crypto_x25519_keygen(priv, m.public_key))
 		goto out;
-	memcpy(hello.token_id, tok.id, sizeof(tok.id));
 	memset(&sa, 0, sizeof(sa));
 	if (tok.endpoint.family == 4) {
 		struct sockaddr_in *s = (struct sockaddr_in *)&sa;
@@ -398,7 +401,7 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		s->sin6_port = htons(tok.endpoint.port);
 		memcpy(&s->sin6_addr, tok.endpoint.addr, 16);
 	}
-	fd = dmn_io_connect(&sa, 5000, NULL);
+	fd = ctl_connect(&sa, 5000, NULL);
 	if (fd < 0) {
 		char ep[OV_ENDPOINT_STRLEN];
 
@@ -418,31 +421,24 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		}
 		m.has_endpoint = true;
 	}
-	j = dmn_hello_to_json(&hello);
-	if (!j || dmn_io_send(fd, DMN_CTL_HELLO, j, NULL))
-		goto io_fail;
-	json_decref(j);
-	j = NULL;
-	if (dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err)))
-		goto io_fail;
-	if (type == DMN_CTL_ERROR) {
-		fail("join refused by the leader: %s",
-		     json_string_value(json_object_get(j, "error")) ?: "?");
+	/*
+	 * Noise IKpsk2 to the token's leader key: only that key's owner can answer, and the JOIN
+	 * opens for it only with the token's secret (ctl/handshake.h). A party on the path, even
+	 * with the token, can neither read the join nor forge the WELCOME.
+	 */
+	ctl_chan_init(&ch, fd, CLI_JOIN_TIMEOUT_MS, CTL_CHAN_VIEW_MAX);
+	r = ctl_chan_initiate(&ch, CTL_HS_JOIN, priv, tok.leader_key, tok.secret, tok.id, err,
+			      sizeof(err));
+	if (r) {
+		fail("join: %s%s", r == -EREMOTEIO ? "" : "the leader at the token's address: ", err);
 		goto out;
 	}
-	if (type != DMN_CTL_CHALLENGE || dmn_challenge_from_json(j, ns, err, sizeof(err))) {
-		fail("join: the leader sent no challenge");
-		goto out;
-	}
-	json_decref(j);
-	j = NULL;
-	dmn_join_keys(tok.id, tok.secret, hello.nonce, ns, seal.k_tx, seal.k_rx);
 	j = dmn_join_to_json(&m);
-	if (!j || dmn_io_send(fd, DMN_CTL_JOIN, j, &seal))
+	if (!j || ctl_chan_send(&ch, DMN_CTL_JOIN, j))
 		goto io_fail;
 	json_decref(j);
 	j = NULL;
-	r = dmn_io_recv(fd, &type, &j, &seal, err, sizeof(err));
+	r = ctl_chan_recv(&ch, &type, &j, err, sizeof(err));
 	if (r == -ECONNRESET) {
 		fail("join refused: the leader closed the connection (wrong token secret?)");
 		goto out;
@@ -523,7 +519,7 @@ out:
 		close(fd);
 	crypto_wipe(priv, sizeof(priv));
 	crypto_wipe(&tok, sizeof(tok));
-	crypto_wipe(&seal, sizeof(seal));
+	ctl_chan_done(&ch);
 	ov_state_unlock(lock_fd);
 	return ret;
 }

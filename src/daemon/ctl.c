@@ -733,55 +733,6 @@ int dmn_view_copy(const struct dmn_view *v, struct dmn_view *ret)
 
 /* --- join messages ------------------------------------------------------------------------------ */
 
-int dmn_hello_from_json(const json_t *j, struct dmn_hello *ret, char *err, size_t errlen)
-{
-	static const char *const fields[] = {"token", "nonce", NULL};
-	struct dmn_hello h;
-	struct ov_jctx c;
-
-	ov_jctx_init(&c, err, errlen);
-	if (ov_json_fields(&c, j, "", fields) &&
-	    json_hex(&c, j, "", "token", h.token_id, sizeof(h.token_id)) &&
-	    json_hex(&c, j, "", "nonce", h.nonce, sizeof(h.nonce)))
-		*ret = h;
-	return c.ret;
-}
-
-json_t *dmn_hello_to_json(const struct dmn_hello *h)
-{
-	json_t *j = json_object();
-
-	if (!j || json_object_set_new(j, "token", jhex(h->token_id, sizeof(h->token_id))) ||
-	    json_object_set_new(j, "nonce", jhex(h->nonce, sizeof(h->nonce)))) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
-int dmn_challenge_from_json(const json_t *j, uint8_t nonce[static DMN_CTL_NONCE_LEN], char *err,
-			    size_t errlen)
-{
-	static const char *const fields[] = {"nonce", NULL};
-	struct ov_jctx c;
-
-	ov_jctx_init(&c, err, errlen);
-	if (ov_json_fields(&c, j, "", fields))
-		json_hex(&c, j, "", "nonce", nonce, DMN_CTL_NONCE_LEN);
-	return c.ret;
-}
-
-json_t *dmn_challenge_to_json(const uint8_t nonce[static DMN_CTL_NONCE_LEN])
-{
-	json_t *j = json_object();
-
-	if (!j || json_object_set_new(j, "nonce", jhex(nonce, DMN_CTL_NONCE_LEN))) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 int dmn_join_from_json(const json_t *j, struct dmn_join *ret, char *err, size_t errlen)
 {
 	static const char *const fields[] = {"name", "public_key", "endpoint", NULL};
@@ -913,27 +864,6 @@ json_t *dmn_welcome_to_json(const struct ov_state *cl, const struct ov_peer *lea
 		return NULL;
 	}
 	return j;
-}
-
-void dmn_join_keys(const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
-		   const uint8_t secret[static DMN_CTL_SECRET_LEN],
-		   const uint8_t nc[static DMN_CTL_NONCE_LEN],
-		   const uint8_t ns[static DMN_CTL_NONCE_LEN], uint8_t c2s[static 32],
-		   uint8_t s2c[static 32])
-{
-	static const char label[] = "weft join v1";
-	uint8_t in[sizeof(label) - 1 + DMN_CTL_TOKEN_ID_LEN + DMN_CTL_SECRET_LEN];
-	uint8_t ck[CRYPTO_HASH_LEN], nonces[2 * DMN_CTL_NONCE_LEN];
-
-	memcpy(in, label, sizeof(label) - 1);
-	memcpy(in + sizeof(label) - 1, id, DMN_CTL_TOKEN_ID_LEN);
-	memcpy(in + sizeof(label) - 1 + DMN_CTL_TOKEN_ID_LEN, secret, DMN_CTL_SECRET_LEN);
-	crypto_blake2s(ck, in, sizeof(in), NULL, 0);
-	memcpy(nonces, nc, DMN_CTL_NONCE_LEN);
-	memcpy(nonces + DMN_CTL_NONCE_LEN, ns, DMN_CTL_NONCE_LEN);
-	crypto_kdf(c2s, s2c, NULL, ck, nonces, sizeof(nonces));
-	crypto_wipe(in, sizeof(in));
-	crypto_wipe(ck, sizeof(ck));
 }
 
 /* --- requests ------------------------------------------------------------------------------------ */

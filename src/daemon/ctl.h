@@ -5,21 +5,23 @@
  * and of members. Pure: bytes and JSON in, structs out and back; no sockets, no clock, no
  * logging. The daemon (node.c, join.c) does the I/O; the fuzz target drives every parser here.
  *
- * Frame (all channels): "WF", version (1), type (1), payload length (u32, big endian), then
- * the payload. A frame over DMN_CTL_MAX_PAYLOAD, of another version or magic, is refused
- * before its payload is read. Payloads are JSON objects, sealed or plain:
+ * Frame (all channels): "WF", version (2), type (1), payload length (u32, big endian), then
+ * the payload. A frame over DMN_CTL_MAX_PAYLOAD (or the smaller cap its receiver set for the
+ * phase, ctl/chan.h), of another version or magic, is refused before its payload is read.
+ * Payloads are JSON objects, but for the two handshake messages (ctl/handshake.h):
  *
- * - Join channel (TCP to the leader's advertised endpoint, over the underlay). The token
- *   carries an id, a 32-byte secret, the leader's public key and endpoint. HELLO {token id,
- *   client nonce} and CHALLENGE {server nonce} are plain; then both sides derive
- *     ck = BLAKE2s("weft join v1" || id || secret), (k_c2s, k_s2c) = KDF2(ck, nc || ns)
- *   and every later frame is ChaCha20-Poly1305 sealed with its direction's key, counter 0,
- *   1, ... as nonce and the 8-byte frame header as associated data. A JOIN that opens proves
- *   the secret for this connection's fresh server nonce, so a recorded JOIN cannot be
- *   replayed; the WELCOME proves the leader knows it too. The secret never crosses the wire.
- * - Overlay channel (TCP to a node's overlay address, bound to the WireGuard interface): plain
- *   frames; WireGuard authenticated the source address, so the peer is who its IP says.
+ * - Join channel (TCP to the leader's advertised endpoint, over the underlay): HS1 (Noise
+ *   message 1 to the leader's key from the token, the token id inside), HS2, then JOIN and
+ *   WELCOME (or ERROR) sealed. Before HS2 the leader may answer a plain ERROR (unknown or
+ *   expired token), which the joiner reports as unauthenticated.
+ * - Overlay channel (TCP to a node's overlay address, bound to the WireGuard interface):
+ *   HS1 to the other node's key, HS2, then sealed frames. The key, not the source address,
+ *   says which node sent a request or a view.
  * - Local channel (the daemon's unix socket, root only): plain frames.
+ *
+ * Version 2 replaced version 1's token-only join (keys from the token secret and two nonces,
+ * which any holder of the token could take over on the path) and the address-trusting overlay
+ * channel; a version 1 frame is refused.
  */
 #ifndef WEFT_DAEMON_CTL_H
 #define WEFT_DAEMON_CTL_H
@@ -34,11 +36,10 @@
 #include "overlay/state.h"
 
 enum {
-	DMN_CTL_VERSION = 1,
+	DMN_CTL_VERSION = 2,
 	DMN_CTL_HDR_LEN = 8,
 	DMN_CTL_MAX_PAYLOAD = 4 << 20, /* a view of 1023 nodes and 4096 services fits */
 	DMN_CTL_TAG_LEN = 16,
-	DMN_CTL_NONCE_LEN = 32,
 	DMN_CTL_TOKEN_ID_LEN = 16,
 	DMN_CTL_SECRET_LEN = 32,
 	DMN_CTL_TOKEN_STRLEN = 256,
@@ -53,8 +54,8 @@ enum {
 };
 
 enum dmn_ctl_type {
-	DMN_CTL_HELLO = 1,
-	DMN_CTL_CHALLENGE = 2,
+	DMN_CTL_HS1 = 1,     /* Noise message 1 (raw bytes, not JSON) */
+	DMN_CTL_HS2 = 2,     /* Noise message 2 (raw bytes) */
 	DMN_CTL_JOIN = 3,
 	DMN_CTL_WELCOME = 4,
 	DMN_CTL_ERROR = 5,   /* {"error": text} */
@@ -172,17 +173,6 @@ const struct ov_peer *dmn_view_node(const struct dmn_view *v, const char *name);
 
 /* --- join messages -------------------------------------------------------------------------- */
 
-struct dmn_hello {
-	uint8_t token_id[DMN_CTL_TOKEN_ID_LEN];
-	uint8_t nonce[DMN_CTL_NONCE_LEN];
-};
-int dmn_hello_from_json(const json_t *j, struct dmn_hello *ret, char *err, size_t errlen);
-json_t *dmn_hello_to_json(const struct dmn_hello *h);
-/* CHALLENGE: {"nonce": hex} */
-int dmn_challenge_from_json(const json_t *j, uint8_t nonce[static DMN_CTL_NONCE_LEN], char *err,
-			    size_t errlen);
-json_t *dmn_challenge_to_json(const uint8_t nonce[static DMN_CTL_NONCE_LEN]);
-
 struct dmn_join {
 	char name[OV_ALLOC_NAME_MAX + 1];
 	uint8_t public_key[OV_KEY_LEN];
@@ -202,13 +192,6 @@ int dmn_welcome_from_json(const json_t *j, struct dmn_welcome *ret, char *err, s
 json_t *dmn_welcome_to_json(const struct ov_state *cluster, const struct ov_peer *lease,
 			    const struct dmn_view *v);
 void dmn_welcome_done(struct dmn_welcome *w);
-
-/* Join key schedule (see the top of this file). */
-void dmn_join_keys(const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
-		   const uint8_t secret[static DMN_CTL_SECRET_LEN],
-		   const uint8_t nc[static DMN_CTL_NONCE_LEN],
-		   const uint8_t ns[static DMN_CTL_NONCE_LEN], uint8_t c2s[static 32],
-		   uint8_t s2c[static 32]);
 
 /* --- requests ------------------------------------------------------------------------------- */
 

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
-#include "daemon/io.h"
+#include "ctl/chan.h"
 #include "daemon/node.h"
 #include "dataplane/device.h"
 #include "lib/log.h"
@@ -361,8 +361,12 @@ int dmn_leader_publish(struct dmn_node *n)
 	dmn_view_done(&n->view);
 	n->view = v;
 	r = dmn_node_view_changed(n);
-	n->push_pending = true;
-	pthread_cond_signal(&n->push_cond);
+	/* A view is pushed only once it is saved: a restart must not fall behind what members
+	 * were told (they would refuse its views as old). */
+	if (!r) {
+		n->push_pending = true;
+		pthread_cond_signal(&n->push_cond);
+	}
 	return r;
 }
 
@@ -374,8 +378,7 @@ static void *push_main(void *arg)
 
 	pthread_mutex_lock(&n->lock);
 	for (;;) {
-		struct sockaddr_storage *addrs;
-		char (*names)[OV_ALLOC_NAME_MAX + 1];
+		struct ov_peer *to;
 		size_t count;
 		json_t *j;
 
@@ -386,32 +389,23 @@ static void *push_main(void *arg)
 		n->push_pending = false;
 		j = dmn_view_to_json(&n->view);
 		count = n->view.n_nodes;
-		addrs = calloc(count + 1, sizeof(*addrs));
-		names = calloc(count + 1, sizeof(*names));
-		for (size_t i = 0; addrs && names && i < count; i++) {
-			dmn_overlay_addr(n, &n->view.nodes[i],
-					 (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &addrs[i]);
-			strcpy(names[i], n->view.nodes[i].name);
-		}
+		to = calloc(count + 1, sizeof(*to));
+		if (to)
+			memcpy(to, n->view.nodes, count * sizeof(*to));
 		pthread_mutex_unlock(&n->lock);
-		for (size_t i = 0; j && addrs && names && i < count; i++) {
-			int fd;
+		for (size_t i = 0; j && to && i < count; i++) {
+			char err[256];
 
-			if (!strcmp(names[i], n->st.self.name))
+			if (!strcmp(to[i].name, n->st.self.name))
 				continue;
-			fd = dmn_io_connect(&addrs[i], 2000, n->opt.ifname);
-			if (fd < 0) {
-				log_debug("push to %s: %s (it will pull)", names[i],
-					  strerror(-fd));
-				continue;
-			}
-			if (dmn_io_send(fd, DMN_CTL_VIEW, j, NULL) == 0)
-				log_debug("pushed the view to %s", names[i]);
-			close(fd);
+			if (dmn_overlay_call(n, &to[i], DMN_CTL_VIEW, j, NULL, NULL, 2000, err,
+					     sizeof(err)))
+				log_debug("push: %s (it will pull)", err);
+			else
+				log_debug("pushed the view to %s", to[i].name);
 		}
 		json_decref(j);
-		free(addrs);
-		free(names);
+		free(to);
 		pthread_mutex_lock(&n->lock);
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -605,6 +599,9 @@ int dmn_node_up(struct dmn_node *n)
 	r = dmn_dns_start(n);
 	if (r)
 		return r;
+	n->conn_from = calloc(DMN_CONNS_OVERLAY + DMN_CONNS_JOIN, sizeof(*n->conn_from));
+	if (!n->conn_from)
+		return -ENOMEM;
 	n->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (n->wake_fd < 0)
 		return -errno;
@@ -628,39 +625,95 @@ int dmn_node_up(struct dmn_node *n)
 
 /* --- the loop ------------------------------------------------------------------------------ */
 
+enum conn_kind { CONN_LOCAL, CONN_OVERLAY, CONN_JOIN };
+
+static const struct {
+	const char *name;
+	unsigned max;
+} conn_kinds[] = {
+	[CONN_LOCAL] = {"local", DMN_CONNS_LOCAL},
+	[CONN_OVERLAY] = {"control", DMN_CONNS_OVERLAY},
+	[CONN_JOIN] = {"join", DMN_CONNS_JOIN},
+};
+
 struct conn {
 	struct dmn_node *n;
 	int fd;
-	int kind; /* 0 local, 1 overlay, 2 join */
+	enum conn_kind kind;
 	struct sockaddr_storage from;
 };
+
+static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			       &((const struct sockaddr_in *)b)->sin_addr, 4);
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+	return false;
+}
+
+/* Takes a place for a connection of kind from `from`; false when a budget is spent. Lock
+ * held. */
+static bool conn_take(struct dmn_node *n, enum conn_kind kind, const struct sockaddr_storage *from)
+{
+	size_t same = 0;
+
+	if (n->conns[kind] >= conn_kinds[kind].max)
+		return false;
+	if (kind != CONN_LOCAL) {
+		for (size_t i = 0; i < n->n_conn_from; i++)
+			same += same_source(&n->conn_from[i], from);
+		if (same >= DMN_CONNS_PER_SOURCE)
+			return false;
+		n->conn_from[n->n_conn_from++] = *from;
+	}
+	n->conns[kind]++;
+	return true;
+}
+
+static void conn_release(struct dmn_node *n, enum conn_kind kind,
+			 const struct sockaddr_storage *from)
+{
+	n->conns[kind]--;
+	if (kind == CONN_LOCAL)
+		return;
+	for (size_t i = 0; i < n->n_conn_from; i++)
+		if (same_source(&n->conn_from[i], from)) {
+			n->conn_from[i] = n->conn_from[--n->n_conn_from];
+			break;
+		}
+}
 
 static void *conn_main(void *arg)
 {
 	struct conn *c = arg;
 	struct dmn_node *n = c->n;
 
-	dmn_io_set_timeout(c->fd, DMN_IO_TIMEOUT_MS);
-	if (c->kind == 0)
+	if (c->kind == CONN_LOCAL)
 		dmn_serve_local(n, c->fd);
-	else if (c->kind == 1)
+	else if (c->kind == CONN_OVERLAY)
 		dmn_serve_overlay(n, c->fd, &c->from);
 	else
 		dmn_serve_join(n, c->fd, &c->from);
 	close(c->fd);
-	free(c);
 	pthread_mutex_lock(&n->lock);
-	n->conns--;
+	conn_release(n, c->kind, &c->from);
 	pthread_mutex_unlock(&n->lock);
+	free(c);
 	return NULL;
 }
 
-static void accept_one(struct dmn_node *n, int lfd, int kind)
+static void accept_one(struct dmn_node *n, int lfd, enum conn_kind kind)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	socklen_t len = sizeof(c ? c->from : (struct sockaddr_storage){0});
 	pthread_attr_t attr;
 	pthread_t t;
+	bool ok;
 	int fd;
 
 	if (!c)
@@ -671,26 +724,32 @@ static void accept_one(struct dmn_node *n, int lfd, int kind)
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
-	if (n->conns >= DMN_MAX_CONNS) {
-		pthread_mutex_unlock(&n->lock);
-		log_info("control: %d connections already served, refusing one", DMN_MAX_CONNS);
+	ok = conn_take(n, kind, &c->from);
+	pthread_mutex_unlock(&n->lock);
+	if (!ok) {
+		char who[INET6_ADDRSTRLEN] = "local";
+
+		if (kind != CONN_LOCAL)
+			dmn_addr_text(&c->from, who, sizeof(who));
+		log_debug("%s: connection from %s refused: its budget is spent",
+			  conn_kinds[kind].name, who);
 		close(fd);
 		free(c);
 		return;
 	}
-	n->conns++;
-	pthread_mutex_unlock(&n->lock);
 	c->n = n;
 	c->fd = fd;
 	c->kind = kind;
+	/* A small stack: a connection thread holds one frame on the heap at most. */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
 	if (pthread_create(&t, &attr, conn_main, c)) {
 		close(fd);
-		free(c);
 		pthread_mutex_lock(&n->lock);
-		n->conns--;
+		conn_release(n, kind, &c->from);
 		pthread_mutex_unlock(&n->lock);
+		free(c);
 	}
 	pthread_attr_destroy(&attr);
 }
@@ -757,11 +816,11 @@ int dmn_node_run(struct dmn_node *n)
 			break;
 		}
 		if (p[2].revents & POLLIN)
-			accept_one(n, n->local_fd, 0);
+			accept_one(n, n->local_fd, CONN_LOCAL);
 		if (p[3].revents & POLLIN)
-			accept_one(n, n->ctl_fd, 1);
+			accept_one(n, n->ctl_fd, CONN_OVERLAY);
 		if (p[4].revents & POLLIN)
-			accept_one(n, n->join_fd, 2);
+			accept_one(n, n->join_fd, CONN_JOIN);
 		if (p[5].revents & POLLIN)
 			dmn_health_input(n);
 	}
@@ -785,12 +844,15 @@ void dmn_node_close(struct dmn_node *n)
 	}
 	dmn_dns_stop(n);
 	/* Connection threads are detached: wait (bounded) for them to finish. */
+	unsigned live = 0;
+
 	for (int i = 0; i < 100; i++) {
 		unsigned c;
 
 		pthread_mutex_lock(&n->lock);
-		c = n->conns;
+		c = n->conns[CONN_LOCAL] + n->conns[CONN_OVERLAY] + n->conns[CONN_JOIN];
 		pthread_mutex_unlock(&n->lock);
+		live = c;
 		if (!c)
 			break;
 		usleep(50000);
@@ -810,6 +872,8 @@ void dmn_node_close(struct dmn_node *n)
 	dmn_view_done(&n->view);
 	dmn_view_done(&n->applied);
 	free(n->health);
+	if (!live) /* else a connection thread still counts its source in it */
+		free(n->conn_from);
 	crypto_wipe(n->private_key, sizeof(n->private_key));
 	crypto_wipe(&n->tokens, sizeof(n->tokens));
 	ov_state_unlock(n->lock_fd);

@@ -5,10 +5,11 @@
  * control listeners and the health checker. Shared by the files of weftd; the lock guards
  * every field below it.
  *
- * Channels (see ctl.h): the leader's join listener on the underlay (TCP, the cluster port on
- * every address); every node's overlay control listener and health prober on TCP and UDP
- * port + 1, bound to the WireGuard interface so that only packets WireGuard authenticated
- * reach them; the local unix socket <data dir>/weftd.sock for the CLI.
+ * Channels (see ctl/chan.h for who can reach each and what proves the sender): the leader's
+ * join listener on the underlay (TCP, the cluster port on every address); every node's
+ * overlay control listener and health prober on TCP and UDP port + 1, bound to the WireGuard
+ * interface; the local unix socket <data dir>/weftd.sock for the CLI (root). The overlay and
+ * join channels authenticate by key (ctl/handshake.h), never by address.
  */
 #ifndef WEFT_DAEMON_NODE_H
 #define WEFT_DAEMON_NODE_H
@@ -34,7 +35,20 @@ enum {
 	DMN_HEALTH_TIMEOUT_MS = 20000,	 /* no probe reply for this long: down */
 	DMN_PULL_INTERVAL_MS = 15000,	 /* a member asks the leader for a newer view */
 	DMN_SWEEP_INTERVAL_MS = 2000,	 /* look for containers that died */
-	DMN_MAX_CONNS = 32,		 /* control connections served at once */
+	/* Connections served at once, per channel, so a flood of one (the join port is open to
+	 * the underlay) never starves another (the CLI's local socket). */
+	DMN_CONNS_LOCAL = 16,
+	DMN_CONNS_OVERLAY = 64,
+	DMN_CONNS_JOIN = 32,
+	DMN_CONNS_PER_SOURCE = 4,	 /* join and overlay connections from one address */
+	/* Absolute deadlines: a whole join or overlay exchange, one local request. */
+	DMN_JOIN_TIMEOUT_MS = 10000,
+	DMN_OVERLAY_TIMEOUT_MS = 10000,
+	DMN_LOCAL_TIMEOUT_MS = 120000,
+	DMN_JOIN_MAX_PAYLOAD = 4096,	 /* a JOIN frame: a name, a key, an endpoint */
+	/* A member refuses a view that jumps further ahead of its own: generations only grow by
+	 * one per change, and a huge jump would shut out every later real view. */
+	DMN_VIEW_GENERATION_JUMP_MAX = 1u << 24,
 	DMN_TOKEN_DEFAULT_TTL = 3600,	 /* weft token create: one hour */
 	DMN_CTL_PORT_OFFSET = 1,	 /* overlay control and health: cluster port + 1 */
 };
@@ -82,7 +96,9 @@ struct dmn_node {
 	int ifindex;
 	struct ov_dns_server *dns;
 	int join_fd, ctl_fd, probe_fd, local_fd, wake_fd;
-	unsigned conns;
+	unsigned conns[3]; /* per channel: local, overlay, join */
+	struct sockaddr_storage *conn_from; /* sources of the overlay and join connections */
+	size_t n_conn_from;
 	pthread_t dev_thread, push_thread;
 	bool dev_thread_live, push_thread_live;
 };
@@ -116,6 +132,16 @@ int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *n
 /* A request for the leader from this node, whatever its role. 0 and *ret or -errno. */
 int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
 			size_t errlen);
+/*
+ * One exchange with node `to` over the authenticated overlay channel (its key, not its
+ * address): with ret, msg is a request and *ret its reply; without, msg is sent as a frame of
+ * type and the call waits for the other end to have read it. 0 or -errno with err.
+ */
+int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
+		     const json_t *msg, uint8_t *ret_type, json_t **ret, unsigned timeout_ms,
+		     char *err, size_t errlen);
+/* An address as people write it (v4-mapped v6 as v4). */
+void dmn_addr_text(const struct sockaddr_storage *ss, char *out, size_t len);
 /* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */
 int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
 		   json_t **ret, char *err, size_t errlen);

@@ -12,60 +12,83 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "crypto/crypto.h"
-#include "daemon/io.h"
+#include "ctl/chan.h"
 #include "daemon/node.h"
 #include "dataplane/device.h"
 #include "lib/log.h"
 
-static void addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
+void dmn_addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
 {
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
 	const void *a = ss->ss_family == AF_INET
 				? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
-				: (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+				: (const void *)&s6->sin6_addr;
+	int family = ss->ss_family;
 
-	if (!inet_ntop(ss->ss_family, a, out, (socklen_t)len))
+	/* A v4 client of a dual-stack socket is written as people write it: 198.18.0.2. */
+	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		a = &s6->sin6_addr.s6_addr[12];
+		family = AF_INET;
+	}
+	if (!inet_ntop(family, a, out, (socklen_t)len))
 		snprintf(out, len, "?");
 }
 
-/* The view node whose overlay IPv4 address sent this (WireGuard vouched for it). */
-static const struct ov_peer *node_by_addr(const struct dmn_node *n,
-					  const struct sockaddr_storage *from)
+int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
+		     const json_t *msg, uint8_t *ret_type, json_t **ret, unsigned timeout_ms,
+		     char *err, size_t errlen)
 {
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)from;
+	struct sockaddr_storage sa;
+	struct ctl_chan ch;
+	int fd, r;
 
-	if (from->ss_family != AF_INET)
-		return NULL;
-	for (size_t i = 0; i < n->view.n_nodes; i++)
-		if (!memcmp(n->view.nodes[i].ip4.addr, &sin->sin_addr, 4))
-			return &n->view.nodes[i];
-	return NULL;
+	dmn_overlay_addr(n, to, (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &sa);
+	fd = ctl_connect(&sa, timeout_ms, n->opt.ifname);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot reach %s over the overlay: %s", to->name,
+			 strerror(-fd));
+		return fd;
+	}
+	ctl_chan_init(&ch, fd, timeout_ms, ret ? CTL_CHAN_VIEW_MAX : CTL_CHAN_PREAUTH_MAX);
+	r = ctl_chan_initiate(&ch, CTL_HS_OVERLAY, n->private_key, to->public_key, NULL, NULL,
+			      err, errlen);
+	if (r) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "control channel to %s: %s", to->name, why);
+	} else if (ret) {
+		r = ctl_chan_call(&ch, msg, ret_type, ret, err, errlen);
+	} else {
+		r = ctl_chan_send(&ch, type, msg);
+		if (!r)
+			r = ctl_chan_finish(&ch);
+		if (r)
+			snprintf(err, errlen, "%s: %s", to->name, strerror(-r));
+	}
+	ctl_chan_done(&ch);
+	close(fd);
+	return r;
 }
 
 int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
 		   json_t **ret, char *err, size_t errlen)
 {
-	struct sockaddr_storage sa;
 	json_t *j = dmn_request_to_json(req);
-	int fd, r;
+	struct ov_peer leader;
+	int r;
 
 	if (!j)
 		return -ENOMEM;
 	pthread_mutex_lock(&n->lock);
-	dmn_overlay_addr(n, &n->st.leader, (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &sa);
+	leader = n->st.leader;
 	pthread_mutex_unlock(&n->lock);
-	fd = dmn_io_connect(&sa, 3000, n->opt.ifname);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot reach the leader %s over the overlay: %s",
-			 n->st.leader.name, strerror(-fd));
-		json_decref(j);
-		return fd;
-	}
-	r = dmn_io_call(fd, j, ret_type, ret, err, errlen);
-	close(fd);
+	r = dmn_overlay_call(n, &leader, DMN_CTL_REQUEST, j, ret_type, ret, 3000, err, errlen);
 	json_decref(j);
 	return r;
 }
@@ -81,16 +104,33 @@ void dmn_serve_view_frame(struct dmn_node *n, const json_t *j)
 	} else if (strcmp(v.leader, n->st.leader.name)) {
 		log_error("view names %s as leader, not %s: refused", v.leader, n->st.leader.name);
 		dmn_view_done(&v);
+	} else if (!dmn_view_node(&v, v.leader) ||
+		   !crypto_equal(dmn_view_node(&v, v.leader)->public_key, n->st.leader.public_key,
+				 OV_KEY_LEN)) {
+		log_error("view gives the leader %s another key: refused", v.leader);
+		dmn_view_done(&v);
 	} else if (v.generation <= n->view.generation) {
 		log_debug("view generation %" PRIu64 " is not newer than %" PRIu64, v.generation,
 			  n->view.generation);
 		dmn_view_done(&v);
+	} else if (v.generation - n->view.generation > DMN_VIEW_GENERATION_JUMP_MAX) {
+		log_error("view generation %" PRIu64 " jumps more than %u past %" PRIu64
+			  ": refused",
+			  v.generation, DMN_VIEW_GENERATION_JUMP_MAX, n->view.generation);
+		dmn_view_done(&v);
 	} else {
+		struct dmn_view old = n->view;
+
 		log_info("cluster view generation %" PRIu64 ": %zu nodes, %zu services",
 			 v.generation, v.n_nodes, v.n_services);
-		dmn_view_done(&n->view);
 		n->view = v;
-		dmn_node_view_changed(n);
+		if (dmn_node_view_changed(n) == -EINVAL) {
+			/* Our own key replaced: refused as a whole, the old view stays. */
+			n->view = old;
+			dmn_view_done(&v);
+		} else {
+			dmn_view_done(&old);
+		}
 	}
 	pthread_mutex_unlock(&n->lock);
 }
@@ -260,19 +300,14 @@ static int leader_node_remove(struct dmn_node *n, const char *name, char *err, s
 	 */
 	if (dmn_leader_build_view(n, &v) == 0) {
 		json_t *j = dmn_view_to_json(&v);
-		struct sockaddr_storage sa;
-		int fd;
+		char why[256];
+		int r = j ? dmn_overlay_call(n, &gone, DMN_CTL_VIEW, j, NULL, NULL, 1000, why,
+					     sizeof(why))
+			  : -ENOMEM;
 
-		dmn_overlay_addr(n, &gone, (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &sa);
-		fd = j ? dmn_io_connect(&sa, 1000, n->opt.ifname) : -ENOMEM;
-		if (fd >= 0) {
-			if (dmn_io_send(fd, DMN_CTL_VIEW, j, NULL) == 0)
-				dmn_io_finish(fd, 1000);
-			close(fd);
-		} else {
+		if (r)
 			log_info("node %s could not be told of its removal: %s", name,
-				 strerror(-fd));
-		}
+				 r == -ENOMEM ? strerror(ENOMEM) : why);
 		json_decref(j);
 		dmn_view_done(&v);
 	}
@@ -531,14 +566,28 @@ void dmn_member_refresh(struct dmn_node *n)
 
 void dmn_serve_local(struct dmn_node *n, int fd)
 {
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	/* The socket is 0600 in a 0700 directory; the peer's uid is checked too, so a mode
+	 * changed by hand does not open the admin operations to every local user. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_info("local: connection from uid %d refused: only root talks to weftd",
+			 clen == sizeof(cred) ? (int)cred.uid : -1);
+		return;
+	}
 	for (;;) {
+		struct ctl_chan ch;
 		struct dmn_request q;
 		char err[512] = "";
 		json_t *j, *reply = NULL;
 		uint8_t type;
 		int r;
 
-		r = dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err));
+		/* A request may wait for the leader (attach); the CLI waits as long. */
+		ctl_chan_init(&ch, fd, DMN_LOCAL_TIMEOUT_MS, CTL_CHAN_REQUEST_MAX);
+		r = ctl_chan_recv(&ch, &type, &j, err, sizeof(err));
 		if (r)
 			return;
 		r = type == DMN_CTL_REQUEST ? dmn_request_from_json(j, &q, err, sizeof(err)) : -EPROTO;
@@ -588,9 +637,9 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 		if (r) {
 			if (!err[0])
 				snprintf(err, sizeof(err), "%s", strerror(-r));
-			dmn_io_send_error(fd, err, NULL);
+			ctl_chan_send_error(&ch, err);
 		} else {
-			dmn_io_send_ok(fd, reply);
+			ctl_chan_send_ok(&ch, reply);
 		}
 		json_decref(reply);
 	}
@@ -651,7 +700,7 @@ int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t 
 	return r;
 }
 
-static int leader_request(struct dmn_node *n, int fd, const struct dmn_request *q,
+static int leader_request(struct dmn_node *n, struct ctl_chan *ch, const struct dmn_request *q,
 			  const char *node, char *err, size_t errlen)
 {
 	json_t *reply = NULL;
@@ -663,7 +712,7 @@ static int leader_request(struct dmn_node *n, int fd, const struct dmn_request *
 		pthread_mutex_lock(&n->lock);
 		v = dmn_view_to_json(&n->view);
 		pthread_mutex_unlock(&n->lock);
-		r = v ? dmn_io_send(fd, DMN_CTL_VIEW, v, NULL) : -ENOMEM;
+		r = v ? ctl_chan_send(ch, DMN_CTL_VIEW, v) : -ENOMEM;
 		json_decref(v);
 		return r;
 	}
@@ -671,52 +720,95 @@ static int leader_request(struct dmn_node *n, int fd, const struct dmn_request *
 	if (r) {
 		if (!err[0])
 			snprintf(err, errlen, "%s", strerror(-r));
-		r = dmn_io_send_error(fd, err, NULL);
+		log_info("request %s from %s refused: %s", dmn_op_name(q->op), node, err);
+		r = ctl_chan_send_error(ch, err);
 	} else {
-		r = dmn_io_send_ok(fd, reply);
+		r = ctl_chan_send_ok(ch, reply);
 	}
 	json_decref(reply);
 	return r;
 }
 
-void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
-{
-	char err[512] = "", who[INET6_ADDRSTRLEN], name[OV_ALLOC_NAME_MAX + 1] = "";
-	const struct ov_peer *p;
-	bool from_leader;
-	struct dmn_request q;
-	uint8_t type;
-	json_t *j;
+/* Who may open the overlay channel: the leader takes its members, a member the leader. */
+struct overlay_peer {
+	struct dmn_node *n;
+	char name[OV_ALLOC_NAME_MAX + 1];
+	bool leader; /* the other end is this member's leader */
+};
 
-	addr_text(from, who, sizeof(who));
+static int overlay_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN],
+			  const uint8_t *payload, uint8_t psk[CTL_HS_KEY_LEN], bool *send_refusal,
+			  char *err, size_t errlen)
+{
+	struct overlay_peer *op = ctx;
+	struct dmn_node *n = op->n;
+	char b64[OV_KEY_B64_LEN + 1];
+
+	(void)payload;
+	(void)psk;
+	*send_refusal = false; /* an unknown key learns nothing, not even why */
 	pthread_mutex_lock(&n->lock);
-	p = node_by_addr(n, from);
-	if (p)
-		strcpy(name, p->name);
-	from_leader = p && !strcmp(p->name, n->view.leader);
-	if (!p && n->st.role == OV_ROLE_MEMBER &&
-	    !memcmp(&((const struct sockaddr_in *)from)->sin_addr, n->st.leader.ip4.addr, 4)) {
-		strcpy(name, n->st.leader.name);
-		from_leader = true;
+	if (n->st.role == OV_ROLE_LEADER) {
+		for (size_t i = 0; i < n->st.n_members; i++)
+			if (crypto_equal(n->st.members[i].public_key, remote_static, OV_KEY_LEN))
+				strcpy(op->name, n->st.members[i].name);
+	} else if (crypto_equal(n->st.leader.public_key, remote_static, OV_KEY_LEN)) {
+		strcpy(op->name, n->st.leader.name);
+		op->leader = true;
 	}
 	pthread_mutex_unlock(&n->lock);
-	if (!name[0]) {
-		log_info("control: connection from %s, not a cluster node: closed", who);
-		return;
+	if (op->name[0])
+		return 0;
+	ov_key_to_base64(remote_static, b64);
+	snprintf(err, errlen, "key %s is not %s", b64,
+		 n->st.role == OV_ROLE_LEADER ? "a member's" : "the leader's");
+	return -EACCES;
+}
+
+void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
+{
+	char err[512] = "", who[INET6_ADDRSTRLEN];
+	struct overlay_peer op = {.n = n};
+	struct dmn_request q;
+	struct ctl_chan ch;
+	uint8_t type;
+	json_t *j;
+	int r;
+
+	dmn_addr_text(from, who, sizeof(who));
+	/* A member takes views (large) from its leader; the leader takes requests (small). */
+	ctl_chan_init(&ch, fd, DMN_OVERLAY_TIMEOUT_MS,
+		      n->st.role == OV_ROLE_LEADER ? CTL_CHAN_REQUEST_MAX : CTL_CHAN_VIEW_MAX);
+	r = ctl_chan_respond(&ch, CTL_HS_OVERLAY, n->private_key, overlay_accept, &op, err,
+			     sizeof(err));
+	if (r) {
+		if (r != -ECONNRESET)
+			log_info("control: connection from %s refused: %s", who, err);
+		goto out;
 	}
-	if (dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err)))
-		return;
-	if (type == DMN_CTL_VIEW && n->st.role == OV_ROLE_MEMBER && from_leader) {
+	r = ctl_chan_recv(&ch, &type, &j, err, sizeof(err));
+	if (r) {
+		if (r == -EBADMSG)
+			log_info("control: connection from %s claiming to be %s refused: its "
+				 "first message does not open (a replayed handshake?)",
+				 who, op.name);
+		else if (r != -ECONNRESET)
+			log_info("control: %s (%s): %s", op.name, who, err);
+		goto out;
+	}
+	if (type == DMN_CTL_VIEW && n->st.role == OV_ROLE_MEMBER && op.leader) {
 		dmn_serve_view_frame(n, j);
 	} else if (type == DMN_CTL_REQUEST && n->st.role == OV_ROLE_LEADER) {
 		if (dmn_request_from_json(j, &q, err, sizeof(err)))
-			dmn_io_send_error(fd, err, NULL);
+			ctl_chan_send_error(&ch, err);
 		else
-			leader_request(n, fd, &q, name, err, sizeof(err));
+			leader_request(n, &ch, &q, op.name, err, sizeof(err));
 	} else {
-		log_info("control: unexpected frame type %u from %s (%s)", type, name, who);
+		log_info("control: unexpected frame type %u from %s (%s)", type, op.name, who);
 	}
 	json_decref(j);
+out:
+	ctl_chan_done(&ch);
 }
 
 /* --- the join channel (leader) ------------------------------------------------------------------------ */
@@ -741,7 +833,6 @@ static void token_consume(struct dmn_node *n, const uint8_t *id)
 		memmove(t, t + 1, (n->tokens.n - i - 1) * sizeof(*t));
 		n->tokens.n--;
 	}
-	dmn_node_save_tokens(n);
 }
 
 /* Admit (or re-admit with the same lease) a node. Lock held. */
@@ -813,96 +904,135 @@ static int admit(struct dmn_node *n, const struct dmn_join *m, struct ov_peer *r
 	return 0;
 }
 
+struct join_ctx {
+	struct dmn_node *n;
+	uint8_t token_id[DMN_CTL_TOKEN_ID_LEN];
+};
+
+/* After message 1: the token must be live; its secret is the psk the JOIN must open with. */
+static int join_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN],
+		       const uint8_t *payload, uint8_t psk[CTL_HS_KEY_LEN], bool *send_refusal,
+		       char *err, size_t errlen)
+{
+	struct join_ctx *jc = ctx;
+	struct dmn_token_rec *tok;
+	int r = 0;
+
+	(void)remote_static;
+	*send_refusal = true;
+	pthread_mutex_lock(&jc->n->lock);
+	tok = token_find(jc->n, payload);
+	if (!tok) {
+		snprintf(err, errlen, "unknown or used-up token");
+		r = -EACCES;
+	} else if (tok->expires <= (uint64_t)time(NULL)) {
+		snprintf(err, errlen, "token expired");
+		r = -EACCES;
+	} else {
+		memcpy(psk, tok->secret, CTL_HS_KEY_LEN);
+		memcpy(jc->token_id, payload, DMN_CTL_TOKEN_ID_LEN);
+	}
+	pthread_mutex_unlock(&jc->n->lock);
+	return r;
+}
+
 void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
 {
-	char err[512] = "", who[INET6_ADDRSTRLEN + 8];
-	uint8_t ns[DMN_CTL_NONCE_LEN], type;
+	char err[512] = "", who[INET6_ADDRSTRLEN];
+	struct join_ctx jc = {.n = n};
+	struct dmn_tokens *saved = NULL;
 	struct dmn_token_rec *tok;
-	struct dmn_hello hello;
 	struct dmn_join m;
-	struct dmn_seal seal;
+	struct ctl_chan ch;
 	struct ov_peer lease;
+	uint8_t type;
 	json_t *j = NULL;
 	int r;
 
-	memset(&seal, 0, sizeof(seal));
-	addr_text(from, who, sizeof(who));
-	if (dmn_io_recv(fd, &type, &j, NULL, err, sizeof(err)))
-		goto out;
-	if (type != DMN_CTL_HELLO || dmn_hello_from_json(j, &hello, err, sizeof(err))) {
-		log_info("join from %s refused: malformed hello%s%s", who, err[0] ? ": " : "", err);
-		dmn_io_send_error(fd, "malformed hello", NULL);
-		goto out;
-	}
-	json_decref(j);
-	j = NULL;
-	pthread_mutex_lock(&n->lock);
-	tok = token_find(n, hello.token_id);
-	if (tok && tok->expires <= (uint64_t)time(NULL)) {
-		pthread_mutex_unlock(&n->lock);
-		log_info("join from %s refused: expired token", who);
-		dmn_io_send_error(fd, "token expired", NULL);
+	dmn_addr_text(from, who, sizeof(who));
+	ctl_chan_init(&ch, fd, DMN_JOIN_TIMEOUT_MS, CTL_CHAN_PREAUTH_MAX);
+	r = ctl_chan_respond(&ch, CTL_HS_JOIN, n->private_key, join_accept, &jc, err,
+			     sizeof(err));
+	if (r) {
+		if (r == -EACCES || r == -EBADMSG)
+			log_info("join from %s refused: %s", who, err);
+		else
+			log_debug("join from %s: %s", who, err);
 		goto out;
 	}
-	if (!tok) {
-		pthread_mutex_unlock(&n->lock);
-		log_info("join from %s refused: unknown or used-up token", who);
-		dmn_io_send_error(fd, "unknown or used-up token", NULL);
-		goto out;
-	}
-	if (crypto_random(ns, sizeof(ns))) {
-		pthread_mutex_unlock(&n->lock);
-		goto out;
-	}
-	dmn_join_keys(tok->id, tok->secret, hello.nonce, ns, seal.k_rx, seal.k_tx);
-	pthread_mutex_unlock(&n->lock);
-	j = dmn_challenge_to_json(ns);
-	if (!j || dmn_io_send(fd, DMN_CTL_CHALLENGE, j, NULL))
-		goto out;
-	json_decref(j);
-	j = NULL;
-	r = dmn_io_recv(fd, &type, &j, &seal, err, sizeof(err));
+	/* Proven from here on only if the JOIN opens: psk = the token's secret. */
+	ch.max_rx = DMN_JOIN_MAX_PAYLOAD;
+	r = ctl_chan_recv(&ch, &type, &j, err, sizeof(err));
 	if (r == -EBADMSG) {
-		log_info("join from %s refused: the join does not authenticate with the token "
-			 "(wrong secret or a replay)",
+		log_info("join from %s refused: it does not authenticate with the token's secret",
 			 who);
 		goto out;
 	}
-	if (r)
+	if (r) {
+		log_info("join from %s refused: %s", who, err);
 		goto out;
+	}
 	if (type != DMN_CTL_JOIN || dmn_join_from_json(j, &m, err, sizeof(err))) {
 		log_info("join from %s refused: malformed join: %s", who, err);
-		dmn_io_send_error(fd, "malformed join", &seal);
+		ctl_chan_send_error(&ch, "malformed join");
 		goto out;
 	}
 	json_decref(j);
 	j = NULL;
-	pthread_mutex_lock(&n->lock);
-	/* The token may have been used up by another join meanwhile. */
-	if (!token_find(n, hello.token_id)) {
-		pthread_mutex_unlock(&n->lock);
-		log_info("join of %s from %s refused: token used up", m.name, who);
-		dmn_io_send_error(fd, "unknown or used-up token", &seal);
+	if (!crypto_equal(m.public_key, ch.remote_static, OV_KEY_LEN)) {
+		log_info("join of %s from %s refused: its key is not the one it proved", m.name,
+			 who);
+		ctl_chan_send_error(&ch, "the join's public key is not the handshake's");
 		goto out;
 	}
-	r = admit(n, &m, &lease, err, sizeof(err));
+	saved = malloc(sizeof(*saved));
+	if (!saved)
+		goto out;
+	pthread_mutex_lock(&n->lock);
+	/* The token may have been used up or have expired since the handshake. */
+	tok = token_find(n, jc.token_id);
+	if (!tok || tok->expires <= (uint64_t)time(NULL)) {
+		pthread_mutex_unlock(&n->lock);
+		log_info("join of %s from %s refused: token %s", m.name, who,
+			 tok ? "expired" : "used up");
+		ctl_chan_send_error(&ch, tok ? "token expired" : "unknown or used-up token");
+		goto out;
+	}
+	/* The use is saved before it is spent: a crash cannot give a token a use back. */
+	*saved = n->tokens;
+	token_consume(n, jc.token_id);
+	r = dmn_node_save_tokens(n);
+	if (!r) {
+		r = admit(n, &m, &lease, err, sizeof(err));
+		if (r) {
+			n->tokens = *saved;
+			dmn_node_save_tokens(n);
+		}
+	} else {
+		n->tokens = *saved;
+		snprintf(err, sizeof(err), "the leader cannot save its tokens");
+	}
 	if (r) {
 		pthread_mutex_unlock(&n->lock);
 		log_info("join of %s from %s refused: %s", m.name, who, err);
-		dmn_io_send_error(fd, err, &seal);
+		ctl_chan_send_error(&ch, err);
 		goto out;
 	}
-	token_consume(n, hello.token_id);
 	dmn_leader_publish(n);
 	j = dmn_welcome_to_json(&n->st, &lease, &n->view);
 	pthread_mutex_unlock(&n->lock);
-	if (j && dmn_io_send(fd, DMN_CTL_WELCOME, j, &seal) == 0) {
+	ch.max_rx = CTL_CHAN_PREAUTH_MAX;
+	if (j && ctl_chan_send(&ch, DMN_CTL_WELCOME, j) == 0) {
 		char ip[OV_PREFIX_STRLEN];
 
 		ov_addr_format(&lease.ip4, ip);
 		log_info("node %s joined from %s: %s", m.name, who, ip);
 	}
 out:
+	if (saved) {
+		crypto_wipe(saved, sizeof(*saved));
+		free(saved);
+	}
 	json_decref(j);
-	crypto_wipe(&seal, sizeof(seal));
+	ctl_chan_done(&ch);
 }

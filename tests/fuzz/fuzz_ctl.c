@@ -4,7 +4,7 @@
  *
  * The first input byte (mod SEL__N) selects the parser, the rest is its input:
  *   0 frame header (8 bytes)          4 WELCOME payload
- *   1 view payload, default cluster   5 HELLO, CHALLENGE and JOIN payloads
+ *   1 view payload, default cluster   5 JOIN payload                  
  *   2 tokens file                     6 text up to the first NUL: join token, port spec,
  *   3 request payload                   record name, hex
  * A success must survive a round trip: format it, parse that again, and the second parse
@@ -319,48 +319,16 @@ static void fuzz_welcome(const uint8_t *data, size_t size)
 	dmn_welcome_done(&x);
 }
 
-/* --- 5: HELLO, CHALLENGE, JOIN ---------------------------------------------------------------- */
+/* --- 5: JOIN ------------------------------------------------------------------------------- */
 
 static void fuzz_join_msgs(const uint8_t *data, size_t size)
 {
 	char err[OV_STATE_ERR_LEN];
-	uint8_t nonce[DMN_CTL_NONCE_LEN], nonce2[DMN_CTL_NONCE_LEN];
-	struct dmn_hello h, h2;
 	struct dmn_join m, m2;
 	json_t *j = payload(data, size), *j1, *j2;
 
 	if (!j)
 		return;
-
-	memset(&h, SENTINEL, sizeof(h));
-	err[0] = '\0';
-	if (dmn_hello_from_json(j, &h, err, sizeof(err))) {
-		check(err[0] != '\0', "hello: failure without a message");
-		check(untouched(&h, sizeof(h)), "hello: output written on failure");
-	} else {
-		j1 = dmn_hello_to_json(&h);
-		check(j1 && dmn_hello_from_json(j1, &h2, err, sizeof(err)) == 0, "hello: reparse");
-		check(!memcmp(h.token_id, h2.token_id, sizeof(h.token_id)) &&
-			      !memcmp(h.nonce, h2.nonce, sizeof(h.nonce)),
-		      "hello: round trip differs");
-		/* the parser takes only canonical (lower-case, exact-length) hex */
-		check_json_equal(j, j1, "hello: not canonical");
-		json_decref(j1);
-	}
-
-	memset(nonce, SENTINEL, sizeof(nonce));
-	err[0] = '\0';
-	if (dmn_challenge_from_json(j, nonce, err, sizeof(err))) {
-		check(err[0] != '\0', "challenge: failure without a message");
-		check(untouched(nonce, sizeof(nonce)), "challenge: output written on failure");
-	} else {
-		j1 = dmn_challenge_to_json(nonce);
-		check(j1 && dmn_challenge_from_json(j1, nonce2, err, sizeof(err)) == 0,
-		      "challenge: reparse");
-		check(!memcmp(nonce, nonce2, sizeof(nonce)), "challenge: round trip differs");
-		check_json_equal(j, j1, "challenge: not canonical");
-		json_decref(j1);
-	}
 
 	memset(&m, SENTINEL, sizeof(m));
 	err[0] = '\0';
