@@ -968,6 +968,12 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 			 who);
 		goto out;
 	}
+	if (r == -ECONNRESET) {
+		log_info("join from %s refused: it hung up after the handshake (a joiner with a "
+			 "wrong token secret stops there)",
+			 who);
+		goto out;
+	}
 	if (r) {
 		log_info("join from %s refused: %s", who, err);
 		goto out;
