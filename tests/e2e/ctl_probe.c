@@ -172,6 +172,8 @@ int main(int argc, char **argv)
 					ov_key_to_base64(pub, b64);
 					if (!json_object_get(j, "public_key"))
 						json_object_set_new(j, "public_key", json_string(b64));
+					if (!json_object_get(j, "endpoint"))
+						json_object_set_new(j, "endpoint", json_null());
 				}
 				if (type == DMN_CTL_REQUEST) {
 					r = ctl_chan_call(&ch, j, &rtype, &reply, err, sizeof(err));
