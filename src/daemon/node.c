@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +30,8 @@
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "platform/netif.h"
+#include "platform/signals.h"
+#include "platform/wakeup.h"
 
 uint64_t dmn_now_ms(void)
 {
@@ -147,7 +147,7 @@ int dmn_node_open(struct dmn_node *n, const struct dmn_options *opt)
 
 	memset(n, 0, sizeof(*n));
 	n->opt = *opt;
-	n->lock_fd = n->join_fd = n->ctl_fd = n->probe_fd = n->local_fd = n->wake_fd = -1;
+	n->lock_fd = n->join_fd = n->ctl_fd = n->probe_fd = n->local_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->push_cond, NULL);
 	ov_state_init(&n->st);
@@ -505,16 +505,13 @@ static int open_local(struct dmn_node *n)
 static void *dev_main(void *arg)
 {
 	struct dmn_node *n = arg;
-	uint64_t one = 1;
 	int r = dp_device_run(n->dev);
 
 	if (r)
 		log_error("%s: device loop ended: %s", n->opt.ifname, strerror(-r));
 	else
 		log_info("%s: device stopped", n->opt.ifname);
-	if (write(n->wake_fd, &one, sizeof(one)) != sizeof(one)) {
-		/* the main loop is gone already */
-	}
+	plat_wakeup_signal(n->wake);
 	return NULL;
 }
 
@@ -602,9 +599,9 @@ int dmn_node_up(struct dmn_node *n)
 	n->conn_from = calloc(DMN_CONNS_OVERLAY + DMN_CONNS_JOIN, sizeof(*n->conn_from));
 	if (!n->conn_from)
 		return -ENOMEM;
-	n->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (n->wake_fd < 0)
-		return -errno;
+	r = plat_wakeup_open(&n->wake);
+	if (r)
+		return r;
 	r = dp_device_start(n->dev);
 	if (r) {
 		log_error("%s: cannot start the device threads: %s", n->opt.ifname, strerror(-r));
@@ -756,22 +753,17 @@ static void accept_one(struct dmn_node *n, int lfd, enum conn_kind kind)
 
 int dmn_node_run(struct dmn_node *n)
 {
-	sigset_t mask;
-	int sfd, r = 0;
+	struct plat_signals *sig;
+	int r;
 	uint64_t next_pull = 0, next_health = 0, next_sweep = 0;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
-		return -errno;
+	r = plat_signals_open(&sig);
+	if (r)
+		return r;
 	for (;;) {
 		struct pollfd p[6] = {
-			{.fd = sfd, .events = POLLIN, .revents = 0},
-			{.fd = n->wake_fd, .events = POLLIN, .revents = 0},
+			{.fd = plat_signals_fd(sig), .events = POLLIN, .revents = 0},
+			{.fd = plat_wakeup_fd(n->wake), .events = POLLIN, .revents = 0},
 			{.fd = n->local_fd, .events = POLLIN, .revents = 0},
 			{.fd = n->ctl_fd, .events = POLLIN, .revents = 0},
 			{.fd = n->join_fd, .events = POLLIN, .revents = 0},
@@ -797,10 +789,10 @@ int dmn_node_run(struct dmn_node *n)
 			break;
 		}
 		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
+			int signo = plat_signals_read(sig);
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				log_info("signal %u: shutting down", si.ssi_signo);
+			if (signo > 0)
+				log_info("signal %d: shutting down", signo);
 			break;
 		}
 		if (p[1].revents & POLLIN) {
@@ -824,7 +816,7 @@ int dmn_node_run(struct dmn_node *n)
 		if (p[5].revents & POLLIN)
 			dmn_health_input(n);
 	}
-	close(sfd);
+	plat_signals_close(sig);
 	return r;
 }
 
@@ -863,11 +855,12 @@ void dmn_node_close(struct dmn_node *n)
 		snprintf(path, sizeof(path), "%s/%s", n->opt.dir, DMN_SOCKET_FILE);
 		unlink(path);
 	}
-	int *fds[] = {&n->join_fd, &n->ctl_fd, &n->probe_fd, &n->local_fd, &n->wake_fd};
+	int *fds[] = {&n->join_fd, &n->ctl_fd, &n->probe_fd, &n->local_fd};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
+	plat_wakeup_close(n->wake);
 	ov_state_done(&n->st);
 	dmn_view_done(&n->view);
 	dmn_view_done(&n->applied);

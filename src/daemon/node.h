@@ -73,6 +73,7 @@ struct dmn_health {
 };
 
 struct dp_device;
+struct plat_wakeup;
 struct ov_dns_server;
 
 struct dmn_node {
@@ -95,7 +96,8 @@ struct dmn_node {
 	struct dp_device *dev;
 	int ifindex;
 	struct ov_dns_server *dns;
-	int join_fd, ctl_fd, probe_fd, local_fd, wake_fd;
+	int join_fd, ctl_fd, probe_fd, local_fd;
+	struct plat_wakeup *wake; /* the device thread tells the loop it ended */
 	unsigned conns[3]; /* per channel: local, overlay, join */
 	struct sockaddr_storage *conn_from; /* sources of the overlay and join connections */
 	size_t n_conn_from;

@@ -316,88 +316,26 @@ static int leader_node_remove(struct dmn_node *n, const char *name, char *err, s
 
 /* --- status ------------------------------------------------------------------------------------ */
 
-struct dev_peer {
-	uint8_t key[OV_KEY_LEN];
-	char endpoint[OV_ENDPOINT_STRLEN];
-	uint64_t handshake, rx, tx;
-};
-
-/* The device's get reply, peer by peer. */
-static size_t device_peers(struct dmn_node *n, struct dev_peer **ret)
-{
-	struct strbuf sb;
-	struct dev_peer *v = NULL;
-	size_t count = 0;
-	const char *line;
-
-	*ret = NULL;
-	strbuf_init(&sb, UAPI_MAX_REPLY);
-	if (dp_device_get(n->dev, &sb)) {
-		strbuf_free(&sb);
-		return 0;
-	}
-	for (line = strbuf_str(&sb); *line;) {
-		const char *nl = strchr(line, '\n'), *eq = strchr(line, '=');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		char val[128];
-
-		if (eq && eq < line + len && (size_t)(line + len - eq - 1) < sizeof(val)) {
-			size_t klen = (size_t)(eq - line);
-
-			memcpy(val, eq + 1, (size_t)(line + len - eq - 1));
-			val[line + len - eq - 1] = '\0';
-			if (klen == 10 && !memcmp(line, "public_key", 10)) {
-				struct dev_peer *nv = realloc(v, (count + 1) * sizeof(*v));
-
-				if (!nv)
-					break;
-				v = nv;
-				memset(&v[count], 0, sizeof(v[count]));
-				uapi_parse_key(val, strlen(val), v[count].key);
-				count++;
-			} else if (count && klen == 8 && !memcmp(line, "endpoint", 8)) {
-				if (strlen(val) < OV_ENDPOINT_STRLEN)
-					strcpy(v[count - 1].endpoint, val);
-			} else if (count && klen == 23 &&
-				   !memcmp(line, "last_handshake_time_sec", 23)) {
-				v[count - 1].handshake = strtoull(val, NULL, 10);
-			} else if (count && klen == 8 && !memcmp(line, "rx_bytes", 8)) {
-				v[count - 1].rx = strtoull(val, NULL, 10);
-			} else if (count && klen == 8 && !memcmp(line, "tx_bytes", 8)) {
-				v[count - 1].tx = strtoull(val, NULL, 10);
-			}
-		}
-		line += len + (nl ? 1 : 0);
-	}
-	strbuf_free(&sb);
-	*ret = v;
-	return count;
-}
-
 uint64_t dmn_handshake_age(struct dmn_node *n, const uint8_t *key)
 {
-	struct dev_peer *v;
-	size_t count = device_peers(n, &v);
-	uint64_t age = UINT64_MAX;
+	struct dp_peer_stats st;
+	uint64_t now = (uint64_t)time(NULL);
 
-	for (size_t i = 0; i < count; i++)
-		if (!memcmp(v[i].key, key, OV_KEY_LEN) && v[i].handshake) {
-			uint64_t now = (uint64_t)time(NULL);
-
-			age = now > v[i].handshake ? now - v[i].handshake : 0;
-		}
-	free(v);
-	return age;
+	if (dp_device_peer_stats(n->dev, key, &st) || !st.last_handshake_sec)
+		return UINT64_MAX;
+	return now > st.last_handshake_sec ? now - st.last_handshake_sec : 0;
 }
 
 static json_t *status_json(struct dmn_node *n)
 {
-	struct dev_peer *dp;
-	size_t ndp = device_peers(n, &dp);
+	struct dp_peer_stats *dp = NULL;
+	size_t ndp = 0;
 	json_t *j = json_object(), *peers = json_array(), *self = json_object(), *svc = json_array();
 	char b64[OV_KEY_B64_LEN + 1];
 	uint64_t now = (uint64_t)time(NULL);
 
+	if (dp_device_peers_stats(n->dev, &dp, &ndp))
+		ndp = 0;
 	pthread_mutex_lock(&n->lock);
 	ov_key_to_base64(n->st.self.public_key, b64);
 	json_object_set_new(self, "name", json_string(n->st.self.name));
@@ -418,14 +356,15 @@ static json_t *status_json(struct dmn_node *n)
 	json_object_set_new(j, "node", self);
 	for (size_t i = 0; i < n->view.n_nodes; i++) {
 		const struct ov_peer *p = &n->view.nodes[i];
-		const struct dev_peer *d = NULL;
+		const struct dp_peer_stats *d = NULL;
+		char ep[UAPI_ENDPOINT_STRLEN];
 		json_t *o;
 
 		if (!strcmp(p->name, n->st.self.name))
 			continue;
 		o = json_object();
 		for (size_t k = 0; k < ndp; k++)
-			if (!memcmp(dp[k].key, p->public_key, OV_KEY_LEN))
+			if (!memcmp(dp[k].public_key, p->public_key, OV_KEY_LEN))
 				d = &dp[k];
 		ov_key_to_base64(p->public_key, b64);
 		json_object_set_new(o, "name", json_string(p->name));
@@ -433,15 +372,20 @@ static json_t *status_json(struct dmn_node *n)
 		json_object_set_new(o, "ip4", ov_json_prefix_new(&p->ip4, false));
 		json_object_set_new(o, "ip6", ov_json_prefix_new(&p->ip6, false));
 		json_object_set_new(o, "leader", json_boolean(!strcmp(p->name, n->view.leader)));
-		json_object_set_new(o, "endpoint", d && d->endpoint[0] ? json_string(d->endpoint)
-								       : json_null());
+		if (d && d->has_endpoint)
+			uapi_format_endpoint(&d->endpoint, ep);
+		json_object_set_new(o, "endpoint",
+				    d && d->has_endpoint ? json_string(ep) : json_null());
 		json_object_set_new(o, "last_handshake",
-				    json_integer(d ? (json_int_t)d->handshake : 0));
+				    json_integer(d ? (json_int_t)d->last_handshake_sec : 0));
 		json_object_set_new(o, "handshake_age",
-				    d && d->handshake ? json_integer((json_int_t)(now > d->handshake ? now - d->handshake : 0))
+				    d && d->last_handshake_sec
+					    ? json_integer((json_int_t)(now > d->last_handshake_sec
+										? now - d->last_handshake_sec
+										: 0))
 						      : json_null());
-		json_object_set_new(o, "rx_bytes", json_integer(d ? (json_int_t)d->rx : 0));
-		json_object_set_new(o, "tx_bytes", json_integer(d ? (json_int_t)d->tx : 0));
+		json_object_set_new(o, "rx_bytes", json_integer(d ? (json_int_t)d->rx_bytes : 0));
+		json_object_set_new(o, "tx_bytes", json_integer(d ? (json_int_t)d->tx_bytes : 0));
 		json_t *hj = dmn_health_json(n, p->name);
 
 		json_object_update(o, hj);

@@ -1317,6 +1317,53 @@ out:
 	return r;
 }
 
+static void peer_stats(const struct wg_peer *wp, struct dp_peer_stats *ret)
+{
+	const struct dp_peer *p = wp->user;
+
+	memcpy(ret->public_key, wp->remote_static, WG_KEY_LEN);
+	ret->has_endpoint = p->has_endpoint;
+	ret->endpoint = p->endpoint;
+	ret->last_handshake_sec = (uint64_t)p->last_handshake.tv_sec;
+	ret->rx_bytes = wp->rx_bytes;
+	ret->tx_bytes = wp->tx_bytes;
+}
+
+int dp_device_peer_stats(struct dp_device *d, const uint8_t key[static 32],
+			 struct dp_peer_stats *ret)
+{
+	struct wg_peer *wp;
+
+	pthread_mutex_lock(&d->lock);
+	wp = wg_peer_lookup(&d->wg, key);
+	if (wp)
+		peer_stats(wp, ret);
+	pthread_mutex_unlock(&d->lock);
+	return wp ? 0 : -ENOENT;
+}
+
+int dp_device_peers_stats(struct dp_device *d, struct dp_peer_stats **ret, size_t *ret_n)
+{
+	struct dp_peer_stats *v;
+	struct wg_peer *wp;
+	size_t i = 0;
+
+	pthread_mutex_lock(&d->lock);
+	v = calloc(d->wg.peer_count ? d->wg.peer_count : 1, sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&d->lock);
+		return -ENOMEM;
+	}
+	for (wp = d->wg.peers; wp && wp->list_next; wp = wp->list_next)
+		;
+	for (; wp; wp = wp->list_prev)
+		peer_stats(wp, &v[i++]);
+	pthread_mutex_unlock(&d->lock);
+	*ret = v;
+	*ret_n = i;
+	return 0;
+}
+
 const char *dp_device_name(const struct dp_device *d)
 {
 	return d->name;

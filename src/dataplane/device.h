@@ -84,6 +84,19 @@ void dp_device_free(struct dp_device *d);
 int dp_device_apply(struct dp_device *d, const struct uapi_set *set);
 /* The reply to a get request (key=value lines and errno=0). */
 int dp_device_get(struct dp_device *d, struct strbuf *out);
+/* What the control plane reads of one peer, typed (no UAPI text to parse back). */
+struct dp_peer_stats {
+	uint8_t public_key[32];
+	bool has_endpoint;
+	struct wg_endpoint endpoint;
+	uint64_t last_handshake_sec; /* wall clock; 0 = never */
+	uint64_t rx_bytes, tx_bytes;
+};
+/* The peer with this key: 0, or -ENOENT. O(1): the engine's key table. */
+int dp_device_peer_stats(struct dp_device *d, const uint8_t key[static 32],
+			 struct dp_peer_stats *ret);
+/* Every peer, in the order they were added: a malloc'ed array in *ret. 0 or -ENOMEM. */
+int dp_device_peers_stats(struct dp_device *d, struct dp_peer_stats **ret, size_t *ret_n);
 /* Human-readable per-reason counters. */
 int dp_device_stats(struct dp_device *d, struct strbuf *out);
 /*
