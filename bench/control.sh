@@ -1,0 +1,79 @@
+#!/bin/bash
+# The control plane's own numbers, on one machine, in network namespaces (make bench-control):
+#
+#   join      `weft join` + weftd start to the first ping of the leader's overlay address,
+#             per joining node (median)
+#   view      a change on the leader (weft dns add) until every member has the new view
+#             generation (polled through `weft status`, so ~20 ms per member of resolution)
+#   idle CPU  every weftd's user+system CPU over IDLE_SECONDS (default 60) at the default
+#             intervals (health every 5 s, pulls every 15 s), as % of one CPU
+#   RSS       the leader's and a member's peak RSS (VmHWM)
+#
+# Usage: WEFT_WG=build/src/daemon/weft-wg bench/control.sh [NODES ...]   (default: 3 20)
+# The binaries are taken from WEFT_WG's build tree, so an older build can be measured the
+# same way. Root; underlay 198.18.0.0/24; everything is removed at exit.
+TEST=bench-control
+source "$(dirname "$0")/../tests/e2e/overlay_lib.sh"
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+WEFTD_OPTS="--log-level info"
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+now_ms() { date +%s%3N; }
+gen_of() { "$WEFT" -d "$(dir "$1")" status --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["node"]["generation"])' 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pid_of() { pgrep -nf "weftd --data-dir $(dir "$1") "; }
+
+run() {
+	local n=$1 joins=() t0 t1 target gens
+	underlay "$n"
+	init_leader
+	for i in $(seq 2 "$n"); do
+		tok=$(weftc 1 token create) || fail "token create"
+		t0=$(now_ms)
+		weftc "$i" join "$tok" --name "n$i" --no-start >/dev/null || fail "n$i join"
+		start_node "$i"
+		until in_ns "n$i" ping -c1 -W1 10.200.0.1 >/dev/null 2>&1; do
+			[ $(($(now_ms) - t0)) -lt 20000 ] || fail "n$i never reached the leader"
+		done
+		t1=$(now_ms)
+		joins+=($((t1 - t0)))
+	done
+	# Let the last pushes settle, then time one change to every member.
+	sleep 3
+	target=$(($(gen_of 1) + 1))
+	t0=$(now_ms)
+	weftc 1 dns add bench-rec 10.200.255.1 >/dev/null || fail "dns add"
+	for i in $(seq 2 "$n"); do
+		until [ "$(gen_of "$i")" -ge "$target" ]; do
+			[ $(($(now_ms) - t0)) -lt 60000 ] || fail "n$i never got generation $target"
+		done
+	done
+	t1=$(now_ms)
+	view=$((t1 - t0))
+	local before=0 after=0 hz
+	hz=$(getconf CLK_TCK)
+	for i in $(seq "$n"); do before=$((before + $(cpu_ticks "$(pid_of "$i")"))); done
+	sleep "$IDLE_SECONDS"
+	for i in $(seq "$n"); do after=$((after + $(cpu_ticks "$(pid_of "$i")"))); done
+	printf '%d nodes: join median %d ms (min %d, max %d, %d joins); view to all members %d ms; idle CPU of all %d weftd %s%% of one CPU (%s%% each); peak RSS leader %d kB, member %d kB\n' \
+		"$n" "$(printf '%s\n' "${joins[@]}" | median)" \
+		"$(printf '%s\n' "${joins[@]}" | sort -n | head -1)" \
+		"$(printf '%s\n' "${joins[@]}" | sort -n | tail -1)" "${#joins[@]}" "$view" "$n" \
+		"$(awk -v t=$((after - before)) -v hz="$hz" -v s="$IDLE_SECONDS" 'BEGIN {printf "%.2f", 100 * t / hz / s}')" \
+		"$(awk -v t=$((after - before)) -v hz="$hz" -v s="$IDLE_SECONDS" -v n="$n" 'BEGIN {printf "%.3f", 100 * t / hz / s / n}')" \
+		"$(awk '/VmHWM/ {print $2}' "/proc/$(pid_of 1)/status")" \
+		"$(awk '/VmHWM/ {print $2}' "/proc/$(pid_of 2)/status")"
+	# Tear down this cluster before the next size.
+	for ns in "${NAMESPACES[@]}"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+	done
+	sleep 1
+	for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+	NAMESPACES=()
+	rm -rf "${LOGDIR:?}"/n*
+}
+
+for n in "${@:-3 20}"; do
+	for size in $n; do run "$size"; done
+done
