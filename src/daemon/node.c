@@ -398,7 +398,7 @@ static void *push_main(void *arg)
 
 			if (!strcmp(to[i].name, n->st.self.name))
 				continue;
-			if (dmn_overlay_call(n, &to[i], DMN_CTL_VIEW, j, NULL, NULL, 2000, err,
+			if (dmn_overlay_send(n, &to[i], DMN_CTL_VIEW, j, false, 2000, err,
 					     sizeof(err)))
 				log_debug("push: %s (it will pull)", err);
 			else

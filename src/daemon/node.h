@@ -135,13 +135,15 @@ int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *n
 int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
 			size_t errlen);
 /*
- * One exchange with node `to` over the authenticated overlay channel (its key, not its
- * address): with ret, msg is a request and *ret its reply; without, msg is sent as a frame of
- * type and the call waits for the other end to have read it. 0 or -errno with err.
+ * Over the overlay channel to node `to`, authenticated by its key (not its address): a
+ * request and its reply (dmn_overlay_call), or one frame (dmn_overlay_send; wait_read: until
+ * the other end has read it and closed). 0 or -errno with err.
  */
-int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
-		     const json_t *msg, uint8_t *ret_type, json_t **ret, unsigned timeout_ms,
-		     char *err, size_t errlen);
+int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, const json_t *req,
+		     uint8_t *ret_type, json_t **ret, unsigned timeout_ms, char *err, size_t errlen);
+int dmn_overlay_send(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
+		     const json_t *msg, bool wait_read, unsigned timeout_ms, char *err,
+		     size_t errlen);
 /* An address as people write it (v4-mapped v6 as v4). */
 void dmn_addr_text(const struct sockaddr_storage *ss, char *out, size_t len);
 /* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */

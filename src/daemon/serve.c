@@ -39,12 +39,11 @@ void dmn_addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
 		snprintf(out, len, "?");
 }
 
-int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
-		     const json_t *msg, uint8_t *ret_type, json_t **ret, unsigned timeout_ms,
-		     char *err, size_t errlen)
+/* Connects to node `to` and proves both ends by their keys. fd and *ch, or -errno with err. */
+static int overlay_open(struct dmn_node *n, const struct ov_peer *to, struct ctl_chan *ch,
+			uint32_t max_rx, unsigned timeout_ms, char *err, size_t errlen)
 {
 	struct sockaddr_storage sa;
-	struct ctl_chan ch;
 	int fd, r;
 
 	dmn_overlay_addr(n, to, (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &sa);
@@ -54,23 +53,49 @@ int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
 			 strerror(-fd));
 		return fd;
 	}
-	ctl_chan_init(&ch, fd, timeout_ms, ret ? CTL_CHAN_VIEW_MAX : CTL_CHAN_PREAUTH_MAX);
-	r = ctl_chan_initiate(&ch, CTL_HS_OVERLAY, n->private_key, to->public_key, NULL, NULL,
+	ctl_chan_init(ch, fd, timeout_ms, max_rx);
+	r = ctl_chan_initiate(ch, CTL_HS_OVERLAY, n->private_key, to->public_key, NULL, NULL,
 			      err, errlen);
 	if (r) {
 		char why[200];
 
 		snprintf(why, sizeof(why), "%s", err);
 		snprintf(err, errlen, "control channel to %s: %s", to->name, why);
-	} else if (ret) {
-		r = ctl_chan_call(&ch, msg, ret_type, ret, err, errlen);
-	} else {
-		r = ctl_chan_send(&ch, type, msg);
-		if (!r)
-			r = ctl_chan_finish(&ch);
-		if (r)
-			snprintf(err, errlen, "%s: %s", to->name, strerror(-r));
+		ctl_chan_done(ch);
+		close(fd);
+		return r;
 	}
+	return fd;
+}
+
+int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, const json_t *req,
+		     uint8_t *ret_type, json_t **ret, unsigned timeout_ms, char *err, size_t errlen)
+{
+	struct ctl_chan ch;
+	int fd = overlay_open(n, to, &ch, CTL_CHAN_VIEW_MAX, timeout_ms, err, errlen), r;
+
+	if (fd < 0)
+		return fd;
+	r = ctl_chan_call(&ch, req, ret_type, ret, err, errlen);
+	ctl_chan_done(&ch);
+	close(fd);
+	return r;
+}
+
+int dmn_overlay_send(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
+		     const json_t *msg, bool wait_read, unsigned timeout_ms, char *err,
+		     size_t errlen)
+{
+	struct ctl_chan ch;
+	int fd = overlay_open(n, to, &ch, CTL_CHAN_PREAUTH_MAX, timeout_ms, err, errlen), r;
+
+	if (fd < 0)
+		return fd;
+	r = ctl_chan_send(&ch, type, msg);
+	if (!r && wait_read)
+		r = ctl_chan_finish(&ch);
+	if (r)
+		snprintf(err, errlen, "%s: %s", to->name, strerror(-r));
 	ctl_chan_done(&ch);
 	close(fd);
 	return r;
@@ -88,7 +113,7 @@ int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *r
 	pthread_mutex_lock(&n->lock);
 	leader = n->st.leader;
 	pthread_mutex_unlock(&n->lock);
-	r = dmn_overlay_call(n, &leader, DMN_CTL_REQUEST, j, ret_type, ret, 3000, err, errlen);
+	r = dmn_overlay_call(n, &leader, j, ret_type, ret, 3000, err, errlen);
 	json_decref(j);
 	return r;
 }
@@ -301,7 +326,8 @@ static int leader_node_remove(struct dmn_node *n, const char *name, char *err, s
 	if (dmn_leader_build_view(n, &v) == 0) {
 		json_t *j = dmn_view_to_json(&v);
 		char why[256];
-		int r = j ? dmn_overlay_call(n, &gone, DMN_CTL_VIEW, j, NULL, NULL, 1000, why,
+		/* Waits until it has read it: it is about to stop being a peer. */
+		int r = j ? dmn_overlay_send(n, &gone, DMN_CTL_VIEW, j, true, 1000, why,
 					     sizeof(why))
 			  : -ENOMEM;
 
