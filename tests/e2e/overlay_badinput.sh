@@ -180,3 +180,10 @@ has "node n3 joined from" "$(dir 1)/weftd.log" || fail "no join line: $(cat "$(d
 has "refused: unknown or used-up token" "$(dir 1)/weftd.log" ||
 	fail "no refusal line: $(cat "$(dir 1)/weftd.log")"
 ok "the leader's weftd.log at the default level has the join and the refusal"
+
+# The daemons logging into their state directories: stopped, so a sanitizer build's report
+# (written at exit) is read too; lib.sh's check covers $LOGDIR/*.log only.
+stop_node 3
+stop_node 1
+! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$(dir 1)/weftd.log" "$(dir 3)/weftd.log" ||
+	fail "sanitizer report in a weftd.log above"
