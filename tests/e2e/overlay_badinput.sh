@@ -172,8 +172,10 @@ wait_for 10 in_ns n3 ping -c1 -W1 10.200.0.1 || fail "n3 -> n1 after the join fr
 has "up on $(ifname 3)" "$(dir 3)/weftd.log" || fail "n3's weftd.log: $(cat "$(dir 3)/weftd.log")"
 ok "join --token-file from the build tree: weftd found, the token on no command line"
 
-# A refused join (the used token again, on stdin) at the default level: both in the log.
-out=$(in_ns n2 "$WEFT" join - -d "$LOGDIR/again" --name again --no-start <"$LOGDIR/n3.token" 2>&1) &&
+# A refused join (the used token again, on stdin, blanks around it and a second line that is
+# not read) at the default level: both in the log.
+out=$(printf ' \t%s \r\nmore\n' "$(cat "$LOGDIR/n3.token")" |
+	in_ns n2 "$WEFT" join - -d "$LOGDIR/again" --name again --no-start 2>&1) &&
 	fail "a used token was accepted"
 echo "$out" | has "unknown or used-up token" || fail "used token: $out"
 has "node n3 joined from" "$(dir 1)/weftd.log" || fail "no join line: $(cat "$(dir 1)/weftd.log")"
