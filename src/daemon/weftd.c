@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static int parse_uint(const char *flag, const char *s, unsigned long min, unsign
 static int log_fd = -1;
 /* Until weftd is up and detached, errors also go to the stderr of whoever started it (weft
  * join, a shell, a unit file), so a failed start is explained where it was asked for. */
-static volatile bool log_tee_stderr;
+static atomic_bool log_tee_stderr;
 
 static void file_sink(enum log_level level, const char *msg, void *ctx)
 {
@@ -72,11 +73,11 @@ static void file_sink(enum log_level level, const char *msg, void *ctx)
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t, &tm));
 	if (log_fd >= 0)
 		dprintf(log_fd, "%s %s %s\n", ts,
-			level == LOG_LVL_ERROR	 ? "error:"
+			level == LOG_LVL_ERROR	? "error:"
 			: level == LOG_LVL_INFO ? "info: "
 						: "debug:",
 			msg);
-	if (log_tee_stderr && (level == LOG_LVL_ERROR || log_fd < 0))
+	if (atomic_load(&log_tee_stderr) && (level == LOG_LVL_ERROR || log_fd < 0))
 		fprintf(stderr, "%s%s\n", strncmp(msg, "weftd: ", 7) ? "weftd: " : "", msg);
 }
 
@@ -92,15 +93,16 @@ static int open_log(const char *path)
 	struct stat st;
 	int fd, fl;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+	fd = open(path,
+		  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
 		  0600);
 	if (fd < 0) {
 		fprintf(stderr, "weftd: log file %s: %s\n", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		fprintf(stderr, "weftd: log file %s: not a regular file of uid %u: not used\n", path,
-			(unsigned)geteuid());
+		fprintf(stderr, "weftd: log file %s: not a regular file of uid %u: not used\n",
+			path, (unsigned)geteuid());
 		close(fd);
 		return -1;
 	}
@@ -133,6 +135,7 @@ int main(int argc, char **argv)
 		.pull_interval_ms = DMN_PULL_INTERVAL_MS,
 	};
 	const char *log_file = NULL;
+	char log_path[PATH_MAX + 16];
 	struct dmn_node node;
 	bool foreground = false;
 	int ready[2] = {-1, -1}, c, r;
@@ -232,15 +235,14 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
+	/* The log first: every later failure, the state directory's included, lands in it. */
 	if (!foreground) {
-		char path[PATH_MAX + 16];
-
 		if (!log_file) {
-			snprintf(path, sizeof(path), "%s/weftd.log", opt.dir);
-			log_file = path;
+			snprintf(log_path, sizeof(log_path), "%s/weftd.log", opt.dir);
+			log_file = log_path;
 		}
 		log_fd = open_log(log_file);
-		log_tee_stderr = true;
+		atomic_store(&log_tee_stderr, true);
 		log_set_sink(file_sink, NULL);
 	}
 	if (!foreground) {
@@ -277,7 +279,7 @@ int main(int argc, char **argv)
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 		/* Up: from now on the log only (stderr's owner may be gone). */
-		log_tee_stderr = false;
+		atomic_store(&log_tee_stderr, false);
 		if (log_fd < 0)
 			log_set_sink(NULL, NULL);
 		/* stderr into the log too: sanitizer reports and anything else written there. */

@@ -735,8 +735,8 @@ static int check_private(const struct stat *st, const char *path, bool is_dir, m
 			snprintf(err, errlen,
 				 "%s: mode %04o lets group or others %s; fix: chmod %s %s", path,
 				 (unsigned)(st->st_mode & 07777),
-				 is_dir	      ? "write the state directory (and so replace the "
-						"node's key and state)"
+				 is_dir		? "write the state directory (and so replace the "
+						  "node's key and state)"
 				 : forbid & 044 ? "at the key"
 						: "write it (and so change the node's state)",
 				 fix_mode, path);

@@ -67,8 +67,8 @@ static void test_table(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		struct sockaddr_storage ss = v[i].family == 4 ? v4(v[i].in, v[i].port)
-							       : v6(v[i].in, v[i].port);
+		struct sockaddr_storage ss =
+			v[i].family == 4 ? v4(v[i].in, v[i].port) : v6(v[i].in, v[i].port);
 		const struct sockaddr *sa = (const struct sockaddr *)&ss;
 
 		assert_ptr_equal(addrfmt_sockaddr(sa, sizeof(ss), false, out), out);
@@ -91,8 +91,8 @@ static void test_unusable(void **state)
 	(void)state;
 	assert_string_equal(addrfmt_sockaddr(NULL, sizeof(ss), true, out), "?");
 	assert_string_equal(addrfmt_sockaddr((struct sockaddr *)&ss, 0, true, out), "?");
-	assert_string_equal(addrfmt_sockaddr((struct sockaddr *)&ss,
-					     sizeof(struct sockaddr_in) - 1, false, out),
+	assert_string_equal(addrfmt_sockaddr((struct sockaddr *)&ss, sizeof(struct sockaddr_in) - 1,
+					     false, out),
 			    "?");
 	assert_string_equal(addrfmt_sockaddr((struct sockaddr *)&s6,
 					     sizeof(struct sockaddr_in6) - 1, false, out),

@@ -378,8 +378,8 @@ static void test_netns_run(void **state)
  */
 static void test_netns_open(void **state)
 {
-	static const char *const not_net[] = {"/proc/self/ns/uts", "/proc/self/ns/mnt",
-					      "/dev/null", "/proc/self", "/"};
+	static const char *const not_net[] = {"/proc/self/ns/uts", "/proc/self/ns/mnt", "/dev/null",
+					      "/proc/self", "/"};
 	char dir[] = "/tmp/weft-netns-open-XXXXXX", fifo[64], file[64];
 	int fd, ns, r;
 
@@ -508,8 +508,7 @@ int main(void)
 		T(test_bridge),		 T(test_link_list),
 		T(test_veth_into_netns), T(test_peer_here_move_master_alias),
 		T(test_netns_run),	 T(test_netns_open),
-		T(test_gateway_route),
-		T(test_ipv4_forwarding),
+		T(test_gateway_route),	 T(test_ipv4_forwarding),
 	};
 	const char *why = why_skip();
 
