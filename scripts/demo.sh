@@ -27,9 +27,9 @@ start_node 1
 say "n2, n3: weft join with tokens from the leader"
 for i in 2 3; do
 	tok=$(weftc 1 token create --ttl 600)
-	echo "token: ${tok:0:40}..."
+	echo "token: ${tok:0:40}... (given on stdin: a command line is visible to every local user)"
 	WEFT_DATA_DIR=$(dir "$i")
-	run ip netns exec "$(ns n$i)" "$WEFT" join "$tok" --name "n$i" --no-start
+	echo "$tok" | run ip netns exec "$(ns n$i)" "$WEFT" join - --name "n$i" --no-start
 	start_node "$i"
 done
 

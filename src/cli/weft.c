@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,9 @@
 #include "overlay/state.h"
 
 #define PROG "weft"
+#ifndef WEFT_BINDIR
+#define WEFT_BINDIR "/usr/local/bin" /* meson sets the configured one */
+#endif
 
 /* weftd answers a local request within its own deadline (an attach may wait for the leader). */
 enum { CLI_CALL_TIMEOUT_MS = 125000, CLI_JOIN_TIMEOUT_MS = 10000 };
@@ -187,7 +191,11 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 				z[--zl] = '\0';
 			if (!zl || zl >= OV_STATE_ZONE_MAX || !dmn_record_name_valid(z))
 				return fail("--zone: '%s' is not a lower-case DNS name", optarg);
-			snprintf(st.zone, sizeof(st.zone), "%s.", z);
+			/* zl < OV_STATE_ZONE_MAX: the dot and the NUL fit (gcc's ASan build
+			 * cannot see that through snprintf and -Werror stopped it). */
+			memcpy(st.zone, z, zl);
+			st.zone[zl] = '.';
+			st.zone[zl + 1] = '\0';
 			break;
 		}
 		case 'm':
@@ -278,37 +286,145 @@ out:
 
 /* --- join --------------------------------------------------------------------------------------- */
 
-static int start_weftd(struct cli_ctx *c, const char *ifname)
+/*
+ * Where weftd is, first found wins: $WEFTD; beside this weft (installed: both in bindir);
+ * ../daemon/weftd from this weft (the build tree: build/src/cli/weft, build/src/daemon/weftd);
+ * the configured install directory; then PATH. /proc/self/exe, not argv[0], so a symlink or
+ * a relative invocation finds the real neighbours. ret gets a path, or "weftd" for PATH.
+ */
+static void find_weftd(char ret[static PATH_MAX])
 {
-	char self[PATH_MAX], path[PATH_MAX + 8], *slash;
-	const char *weftd = getenv("WEFTD");
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	pid_t pid;
-	int status;
+	char self[PATH_MAX], *slash;
+	const char *env = getenv("WEFTD");
+	ssize_t n;
 
-	if (!weftd && n > 0) {
+	if (env && *env) {
+		snprintf(ret, PATH_MAX, "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
 		self[n] = '\0';
 		slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			snprintf(path, sizeof(path), "%s/weftd", self);
-			if (access(path, X_OK) == 0)
-				weftd = path;
+			if (snprintf(ret, PATH_MAX, "%s/weftd", self) < PATH_MAX &&
+			    access(ret, X_OK) == 0)
+				return;
+			if (snprintf(ret, PATH_MAX, "%s/../daemon/weftd", self) < PATH_MAX &&
+			    access(ret, X_OK) == 0)
+				return;
 		}
 	}
-	if (!weftd)
-		weftd = "weftd";
+	if (snprintf(ret, PATH_MAX, "%s/weftd", WEFT_BINDIR) < PATH_MAX && access(ret, X_OK) == 0)
+		return;
+	snprintf(ret, PATH_MAX, "weftd");
+}
+
+static int start_weftd(struct cli_ctx *c, const char *ifname)
+{
+	char weftd[PATH_MAX], log[PATH_MAX + 16];
+	pid_t pid;
+	int status;
+
+	find_weftd(weftd);
+	/* What this process printed comes before anything weftd prints. */
+	fflush(stdout);
+	fflush(stderr);
+	/* No token or key on weftd's command line or in its environment: it reads the state
+	 * directory join wrote. */
 	pid = fork();
 	if (pid < 0)
 		return fail("fork: %s", strerror(errno));
 	if (pid == 0) {
-		execlp(weftd, weftd, "--data-dir", c->dir, "--interface", ifname, (char *)NULL);
+		if (strchr(weftd, '/'))
+			execl(weftd, weftd, "--data-dir", c->dir, "--interface", ifname, (char *)NULL);
+		else
+			execlp(weftd, weftd, "--data-dir", c->dir, "--interface", ifname,
+			       (char *)NULL);
 		fprintf(stderr, PROG ": cannot run %s: %s\n", weftd, strerror(errno));
 		_exit(127);
 	}
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-		return fail("weftd did not start (see %s/weftd.log)", c->dir);
+	if (waitpid(pid, &status, 0) < 0)
+		return fail("waiting for weftd: %s", strerror(errno));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return fail("weftd not found (looked at $WEFTD, beside weft, in ../daemon from it, "
+			    "in " WEFT_BINDIR " and in PATH): set WEFTD=/path/to/weftd, or start it with "
+			    "`weftd --data-dir %s --interface %s`",
+			    c->dir, ifname);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(log, sizeof(log), "%s/weftd.log", c->dir);
+		if (access(log, F_OK) == 0)
+			return fail("weftd did not start (its messages are above and in %s)", log);
+		return fail("weftd did not start (its messages are above)");
+	}
 	return 0;
+}
+
+/*
+ * The token from a file, or from stdin for "-": its first line, blanks around it trimmed, at
+ * most DMN_CTL_TOKEN_STRLEN - 1 bytes. On the command line a token is in /proc/PID/cmdline,
+ * which every local user can read; a file or a pipe is not. 0 or 1 (told why).
+ */
+static int read_token(const char *path, char out[static DMN_CTL_TOKEN_STRLEN])
+{
+	char buf[DMN_CTL_TOKEN_STRLEN + 64];
+	const char *what = strcmp(path, "-") ? path : "stdin";
+	size_t n = 0, start = 0, end;
+	struct stat st;
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : STDIN_FILENO;
+	int ret = 1;
+
+	if (fd < 0)
+		return fail("--token-file: %s: %s", path, strerror(errno));
+	if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 044))
+		fprintf(stderr, PROG ": warning: %s is readable by group or others (chmod 600 %s)\n",
+			path, path);
+	/* One line: stop at the first newline, so a pipe is not read further than that. */
+	while (n < sizeof(buf) - 1 && !memchr(buf, '\n', n)) {
+		ssize_t k = read(fd, buf + n, fd == STDIN_FILENO ? 1 : sizeof(buf) - 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			fail("reading the token from %s: %s", what, strerror(errno));
+			goto out;
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	end = n;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n') {
+			end = i;
+			break;
+		}
+	if (end == n && n == sizeof(buf) - 1) {
+		fail("the token in %s: longer than a token can be", what);
+		goto out;
+	}
+	while (start < end && strchr(" \t\r\v\f", buf[start]))
+		start++;
+	while (end > start && strchr(" \t\r\v\f", buf[end - 1]))
+		end--;
+	if (end == start) {
+		fail("no token in %s (expected one line from `weft token create`)", what);
+		goto out;
+	}
+	if (end - start >= DMN_CTL_TOKEN_STRLEN) {
+		fail("the token in %s: longer than a token can be", what);
+		goto out;
+	}
+	memcpy(out, buf + start, end - start);
+	out[end - start] = '\0';
+	ret = 0;
+out:
+	crypto_wipe(buf, sizeof(buf));
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return ret;
 }
 
 static int cmd_join(struct cli_ctx *c, int argc, char **argv)
@@ -316,10 +432,11 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 	static const struct option lo[] = {
 		{"data-dir", required_argument, NULL, 'd'},  {"name", required_argument, NULL, 'n'},
 		{"endpoint", required_argument, NULL, 'e'},  {"interface", required_argument, NULL, 'i'},
-		{"no-start", no_argument, NULL, 'N'},	     {NULL, 0, NULL, 0},
+		{"no-start", no_argument, NULL, 'N'},	     {"token-file", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
 	};
-	const char *name = NULL, *endpoint = NULL, *ifname = "weft0";
-	char err[OV_STATE_ERR_LEN], host[64], ip[OV_PREFIX_STRLEN];
+	const char *name = NULL, *endpoint = NULL, *ifname = "weft0", *token_file = NULL;
+	char err[OV_STATE_ERR_LEN], host[64], ip[OV_PREFIX_STRLEN], token[DMN_CTL_TOKEN_STRLEN];
 	struct dmn_token tok;
 	struct dmn_join m;
 	struct dmn_welcome w;
@@ -353,13 +470,31 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		case 'N':
 			no_start = true;
 			break;
+		case 't':
+			token_file = optarg;
+			break;
 		default:
 			return fail("join: bad option (see `weft join --help`)");
 		}
 	}
-	if (optind + 1 != argc)
-		return fail("join: expected one TOKEN (from `weft token create` on the leader)");
-	if (dmn_token_parse(argv[optind], &tok, err, sizeof(err)))
+	if (token_file && optind != argc)
+		return fail("join: --token-file and a TOKEN argument: give one of them");
+	if (!token_file && optind + 1 != argc)
+		return fail("join: expected --token-file FILE, - (the token on stdin) or TOKEN "
+			    "(from `weft token create` on the leader)");
+	if (!token_file && !strcmp(argv[optind], "-"))
+		token_file = "-";
+	if (token_file) {
+		if (read_token(token_file, token))
+			return 1;
+	} else {
+		snprintf(token, sizeof(token), "%s", argv[optind]);
+		fprintf(stderr, PROG ": warning: a token on the command line is visible to every "
+				"local user (/proc/PID/cmdline); use --token-file FILE or - (stdin)\n");
+	}
+	r = dmn_token_parse(token, &tok, err, sizeof(err));
+	crypto_wipe(token, sizeof(token));
+	if (r)
 		return fail("join: %s", err);
 	if (!name) {
 		if (gethostname(host, sizeof(host)))
@@ -905,7 +1040,13 @@ static const struct cli_cmd commands[] = {
 	 "create a cluster: this node becomes its leader"},
 	{"token", cmd_token, "create [--ttl SECONDS] [--uses N] [-d DIR]",
 	 "print a join token (leader)"},
-	{"join", cmd_join, "TOKEN [--name NAME] [--endpoint IP[:PORT]] [--interface IF] [--no-start] [-d DIR]",
+	{"join", cmd_join,
+	 "(--token-file FILE | -) [--name NAME] [--endpoint IP[:PORT]] [--interface IF] "
+	 "[--no-start] [-d DIR]\n"
+	 "  The token (from `weft token create` on the leader) is read from FILE, or from stdin\n"
+	 "  with -, one line; `weft join TOKEN` works too but shows it to every local user.\n"
+	 "  weftd is looked for at $WEFTD, beside weft, in ../daemon from it (the build tree),\n"
+	 "  in the install directory (" WEFT_BINDIR "), then in PATH.",
 	 "join a cluster and start weftd"},
 	{"node", cmd_node, "remove NAME [-d DIR]", "remove a node from the cluster (leader)"},
 	{"status", cmd_status, "[--json] [-d DIR]", "this node, its peers, services and allocations"},
@@ -932,6 +1073,9 @@ static int cmd_help(struct cli_ctx *c, int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		printf("  %-8s %s\n", commands[i].name, commands[i].help);
 	printf("\nThe state directory is %s unless -d DIR or WEFT_DATA_DIR says otherwise.\n"
+	       "Join with the token in a file or on stdin, not on the command line:\n"
+	       "  " PROG " join --token-file FILE    or    ... | " PROG " join -\n"
+	       "WEFTD=PATH names the weftd that `join` starts.\n"
 	       "`" PROG " COMMAND --help` shows a command's arguments.\n",
 	       OV_STATE_DEFAULT_DIR);
 	return 0;

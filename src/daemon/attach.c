@@ -11,7 +11,6 @@
  * them never pick the same address.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +61,14 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 	struct ov_prefix subnet, addr, gw;
 	char pf[OV_PREFIX_STRLEN], why[256] = "";
 	json_t *reply = NULL;
-	int fd = -1, r;
+	int fd, r;
 
+	/* Before the lock, and never blocking: a FIFO or any other non-namespace path given as
+	 * --netns is refused at once instead of holding every other attach (and the channel
+	 * serving this request) in a blocking open. */
+	fd = ov_attach_netns_open(q->netns, err, errlen);
+	if (fd < 0)
+		return fd;
 	pthread_mutex_lock(&attach_lock);
 	pthread_mutex_lock(&n->lock);
 	r = n->removed ? -EPERM : 0;
@@ -76,12 +81,6 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 		snprintf(err, errlen, "%s",
 			 r == -EPERM ? "this node was removed from the cluster"
 				     : "a container of that name is attached on this node already");
-		goto out;
-	}
-	fd = open(q->netns, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", q->netns, strerror(errno));
 		goto out;
 	}
 	strcpy(sub.service, q->service);
@@ -140,8 +139,7 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 	r = *ret ? 0 : -ENOMEM;
 out:
 	json_decref(reply);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	pthread_mutex_unlock(&attach_lock);
 	return r;
 }

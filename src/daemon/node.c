@@ -27,6 +27,7 @@
 #include "ctl/chan.h"
 #include "daemon/node.h"
 #include "dataplane/device.h"
+#include "lib/addrfmt.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "platform/netif.h"
@@ -724,10 +725,11 @@ static void accept_one(struct dmn_node *n, int lfd, enum conn_kind kind)
 	ok = conn_take(n, kind, &c->from);
 	pthread_mutex_unlock(&n->lock);
 	if (!ok) {
-		char who[INET6_ADDRSTRLEN] = "local";
+		char who[ADDRFMT_LEN] = "local";
 
 		if (kind != CONN_LOCAL)
-			dmn_addr_text(&c->from, who, sizeof(who));
+			addrfmt_sockaddr((const struct sockaddr *)&c->from, sizeof(c->from), false,
+					 who);
 		log_debug("%s: connection from %s refused: its budget is spent",
 			  conn_kinds[kind].name, who);
 		close(fd);

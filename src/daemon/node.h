@@ -144,8 +144,6 @@ int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, const json_t 
 int dmn_overlay_send(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
 		     const json_t *msg, bool wait_read, unsigned timeout_ms, char *err,
 		     size_t errlen);
-/* An address as people write it (v4-mapped v6 as v4). */
-void dmn_addr_text(const struct sockaddr_storage *ss, char *out, size_t len);
 /* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */
 int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
 		   json_t **ret, char *err, size_t errlen);

@@ -20,24 +20,8 @@
 #include "ctl/chan.h"
 #include "daemon/node.h"
 #include "dataplane/device.h"
+#include "lib/addrfmt.h"
 #include "lib/log.h"
-
-void dmn_addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-	const void *a = ss->ss_family == AF_INET
-				? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
-				: (const void *)&s6->sin6_addr;
-	int family = ss->ss_family;
-
-	/* A v4 client of a dual-stack socket is written as people write it: 198.18.0.2. */
-	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		a = &s6->sin6_addr.s6_addr[12];
-		family = AF_INET;
-	}
-	if (!inet_ntop(family, a, out, (socklen_t)len))
-		snprintf(out, len, "?");
-}
 
 /* Connects to node `to` and proves both ends by their keys. fd and *ch, or -errno with err. */
 static int overlay_open(struct dmn_node *n, const struct ov_peer *to, struct ctl_chan *ch,
@@ -737,7 +721,7 @@ static int overlay_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN]
 
 void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
 {
-	char err[512] = "", who[INET6_ADDRSTRLEN];
+	char err[512] = "", who[ADDRFMT_LEN];
 	struct overlay_peer op = {.n = n};
 	struct dmn_request q;
 	struct ctl_chan ch;
@@ -745,7 +729,7 @@ void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage
 	json_t *j;
 	int r;
 
-	dmn_addr_text(from, who, sizeof(who));
+	addrfmt_sockaddr((const struct sockaddr *)from, sizeof(*from), false, who);
 	/* A member takes views (large) from its leader; the leader takes requests (small). */
 	ctl_chan_init(&ch, fd, DMN_OVERLAY_TIMEOUT_MS,
 		      n->st.role == OV_ROLE_LEADER ? CTL_CHAN_REQUEST_MAX : CTL_CHAN_VIEW_MAX);
@@ -908,7 +892,7 @@ static int join_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN],
 
 void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
 {
-	char err[512] = "", who[INET6_ADDRSTRLEN];
+	char err[512] = "", who[ADDRFMT_LEN];
 	struct join_ctx jc = {.n = n};
 	struct dmn_tokens *saved = NULL;
 	struct dmn_token_rec *tok;
@@ -919,7 +903,7 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 	json_t *j = NULL;
 	int r;
 
-	dmn_addr_text(from, who, sizeof(who));
+	addrfmt_sockaddr((const struct sockaddr *)from, sizeof(*from), false, who);
 	ctl_chan_init(&ch, fd, DMN_JOIN_TIMEOUT_MS, CTL_CHAN_PREAUTH_MAX);
 	r = ctl_chan_respond(&ch, CTL_HS_JOIN, n->private_key, join_accept, &jc, err,
 			     sizeof(err));

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,9 @@ static int parse_uint(const char *flag, const char *s, unsigned long min, unsign
 }
 
 static int log_fd = -1;
+/* Until weftd is up and detached, errors also go to the stderr of whoever started it (weft
+ * join, a shell, a unit file), so a failed start is explained where it was asked for. */
+static atomic_bool log_tee_stderr;
 
 static void file_sink(enum log_level level, const char *msg, void *ctx)
 {
@@ -67,8 +71,45 @@ static void file_sink(enum log_level level, const char *msg, void *ctx)
 
 	(void)ctx;
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t, &tm));
-	dprintf(log_fd, "%s %s %s\n", ts,
-		level == LOG_LVL_ERROR ? "error:" : level == LOG_LVL_INFO ? "info: " : "debug:", msg);
+	if (log_fd >= 0)
+		dprintf(log_fd, "%s %s %s\n", ts,
+			level == LOG_LVL_ERROR	? "error:"
+			: level == LOG_LVL_INFO ? "info: "
+						: "debug:",
+			msg);
+	if (atomic_load(&log_tee_stderr) && (level == LOG_LVL_ERROR || log_fd < 0))
+		fprintf(stderr, "%s%s\n", strncmp(msg, "weftd: ", 7) ? "weftd: " : "", msg);
+}
+
+/*
+ * The daemon's log file, opened before anything else can fail so that every start-up error
+ * is in it. Appended to, created 0600, never through a symlink, and only a regular file of
+ * ours: the state directory is checked later (ov_state_lock), and a FIFO or someone else's
+ * file planted there must neither block nor receive our log. -1 (said on stderr) when it
+ * cannot be used; weftd then still starts and logs start-up errors to stderr.
+ */
+static int open_log(const char *path)
+{
+	struct stat st;
+	int fd, fl;
+
+	fd = open(path,
+		  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+		  0600);
+	if (fd < 0) {
+		fprintf(stderr, "weftd: log file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		fprintf(stderr, "weftd: log file %s: not a regular file of uid %u: not used\n",
+			path, (unsigned)geteuid());
+		close(fd);
+		return -1;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
 }
 
 int main(int argc, char **argv)
@@ -94,12 +135,17 @@ int main(int argc, char **argv)
 		.pull_interval_ms = DMN_PULL_INTERVAL_MS,
 	};
 	const char *log_file = NULL;
+	char log_path[PATH_MAX + 16];
 	struct dmn_node node;
 	bool foreground = false;
 	int ready[2] = {-1, -1}, c, r;
 	unsigned long v;
 	sigset_t mask;
 
+	/* The level weftd --help promises. lib/log's own default is error, which is weft-wg's
+	 * (as wireguard-go's); weftd never set info, so a daemonized weftd logged nothing but
+	 * errors unless started with --log-level. */
+	log_set_level(LOG_LVL_INFO);
 	strcpy(opt.dir, OV_STATE_DEFAULT_DIR);
 	strcpy(opt.ifname, DMN_DEFAULT_IFNAME);
 	strcpy(opt.resolv_conf, "/etc/resolv.conf");
@@ -189,6 +235,16 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
+	/* The log first: every later failure, the state directory's included, lands in it. */
+	if (!foreground) {
+		if (!log_file) {
+			snprintf(log_path, sizeof(log_path), "%s/weftd.log", opt.dir);
+			log_file = log_path;
+		}
+		log_fd = open_log(log_file);
+		atomic_store(&log_tee_stderr, true);
+		log_set_sink(file_sink, NULL);
+	}
 	if (!foreground) {
 		pid_t pid;
 		char ch;
@@ -220,16 +276,12 @@ int main(int argc, char **argv)
 	log_info("weftd: node %s (%s) up on %s", node.st.self.name,
 		 node.st.role == OV_ROLE_LEADER ? "leader" : "member", opt.ifname);
 	if (!foreground) {
-		char path[PATH_MAX + 16];
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-		if (!log_file) {
-			snprintf(path, sizeof(path), "%s/weftd.log", opt.dir);
-			log_file = path;
-		}
-		log_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (log_fd >= 0)
-			log_set_sink(file_sink, NULL);
+		/* Up: from now on the log only (stderr's owner may be gone). */
+		atomic_store(&log_tee_stderr, false);
+		if (log_fd < 0)
+			log_set_sink(NULL, NULL);
 		/* stderr into the log too: sanitizer reports and anything else written there. */
 		if (null >= 0) {
 			dup2(null, STDIN_FILENO);

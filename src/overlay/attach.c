@@ -501,6 +501,21 @@ int ov_attach_lookup(const char *container, struct ov_attach_info *ret)
 	return rc;
 }
 
+int ov_attach_netns_open(const char *path, char *err, size_t errlen)
+{
+	int fd = plat_ctr_netns_open(path);
+
+	if (fd >= 0)
+		return fd;
+	if (err && errlen) {
+		if (fd == -EINVAL)
+			snprintf(err, errlen, "not a network namespace: %s", path ? path : "");
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(-fd));
+	}
+	return fd;
+}
+
 int ov_detach(const char *container)
 {
 	struct plat_ctr_link l;

@@ -115,6 +115,14 @@ int ov_attach_alias_format(const char *service, const char *container,
  */
 int ov_attach(const struct ov_attach_req *r, struct ov_attach_info *ret);
 
+/*
+ * Open path as a container's network namespace for ov_attach's netns_fd, never blocking
+ * (plat_ctr_netns_open: a FIFO, a regular file, a device or another kind of namespace is
+ * refused without being opened for reading). The fd (O_CLOEXEC), or -errno with err saying
+ * "not a network namespace: PATH" (-EINVAL) or "PATH: <strerror>".
+ */
+int ov_attach_netns_open(const char *path, char *err, size_t errlen);
+
 /* Delete the container's host veth (and with it eth0). 0, -ENOENT when not attached. */
 int ov_detach(const char *container);
 

@@ -708,6 +708,58 @@ out:
 	return r;
 }
 
+/*
+ * Only the uid running weft may change the node's state: whoever can write the directory or
+ * one of its files (or owns them) can swap the node's key, its view of the cluster or the
+ * leader's tokens. st is the fstat of path; forbid the mode bits that must be clear (022 for
+ * everything, 077 for the key). 0, or -EPERM/-EACCES with err saying why and what to run.
+ */
+static int check_private(const struct stat *st, const char *path, bool is_dir, mode_t forbid,
+			 char *err, size_t errlen)
+{
+	uid_t me = geteuid();
+	const char *fix_mode = is_dir ? "700" : "600";
+
+	if (st->st_uid != me) {
+		if (errlen)
+			snprintf(err, errlen,
+				 "%s: owned by uid %u, not by uid %u that runs weft: another user "
+				 "could change the node's %s; fix: chown %u %s && chmod %s %s",
+				 path, (unsigned)st->st_uid, (unsigned)me,
+				 is_dir ? "key and state" : "state", (unsigned)me, path, fix_mode,
+				 path);
+		return -EPERM;
+	}
+	if (st->st_mode & forbid) {
+		if (errlen)
+			snprintf(err, errlen,
+				 "%s: mode %04o lets group or others %s; fix: chmod %s %s", path,
+				 (unsigned)(st->st_mode & 07777),
+				 is_dir		? "write the state directory (and so replace the "
+						  "node's key and state)"
+				 : forbid & 044 ? "at the key"
+						: "write it (and so change the node's state)",
+				 fix_mode, path);
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* dir: a directory of this uid that group and others cannot write. */
+static int check_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sys_fail(errno, dir, "open", err, errlen);
+	r = fstat(fd, &st) ? sys_fail(errno, dir, "stat", err, errlen)
+			   : check_private(&st, dir, true, 022, err, errlen);
+	close(fd);
+	return r;
+}
+
 int ov_state_lock(const char *dir, int *ret_fd, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -715,6 +767,9 @@ int ov_state_lock(const char *dir, int *ret_fd, char *err, size_t errlen)
 
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return sys_fail(errno, dir, "mkdir", err, errlen);
+	r = check_dir(dir, err, errlen);
+	if (r < 0)
+		return r;
 	r = join_path(path, dir, OV_STATE_LOCK_FILE, err, errlen);
 	if (r < 0)
 		return r;
@@ -746,8 +801,8 @@ void ov_state_unlock(int fd)
 }
 
 /* Reads at most max bytes of a regular file; -EFBIG past that. *ret malloc'ed, NUL added. */
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *st,
-		     char *err, size_t errlen);
+static int read_file(const char *path, size_t max, mode_t forbid, char **ret, size_t *ret_len,
+		     struct stat *st, char *err, size_t errlen);
 
 int ov_state_read_file(const char *dir, const char *name, size_t max, char **ret, size_t *ret_len,
 		       char *err, size_t errlen)
@@ -756,11 +811,11 @@ int ov_state_read_file(const char *dir, const char *name, size_t max, char **ret
 	struct stat st;
 	int r = join_path(path, dir, name, err, errlen);
 
-	return r < 0 ? r : read_file(path, max, ret, ret_len, &st, err, errlen);
+	return r < 0 ? r : read_file(path, max, 022, ret, ret_len, &st, err, errlen);
 }
 
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_len, struct stat *st,
-		     char *err, size_t errlen)
+static int read_file(const char *path, size_t max, mode_t forbid, char **ret, size_t *ret_len,
+		     struct stat *st, char *err, size_t errlen)
 {
 	char *buf = NULL;
 	size_t n = 0;
@@ -783,6 +838,9 @@ static int read_file(const char *path, size_t max, char **ret, size_t *ret_len, 
 		r = -EINVAL;
 		goto out;
 	}
+	r = check_private(st, path, false, forbid, err, errlen);
+	if (r < 0)
+		goto out;
 	if ((unsigned long long)st->st_size > max) {
 		if (errlen)
 			snprintf(err, errlen, "%s: %lld bytes, over the %zu-byte cap", path,
@@ -839,7 +897,7 @@ int ov_state_load(const char *dir, struct ov_state *ret, char *err, size_t errle
 	r = join_path(path, dir, OV_STATE_FILE, err, errlen);
 	if (r < 0)
 		return r;
-	r = read_file(path, OV_STATE_MAX_BYTES, &buf, &len, &st, err, errlen);
+	r = read_file(path, OV_STATE_MAX_BYTES, 022, &buf, &len, &st, err, errlen);
 	if (r < 0)
 		return r;
 	r = ov_state_parse(buf, len, ret, why, sizeof(why));
@@ -897,18 +955,9 @@ int ov_state_key_load(const char *dir, uint8_t key[static OV_KEY_LEN], char *err
 	r = join_path(path, dir, OV_STATE_KEY_FILE, err, errlen);
 	if (r < 0)
 		return r;
-	r = read_file(path, OV_KEY_B64_LEN + 1, &buf, &len, &st, err, errlen);
+	r = read_file(path, OV_KEY_B64_LEN + 1, 077, &buf, &len, &st, err, errlen);
 	if (r < 0)
 		return r;
-	if (st.st_mode & 077) {
-		if (errlen)
-			snprintf(err, errlen,
-				 "%s: mode %04o lets group or others at the key "
-				 "(chmod 600)",
-				 path, (unsigned)(st.st_mode & 07777));
-		r = -EACCES;
-		goto out;
-	}
 	if (len == OV_KEY_B64_LEN + 1 && buf[OV_KEY_B64_LEN] == '\n')
 		buf[OV_KEY_B64_LEN] = '\0';
 	if (strlen(buf) != OV_KEY_B64_LEN || ov_key_from_base64(buf, key)) {
@@ -919,7 +968,6 @@ int ov_state_key_load(const char *dir, uint8_t key[static OV_KEY_LEN], char *err
 				 path);
 		r = -EINVAL;
 	}
-out:
 	explicit_bzero(buf, OV_KEY_B64_LEN + 3);
 	free(buf);
 	return r;

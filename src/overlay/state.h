@@ -124,14 +124,21 @@ int ov_state_format(const struct ov_state *s, char **ret, size_t *ret_len, char 
 		    size_t errlen);
 
 /*
- * Take the directory: create it (0700) when missing, then flock its lock file. 0 and the
- * descriptor, which holds the lock until ov_state_unlock() or exit; -EBUSY when another
- * process (or descriptor) holds it; -errno. err names the path.
+ * Take the directory: create it (0700) when missing, check that it is this uid's and that
+ * group and others cannot write it, then flock its lock file. 0 and the descriptor, which
+ * holds the lock until ov_state_unlock() or exit; -EBUSY when another process (or
+ * descriptor) holds it; -EPERM another uid's directory, -EACCES a group- or other-writable
+ * one (err says why and the command that fixes it: chmod 700 DIR); -errno. err names the path.
  */
 int ov_state_lock(const char *dir, int *ret_fd, char *err, size_t errlen);
 void ov_state_unlock(int fd);
 
-/* Read and parse dir/state.json. -ENOENT when it does not exist; err is "<path>: <reason>". */
+/*
+ * Read and parse dir/state.json. -ENOENT when it does not exist; err is "<path>: <reason>".
+ * Every file read here (state.json, private.key, ov_state_read_file's) must be a regular file
+ * of this uid that group and others cannot write: -EPERM / -EACCES otherwise, err saying how
+ * to fix it.
+ */
 int ov_state_load(const char *dir, struct ov_state *ret, char *err, size_t errlen);
 /*
  * Write dir/state.json atomically (see above). With OV_STATE_CREATE, -EEXIST if it exists;
@@ -142,8 +149,9 @@ int ov_state_save(const char *dir, const struct ov_state *s, unsigned flags, cha
 		  size_t errlen);
 
 /*
- * dir/private.key. Load refuses a file that is not a regular file, is readable or writable
- * by group or others, or is not exactly the key and an optional "\n". key only on success.
+ * dir/private.key. Load refuses a file that is not a regular file, is another uid's (-EPERM),
+ * is readable or writable by group or others (-EACCES), or is not exactly the key and an
+ * optional "\n". key only on success.
  */
 int ov_state_key_load(const char *dir, uint8_t key[static OV_KEY_LEN], char *err, size_t errlen);
 /* Write it 0600, atomically. flags: OV_STATE_CREATE. */

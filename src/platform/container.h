@@ -123,6 +123,18 @@ int plat_ctr_ipv4_forwarding(bool on);
 int plat_ctr_netns_is_self(int fd);
 
 /*
+ * Open path as a network namespace (a /proc/PID/ns/net, a bind mount of one) for
+ * plat_ctr_netns_run() and friends, without blocking and without opening anything that is
+ * not a namespace file: path is opened O_PATH (a FIFO, a device or a socket is never really
+ * opened, so nothing blocks and no driver sees an open), must be on nsfs (fstatfs,
+ * NSFS_MAGIC), and is then reopened read-only through /proc/self/fd and asked its type
+ * (ioctl NS_GET_NSTYPE must say CLONE_NEWNET; a kernel before 4.11 cannot tell and setns
+ * checks it later). An O_CLOEXEC fd, or -errno: -EINVAL not a namespace file or not a
+ * network one, -ENOENT, -EACCES, ... from open.
+ */
+int plat_ctr_netns_open(const char *path);
+
+/*
  * Run fn(ctx) inside the network namespace netns_fd and return its value; -errno when the
  * namespace cannot be entered (-EBADF, -EINVAL not a netns, -EPERM).
  *

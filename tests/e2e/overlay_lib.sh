@@ -58,11 +58,11 @@ init_leader() { # init_leader [extra init options]
 	start_node 1
 }
 
-join_node() { # join_node I [extra join options]
-	local i=$1 tok
+join_node() { # join_node I [extra join options]: the token in a file, never on a command line
+	local i=$1 tok=$LOGDIR/n$1.token
 	shift
-	tok=$(weftc 1 token create) || fail "token create"
-	weftc "$i" join "$tok" --name "n$i" --no-start "$@" >/dev/null || fail "n$i join"
+	(umask 077 && weftc 1 token create >"$tok") || fail "token create"
+	weftc "$i" join --token-file "$tok" --name "n$i" --no-start "$@" >/dev/null || fail "n$i join"
 	start_node "$i"
 }
 

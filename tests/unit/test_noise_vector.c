@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector (../shared/vectors) through the
+ * The cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector (tests/vectors, VECTORS_DIR from
+ * meson, so the test reads the repository's own copy whatever the cwd) through the
  * engine's Noise core, byte for byte: both handshake messages, the handshake hash and the
  * four transport messages after the split. Also WireGuard's precomputed C_i / H_i.
  */
@@ -59,7 +60,7 @@ static void hexfield(json_t *o, const char *key, uint8_t *out, size_t cap, size_
 static void load(struct vec *v)
 {
 	json_error_t err;
-	json_t *root = json_load_file(SHARED_VECTORS_DIR "/noise-ikpsk2-cacophony.json", 0, &err);
+	json_t *root = json_load_file(VECTORS_DIR "/noise-ikpsk2-cacophony.json", 0, &err);
 	json_t *o, *msgs;
 
 	if (!root)

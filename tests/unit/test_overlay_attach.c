@@ -30,6 +30,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "netns_util.h"
@@ -134,6 +135,39 @@ static bool exists(const char *name)
 }
 
 /* ---- names ---- */
+
+/* --netns PATH: refused at once, with the message the user sees, unless a network namespace. */
+static void test_netns_path(void **state)
+{
+	char dir[] = "/tmp/weft-attach-netns-XXXXXX", fifo[64], file[64], msg[256], want[128];
+	const char *const bad[] = {fifo, file, "/proc/self/ns/uts", "/dev/null"};
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	alarm(10); /* a blocking open would end the test here */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(ov_attach_netns_open(bad[i], msg, sizeof(msg)), -EINVAL);
+		snprintf(want, sizeof(want), "not a network namespace: %s", bad[i]);
+		assert_string_equal(msg, want);
+	}
+	assert_int_equal(ov_attach_netns_open("/nonexistent", msg, sizeof(msg)), -ENOENT);
+	assert_string_equal(msg, "/nonexistent: No such file or directory");
+	alarm(0);
+	fd = ov_attach_netns_open("/proc/self/ns/net", msg, sizeof(msg));
+	assert_true(fd >= 0);
+	assert_int_equal(plat_ctr_netns_is_self(fd), 1);
+	close(fd);
+	unlink(fifo);
+	unlink(file);
+	rmdir(dir);
+}
 
 static void test_names(void **state)
 {
@@ -803,6 +837,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_netns_path),
 		T(test_attach_detach),
 		T(test_long_service),
 		T(test_attach_twice),

@@ -4,8 +4,10 @@
  * values and a table-driven reference encoder; endpoints; leader and member states through
  * format/parse and save/load; every kind of corrupt state file refused with a message naming
  * the file and the reason, the file byte-identical afterwards; save refusing states its
- * loader would refuse; atomic writes leaving no temp file; the key file's mode; the lock.
- * Works in fresh directories under /tmp; needs no privileges.
+ * loader would refuse; atomic writes leaving no temp file; the key file's mode; the lock;
+ * a state directory or file that group or others can write, or another uid owns, refused
+ * with the fix. Works in fresh directories under /tmp; needs no privileges (the ownership
+ * cases run only as root, which can chown).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -896,6 +898,87 @@ static void test_load_odd_files(void **state)
 	ov_state_done(&s);
 }
 
+/* A group/other-writable or foreign directory or file is refused, saying why and the fix. */
+static void test_private_dir_and_files(void **state)
+{
+	static const mode_t bad_dir[] = {0777, 0770, 0730, 0702, 01777};
+	char err[OV_STATE_ERR_LEN], want[2 * PATH_MAX + 128], path[PATH_MAX], *buf;
+	struct ov_state s, t;
+	uint8_t key[OV_KEY_LEN];
+	size_t len;
+	int fd = -7;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_dir) / sizeof(bad_dir[0]); i++) {
+		assert_int_equal(chmod(tmpdir, bad_dir[i]), 0);
+		assert_int_equal(ov_state_lock(tmpdir, &fd, err, sizeof(err)), -EACCES);
+		assert_int_equal(fd, -7);
+		snprintf(want, sizeof(want), "%s: mode %04o lets group or others write the state "
+			 "directory", tmpdir, (unsigned)bad_dir[i]);
+		if (!strstr(err, want))
+			fail_msg("mode %04o: %s", (unsigned)bad_dir[i], err);
+		snprintf(want, sizeof(want), "fix: chmod 700 %s", tmpdir);
+		assert_non_null(strstr(err, want));
+		assert_dir_holds(NULL, 0); /* not even the lock file */
+	}
+	/* group and others may read and enter it; only writing is refused */
+	assert_int_equal(chmod(tmpdir, 0755), 0);
+	assert_int_equal(ov_state_lock(tmpdir, &fd, err, sizeof(err)), 0);
+	ov_state_unlock(fd);
+	assert_int_equal(chmod(tmpdir, 0700), 0);
+
+	/* the files: state.json and the daemon's files must not be group/other-writable */
+	make_leader(&s);
+	assert_int_equal(ov_state_save(tmpdir, &s, OV_STATE_CREATE, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/state.json", tmpdir);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(ov_state_load(tmpdir, &t, err, sizeof(err)), 0);
+	ov_state_done(&t);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(ov_state_load(tmpdir, &t, err, sizeof(err)), -EACCES);
+	snprintf(want, sizeof(want), "%s: mode 0666 lets group or others write it", path);
+	assert_non_null(strstr(err, want));
+	snprintf(want, sizeof(want), "fix: chmod 600 %s", path);
+	assert_non_null(strstr(err, want));
+	/* ...and a save does not replace a file it would refuse to load */
+	assert_int_equal(ov_state_save(tmpdir, &s, 0, err, sizeof(err)), -EACCES);
+	assert_int_equal(file_mode("state.json"), 0666);
+	assert_int_equal(chmod(path, 0600), 0);
+	write_file("view.json", "{}", 2, 0620);
+	assert_int_equal(ov_state_read_file(tmpdir, "view.json", 100, &buf, &len, err, sizeof(err)),
+			 -EACCES);
+	assert_non_null(strstr(err, "view.json: mode 0620"));
+	write_file("tokens.json", "{}", 2, 0640);
+	assert_int_equal(ov_state_read_file(tmpdir, "tokens.json", 100, &buf, &len, err,
+					    sizeof(err)),
+			 0);
+	free(buf);
+	/* the key: not even readable by group or others */
+	write_file("private.key", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 45, 0604);
+	assert_int_equal(ov_state_key_load(tmpdir, key, err, sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "mode 0604 lets group or others at the key; fix: chmod 600"));
+
+	/* another uid's directory or file: only root can make one here */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(ov_state_load(tmpdir, &t, err, sizeof(err)), -EPERM);
+		snprintf(want, sizeof(want), "%s: owned by uid 65534, not by uid 0 that runs weft",
+			 path);
+		assert_non_null(strstr(err, want));
+		snprintf(want, sizeof(want), "fix: chown 0 %s && chmod 600 %s", path, path);
+		assert_non_null(strstr(err, want));
+		assert_int_equal(chown(path, 0, 0), 0);
+		assert_int_equal(chown(tmpdir, 65534, 65534), 0);
+		assert_int_equal(ov_state_lock(tmpdir, &fd, err, sizeof(err)), -EPERM);
+		snprintf(want, sizeof(want), "fix: chown 0 %s && chmod 700 %s", tmpdir, tmpdir);
+		assert_non_null(strstr(err, want));
+		assert_int_equal(chown(tmpdir, 0, 0), 0);
+	} else {
+		printf("# not root: the ownership cases are skipped\n");
+	}
+	ov_state_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -909,6 +992,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_leader, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_corrupt_member, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_odd_files, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_private_dir_and_files, setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

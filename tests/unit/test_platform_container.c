@@ -371,6 +371,61 @@ static void test_netns_run(void **state)
 	close(ns);
 }
 
+/*
+ * --netns paths: only a network namespace file opens; a FIFO (which would block a plain
+ * open for reading until a writer came), a regular file, a device, a directory and another
+ * kind of namespace are refused at once. alarm() turns a blocking open into a failure.
+ */
+static void test_netns_open(void **state)
+{
+	static const char *const not_net[] = {"/proc/self/ns/uts", "/proc/self/ns/mnt", "/dev/null",
+					      "/proc/self", "/"};
+	char dir[] = "/tmp/weft-netns-open-XXXXXX", fifo[64], file[64];
+	int fd, ns, r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	alarm(10);
+	assert_int_equal(plat_ctr_netns_open(fifo), -EINVAL);
+	assert_int_equal(plat_ctr_netns_open(file), -EINVAL);
+	for (size_t i = 0; i < sizeof(not_net) / sizeof(not_net[0]); i++) {
+		r = plat_ctr_netns_open(not_net[i]);
+		if (r != -EINVAL)
+			fail_msg("%s: %d, not -EINVAL", not_net[i], r);
+	}
+	assert_int_equal(plat_ctr_netns_open("/nonexistent/ns"), -ENOENT);
+	assert_int_equal(plat_ctr_netns_open(""), -EINVAL);
+	assert_int_equal(plat_ctr_netns_open(NULL), -EINVAL);
+	alarm(0);
+
+	/* ours and another one open, and are what plat_ctr_netns_is_self says */
+	fd = plat_ctr_netns_open("/proc/thread-self/ns/net");
+	assert_true(fd >= 0);
+	assert_int_equal(plat_ctr_netns_is_self(fd), 1);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	close(fd);
+	ns = tnet_new();
+	assert_true(ns >= 0);
+	snprintf(file, sizeof(file), "/proc/self/fd/%d", ns);
+	fd = plat_ctr_netns_open(file);
+	assert_true(fd >= 0);
+	assert_int_equal(plat_ctr_netns_is_self(fd), 0);
+	close(fd);
+	close(ns);
+
+	unlink(fifo);
+	snprintf(file, sizeof(file), "%s/file", dir);
+	unlink(file);
+	rmdir(dir);
+}
+
 /* ---- routes and forwarding ---- */
 
 static void test_gateway_route(void **state)
@@ -452,8 +507,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_bridge),		 T(test_link_list),
 		T(test_veth_into_netns), T(test_peer_here_move_master_alias),
-		T(test_netns_run),	 T(test_gateway_route),
-		T(test_ipv4_forwarding),
+		T(test_netns_run),	 T(test_netns_open),
+		T(test_gateway_route),	 T(test_ipv4_forwarding),
 	};
 	const char *why = why_skip();
 

@@ -22,8 +22,10 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <net/if.h>
 #include <linux/if_link.h>
+#include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -526,6 +528,44 @@ int plat_ctr_netns_is_self(int fd)
 	if (stat("/proc/thread-self/ns/net", &b) < 0)
 		return -errno;
 	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int plat_ctr_netns_open(const char *path)
+{
+	char self[64];
+	struct statfs sfs;
+	int pfd, fd, type, r;
+
+	if (!path || !*path)
+		return -EINVAL;
+	/* O_PATH: no open(2) of the file itself, so a FIFO cannot block us here. */
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (fstatfs(pfd, &sfs) < 0) {
+		r = -errno;
+		close(pfd);
+		return r;
+	}
+	if (sfs.f_type != NSFS_MAGIC) {
+		close(pfd);
+		return -EINVAL;
+	}
+	/* An nsfs file: reopening it for real cannot block; setns wants a real fd. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	close(pfd);
+	if (r < 0)
+		return r;
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type < 0 && errno == ENOTTY)
+		return fd; /* before Linux 4.11: setns(CLONE_NEWNET) checks the type later */
+	if (type != CLONE_NEWNET) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
 }
 
 struct netns_job {
