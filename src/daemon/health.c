@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "daemon/node.h"
+#include "dataplane/device.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -200,4 +201,16 @@ json_t *dmn_health_json(struct dmn_node *n, const char *name)
 				   : (h->healthy ? "up" : "down"),
 			 "rtt_ms", h->known ? json_real((double)h->rtt_us / 1000.0) : json_null(),
 			 "probes", (json_int_t)h->probes, "replies", (json_int_t)h->replies);
+}
+
+/* --- status ------------------------------------------------------------------------------------ */
+
+uint64_t dmn_handshake_age(struct dmn_node *n, const uint8_t *key)
+{
+	struct dp_peer_stats st;
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (dp_device_peer_stats(n->dev, key, &st) || !st.last_handshake_sec)
+		return UINT64_MAX;
+	return now > st.last_handshake_sec ? now - st.last_handshake_sec : 0;
 }

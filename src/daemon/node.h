@@ -150,8 +150,6 @@ int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *r
 
 /* A member pulls the leader's view now (after a change it asked for). */
 void dmn_member_refresh(struct dmn_node *n);
-/* Seconds since the device's last handshake with key; UINT64_MAX if none. Lock not held. */
-uint64_t dmn_handshake_age(struct dmn_node *n, const uint8_t *key);
 
 /* attach.c: containers of this node (local requests). */
 int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
@@ -165,9 +163,15 @@ void dmn_dns_update(struct dmn_node *n); /* lock held */
 void dmn_dns_stop(struct dmn_node *n);
 void dmn_dns_set_healthy(struct dmn_node *n, uint32_t owner, bool healthy); /* lock held */
 
+/* status.c: the replies of `weft status` and `weft dns list` (lock not held). */
+json_t *dmn_status_json(struct dmn_node *n);
+json_t *dmn_records_json(struct dmn_node *n);
+
 /* health.c */
 void dmn_health_tick(struct dmn_node *n);
 void dmn_health_input(struct dmn_node *n);
 json_t *dmn_health_json(struct dmn_node *n, const char *name); /* lock held */
+/* Seconds since the device's last handshake with key; UINT64_MAX if none. Lock not held. */
+uint64_t dmn_handshake_age(struct dmn_node *n, const uint8_t *key);
 
 #endif
