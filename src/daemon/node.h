@@ -35,7 +35,6 @@ enum {
 	DMN_PULL_INTERVAL_MS = 15000,	 /* a member asks the leader for a newer view */
 	DMN_SWEEP_INTERVAL_MS = 2000,	 /* look for containers that died */
 	DMN_MAX_CONNS = 32,		 /* control connections served at once */
-	DMN_TOKEN_DEFAULT_TTL = 3600,	 /* weft token create: one hour */
 	DMN_CTL_PORT_OFFSET = 1,	 /* overlay control and health: cluster port + 1 */
 };
 
