@@ -135,8 +135,8 @@ struct dmn_service {
  */
 struct dmn_record {
 	char name[OV_STATE_ZONE_MAX + 1];
-	struct ov_prefix addr;			/* /32 or /128 */
-	char owner[OV_ALLOC_NAME_MAX + 1];	/* a node of the view, or "" for the admin */
+	struct ov_prefix addr;		   /* /32 or /128 */
+	char owner[OV_ALLOC_NAME_MAX + 1]; /* a node of the view, or "" for the admin */
 };
 
 struct dmn_subnet {

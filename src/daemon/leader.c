@@ -249,9 +249,8 @@ static struct dmn_token_rec *token_find(const struct dmn_leader *l, const uint8_
 	return found;
 }
 
-int dmn_leader_token_find(const struct dmn_leader *l,
-			  const uint8_t id[static DMN_CTL_TOKEN_ID_LEN], uint64_t now,
-			  const struct dmn_token_rec **ret, char *err, size_t errlen)
+int dmn_leader_token_find(const struct dmn_leader *l, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
+			  uint64_t now, const struct dmn_token_rec **ret, char *err, size_t errlen)
 {
 	const struct dmn_token_rec *t = token_find(l, id);
 
@@ -428,8 +427,8 @@ static int op_service_add(struct dmn_leader *l, const struct dmn_actor *who, con
 	/* the subnet was given to this node by SUBNET, which checked the service name */
 	if (ov_alloc_subnet_get(&l->st->alloc, q->service, node, &sn) ||
 	    !ov_prefix_contains(&sn, &q->addr))
-		return fail(err, errlen, -EINVAL, "address not inside the subnet of service %s on %s",
-			    q->service, node);
+		return fail(err, errlen, -EINVAL,
+			    "address not inside the subnet of service %s on %s", q->service, node);
 	for (size_t i = 0; i < v->n_services; i++) {
 		const struct dmn_service *s = &v->services[i];
 
@@ -526,7 +525,8 @@ static int op_dns_add(struct dmn_leader *l, const struct dmn_actor *who, const c
 	if (!dmn_record_name_valid(q->name) || !q->has_addr)
 		return fail(err, errlen, -EINVAL, "malformed dns-add");
 	if (!record_rel(l->st->zone, q->name, rel))
-		return fail(err, errlen, -EINVAL, "%s is outside the zone %s", q->name, l->st->zone);
+		return fail(err, errlen, -EINVAL, "%s is outside the zone %s", q->name,
+			    l->st->zone);
 	top = top_label(rel);
 	if (top[0] && reserved(top))
 		return fail(err, errlen, -EINVAL,
@@ -725,7 +725,7 @@ static int op_node_remove(struct dmn_leader *l, const struct dmn_actor *who, con
 	return remove_node(l, q->name, NULL, c, err, errlen);
 }
 
-/* --- the table ---------------------------------------------------------------------------------- */
+/* --- the table ------------------------------------------------------------------------------ */
 
 typedef int (*op_fn)(struct dmn_leader *l, const struct dmn_actor *who, const char *node,
 		     const struct dmn_request *q, uint64_t now, json_t **ret,

@@ -117,8 +117,8 @@ enum {
 };
 
 struct dmn_leader_change {
-	unsigned effects;		 /* DMN_LEADER_SAVE_* | DMN_LEADER_PUBLISH */
-	char what[DMN_LEADER_WHAT_MAX];	 /* "record db added by n3", or "" */
+	unsigned effects;		/* DMN_LEADER_SAVE_* | DMN_LEADER_PUBLISH */
+	char what[DMN_LEADER_WHAT_MAX]; /* "record db added by n3", or "" */
 	/* --- private to leader.c: the undo --- */
 	unsigned undo;
 	struct ov_peer *members;
@@ -175,8 +175,7 @@ int dmn_leader_remove(struct dmn_leader *l, const struct dmn_actor *who, const c
  * 0 and *ret (points into l->tokens, valid until its next change); -ENOENT unknown or used
  * up; -EKEYEXPIRED expired at now. err says which.
  */
-int dmn_leader_token_find(const struct dmn_leader *l,
-			  const uint8_t id[static DMN_CTL_TOKEN_ID_LEN], uint64_t now,
-			  const struct dmn_token_rec **ret, char *err, size_t errlen);
+int dmn_leader_token_find(const struct dmn_leader *l, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
+			  uint64_t now, const struct dmn_token_rec **ret, char *err, size_t errlen);
 
 #endif

@@ -729,7 +729,8 @@ static void test_view_refusals(void **state)
 	MUTATE(strcpy(m.records[1].name, ".weft.local."), "records[1].name");
 	MUTATE(strcpy(m.records[1].name, "a b"), "records[1].name");
 	MUTATE(strcpy(m.records[0].owner, "node-z"), "records[0].owner: not a node");
-	MUTATE(strcpy(m.records[1].owner, "Node-a"), "records[1].owner: \"Node-a\" is not a valid name");
+	MUTATE(strcpy(m.records[1].owner, "Node-a"),
+	       "records[1].owner: \"Node-a\" is not a valid name");
 	MUTATE((m.n_nodes = 1, m.n_subnets = 0, m.n_services = 0), "records[0].owner: not a node");
 	MUTATE(m.generation = (uint64_t)INT64_MAX + 1, "generation");
 #undef MUTATE

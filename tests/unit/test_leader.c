@@ -66,8 +66,8 @@ enum { A_ADMIN, A_N1, A_N2, A_N3, A_NOBODY, A_NONE };
 
 static struct dmn_actor actor(int which)
 {
-	static const char *const names[] = {[A_N1] = "n1", [A_N2] = "n2", [A_N3] = "n3",
-					    [A_NOBODY] = "n9"};
+	static const char *const names[] = {
+		[A_N1] = "n1", [A_N2] = "n2", [A_N3] = "n3", [A_NOBODY] = "n9"};
 	struct dmn_actor a;
 
 	memset(&a, 0, sizeof(a));
@@ -138,8 +138,8 @@ static void step(struct fx *f, int who, enum dmn_op op, const char *name, const 
 	char err[256] = "";
 	json_t *ret = NULL;
 
-	commit_ok(f, request(f, who, op, name, service, container, addr, &ret, &c, err,
-			     sizeof(err)),
+	commit_ok(f,
+		  request(f, who, op, name, service, container, addr, &ret, &c, err, sizeof(err)),
 		  &c, err);
 	json_decref(ret);
 }
@@ -267,7 +267,8 @@ static void err_has(const char *what, const char *err, const char *needle)
 		fail_msg("%s: error \"%s\" does not say \"%s\"", what, err, needle);
 }
 
-/* --- the authorization table ------------------------------------------------------------------- */
+/* --- the authorization table -------------------------------------------------------------------
+ */
 
 static void test_may(void **state)
 {
@@ -275,12 +276,12 @@ static void test_may(void **state)
 		enum dmn_op op;
 		bool admin, node;
 	} want[] = {
-		{DMN_OP_STATUS, false, false},	    {DMN_OP_TOKEN_CREATE, true, false},
-		{DMN_OP_NODE_REMOVE, true, false},  {DMN_OP_DNS_LIST, false, false},
-		{DMN_OP_DNS_ADD, true, true},	    {DMN_OP_DNS_RM, true, true},
-		{DMN_OP_ATTACH, false, false},	    {DMN_OP_DETACH, false, false},
-		{DMN_OP_GET_VIEW, false, false},    {DMN_OP_SUBNET, true, true},
-		{DMN_OP_SERVICE_ADD, true, true},   {DMN_OP_SERVICE_DEL, true, true},
+		{DMN_OP_STATUS, false, false},	   {DMN_OP_TOKEN_CREATE, true, false},
+		{DMN_OP_NODE_REMOVE, true, false}, {DMN_OP_DNS_LIST, false, false},
+		{DMN_OP_DNS_ADD, true, true},	   {DMN_OP_DNS_RM, true, true},
+		{DMN_OP_ATTACH, false, false},	   {DMN_OP_DETACH, false, false},
+		{DMN_OP_GET_VIEW, false, false},   {DMN_OP_SUBNET, true, true},
+		{DMN_OP_SERVICE_ADD, true, true},  {DMN_OP_SERVICE_DEL, true, true},
 	};
 	struct dmn_actor admin = actor(A_ADMIN), node = actor(A_N2), none = actor(A_NONE);
 
@@ -313,6 +314,7 @@ struct row {
 #define SAVE_PUB (DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH)
 #define PUB	 DMN_LEADER_PUBLISH
 
+/* clang-format off */
 static const struct row rows[] = {
 	/* authorization: who may send what */
 	{"member asks a subnet", A_N2, DMN_OP_SUBNET, NULL, "api2", NULL, NULL, 0, "for service api2 on n2", SAVE_PUB},
@@ -388,6 +390,7 @@ static const struct row rows[] = {
 	{"admin removes nobody", A_ADMIN, DMN_OP_NODE_REMOVE, "nobody", NULL, NULL, NULL, -ENOENT, "no node named nobody", 0},
 	{"admin removes a bad name", A_ADMIN, DMN_OP_NODE_REMOVE, "Bad_Name", NULL, NULL, NULL, -EINVAL, "not a node name", 0},
 };
+/* clang-format on */
 
 static void run_row(struct fx *f, const struct row *t)
 {
@@ -489,7 +492,8 @@ static void test_rows_commit(void **state)
 	fx_done(&f);
 }
 
-/* --- quotas ------------------------------------------------------------------------------------ */
+/* --- quotas ------------------------------------------------------------------------------------
+ */
 
 /* Issue 11 attack 2: one member asks 3,837 subnets in a row. */
 static void test_quota_subnets(void **state)
@@ -559,8 +563,8 @@ static void test_quota_containers(void **state)
 			attached++;
 		}
 	}
-	assert_int_equal(request(&f, A_N2, DMN_OP_SERVICE_ADD, NULL, "web", "one-more",
-				 "web/n2#9", &ret, &c, err, sizeof(err)),
+	assert_int_equal(request(&f, A_N2, DMN_OP_SERVICE_ADD, NULL, "web", "one-more", "web/n2#9",
+				 &ret, &c, err, sizeof(err)),
 			 -EDQUOT);
 	err_has("container quota", err, "quota of 256 containers per node");
 	assert_empty(&c);
@@ -618,7 +622,8 @@ static void test_quota_records(void **state)
 	fx_done(&f);
 }
 
-/* --- removal ----------------------------------------------------------------------------------- */
+/* --- removal -----------------------------------------------------------------------------------
+ */
 
 static void test_remove(void **state)
 {
@@ -678,6 +683,7 @@ struct admit_row {
 	const char *needle;
 };
 
+/* clang-format off */
 static const struct admit_row admit_rows[] = {
 	{"a new node", TOK_LIVE, "n4", 4, 0, "node n4 admitted: 10.200.0.4"},
 	{"a new node, single-use token", TOK_ONCE, "n4", 4, 0, "admitted"},
@@ -696,6 +702,7 @@ static const struct admit_row admit_rows[] = {
 	{"expired token", TOK_EXPIRED, "n4", 4, -EKEYEXPIRED, "token expired"},
 	{"unknown token", TOK_UNKNOWN, "n4", 4, -ENOENT, "unknown or used-up token"},
 };
+/* clang-format on */
 
 static void test_admit(void **state)
 {
@@ -723,8 +730,7 @@ static void test_admit(void **state)
 			assert_empty(&c);
 		} else {
 			err_has(t->what, c.what, t->needle);
-			assert_int_equal(c.effects, DMN_LEADER_SAVE_STATE |
-							    DMN_LEADER_SAVE_TOKENS |
+			assert_int_equal(c.effects, DMN_LEADER_SAVE_STATE | DMN_LEADER_SAVE_TOKENS |
 							    DMN_LEADER_PUBLISH);
 			assert_string_equal(p.name, t->name);
 			if (!strcmp(t->name, "n2")) {
@@ -754,7 +760,8 @@ static void test_admit(void **state)
 	fx_done(&f);
 }
 
-/* --- tokens ------------------------------------------------------------------------------------ */
+/* --- tokens ------------------------------------------------------------------------------------
+ */
 
 static void test_tokens(void **state)
 {
@@ -774,8 +781,7 @@ static void test_tokens(void **state)
 	assert_int_equal(dmn_leader_token_find(&f.l, id, NOW, &t, err, sizeof(err)), 0);
 	assert_memory_equal(t->id, id, sizeof(id));
 	token_id(id, TOK_EXPIRED);
-	assert_int_equal(dmn_leader_token_find(&f.l, id, NOW, &t, err, sizeof(err)),
-			 -EKEYEXPIRED);
+	assert_int_equal(dmn_leader_token_find(&f.l, id, NOW, &t, err, sizeof(err)), -EKEYEXPIRED);
 	assert_int_equal(dmn_leader_token_find(&f.l, id, NOW - 1, &t, err, sizeof(err)), 0);
 	token_id(id, TOK_UNKNOWN);
 	assert_int_equal(dmn_leader_token_find(&f.l, id, NOW, &t, err, sizeof(err)), -ENOENT);
