@@ -25,7 +25,7 @@
 
 #define NOW 1700000000ULL
 
-/* --- fixture ------------------------------------------------------------------------------ */
+/* --- fixture ---------------------------------------------------------------------------------- */
 
 static void fill(uint8_t *b, size_t n, uint8_t seed)
 {
@@ -267,8 +267,7 @@ static void err_has(const char *what, const char *err, const char *needle)
 		fail_msg("%s: error \"%s\" does not say \"%s\"", what, err, needle);
 }
 
-/* --- the authorization table -------------------------------------------------------------------
- */
+/* --- the authorization table ------------------------------------------------------------------ */
 
 static void test_may(void **state)
 {
@@ -299,7 +298,7 @@ static void test_may(void **state)
 	assert_int_equal(dmn_actor_node(&node, ""), -EINVAL);
 }
 
-/* --- one request per row --------------------------------------------------------------------- */
+/* --- one request per row ---------------------------------------------------------------------- */
 
 struct row {
 	const char *what;
@@ -492,8 +491,7 @@ static void test_rows_commit(void **state)
 	fx_done(&f);
 }
 
-/* --- quotas ------------------------------------------------------------------------------------
- */
+/* --- quotas ----------------------------------------------------------------------------------- */
 
 /* Issue 11 attack 2: one member asks 3,837 subnets in a row. */
 static void test_quota_subnets(void **state)
@@ -622,8 +620,7 @@ static void test_quota_records(void **state)
 	fx_done(&f);
 }
 
-/* --- removal -----------------------------------------------------------------------------------
- */
+/* --- removal ---------------------------------------------------------------------------------- */
 
 static void test_remove(void **state)
 {
@@ -672,7 +669,7 @@ static void test_remove(void **state)
 	fx_done(&f);
 }
 
-/* --- admission ------------------------------------------------------------------------------- */
+/* --- admission -------------------------------------------------------------------------------- */
 
 struct admit_row {
 	const char *what;
@@ -760,8 +757,7 @@ static void test_admit(void **state)
 	fx_done(&f);
 }
 
-/* --- tokens ------------------------------------------------------------------------------------
- */
+/* --- tokens ----------------------------------------------------------------------------------- */
 
 static void test_tokens(void **state)
 {
