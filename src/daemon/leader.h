@@ -17,7 +17,8 @@
  * state.json, save tokens.json, publish a new view), a line for the log, and what it takes to
  * undo the change. The caller saves what the effects name and then calls exactly one of
  * dmn_leader_commit() (saved) and dmn_leader_rollback() (a save failed: memory is as it was
- * before the call, so a failed save fails the operation that needed it). Rollback cannot fail:
+ * before the call, so a failed save fails the operation that needed it), with no other entry
+ * called in between (weftd holds the node lock throughout). Rollback cannot fail:
  * a changed table is swapped in as a new copy and the old one kept until commit; an allocation
  * is undone by its inverse (a host address handed out stays retired, as the allocator wants);
  * a removal, which the allocator cannot invert, keeps the whole old allocator. Rollback only
