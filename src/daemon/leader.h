@@ -163,7 +163,8 @@ int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL
 		     struct dmn_leader_change *chg, char *err, size_t errlen);
 
 /*
- * NODE_REMOVE, typed: the admin only; not the leader itself (-EINVAL), a member (-ENOENT).
+ * NODE_REMOVE, typed: the admin only (-EPERM); not the leader itself (-EINVAL); a member
+ * (-ENOENT otherwise).
  * Releases its addresses and subnets, drops its containers and the records it owns.
  * *ret_gone (may be NULL) is the removed member, for telling it.
  */
