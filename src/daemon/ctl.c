@@ -444,6 +444,19 @@ static bool json_record_name(struct ov_jctx *c, const json_t *o, const char *pat
 	return true;
 }
 
+/* "owner": a node name, or "" for the admin; missing (files written before owners) is "". */
+static bool json_record_owner(struct ov_jctx *c, const json_t *o, const char *path,
+			      char ret[static OV_ALLOC_NAME_MAX + 1])
+{
+	const json_t *s = json_object_get(o, "owner");
+
+	if (!s || (json_is_string(s) && json_string_length(s) == 0)) {
+		ret[0] = '\0';
+		return !c->ret;
+	}
+	return ov_json_name(c, o, path, "owner", ret);
+}
+
 /* --- view ------------------------------------------------------------------------------------ */
 
 void dmn_view_done(struct dmn_view *v)
@@ -542,6 +555,9 @@ static void view_check(struct ov_jctx *c, const struct dmn_view *v)
 					     "services[%zu]: container or address of services[%zu]",
 					     i, k);
 	}
+	for (size_t i = 0; i < v->n_records && !c->ret; i++)
+		if (v->records[i].owner[0] && !dmn_view_node(v, v->records[i].owner))
+			ov_jctx_fail(c, -EINVAL, "records[%zu].owner: not a node", i);
 }
 
 static int view_read(struct ov_jctx *c, const json_t *j, const struct ov_state *s,
@@ -552,7 +568,7 @@ static int view_read(struct ov_jctx *c, const json_t *j, const struct ov_state *
 	static const char *const sub_fields[] = {"service", "node", "subnet", NULL};
 	static const char *const svc_fields[] = {"service", "node", "container", "addr", "ports",
 						 NULL};
-	static const char *const rec_fields[] = {"name", "addr", NULL};
+	static const char *const rec_fields[] = {"name", "addr", "owner", NULL};
 	const json_t *nodes, *subnets, *services, *records;
 	char p[OV_JSON_PATH_LEN];
 	long long ver, gen;
@@ -627,7 +643,8 @@ static int view_read(struct ov_jctx *c, const json_t *j, const struct ov_state *
 		}
 		if (!ov_json_fields(c, o, p, rec_fields) ||
 		    !json_record_name(c, o, p, "name", rc->name) ||
-		    !ov_json_addr(c, o, p, "addr", 0, &rc->addr))
+		    !ov_json_addr(c, o, p, "addr", 0, &rc->addr) ||
+		    !json_record_owner(c, o, p, rc->owner))
 			break;
 		v->n_records = i + 1;
 	}
@@ -687,6 +704,7 @@ json_t *dmn_view_to_json(const struct dmn_view *v)
 		bad |= !o;
 		bad |= json_object_set_new(o, "name", json_string(v->records[i].name));
 		bad |= json_object_set_new(o, "addr", jprefix(&v->records[i].addr, false));
+		bad |= json_object_set_new(o, "owner", json_string(v->records[i].owner));
 		bad |= json_array_append_new(records, o);
 	}
 	bad |= json_object_set_new(j, "version", json_integer(1));

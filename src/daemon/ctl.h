@@ -129,10 +129,15 @@ struct dmn_service {
 	size_t n_ports;
 };
 
-/* A custom host record (weft dns add): absolute owner name inside the zone, or relative. */
+/*
+ * A custom host record (weft dns add): absolute name inside the zone, or relative. Owned by
+ * the node that added it, or by the admin (the root CLI on the leader): owner "". Only its
+ * owner or the admin may remove it; it goes with its owner node (see daemon/leader.h).
+ */
 struct dmn_record {
 	char name[OV_STATE_ZONE_MAX + 1];
-	struct ov_prefix addr; /* /32 or /128 */
+	struct ov_prefix addr;		   /* /32 or /128 */
+	char owner[OV_ALLOC_NAME_MAX + 1]; /* a node of the view, or "" for the admin */
 };
 
 struct dmn_subnet {
@@ -163,7 +168,9 @@ void dmn_view_done(struct dmn_view *v);
 /*
  * Strict: fields, types, names, keys, every address inside the cluster ranges of s, the
  * leader among the nodes, names and keys and addresses unique, subnets and services on known
- * nodes, each service address inside its (service, node) subnet, caps. ret only on success.
+ * nodes, each service address inside its (service, node) subnet, each record's owner a node
+ * or "" (a record without "owner", as view.json files before owners were written, is the
+ * admin's), caps. ret only on success.
  */
 int dmn_view_from_json(const json_t *j, const struct ov_state *s, struct dmn_view *ret, char *err,
 		       size_t errlen);

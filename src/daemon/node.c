@@ -347,8 +347,10 @@ int dmn_leader_build_view(struct dmn_node *n, struct dmn_view *v)
 		    ov_prefix_contains(&sn, &s->addr))
 			v->services[v->n_services++] = *s;
 	}
+	/* Records stay only while their owner does (a view naming a gone owner is refused). */
 	for (size_t i = 0; i < n->view.n_records; i++)
-		v->records[v->n_records++] = n->view.records[i];
+		if (!n->view.records[i].owner[0] || dmn_view_node(v, n->view.records[i].owner))
+			v->records[v->n_records++] = n->view.records[i];
 	return 0;
 }
 

@@ -49,7 +49,6 @@ enum {
 	/* A member refuses a view that jumps further ahead of its own: generations only grow by
 	 * one per change, and a huge jump would shut out every later real view. */
 	DMN_VIEW_GENERATION_JUMP_MAX = 1u << 24,
-	DMN_TOKEN_DEFAULT_TTL = 3600,	 /* weft token create: one hour */
 	DMN_CTL_PORT_OFFSET = 1,	 /* overlay control and health: cluster port + 1 */
 };
 

@@ -18,6 +18,7 @@
 
 #include "crypto/crypto.h"
 #include "ctl/chan.h"
+#include "daemon/leader.h"
 #include "daemon/node.h"
 #include "dataplane/device.h"
 #include "lib/addrfmt.h"
@@ -144,165 +145,85 @@ void dmn_serve_view_frame(struct dmn_node *n, const json_t *j)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* --- leader operations (lock held) --------------------------------------------------------- */
+/* --- leader operations: the decisions are daemon/leader.c's; here the saving and the log --- */
 
-static int leader_subnet(struct dmn_node *n, const char *service, const char *node,
-			 struct ov_prefix *ret, char *err, size_t errlen)
+static int leader_random(void *buf, size_t len)
 {
-	int r = ov_alloc_subnet_add(&n->st.alloc, service, node, ret);
+	return crypto_random(buf, len) ? -EIO : 0;
+}
 
-	if (r < 0) {
-		snprintf(err, errlen, "no subnet for service %s on %s: %s", service, node,
-			 r == -ENOSPC ? "the cluster range is full" : strerror(-r));
-		return r;
-	}
-	if (r == 1) {
-		char pf[OV_PREFIX_STRLEN];
+static struct dmn_leader leader_of(struct dmn_node *n)
+{
+	return (struct dmn_leader){
+		.st = &n->st, .view = &n->view, .tokens = &n->tokens, .random = leader_random};
+}
 
-		if (dmn_node_save_state(n)) {
-			ov_alloc_subnet_release(&n->st.alloc, service, node);
-			snprintf(err, errlen, "cannot save the state");
-			return -EIO;
+/*
+ * Saves the files a decision changed, or undoes it: a failed save fails the operation that
+ * needed it. Tokens first: should the state then fail, a token use is lost rather than a
+ * join allowed twice (and the old count is written back). Lock held.
+ */
+static int leader_save(struct dmn_node *n, struct dmn_leader *l, struct dmn_leader_change *c,
+		       char *err, size_t errlen)
+{
+	bool tokens = c->effects & DMN_LEADER_SAVE_TOKENS;
+	int r = 0;
+
+	if (tokens)
+		r = dmn_node_save_tokens(n);
+	if (!r && (c->effects & DMN_LEADER_SAVE_STATE)) {
+		r = dmn_node_save_state(n);
+		if (r && tokens) {
+			dmn_leader_rollback(l, c);
+			dmn_node_save_tokens(n);
 		}
-		ov_prefix_format(ret, pf);
-		log_info("subnet %s for service %s on %s", pf, service, node);
-		dmn_leader_publish(n);
 	}
+	if (r) {
+		dmn_leader_rollback(l, c);
+		snprintf(err, errlen, "cannot save the %s (see the daemon log)",
+			 tokens ? "tokens or the state" : "state");
+	}
+	return r;
+}
+
+/*
+ * After leader_save(): publishes the new view, logs the change and forgets the undo. A change
+ * that lives in the view only (services, records: no state to save) is undone when the view
+ * cannot be saved; one whose state is saved stands, and the next view carries it. Lock held.
+ */
+static int leader_publish(struct dmn_node *n, struct dmn_leader *l, struct dmn_leader_change *c,
+			  char *err, size_t errlen)
+{
+	if ((c->effects & DMN_LEADER_PUBLISH) && dmn_leader_publish(n) &&
+	    !(c->effects & (DMN_LEADER_SAVE_STATE | DMN_LEADER_SAVE_TOKENS))) {
+		dmn_leader_rollback(l, c);
+		dmn_leader_publish(n);
+		snprintf(err, errlen, "cannot save the cluster view (see the daemon log)");
+		return -EIO;
+	}
+	if (c->what[0])
+		log_info("%s", c->what);
+	dmn_leader_commit(c);
 	return 0;
 }
 
-static int leader_service_add(struct dmn_node *n, const struct dmn_request *q, const char *node,
+static int leader_node_remove(struct dmn_node *n, const struct dmn_actor *who, const char *name,
 			      char *err, size_t errlen)
 {
-	struct dmn_service *svc;
-	struct ov_prefix sn;
-
-	if (ov_alloc_subnet_get(&n->st.alloc, q->service, node, &sn) ||
-	    !ov_prefix_contains(&sn, &q->addr)) {
-		snprintf(err, errlen, "address not inside the subnet of service %s on %s",
-			 q->service, node);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < n->view.n_services; i++) {
-		const struct dmn_service *s = &n->view.services[i];
-
-		if (!strcmp(s->node, node) && !strcmp(s->container, q->container)) {
-			snprintf(err, errlen, "container %s is already attached on %s",
-				 q->container, node);
-			return -EEXIST;
-		}
-		if (ov_prefix_equal(&s->addr, &q->addr)) {
-			snprintf(err, errlen, "address in use by %s on %s", s->container, s->node);
-			return -EEXIST;
-		}
-	}
-	if (n->view.n_services >= DMN_CTL_SERVICES_MAX) {
-		snprintf(err, errlen, "%d services attached already", DMN_CTL_SERVICES_MAX);
-		return -ENOSPC;
-	}
-	svc = realloc(n->view.services, (n->view.n_services + 1) * sizeof(*svc));
-	if (!svc)
-		return -ENOMEM;
-	n->view.services = svc;
-	svc = &n->view.services[n->view.n_services++];
-	memset(svc, 0, sizeof(*svc));
-	strcpy(svc->service, q->service);
-	strcpy(svc->node, node);
-	strcpy(svc->container, q->container);
-	svc->addr = q->addr;
-	memcpy(svc->ports, q->ports, sizeof(svc->ports));
-	svc->n_ports = q->n_ports;
-	log_info("service %s: container %s on %s attached", q->service, q->container, node);
-	return dmn_leader_publish(n);
-}
-
-static int leader_service_del(struct dmn_node *n, const char *container, const char *node,
-			      char *err, size_t errlen)
-{
-	for (size_t i = 0; i < n->view.n_services; i++) {
-		struct dmn_service *s = &n->view.services[i];
-
-		if (strcmp(s->node, node) || strcmp(s->container, container))
-			continue;
-		log_info("service %s: container %s on %s detached", s->service, container, node);
-		memmove(s, s + 1, (n->view.n_services - i - 1) * sizeof(*s));
-		n->view.n_services--;
-		return dmn_leader_publish(n);
-	}
-	snprintf(err, errlen, "no container %s attached on %s", container, node);
-	return -ENOENT;
-}
-
-static int leader_dns(struct dmn_node *n, const struct dmn_request *q, char *err, size_t errlen)
-{
-	size_t kept = 0, before = n->view.n_records;
-
-	if (q->op == DMN_OP_DNS_ADD) {
-		struct dmn_record *rec;
-
-		for (size_t i = 0; i < n->view.n_records; i++)
-			if (!strcmp(n->view.records[i].name, q->name) &&
-			    ov_prefix_equal(&n->view.records[i].addr, &q->addr)) {
-				snprintf(err, errlen, "%s already has that address", q->name);
-				return -EEXIST;
-			}
-		if (n->view.n_records >= DMN_CTL_RECORDS_MAX) {
-			snprintf(err, errlen, "%d records already", DMN_CTL_RECORDS_MAX);
-			return -ENOSPC;
-		}
-		rec = realloc(n->view.records, (n->view.n_records + 1) * sizeof(*rec));
-		if (!rec)
-			return -ENOMEM;
-		n->view.records = rec;
-		rec = &n->view.records[n->view.n_records++];
-		memset(rec, 0, sizeof(*rec));
-		strcpy(rec->name, q->name);
-		rec->addr = q->addr;
-		return dmn_leader_publish(n);
-	}
-	for (size_t i = 0; i < n->view.n_records; i++) {
-		const struct dmn_record *rec = &n->view.records[i];
-
-		if (!strcmp(rec->name, q->name) &&
-		    (!q->has_addr || ov_prefix_equal(&rec->addr, &q->addr)))
-			continue;
-		n->view.records[kept++] = *rec;
-	}
-	n->view.n_records = kept;
-	if (kept == before) {
-		snprintf(err, errlen, "no record %s%s", q->name, q->has_addr ? " with that address" : "");
-		return -ENOENT;
-	}
-	return dmn_leader_publish(n);
-}
-
-static int leader_node_remove(struct dmn_node *n, const char *name, char *err, size_t errlen)
-{
+	struct dmn_leader l = leader_of(n);
+	struct dmn_leader_change c;
 	struct ov_peer gone;
 	struct dmn_view v;
-	size_t i;
+	int r;
 
-	if (!strcmp(name, n->st.self.name)) {
-		snprintf(err, errlen, "%s is the leader itself", name);
-		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	r = dmn_leader_remove(&l, who, name, &gone, &c, err, errlen);
+	if (!r)
+		r = leader_save(n, &l, &c, err, errlen);
+	if (r) {
+		pthread_mutex_unlock(&n->lock);
+		return r;
 	}
-	for (i = 0; i < n->st.n_members; i++)
-		if (!strcmp(n->st.members[i].name, name))
-			break;
-	if (i == n->st.n_members) {
-		snprintf(err, errlen, "no node named %s", name);
-		return -ENOENT;
-	}
-	gone = n->st.members[i];
-	ov_alloc_node_release(&n->st.alloc, name);
-	memmove(&n->st.members[i], &n->st.members[i + 1],
-		(n->st.n_members - i - 1) * sizeof(n->st.members[0]));
-	n->st.n_members--;
-	if (dmn_node_save_state(n)) {
-		snprintf(err, errlen, "cannot save the state (see the daemon log)");
-		return -EIO;
-	}
-	log_info("node %s removed: its addresses are released and every member is told", name);
 	/*
 	 * The removed node learns it too: the new view goes to it first, while it is still a
 	 * peer (publishing removes it). Bounded by the connect timeout; it may be down.
@@ -311,70 +232,47 @@ static int leader_node_remove(struct dmn_node *n, const char *name, char *err, s
 		json_t *j = dmn_view_to_json(&v);
 		char why[256];
 		/* Waits until it has read it: it is about to stop being a peer. */
-		int r = j ? dmn_overlay_send(n, &gone, DMN_CTL_VIEW, j, true, 1000, why,
-					     sizeof(why))
-			  : -ENOMEM;
+		int sent = j ? dmn_overlay_send(n, &gone, DMN_CTL_VIEW, j, true, 1000, why,
+						sizeof(why))
+			     : -ENOMEM;
 
-		if (r)
+		if (sent)
 			log_info("node %s could not be told of its removal: %s", name,
-				 r == -ENOMEM ? strerror(ENOMEM) : why);
+				 sent == -ENOMEM ? strerror(ENOMEM) : why);
 		json_decref(j);
 		dmn_view_done(&v);
 	}
-	return dmn_leader_publish(n);
+	r = leader_publish(n, &l, &c, err, errlen);
+	pthread_mutex_unlock(&n->lock);
+	return r;
 }
 
-static int token_create(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
-			size_t errlen)
+/* A request the leader decides, from who (lock not held). */
+static int leader_do(struct dmn_node *n, const struct dmn_actor *who, const struct dmn_request *q,
+		     json_t **ret, char *err, size_t errlen)
 {
-	struct dmn_token_rec rec;
-	struct dmn_token t;
-	char text[DMN_CTL_TOKEN_STRLEN];
-	uint64_t now = (uint64_t)time(NULL);
-	size_t kept = 0;
+	struct dmn_leader l = leader_of(n);
+	struct dmn_leader_change c;
 	int r;
 
-	memset(&rec, 0, sizeof(rec));
-	if (!n->st.self.has_endpoint) {
-		snprintf(err, errlen, "the leader has no advertised endpoint (weft init --endpoint)");
-		return -EINVAL;
-	}
-	if (crypto_random(rec.id, sizeof(rec.id)) || crypto_random(rec.secret, sizeof(rec.secret)))
-		return -EIO;
-	rec.expires = now + (q->ttl ? q->ttl : DMN_TOKEN_DEFAULT_TTL);
-	rec.uses = q->uses ? q->uses : 1;
+	*ret = NULL;
+	if (q->op == DMN_OP_NODE_REMOVE)
+		return leader_node_remove(n, who, q->name, err, errlen);
 	pthread_mutex_lock(&n->lock);
-	for (size_t i = 0; i < n->tokens.n; i++) /* drop expired ones */
-		if (n->tokens.recs[i].expires > now)
-			n->tokens.recs[kept++] = n->tokens.recs[i];
-	n->tokens.n = kept;
-	if (n->tokens.n >= DMN_CTL_TOKENS_MAX) {
-		pthread_mutex_unlock(&n->lock);
-		snprintf(err, errlen, "%d live tokens already", DMN_CTL_TOKENS_MAX);
-		return -ENOSPC;
-	}
-	n->tokens.recs[n->tokens.n++] = rec;
-	r = dmn_node_save_tokens(n);
-	if (r)
-		n->tokens.n--;
-	memcpy(t.id, rec.id, sizeof(t.id));
-	memcpy(t.secret, rec.secret, sizeof(t.secret));
-	memcpy(t.leader_key, n->st.self.public_key, OV_KEY_LEN);
-	t.endpoint = n->st.self.endpoint;
+	r = dmn_leader_request(&l, who, q, (uint64_t)time(NULL), ret, &c, err, errlen);
+	if (!r)
+		r = leader_save(n, &l, &c, err, errlen);
+	if (!r)
+		r = leader_publish(n, &l, &c, err, errlen);
 	pthread_mutex_unlock(&n->lock);
-	crypto_wipe(&rec, sizeof(rec));
+	if (r)
+		log_info("%s from %s refused: %s", dmn_op_name(q->op),
+			 who->kind == DMN_ACTOR_ADMIN ? "the admin" : who->node, err);
 	if (r) {
-		snprintf(err, errlen, "cannot save the token (see the daemon log)");
-		crypto_wipe(&t, sizeof(t));
-		return r;
+		json_decref(*ret);
+		*ret = NULL;
 	}
-	dmn_token_format(&t, text);
-	crypto_wipe(&t, sizeof(t));
-	log_info("join token created (%" PRIu64 " s, %u use%s)", q->ttl ? q->ttl : DMN_TOKEN_DEFAULT_TTL,
-		 q->uses ? q->uses : 1, q->uses > 1 ? "s" : "");
-	*ret = json_pack("{s:s,s:I}", "token", text, "expires", (json_int_t)(now + (q->ttl ? q->ttl : DMN_TOKEN_DEFAULT_TTL)));
-	crypto_wipe(text, sizeof(text));
-	return *ret ? 0 : -ENOMEM;
+	return r;
 }
 
 /* --- the local channel ---------------------------------------------------------------------------- */
@@ -411,6 +309,9 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 			 clen == sizeof(cred) ? (int)cred.uid : -1);
 		return;
 	}
+	struct dmn_actor admin; /* the local socket is root's: on the leader, the admin */
+
+	dmn_actor_admin(&admin);
 	for (;;) {
 		struct ctl_chan ch;
 		struct dmn_request q;
@@ -444,12 +345,8 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 				reply = dmn_status_json(n);
 				break;
 			case DMN_OP_TOKEN_CREATE:
-				r = token_create(n, &q, &reply, err, sizeof(err));
-				break;
 			case DMN_OP_NODE_REMOVE:
-				pthread_mutex_lock(&n->lock);
-				r = leader_node_remove(n, q.name, err, sizeof(err));
-				pthread_mutex_unlock(&n->lock);
+				r = leader_do(n, &admin, &q, &reply, err, sizeof(err));
 				break;
 			case DMN_OP_DNS_LIST:
 				reply = dmn_records_json(n);
@@ -488,35 +385,14 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *node, json_t **ret,
 		  char *err, size_t errlen)
 {
-	int r = 0;
+	struct dmn_actor who;
 
 	*ret = NULL;
-	pthread_mutex_lock(&n->lock);
-	switch (q->op) {
-	case DMN_OP_SUBNET: {
-		struct ov_prefix sn;
-
-		r = leader_subnet(n, q->service, node, &sn, err, errlen);
-		if (!r)
-			*ret = json_pack("{s:o}", "subnet", ov_json_prefix_new(&sn, true));
-		break;
+	if (dmn_actor_node(&who, node)) {
+		snprintf(err, errlen, "not a node name");
+		return -EPERM;
 	}
-	case DMN_OP_SERVICE_ADD:
-		r = leader_service_add(n, q, node, err, errlen);
-		break;
-	case DMN_OP_SERVICE_DEL:
-		r = leader_service_del(n, q->container, node, err, errlen);
-		break;
-	case DMN_OP_DNS_ADD:
-	case DMN_OP_DNS_RM:
-		r = leader_dns(n, q, err, errlen);
-		break;
-	default:
-		snprintf(err, errlen, "%s is not a request for the leader", dmn_op_name(q->op));
-		r = -EINVAL;
-	}
-	pthread_mutex_unlock(&n->lock);
-	return r;
+	return leader_do(n, &who, q, ret, err, errlen);
 }
 
 int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
@@ -526,8 +402,14 @@ int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t 
 	int r;
 
 	*ret = NULL;
-	if (n->st.role == OV_ROLE_LEADER)
-		return dmn_leader_do(n, q, n->st.self.name, ret, err, errlen);
+	if (n->st.role == OV_ROLE_LEADER) {
+		struct dmn_actor admin;
+
+		/* On the leader only its root CLI (and what it started: attach, the sweep of
+		 * its containers) asks: the admin, acting as the leader node. */
+		dmn_actor_admin(&admin);
+		return leader_do(n, &admin, q, ret, err, errlen);
+	}
 	r = dmn_ask_leader(n, q, &type, ret, err, errlen);
 	if (!r)
 		dmn_member_refresh(n); /* see the change now, not at the next push */
@@ -554,7 +436,6 @@ static int leader_request(struct dmn_node *n, struct ctl_chan *ch, const struct 
 	if (r) {
 		if (!err[0])
 			snprintf(err, errlen, "%s", strerror(-r));
-		log_info("request %s from %s refused: %s", dmn_op_name(q->op), node, err);
 		r = ctl_chan_send_error(ch, err);
 	} else {
 		r = ctl_chan_send_ok(ch, reply);
@@ -647,97 +528,6 @@ out:
 
 /* --- the join channel (leader) ------------------------------------------------------------------------ */
 
-static struct dmn_token_rec *token_find(struct dmn_node *n, const uint8_t *id)
-{
-	for (size_t i = 0; i < n->tokens.n; i++)
-		if (crypto_equal(n->tokens.recs[i].id, id, DMN_CTL_TOKEN_ID_LEN))
-			return &n->tokens.recs[i];
-	return NULL;
-}
-
-static void token_consume(struct dmn_node *n, const uint8_t *id)
-{
-	struct dmn_token_rec *t = token_find(n, id);
-
-	if (!t)
-		return;
-	if (--t->uses == 0) {
-		size_t i = (size_t)(t - n->tokens.recs);
-
-		memmove(t, t + 1, (n->tokens.n - i - 1) * sizeof(*t));
-		n->tokens.n--;
-	}
-}
-
-/* Admit (or re-admit with the same lease) a node. Lock held. */
-static int admit(struct dmn_node *n, const struct dmn_join *m, struct ov_peer *ret, char *err,
-		 size_t errlen)
-{
-	struct ov_alloc_lease lease;
-	struct ov_peer p, *members;
-	int r;
-
-	if (!strcmp(m->name, n->st.self.name) ||
-	    !memcmp(m->public_key, n->st.self.public_key, OV_KEY_LEN)) {
-		snprintf(err, errlen, "name or key of the leader");
-		return -EEXIST;
-	}
-	for (size_t i = 0; i < n->st.n_members; i++) {
-		struct ov_peer *o = &n->st.members[i];
-		bool same_name = !strcmp(o->name, m->name),
-		     same_key = !memcmp(o->public_key, m->public_key, OV_KEY_LEN);
-
-		if (same_name && same_key) { /* a retry: the same lease, a new endpoint */
-			o->has_endpoint = m->has_endpoint;
-			o->endpoint = m->endpoint;
-			*ret = *o;
-			return dmn_node_save_state(n);
-		}
-		if (same_name || same_key) {
-			snprintf(err, errlen, "%s %s is taken by node %s",
-				 same_name ? "name" : "public key", same_name ? m->name : "",
-				 o->name);
-			return -EEXIST;
-		}
-	}
-	if (n->st.n_members >= OV_STATE_MAX_MEMBERS) {
-		snprintf(err, errlen, "the cluster has %d members already", OV_STATE_MAX_MEMBERS);
-		return -ENOSPC;
-	}
-	r = ov_alloc_node_add(&n->st.alloc, m->name, &lease);
-	if (r < 0) {
-		snprintf(err, errlen, "no address for %s: %s", m->name,
-			 r == -ENOSPC ? "the host range is exhausted" : strerror(-r));
-		return r;
-	}
-	members = realloc(n->st.members, (n->st.n_members + 1) * sizeof(*members));
-	if (!members) {
-		ov_alloc_node_release(&n->st.alloc, m->name);
-		return -ENOMEM;
-	}
-	n->st.members = members;
-	memset(&p, 0, sizeof(p));
-	strcpy(p.name, m->name);
-	memcpy(p.public_key, m->public_key, OV_KEY_LEN);
-	p.has_endpoint = m->has_endpoint;
-	p.endpoint = m->endpoint;
-	p.ip4 = lease.ip4;
-	p.ip6 = lease.ip6;
-	p.slice = lease.slice;
-	n->st.members[n->st.n_members++] = p;
-	r = dmn_node_save_state(n);
-	if (r) {
-		/* Not persisted: the address must not be used (it stays retired in memory only
-		 * if saved, so release it and report). */
-		n->st.n_members--;
-		ov_alloc_node_release(&n->st.alloc, m->name);
-		snprintf(err, errlen, "cannot save the state");
-		return r;
-	}
-	*ret = p;
-	return 0;
-}
-
 struct join_ctx {
 	struct dmn_node *n;
 	uint8_t token_id[DMN_CTL_TOKEN_ID_LEN];
@@ -749,33 +539,28 @@ static int join_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN],
 		       char *err, size_t errlen)
 {
 	struct join_ctx *jc = ctx;
-	struct dmn_token_rec *tok;
-	int r = 0;
+	struct dmn_leader l = leader_of(jc->n);
+	const struct dmn_token_rec *tok;
+	int r;
 
 	(void)remote_static;
 	*send_refusal = true;
 	pthread_mutex_lock(&jc->n->lock);
-	tok = token_find(jc->n, payload);
-	if (!tok) {
-		snprintf(err, errlen, "unknown or used-up token");
-		r = -EACCES;
-	} else if (tok->expires <= (uint64_t)time(NULL)) {
-		snprintf(err, errlen, "token expired");
-		r = -EACCES;
-	} else {
+	r = dmn_leader_token_find(&l, payload, (uint64_t)time(NULL), &tok, err, errlen);
+	if (!r) {
 		memcpy(psk, tok->secret, CTL_HS_KEY_LEN);
 		memcpy(jc->token_id, payload, DMN_CTL_TOKEN_ID_LEN);
 	}
 	pthread_mutex_unlock(&jc->n->lock);
-	return r;
+	return r ? -EACCES : 0;
 }
 
 void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
 {
 	char err[512] = "", who[ADDRFMT_LEN];
 	struct join_ctx jc = {.n = n};
-	struct dmn_tokens *saved = NULL;
-	struct dmn_token_rec *tok;
+	struct dmn_leader l = leader_of(n);
+	struct dmn_leader_change chg;
 	struct dmn_join m;
 	struct ctl_chan ch;
 	struct ov_peer lease;
@@ -825,32 +610,17 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 		ctl_chan_send_error(&ch, "the join's public key is not the handshake's");
 		goto out;
 	}
-	saved = malloc(sizeof(*saved));
-	if (!saved)
-		goto out;
 	pthread_mutex_lock(&n->lock);
-	/* The token may have been used up or have expired since the handshake. */
-	tok = token_find(n, jc.token_id);
-	if (!tok || tok->expires <= (uint64_t)time(NULL)) {
-		pthread_mutex_unlock(&n->lock);
-		log_info("join of %s from %s refused: token %s", m.name, who,
-			 tok ? "expired" : "used up");
-		ctl_chan_send_error(&ch, tok ? "token expired" : "unknown or used-up token");
-		goto out;
-	}
-	/* The use is saved before it is spent: a crash cannot give a token a use back. */
-	*saved = n->tokens;
-	token_consume(n, jc.token_id);
-	r = dmn_node_save_tokens(n);
+	/* The token is checked again (used up by another join meanwhile, expired since the
+	 * handshake) and loses a use in the same decision as the admission; the use is saved
+	 * before the WELCOME is sent. */
+	r = dmn_leader_admit(&l, jc.token_id, &m, (uint64_t)time(NULL), &lease, &chg, err,
+			     sizeof(err));
+	if (!r)
+		r = leader_save(n, &l, &chg, err, sizeof(err));
 	if (!r) {
-		r = admit(n, &m, &lease, err, sizeof(err));
-		if (r) {
-			n->tokens = *saved;
-			dmn_node_save_tokens(n);
-		}
-	} else {
-		n->tokens = *saved;
-		snprintf(err, sizeof(err), "the leader cannot save its tokens");
+		chg.what[0] = '\0'; /* logged below, with where the join came from */
+		r = leader_publish(n, &l, &chg, err, sizeof(err));
 	}
 	if (r) {
 		pthread_mutex_unlock(&n->lock);
@@ -858,7 +628,6 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 		ctl_chan_send_error(&ch, err);
 		goto out;
 	}
-	dmn_leader_publish(n);
 	j = dmn_welcome_to_json(&n->st, &lease, &n->view);
 	pthread_mutex_unlock(&n->lock);
 	ch.max_rx = CTL_CHAN_PREAUTH_MAX;
@@ -869,10 +638,6 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 		log_info("node %s joined from %s: %s", m.name, who, ip);
 	}
 out:
-	if (saved) {
-		crypto_wipe(saved, sizeof(*saved));
-		free(saved);
-	}
 	json_decref(j);
 	ctl_chan_done(&ch);
 }

@@ -59,10 +59,23 @@ wait_for 10 sh -c "ip netns exec $(ns n3) dig +short -p 15353 @127.0.0.1 db.weft
 	fail "custom A not on n3"
 expect "custom AAAA on n2" "$(q 2 127.0.0.1 db.weft.local AAAA)" fd00:200::99
 weftc 3 dns list | has "^db .*10.200.9.9" || fail "dns list on n3"
-weftc 3 dns rm db >/dev/null || fail "dns rm from a member"
+# Records are owned (n2's A, the admin's AAAA): another member may neither remove them nor
+# add to their name, and nobody may shadow leader, a node or the IP-derived names.
+out=$(weftc 3 dns rm db 2>&1) && fail "a member removed another node's record"
+echo "$out" | has "owned by" || fail "dns rm by n3: $out"
+out=$(weftc 3 dns add db 198.18.0.66 2>&1) && fail "a member added to another node's name"
+for name in leader leader.weft.local. n2 x.n1 node-0-2; do
+	out=$(weftc 3 dns add "$name" 198.18.0.66 2>&1) && fail "a member shadowed $name"
+	echo "$out" | has "would shadow" || fail "dns add $name: $out"
+done
+out=$(weftc 1 dns add leader 198.18.0.66 2>&1) && fail "the admin shadowed leader"
+expect "leader still the leader" "$(q 3 127.0.0.1 leader.weft.local A)" 10.200.0.1
+weftc 2 dns rm db >/dev/null || fail "dns rm of its own record from a member"
+expect "the admin's AAAA kept" "$(q 1 127.0.0.1 db.weft.local AAAA)" fd00:200::99
+weftc 1 dns rm db >/dev/null || fail "dns rm by the admin"
 wait_for 10 sh -c "[ \"\$(ip netns exec $(ns n1) dig +short -p 15353 @127.0.0.1 db.weft.local A)\" = '' ]" ||
 	fail "custom record not removed"
-ok "custom records added and removed from any node reach every node; bad input refused"
+ok "custom records added and removed from any node reach every node; owners only remove theirs; no shadowing; bad input refused"
 
 expect "forwarded" "$(q 2 127.0.0.1 outside.test A)" 198.18.7.7
 expect "forwarded NXDOMAIN" "$(status 2 127.0.0.1 missing.test A)" NXDOMAIN

@@ -109,6 +109,7 @@ static void assert_view_eq(const struct dmn_view *a, const struct dmn_view *b)
 	for (size_t i = 0; i < a->n_records; i++) {
 		assert_string_equal(a->records[i].name, b->records[i].name);
 		assert_true(ov_prefix_equal(&a->records[i].addr, &b->records[i].addr));
+		assert_string_equal(a->records[i].owner, b->records[i].owner);
 	}
 }
 
@@ -123,7 +124,8 @@ static void port_set(struct dmn_port *p, const char *name, uint8_t proto, uint16
 /*
  * Three nodes placed by a real allocator with the default cluster ranges: "leader"
  * (IPv4 endpoint), "node-a" (IPv6 endpoint), "node-b" (none); subnets web/node-a and
- * db/node-b; services web-1 (two ports) and web-2 on node-a, pg on node-b; two records.
+ * db/node-b; services web-1 (two ports) and web-2 on node-a, pg on node-b; two records, "api"
+ * owned by node-a and "db.weft.local." by the admin.
  */
 static void view_make(struct dmn_view *v)
 {
@@ -187,6 +189,7 @@ static void view_make(struct dmn_view *v)
 
 	strcpy(v->records[0].name, "api");
 	prefix_set(&v->records[0].addr, "10.200.0.1");
+	strcpy(v->records[0].owner, "node-a");
 	strcpy(v->records[1].name, "db.weft.local.");
 	prefix_set(&v->records[1].addr, "fd00:200::2");
 	v->n_records = 2;
@@ -615,6 +618,22 @@ static void test_view_round_trip(void **state)
 	dmn_view_done(&w); /* done twice is harmless */
 	dmn_view_done(NULL);
 
+	/* A record without "owner" (view.json before owners) is the admin's; "" is the admin. */
+	j = dmn_view_to_json(&v);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(j, "records"), 0), "owner")),
+			    "node-a");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(j, "records"), 1), "owner")),
+			    "");
+	json_object_del(json_array_get(json_object_get(j, "records"), 0), "owner");
+	assert_int_equal(dmn_view_from_json(j, &s, &w, err, sizeof(err)), 0);
+	assert_string_equal(w.records[0].owner, "");
+	assert_string_equal(w.records[1].owner, "");
+	assert_string_equal(w.records[0].name, "api");
+	json_decref(j);
+	dmn_view_done(&w);
+
 	/* The same container name on another node is fine; so is a node alone. */
 	strcpy(v.services[2].container, "web-1");
 	j = dmn_view_to_json(&v);
@@ -711,6 +730,10 @@ static void test_view_refusals(void **state)
 	MUTATE(strcpy(m.records[0].name, "a-.b"), "records[0].name");
 	MUTATE(strcpy(m.records[1].name, ".weft.local."), "records[1].name");
 	MUTATE(strcpy(m.records[1].name, "a b"), "records[1].name");
+	MUTATE(strcpy(m.records[0].owner, "node-z"), "records[0].owner: not a node");
+	MUTATE(strcpy(m.records[1].owner, "Node-a"),
+	       "records[1].owner: \"Node-a\" is not a valid name");
+	MUTATE((m.n_nodes = 1, m.n_subnets = 0, m.n_services = 0), "records[0].owner: not a node");
 	MUTATE(m.generation = (uint64_t)INT64_MAX + 1, "generation");
 #undef MUTATE
 
@@ -753,6 +776,15 @@ static void test_view_refusals(void **state)
 	JMUTATE(json_object_set_new(json_array_get(json_object_get(j, "records"), 0), "addr",
 				    json_string("10.200.0.0/16")),
 		"records[0].addr");
+	JMUTATE(json_object_set_new(json_array_get(json_object_get(j, "records"), 0), "owner",
+				    json_integer(1)),
+		"records[0].owner: expected");
+	JMUTATE(json_object_set_new(json_array_get(json_object_get(j, "records"), 1), "owner",
+				    json_null()),
+		"records[1].owner: expected");
+	JMUTATE(json_object_set_new(json_array_get(json_object_get(j, "records"), 1), "owner",
+				    json_string("a b")),
+		"records[1].owner");
 	JMUTATE(json_object_set_new(json_array_get(json_object_get(j, "subnets"), 0), "subnet",
 				    json_string("10.200.103.33/28")),
 		"subnets[0].subnet");
