@@ -97,7 +97,7 @@ wait_for 10 sh -c "ip netns exec $(ns n2) dig +short -p 15353 @127.0.0.1 admin-r
 	fail "the admin's record is gone"
 in_ns n2 dig +short -p 15353 @127.0.0.1 leader.weft.local | has -x 10.200.0.1 || fail "leader moved"
 grep -q "dns-add from n3 refused" "$LOGDIR/n1.log" || fail "refused record not logged"
-ok "records shadowing leader, nodes and node-* refused; the admin's record stays n3's to leave"
+ok "records shadowing leader, nodes and node-* refused; n3 cannot remove the admin's record, only its own"
 
 # --- 4. subnet quota ------------------------------------------------------------------------
 refused=0
