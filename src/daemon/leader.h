@@ -22,7 +22,7 @@
  * a changed table is swapped in as a new copy and the old one kept until commit; an allocation
  * is undone by its inverse (a host address handed out stays retired, as the allocator wants);
  * a removal, which the allocator cannot invert, keeps the whole old allocator. Rollback only
- * swaps table pointers back, so it also works after dmn_leader_publish() rebuilt the view's
+ * swaps table pointers back, so it also works after dmn_lead_publish() rebuilt the view's
  * arrays. A refusal returns -errno with err set and an empty change (commit and rollback do
  * nothing with it).
  *

@@ -34,112 +34,6 @@
 #include "platform/signals.h"
 #include "platform/wakeup.h"
 
-uint64_t dmn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void dmn_overlay_addr(const struct dmn_node *n, const struct ov_peer *p, uint16_t port,
-		      struct sockaddr_storage *ret)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ret;
-
-	(void)n;
-	memset(ret, 0, sizeof(*ret));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(port);
-	memcpy(&sin->sin_addr, p->ip4.addr, 4);
-}
-
-/* --- files ---------------------------------------------------------------------------- */
-
-static int save_view(struct dmn_node *n)
-{
-	char err[OV_STATE_ERR_LEN];
-	json_t *j = dmn_view_to_json(&n->view);
-	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-	int r;
-
-	json_decref(j);
-	if (!text)
-		return -ENOMEM;
-	r = ov_state_write_file(n->opt.dir, DMN_VIEW_FILE, text, strlen(text), 0, err,
-				sizeof(err));
-	free(text);
-	if (r)
-		log_error("%s", err);
-	return r;
-}
-
-static int save_tokens(struct dmn_node *n)
-{
-	char err[OV_STATE_ERR_LEN], *text;
-	size_t len;
-	int r = dmn_tokens_format(&n->tokens, &text, &len);
-
-	if (r)
-		return r;
-	r = ov_state_write_file(n->opt.dir, DMN_TOKENS_FILE, text, len, 0, err, sizeof(err));
-	crypto_wipe(text, len);
-	free(text);
-	if (r)
-		log_error("%s", err);
-	return r;
-}
-
-static int load_view(struct dmn_node *n)
-{
-	char err[OV_STATE_ERR_LEN], why[OV_STATE_ERR_LEN];
-	size_t len;
-	char *buf;
-	json_t *j;
-	int r;
-
-	r = ov_state_read_file(n->opt.dir, DMN_VIEW_FILE, DMN_CTL_MAX_PAYLOAD, &buf, &len, err,
-			       sizeof(err));
-	if (r == -ENOENT)
-		return 0;
-	if (r) {
-		log_error("%s", err);
-		return r;
-	}
-	j = dmn_ctl_json_parse((const uint8_t *)buf, len, why, sizeof(why));
-	free(buf);
-	r = j ? dmn_view_from_json(j, &n->st, &n->view, why, sizeof(why)) : -EINVAL;
-	json_decref(j);
-	if (r)
-		log_error("%s/%s: %s (refusing to start; the file is left as it is)", n->opt.dir,
-			  DMN_VIEW_FILE, why);
-	return r;
-}
-
-static int load_tokens(struct dmn_node *n)
-{
-	char err[OV_STATE_ERR_LEN], why[OV_STATE_ERR_LEN];
-	size_t len;
-	char *buf;
-	int r;
-
-	r = ov_state_read_file(n->opt.dir, DMN_TOKENS_FILE, 1 << 20, &buf, &len, err,
-			       sizeof(err));
-	if (r == -ENOENT)
-		return 0;
-	if (r) {
-		log_error("%s", err);
-		return r;
-	}
-	r = dmn_tokens_parse(buf, len, &n->tokens, why, sizeof(why));
-	crypto_wipe(buf, len);
-	free(buf);
-	if (r)
-		log_error("%s/%s: %s (refusing to start; the file is left as it is)", n->opt.dir,
-			  DMN_TOKENS_FILE, why);
-	return r;
-}
-
 int dmn_node_open(struct dmn_node *n, const struct dmn_options *opt)
 {
 	char err[OV_STATE_ERR_LEN];
@@ -175,244 +69,15 @@ int dmn_node_open(struct dmn_node *n, const struct dmn_options *opt)
 			  OV_STATE_KEY_FILE, OV_STATE_FILE);
 		return -EINVAL;
 	}
-	r = load_view(n);
+	r = dmn_store_load_view(n);
 	if (r)
 		return r;
 	if (n->st.role == OV_ROLE_LEADER) {
-		r = load_tokens(n);
+		r = dmn_store_load_tokens(n);
 		if (r)
 			return r;
 	}
 	return 0;
-}
-
-/* --- the device --------------------------------------------------------------------------- */
-
-static int apply_uapi(struct dmn_node *n, const char *text)
-{
-	struct uapi_parser p;
-	struct uapi_set set;
-	const char *line = text;
-	int r = 0;
-
-	uapi_parser_init(&p, &set);
-	while (*line && !r) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-
-		if (len)
-			r = uapi_parser_line(&p, line, len);
-		line += len + (nl ? 1 : 0);
-	}
-	if (!r)
-		r = uapi_parser_finish(&p);
-	if (r)
-		log_error("%s: internal UAPI request refused: %s", n->opt.ifname, p.msg);
-	else
-		r = dp_device_apply(n->dev, &set);
-	uapi_set_free(&set);
-	return r;
-}
-
-static void key_hex(const uint8_t key[OV_KEY_LEN], char out[2 * OV_KEY_LEN + 1])
-{
-	dmn_hex(key, OV_KEY_LEN, out);
-}
-
-static const struct ov_peer *find_by_key(const struct dmn_view *v, const uint8_t *key)
-{
-	for (size_t i = 0; i < v->n_nodes; i++)
-		if (!memcmp(v->nodes[i].public_key, key, OV_KEY_LEN))
-			return &v->nodes[i];
-	return NULL;
-}
-
-static void peer_lines(struct dmn_node *n, struct strbuf *sb, const struct ov_peer *p,
-		       const struct ov_peer *old)
-{
-	char hex[2 * OV_KEY_LEN + 1], ep[OV_ENDPOINT_STRLEN], pf[OV_PREFIX_STRLEN];
-
-	key_hex(p->public_key, hex);
-	strbuf_appendf(sb, "public_key=%s\n", hex);
-	/* The endpoint only when it is new: one learned by roaming is not overwritten. */
-	if (p->has_endpoint && (!old || !old->has_endpoint ||
-				memcmp(&old->endpoint, &p->endpoint, sizeof(p->endpoint)))) {
-		ov_endpoint_format(&p->endpoint, ep);
-		strbuf_appendf(sb, "endpoint=%s\n", ep);
-	}
-	strbuf_appendf(sb, "persistent_keepalive_interval=%u\nreplace_allowed_ips=true\n",
-		       n->st.keepalive);
-	ov_addr_format(&p->ip4, pf);
-	strbuf_appendf(sb, "allowed_ip=%s/32\n", pf);
-	ov_addr_format(&p->ip6, pf);
-	strbuf_appendf(sb, "allowed_ip=%s/128\n", pf);
-	ov_prefix_format(&p->slice, pf);
-	strbuf_appendf(sb, "allowed_ip=%s\n", pf);
-	for (size_t i = 0; i < n->view.n_subnets; i++)
-		if (!strcmp(n->view.subnets[i].node, p->name)) {
-			ov_prefix_format(&n->view.subnets[i].subnet, pf);
-			strbuf_appendf(sb, "allowed_ip=%s\n", pf);
-		}
-}
-
-/* Device peers := view nodes other than this one (none once removed). Lock held. */
-static int sync_peers(struct dmn_node *n)
-{
-	struct strbuf sb;
-	char hex[2 * OV_KEY_LEN + 1];
-	int r;
-
-	strbuf_init(&sb, UAPI_MAX_REPLY);
-	for (size_t i = 0; i < n->applied.n_nodes; i++) {
-		const struct ov_peer *p = &n->applied.nodes[i];
-
-		if (n->removed || !find_by_key(&n->view, p->public_key)) {
-			key_hex(p->public_key, hex);
-			strbuf_appendf(&sb, "public_key=%s\nremove=true\n", hex);
-		}
-	}
-	for (size_t i = 0; i < n->view.n_nodes && !n->removed; i++) {
-		const struct ov_peer *p = &n->view.nodes[i];
-
-		if (!memcmp(p->public_key, n->st.self.public_key, OV_KEY_LEN))
-			continue;
-		peer_lines(n, &sb, p, find_by_key(&n->applied, p->public_key));
-	}
-	r = sb.error;
-	if (!r && strbuf_str(&sb)[0])
-		r = apply_uapi(n, strbuf_str(&sb));
-	strbuf_free(&sb);
-	if (r) {
-		log_error("%s: configuring peers: %s", n->opt.ifname, strerror(-r));
-		return r;
-	}
-	dmn_view_done(&n->applied);
-	return dmn_view_copy(&n->view, &n->applied);
-}
-
-int dmn_node_view_changed(struct dmn_node *n)
-{
-	const struct ov_peer *me = dmn_view_node(&n->view, n->st.self.name);
-	int r;
-
-	if (n->st.role == OV_ROLE_MEMBER && n->view.n_nodes && !me) {
-		if (!n->removed)
-			log_info("this node is no longer in the cluster view (removed by the "
-				 "leader): dropping all peers");
-		n->removed = true;
-	} else if (me && memcmp(me->public_key, n->st.self.public_key, OV_KEY_LEN)) {
-		log_error("the cluster view has another key for %s: ignoring it", me->name);
-		return -EINVAL;
-	}
-	r = sync_peers(n);
-	dmn_dns_update(n);
-	if (save_view(n))
-		r = r ? r : -EIO;
-	return r;
-}
-
-/* The view as the leader's state makes it; services and records carried over. */
-int dmn_leader_build_view(struct dmn_node *n, struct dmn_view *v)
-{
-	const struct ov_alloc *a = &n->st.alloc;
-
-	memset(v, 0, sizeof(*v));
-	v->generation = n->view.generation + 1;
-	strcpy(v->leader, n->st.self.name);
-	v->nodes = calloc(n->st.n_members + 1, sizeof(*v->nodes));
-	v->subnets = calloc(a->n_subnets + 1, sizeof(*v->subnets));
-	v->services = calloc(n->view.n_services + 1, sizeof(*v->services));
-	v->records = calloc(n->view.n_records + 1, sizeof(*v->records));
-	if (!v->nodes || !v->subnets || !v->services || !v->records) {
-		dmn_view_done(v);
-		return -ENOMEM;
-	}
-	v->nodes[v->n_nodes++] = n->st.self;
-	for (size_t i = 0; i < n->st.n_members; i++)
-		v->nodes[v->n_nodes++] = n->st.members[i];
-	for (size_t i = 0; i < a->n_subnets; i++) {
-		struct dmn_subnet *s = &v->subnets[v->n_subnets];
-
-		strcpy(s->service, a->subnets[i].service);
-		strcpy(s->node, a->subnets[i].node);
-		if (ov_alloc_subnet_get(a, s->service, s->node, &s->subnet) == 0)
-			v->n_subnets++;
-	}
-	/* Services stay only while their node and subnet do. */
-	for (size_t i = 0; i < n->view.n_services; i++) {
-		const struct dmn_service *s = &n->view.services[i];
-		struct ov_prefix sn;
-
-		if (ov_alloc_subnet_get(a, s->service, s->node, &sn) == 0 &&
-		    ov_prefix_contains(&sn, &s->addr))
-			v->services[v->n_services++] = *s;
-	}
-	/* Records stay only while their owner does (a view naming a gone owner is refused). */
-	for (size_t i = 0; i < n->view.n_records; i++)
-		if (!n->view.records[i].owner[0] || dmn_view_node(v, n->view.records[i].owner))
-			v->records[v->n_records++] = n->view.records[i];
-	return 0;
-}
-
-int dmn_leader_publish(struct dmn_node *n)
-{
-	struct dmn_view v;
-	int r = dmn_leader_build_view(n, &v);
-
-	if (r)
-		return r;
-	dmn_view_done(&n->view);
-	n->view = v;
-	r = dmn_node_view_changed(n);
-	/* A view is pushed only once it is saved: a restart must not fall behind what members
-	 * were told (they would refuse its views as old). */
-	if (!r) {
-		n->push_pending = true;
-		pthread_cond_signal(&n->push_cond);
-	}
-	return r;
-}
-
-/* --- leader: push the view to every member ----------------------------------------------- */
-
-static void *push_main(void *arg)
-{
-	struct dmn_node *n = arg;
-
-	pthread_mutex_lock(&n->lock);
-	for (;;) {
-		struct ov_peer *to;
-		size_t count;
-		json_t *j;
-
-		while (!n->push_pending && !n->stopping)
-			pthread_cond_wait(&n->push_cond, &n->lock);
-		if (n->stopping)
-			break;
-		n->push_pending = false;
-		j = dmn_view_to_json(&n->view);
-		count = n->view.n_nodes;
-		to = calloc(count + 1, sizeof(*to));
-		if (to)
-			memcpy(to, n->view.nodes, count * sizeof(*to));
-		pthread_mutex_unlock(&n->lock);
-		for (size_t i = 0; j && to && i < count; i++) {
-			char err[256];
-
-			if (!strcmp(to[i].name, n->st.self.name))
-				continue;
-			if (dmn_overlay_send(n, &to[i], DMN_CTL_VIEW, j, false, 2000, err,
-					     sizeof(err)))
-				log_debug("push: %s (it will pull)", err);
-			else
-				log_debug("pushed the view to %s", to[i].name);
-		}
-		json_decref(j);
-		free(to);
-		pthread_mutex_lock(&n->lock);
-	}
-	pthread_mutex_unlock(&n->lock);
-	return NULL;
 }
 
 /* --- bring-up ----------------------------------------------------------------------------- */
@@ -537,10 +202,10 @@ int dmn_node_up(struct dmn_node *n)
 		return r;
 	}
 	n->ifindex = dp_device_ifindex(n->dev);
-	key_hex(n->private_key, hex);
+	dmn_hex(n->private_key, OV_KEY_LEN, hex);
 	snprintf(text, sizeof(text), "private_key=%s\nlisten_port=%u\n", hex, n->st.port);
 	crypto_wipe(hex, sizeof(hex));
-	r = apply_uapi(n, text);
+	r = dmn_view_uapi(n, text);
 	crypto_wipe(text, sizeof(text));
 	if (r) {
 		log_error("%s: cannot listen on UDP port %u: %s", n->opt.ifname, n->st.port,
@@ -560,9 +225,9 @@ int dmn_node_up(struct dmn_node *n)
 	}
 	pthread_mutex_lock(&n->lock);
 	if (n->st.role == OV_ROLE_LEADER)
-		r = dmn_leader_publish(n);
+		r = dmn_lead_publish(n);
 	else
-		r = dmn_node_view_changed(n);
+		r = dmn_view_apply(n);
 	pthread_mutex_unlock(&n->lock);
 	if (r)
 		return r;
@@ -615,7 +280,7 @@ int dmn_node_up(struct dmn_node *n)
 		return -r;
 	n->dev_thread_live = true;
 	if (n->st.role == OV_ROLE_LEADER) {
-		r = pthread_create(&n->push_thread, NULL, push_main, n);
+		r = pthread_create(&n->push_thread, NULL, dmn_lead_push_main, n);
 		if (r)
 			return -r;
 		n->push_thread_live = true;
@@ -876,17 +541,3 @@ void dmn_node_close(struct dmn_node *n)
 	ov_state_unlock(n->lock_fd);
 }
 
-int dmn_node_save_state(struct dmn_node *n)
-{
-	char err[OV_STATE_ERR_LEN];
-	int r = ov_state_save(n->opt.dir, &n->st, 0, err, sizeof(err));
-
-	if (r)
-		log_error("%s", err);
-	return r;
-}
-
-int dmn_node_save_tokens(struct dmn_node *n)
-{
-	return save_tokens(n);
-}

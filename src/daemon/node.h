@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "daemon/ctl.h"
 #include "overlay/state.h"
@@ -104,51 +105,42 @@ struct dmn_node {
 	bool dev_thread_live, push_thread_live;
 };
 
+/*
+ * The files of weftd, each depending only on those listed after it (no two call each other):
+ *
+ *   node.c    the node's life: open, bring up, the loop (accepting on the three channels,
+ *             timers), close
+ *   serve.c   the three channel servers: local (CLI), overlay (nodes), join (leader)
+ *   attach.c  this node's containers
+ *   status.c  what `weft status` and `weft dns list` show
+ *   lead.c    the leader's side: leader.c's decisions persisted, published and pushed
+ *   member.c  a member's side: asking the leader, taking its views
+ *   leader.c  the leader's decisions, pure (leader.h)
+ *   view.c    the view turned into WireGuard peers and the DNS zone
+ *   health.c  probes and handshake ages of the peers
+ *   link.c    the overlay channel to another node, authenticated by its key
+ *   dns.c     the DNS service
+ *   store.c   the state directory's files
+ */
+
 /* node.c */
 int dmn_node_open(struct dmn_node *n, const struct dmn_options *opt);
 int dmn_node_up(struct dmn_node *n);
 int dmn_node_run(struct dmn_node *n);
 void dmn_node_close(struct dmn_node *n);
-uint64_t dmn_now_ms(void);
-/* Rebuilds what follows from n->view (peers, DNS) and saves it. Lock held. */
-int dmn_node_view_changed(struct dmn_node *n);
-/* Leader: a new generation of the view from the state, saved and pushed. Lock held. */
-int dmn_leader_publish(struct dmn_node *n);
-/* The next view dmn_leader_publish() would make, without making it. Lock held. */
-int dmn_leader_build_view(struct dmn_node *n, struct dmn_view *v);
-int dmn_node_save_state(struct dmn_node *n);  /* lock held */
-int dmn_node_save_tokens(struct dmn_node *n); /* lock held */
-void dmn_overlay_addr(const struct dmn_node *n, const struct ov_peer *p, uint16_t port,
-		      struct sockaddr_storage *ret);
+
+static inline uint64_t dmn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* serve.c: the handlers of the three channels, each on its own connection thread. */
 void dmn_serve_local(struct dmn_node *n, int fd);
 void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from);
 void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from);
-/* A VIEW frame's payload from the leader: applied when newer. Takes the lock. */
-void dmn_serve_view_frame(struct dmn_node *n, const json_t *j);
-/* The leader's side of a member's request (lock not held). */
-int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *node, json_t **ret,
-		  char *err, size_t errlen);
-/* A request for the leader from this node, whatever its role. 0 and *ret or -errno. */
-int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
-			size_t errlen);
-/*
- * Over the overlay channel to node `to`, authenticated by its key (not its address): a
- * request and its reply (dmn_overlay_call), or one frame (dmn_overlay_send; wait_read: until
- * the other end has read it and closed). 0 or -errno with err.
- */
-int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, const json_t *req,
-		     uint8_t *ret_type, json_t **ret, unsigned timeout_ms, char *err, size_t errlen);
-int dmn_overlay_send(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
-		     const json_t *msg, bool wait_read, unsigned timeout_ms, char *err,
-		     size_t errlen);
-/* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */
-int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
-		   json_t **ret, char *err, size_t errlen);
-
-/* A member pulls the leader's view now (after a change it asked for). */
-void dmn_member_refresh(struct dmn_node *n);
 
 /* attach.c: containers of this node (local requests). */
 int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
@@ -156,15 +148,49 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 int dmn_detach(struct dmn_node *n, const char *container, char *err, size_t errlen);
 void dmn_attach_sweep(struct dmn_node *n);
 
-/* dns.c */
-int dmn_dns_start(struct dmn_node *n);
-void dmn_dns_update(struct dmn_node *n); /* lock held */
-void dmn_dns_stop(struct dmn_node *n);
-void dmn_dns_set_healthy(struct dmn_node *n, uint32_t owner, bool healthy); /* lock held */
-
 /* status.c: the replies of `weft status` and `weft dns list` (lock not held). */
 json_t *dmn_status_json(struct dmn_node *n);
 json_t *dmn_records_json(struct dmn_node *n);
+
+/* lead.c (lock not held unless said) */
+struct dmn_actor;
+/* A request decided by the leader for who (the admin on the local socket, or a node). */
+int dmn_lead_do(struct dmn_node *n, const struct dmn_actor *who, const struct dmn_request *q,
+		json_t **ret, char *err, size_t errlen);
+/* A member's request over the overlay channel; node is the member its key proved. */
+int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const char *node,
+			  json_t **ret, char *err, size_t errlen);
+/* A request for the leader from this node, whatever its role. 0 and *ret or -errno. */
+int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
+			size_t errlen);
+/* The join: the token's secret (the psk) while it is live; then the admission, saved and
+ * published, and the WELCOME to send. */
+int dmn_lead_token_psk(struct dmn_node *n, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
+		       uint8_t psk[static DMN_CTL_SECRET_LEN], char *err, size_t errlen);
+int dmn_lead_admit(struct dmn_node *n, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
+		   const struct dmn_join *m, struct ov_peer *ret_lease, json_t **ret_welcome,
+		   char *err, size_t errlen);
+/* A new generation of the view from the state, saved, then pushed. Lock held. */
+int dmn_lead_publish(struct dmn_node *n);
+/* The next view dmn_lead_publish() would make, without making it. Lock held. */
+int dmn_lead_build_view(struct dmn_node *n, struct dmn_view *v);
+/* The push thread (pthread start routine): pushes each new view to every member. */
+void *dmn_lead_push_main(void *arg);
+
+/* member.c */
+/* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */
+int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
+		   json_t **ret, char *err, size_t errlen);
+/* A VIEW frame's payload from the leader's key: taken when newer. Takes the lock. */
+void dmn_member_take_view(struct dmn_node *n, const json_t *j);
+/* A member pulls the leader's view now (after a change it asked for). */
+void dmn_member_refresh(struct dmn_node *n);
+
+/* view.c: rebuilds what follows from n->view (peers, DNS) and saves it. Lock held.
+ * -EINVAL (our own key replaced in the view: nothing applied). */
+int dmn_view_apply(struct dmn_node *n);
+/* A set request in UAPI text applied to the device (as `wg set` would). 0 or -errno. */
+int dmn_view_uapi(struct dmn_node *n, const char *text);
 
 /* health.c */
 void dmn_health_tick(struct dmn_node *n);
@@ -172,5 +198,29 @@ void dmn_health_input(struct dmn_node *n);
 json_t *dmn_health_json(struct dmn_node *n, const char *name); /* lock held */
 /* Seconds since the device's last handshake with key; UINT64_MAX if none. Lock not held. */
 uint64_t dmn_handshake_age(struct dmn_node *n, const uint8_t *key);
+
+/* link.c: the overlay channel to node `to`, authenticated by its key (not its address): a
+ * request and its reply (dmn_overlay_call), or one frame (dmn_overlay_send; wait_read: until
+ * the other end has read it and closed). 0 or -errno with err. */
+int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, const json_t *req,
+		     uint8_t *ret_type, json_t **ret, unsigned timeout_ms, char *err, size_t errlen);
+int dmn_overlay_send(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
+		     const json_t *msg, bool wait_read, unsigned timeout_ms, char *err,
+		     size_t errlen);
+void dmn_overlay_addr(const struct dmn_node *n, const struct ov_peer *p, uint16_t port,
+		      struct sockaddr_storage *ret);
+
+/* dns.c */
+int dmn_dns_start(struct dmn_node *n);
+void dmn_dns_update(struct dmn_node *n); /* lock held */
+void dmn_dns_stop(struct dmn_node *n);
+void dmn_dns_set_healthy(struct dmn_node *n, uint32_t owner, bool healthy); /* lock held */
+
+/* store.c (lock held, or before the threads start) */
+int dmn_store_load_view(struct dmn_node *n);
+int dmn_store_load_tokens(struct dmn_node *n);
+int dmn_store_save_view(struct dmn_node *n);
+int dmn_store_save_state(struct dmn_node *n);
+int dmn_store_save_tokens(struct dmn_node *n);
 
 #endif

@@ -24,278 +24,6 @@
 #include "lib/addrfmt.h"
 #include "lib/log.h"
 
-/* Connects to node `to` and proves both ends by their keys. fd and *ch, or -errno with err. */
-static int overlay_open(struct dmn_node *n, const struct ov_peer *to, struct ctl_chan *ch,
-			uint32_t max_rx, unsigned timeout_ms, char *err, size_t errlen)
-{
-	struct sockaddr_storage sa;
-	int fd, r;
-
-	dmn_overlay_addr(n, to, (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET), &sa);
-	fd = ctl_connect(&sa, timeout_ms, n->opt.ifname);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot reach %s over the overlay: %s", to->name,
-			 strerror(-fd));
-		return fd;
-	}
-	ctl_chan_init(ch, fd, timeout_ms, max_rx);
-	r = ctl_chan_initiate(ch, CTL_HS_OVERLAY, n->private_key, to->public_key, NULL, NULL,
-			      err, errlen);
-	if (r) {
-		char why[200];
-
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "control channel to %s: %s", to->name, why);
-		ctl_chan_done(ch);
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, const json_t *req,
-		     uint8_t *ret_type, json_t **ret, unsigned timeout_ms, char *err, size_t errlen)
-{
-	struct ctl_chan ch;
-	int fd = overlay_open(n, to, &ch, CTL_CHAN_VIEW_MAX, timeout_ms, err, errlen), r;
-
-	if (fd < 0)
-		return fd;
-	r = ctl_chan_call(&ch, req, ret_type, ret, err, errlen);
-	ctl_chan_done(&ch);
-	close(fd);
-	return r;
-}
-
-int dmn_overlay_send(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
-		     const json_t *msg, bool wait_read, unsigned timeout_ms, char *err,
-		     size_t errlen)
-{
-	struct ctl_chan ch;
-	int fd = overlay_open(n, to, &ch, CTL_CHAN_PREAUTH_MAX, timeout_ms, err, errlen), r;
-
-	if (fd < 0)
-		return fd;
-	r = ctl_chan_send(&ch, type, msg);
-	if (!r && wait_read)
-		r = ctl_chan_finish(&ch);
-	if (r)
-		snprintf(err, errlen, "%s: %s", to->name, strerror(-r));
-	ctl_chan_done(&ch);
-	close(fd);
-	return r;
-}
-
-int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
-		   json_t **ret, char *err, size_t errlen)
-{
-	json_t *j = dmn_request_to_json(req);
-	struct ov_peer leader;
-	int r;
-
-	if (!j)
-		return -ENOMEM;
-	pthread_mutex_lock(&n->lock);
-	leader = n->st.leader;
-	pthread_mutex_unlock(&n->lock);
-	r = dmn_overlay_call(n, &leader, j, ret_type, ret, 3000, err, errlen);
-	json_decref(j);
-	return r;
-}
-
-void dmn_serve_view_frame(struct dmn_node *n, const json_t *j)
-{
-	char err[256];
-	struct dmn_view v;
-
-	pthread_mutex_lock(&n->lock);
-	if (dmn_view_from_json(j, &n->st, &v, err, sizeof(err))) {
-		log_error("view from the leader refused: %s", err);
-	} else if (strcmp(v.leader, n->st.leader.name)) {
-		log_error("view names %s as leader, not %s: refused", v.leader, n->st.leader.name);
-		dmn_view_done(&v);
-	} else if (!dmn_view_node(&v, v.leader) ||
-		   !crypto_equal(dmn_view_node(&v, v.leader)->public_key, n->st.leader.public_key,
-				 OV_KEY_LEN)) {
-		log_error("view gives the leader %s another key: refused", v.leader);
-		dmn_view_done(&v);
-	} else if (v.generation <= n->view.generation) {
-		log_debug("view generation %" PRIu64 " is not newer than %" PRIu64, v.generation,
-			  n->view.generation);
-		dmn_view_done(&v);
-	} else if (v.generation - n->view.generation > DMN_VIEW_GENERATION_JUMP_MAX) {
-		log_error("view generation %" PRIu64 " jumps more than %u past %" PRIu64
-			  ": refused",
-			  v.generation, DMN_VIEW_GENERATION_JUMP_MAX, n->view.generation);
-		dmn_view_done(&v);
-	} else {
-		struct dmn_view old = n->view;
-
-		log_info("cluster view generation %" PRIu64 ": %zu nodes, %zu services",
-			 v.generation, v.n_nodes, v.n_services);
-		n->view = v;
-		if (dmn_node_view_changed(n) == -EINVAL) {
-			/* Our own key replaced: refused as a whole, the old view stays. */
-			n->view = old;
-			dmn_view_done(&v);
-		} else {
-			dmn_view_done(&old);
-		}
-	}
-	pthread_mutex_unlock(&n->lock);
-}
-
-/* --- leader operations: the decisions are daemon/leader.c's; here the saving and the log --- */
-
-static int leader_random(void *buf, size_t len)
-{
-	return crypto_random(buf, len) ? -EIO : 0;
-}
-
-static struct dmn_leader leader_of(struct dmn_node *n)
-{
-	return (struct dmn_leader){
-		.st = &n->st, .view = &n->view, .tokens = &n->tokens, .random = leader_random};
-}
-
-/*
- * Saves the files a decision changed, or undoes it: a failed save fails the operation that
- * needed it. Tokens first: should the state then fail, a token use is lost rather than a
- * join allowed twice (and the old count is written back). Lock held.
- */
-static int leader_save(struct dmn_node *n, struct dmn_leader *l, struct dmn_leader_change *c,
-		       char *err, size_t errlen)
-{
-	bool tokens = c->effects & DMN_LEADER_SAVE_TOKENS;
-	int r = 0;
-
-	if (tokens)
-		r = dmn_node_save_tokens(n);
-	if (!r && (c->effects & DMN_LEADER_SAVE_STATE)) {
-		r = dmn_node_save_state(n);
-		if (r && tokens) {
-			dmn_leader_rollback(l, c);
-			dmn_node_save_tokens(n);
-		}
-	}
-	if (r) {
-		dmn_leader_rollback(l, c);
-		snprintf(err, errlen, "cannot save the %s (see the daemon log)",
-			 tokens ? "tokens or the state" : "state");
-	}
-	return r;
-}
-
-/*
- * After leader_save(): publishes the new view, logs the change and forgets the undo. A change
- * that lives in the view only (services, records: no state to save) is undone when the view
- * cannot be saved; one whose state is saved stands, and the next view carries it. Lock held.
- */
-static int leader_publish(struct dmn_node *n, struct dmn_leader *l, struct dmn_leader_change *c,
-			  char *err, size_t errlen)
-{
-	if ((c->effects & DMN_LEADER_PUBLISH) && dmn_leader_publish(n) &&
-	    !(c->effects & (DMN_LEADER_SAVE_STATE | DMN_LEADER_SAVE_TOKENS))) {
-		dmn_leader_rollback(l, c);
-		dmn_leader_publish(n);
-		snprintf(err, errlen, "cannot save the cluster view (see the daemon log)");
-		return -EIO;
-	}
-	if (c->what[0])
-		log_info("%s", c->what);
-	dmn_leader_commit(c);
-	return 0;
-}
-
-static int leader_node_remove(struct dmn_node *n, const struct dmn_actor *who, const char *name,
-			      char *err, size_t errlen)
-{
-	struct dmn_leader l = leader_of(n);
-	struct dmn_leader_change c;
-	struct ov_peer gone;
-	struct dmn_view v;
-	int r;
-
-	pthread_mutex_lock(&n->lock);
-	r = dmn_leader_remove(&l, who, name, &gone, &c, err, errlen);
-	if (!r)
-		r = leader_save(n, &l, &c, err, errlen);
-	if (r) {
-		pthread_mutex_unlock(&n->lock);
-		return r;
-	}
-	/*
-	 * The removed node learns it too: the new view goes to it first, while it is still a
-	 * peer (publishing removes it). Bounded by the connect timeout; it may be down.
-	 */
-	if (dmn_leader_build_view(n, &v) == 0) {
-		json_t *j = dmn_view_to_json(&v);
-		char why[256];
-		/* Waits until it has read it: it is about to stop being a peer. */
-		int sent = j ? dmn_overlay_send(n, &gone, DMN_CTL_VIEW, j, true, 1000, why,
-						sizeof(why))
-			     : -ENOMEM;
-
-		if (sent)
-			log_info("node %s could not be told of its removal: %s", name,
-				 sent == -ENOMEM ? strerror(ENOMEM) : why);
-		json_decref(j);
-		dmn_view_done(&v);
-	}
-	r = leader_publish(n, &l, &c, err, errlen);
-	pthread_mutex_unlock(&n->lock);
-	return r;
-}
-
-/* A request the leader decides, from who (lock not held). */
-static int leader_do(struct dmn_node *n, const struct dmn_actor *who, const struct dmn_request *q,
-		     json_t **ret, char *err, size_t errlen)
-{
-	struct dmn_leader l = leader_of(n);
-	struct dmn_leader_change c;
-	int r;
-
-	*ret = NULL;
-	if (q->op == DMN_OP_NODE_REMOVE)
-		return leader_node_remove(n, who, q->name, err, errlen);
-	pthread_mutex_lock(&n->lock);
-	r = dmn_leader_request(&l, who, q, (uint64_t)time(NULL), ret, &c, err, errlen);
-	if (!r)
-		r = leader_save(n, &l, &c, err, errlen);
-	if (!r)
-		r = leader_publish(n, &l, &c, err, errlen);
-	pthread_mutex_unlock(&n->lock);
-	if (r)
-		log_info("%s from %s refused: %s", dmn_op_name(q->op),
-			 who->kind == DMN_ACTOR_ADMIN ? "the admin" : who->node, err);
-	if (r) {
-		json_decref(*ret);
-		*ret = NULL;
-	}
-	return r;
-}
-
-/* --- the local channel ---------------------------------------------------------------------------- */
-
-void dmn_member_refresh(struct dmn_node *n)
-{
-	struct dmn_request req = {.op = DMN_OP_GET_VIEW};
-	char err[256];
-	uint8_t type;
-	json_t *j;
-
-	pthread_mutex_lock(&n->lock);
-	req.generation = n->view.generation;
-	pthread_mutex_unlock(&n->lock);
-	if (dmn_ask_leader(n, &req, &type, &j, err, sizeof(err))) {
-		log_debug("view pull: %s", err);
-		return;
-	}
-	if (type == DMN_CTL_VIEW)
-		dmn_serve_view_frame(n, j);
-	json_decref(j);
-}
-
 void dmn_serve_local(struct dmn_node *n, int fd)
 {
 	struct ucred cred;
@@ -346,7 +74,7 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 				break;
 			case DMN_OP_TOKEN_CREATE:
 			case DMN_OP_NODE_REMOVE:
-				r = leader_do(n, &admin, &q, &reply, err, sizeof(err));
+				r = dmn_lead_do(n, &admin, &q, &reply, err, sizeof(err));
 				break;
 			case DMN_OP_DNS_LIST:
 				reply = dmn_records_json(n);
@@ -376,46 +104,6 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 	}
 }
 
-/* --- the overlay channel ----------------------------------------------------------------------------- */
-
-/*
- * What a node asks of the leader (the leader asks itself through this too); node is the
- * asking node. GET_VIEW is answered by the caller. 0 and *ret (may stay NULL) or -errno.
- */
-int dmn_leader_do(struct dmn_node *n, const struct dmn_request *q, const char *node, json_t **ret,
-		  char *err, size_t errlen)
-{
-	struct dmn_actor who;
-
-	*ret = NULL;
-	if (dmn_actor_node(&who, node)) {
-		snprintf(err, errlen, "not a node name");
-		return -EPERM;
-	}
-	return leader_do(n, &who, q, ret, err, errlen);
-}
-
-int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
-			size_t errlen)
-{
-	uint8_t type;
-	int r;
-
-	*ret = NULL;
-	if (n->st.role == OV_ROLE_LEADER) {
-		struct dmn_actor admin;
-
-		/* On the leader only its root CLI (and what it started: attach, the sweep of
-		 * its containers) asks: the admin, acting as the leader node. */
-		dmn_actor_admin(&admin);
-		return leader_do(n, &admin, q, ret, err, errlen);
-	}
-	r = dmn_ask_leader(n, q, &type, ret, err, errlen);
-	if (!r)
-		dmn_member_refresh(n); /* see the change now, not at the next push */
-	return r;
-}
-
 static int leader_request(struct dmn_node *n, struct ctl_chan *ch, const struct dmn_request *q,
 			  const char *node, char *err, size_t errlen)
 {
@@ -432,7 +120,7 @@ static int leader_request(struct dmn_node *n, struct ctl_chan *ch, const struct 
 		json_decref(v);
 		return r;
 	}
-	r = dmn_leader_do(n, q, node, &reply, err, errlen);
+	r = dmn_lead_node_request(n, q, node, &reply, err, errlen);
 	if (r) {
 		if (!err[0])
 			snprintf(err, errlen, "%s", strerror(-r));
@@ -512,7 +200,7 @@ void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage
 		goto out;
 	}
 	if (type == DMN_CTL_VIEW && n->st.role == OV_ROLE_MEMBER && op.leader) {
-		dmn_serve_view_frame(n, j);
+		dmn_member_take_view(n, j);
 	} else if (type == DMN_CTL_REQUEST && n->st.role == OV_ROLE_LEADER) {
 		if (dmn_request_from_json(j, &q, err, sizeof(err)))
 			ctl_chan_send_error(&ch, err);
@@ -539,19 +227,13 @@ static int join_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN],
 		       char *err, size_t errlen)
 {
 	struct join_ctx *jc = ctx;
-	struct dmn_leader l = leader_of(jc->n);
-	const struct dmn_token_rec *tok;
 	int r;
 
 	(void)remote_static;
 	*send_refusal = true;
-	pthread_mutex_lock(&jc->n->lock);
-	r = dmn_leader_token_find(&l, payload, (uint64_t)time(NULL), &tok, err, errlen);
-	if (!r) {
-		memcpy(psk, tok->secret, CTL_HS_KEY_LEN);
+	r = dmn_lead_token_psk(jc->n, payload, psk, err, errlen);
+	if (!r)
 		memcpy(jc->token_id, payload, DMN_CTL_TOKEN_ID_LEN);
-	}
-	pthread_mutex_unlock(&jc->n->lock);
 	return r ? -EACCES : 0;
 }
 
@@ -559,8 +241,6 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 {
 	char err[512] = "", who[ADDRFMT_LEN];
 	struct join_ctx jc = {.n = n};
-	struct dmn_leader l = leader_of(n);
-	struct dmn_leader_change chg;
 	struct dmn_join m;
 	struct ctl_chan ch;
 	struct ov_peer lease;
@@ -610,26 +290,12 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 		ctl_chan_send_error(&ch, "the join's public key is not the handshake's");
 		goto out;
 	}
-	pthread_mutex_lock(&n->lock);
-	/* The token is checked again (used up by another join meanwhile, expired since the
-	 * handshake) and loses a use in the same decision as the admission; the use is saved
-	 * before the WELCOME is sent. */
-	r = dmn_leader_admit(&l, jc.token_id, &m, (uint64_t)time(NULL), &lease, &chg, err,
-			     sizeof(err));
-	if (!r)
-		r = leader_save(n, &l, &chg, err, sizeof(err));
-	if (!r) {
-		chg.what[0] = '\0'; /* logged below, with where the join came from */
-		r = leader_publish(n, &l, &chg, err, sizeof(err));
-	}
+	r = dmn_lead_admit(n, jc.token_id, &m, &lease, &j, err, sizeof(err));
 	if (r) {
-		pthread_mutex_unlock(&n->lock);
 		log_info("join of %s from %s refused: %s", m.name, who, err);
 		ctl_chan_send_error(&ch, err);
 		goto out;
 	}
-	j = dmn_welcome_to_json(&n->st, &lease, &n->view);
-	pthread_mutex_unlock(&n->lock);
 	ch.max_rx = CTL_CHAN_PREAUTH_MAX;
 	if (j && ctl_chan_send(&ch, DMN_CTL_WELCOME, j) == 0) {
 		char ip[OV_PREFIX_STRLEN];

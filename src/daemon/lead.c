@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon/lead — the leader's side of a running node: asks the pure decisions of leader.c,
+ * persists what they changed (undoing them when a save fails), publishes the new view
+ * generation and pushes it to every member over the overlay channel. dmn_cluster_request is
+ * where a node's own requests go: decided here on the leader, asked of the leader elsewhere.
+ *
+ * Must not: decide anything itself (leader.c does), or push a view that is not saved.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/crypto.h"
+#include "daemon/leader.h"
+#include "daemon/node.h"
+#include "lib/log.h"
+
+/* The view as the leader's state makes it; services and records carried over. */
+int dmn_lead_build_view(struct dmn_node *n, struct dmn_view *v)
+{
+	const struct ov_alloc *a = &n->st.alloc;
+
+	memset(v, 0, sizeof(*v));
+	v->generation = n->view.generation + 1;
+	strcpy(v->leader, n->st.self.name);
+	v->nodes = calloc(n->st.n_members + 1, sizeof(*v->nodes));
+	v->subnets = calloc(a->n_subnets + 1, sizeof(*v->subnets));
+	v->services = calloc(n->view.n_services + 1, sizeof(*v->services));
+	v->records = calloc(n->view.n_records + 1, sizeof(*v->records));
+	if (!v->nodes || !v->subnets || !v->services || !v->records) {
+		dmn_view_done(v);
+		return -ENOMEM;
+	}
+	v->nodes[v->n_nodes++] = n->st.self;
+	for (size_t i = 0; i < n->st.n_members; i++)
+		v->nodes[v->n_nodes++] = n->st.members[i];
+	for (size_t i = 0; i < a->n_subnets; i++) {
+		struct dmn_subnet *s = &v->subnets[v->n_subnets];
+
+		strcpy(s->service, a->subnets[i].service);
+		strcpy(s->node, a->subnets[i].node);
+		if (ov_alloc_subnet_get(a, s->service, s->node, &s->subnet) == 0)
+			v->n_subnets++;
+	}
+	/* Services stay only while their node and subnet do. */
+	for (size_t i = 0; i < n->view.n_services; i++) {
+		const struct dmn_service *s = &n->view.services[i];
+		struct ov_prefix sn;
+
+		if (ov_alloc_subnet_get(a, s->service, s->node, &sn) == 0 &&
+		    ov_prefix_contains(&sn, &s->addr))
+			v->services[v->n_services++] = *s;
+	}
+	/* Records stay only while their owner does (a view naming a gone owner is refused). */
+	for (size_t i = 0; i < n->view.n_records; i++)
+		if (!n->view.records[i].owner[0] || dmn_view_node(v, n->view.records[i].owner))
+			v->records[v->n_records++] = n->view.records[i];
+	return 0;
+}
+
+int dmn_lead_publish(struct dmn_node *n)
+{
+	struct dmn_view v;
+	int r = dmn_lead_build_view(n, &v);
+
+	if (r)
+		return r;
+	dmn_view_done(&n->view);
+	n->view = v;
+	r = dmn_view_apply(n);
+	/* A view is pushed only once it is saved: a restart must not fall behind what members
+	 * were told (they would refuse its views as old). */
+	if (!r) {
+		n->push_pending = true;
+		pthread_cond_signal(&n->push_cond);
+	}
+	return r;
+}
+
+/* --- leader: push the view to every member ----------------------------------------------- */
+
+void *dmn_lead_push_main(void *arg)
+{
+	struct dmn_node *n = arg;
+
+	pthread_mutex_lock(&n->lock);
+	for (;;) {
+		struct ov_peer *to;
+		size_t count;
+		json_t *j;
+
+		while (!n->push_pending && !n->stopping)
+			pthread_cond_wait(&n->push_cond, &n->lock);
+		if (n->stopping)
+			break;
+		n->push_pending = false;
+		j = dmn_view_to_json(&n->view);
+		count = n->view.n_nodes;
+		to = calloc(count + 1, sizeof(*to));
+		if (to)
+			memcpy(to, n->view.nodes, count * sizeof(*to));
+		pthread_mutex_unlock(&n->lock);
+		for (size_t i = 0; j && to && i < count; i++) {
+			char err[256];
+
+			if (!strcmp(to[i].name, n->st.self.name))
+				continue;
+			if (dmn_overlay_send(n, &to[i], DMN_CTL_VIEW, j, false, 2000, err,
+					     sizeof(err)))
+				log_debug("push: %s (it will pull)", err);
+			else
+				log_debug("pushed the view to %s", to[i].name);
+		}
+		json_decref(j);
+		free(to);
+		pthread_mutex_lock(&n->lock);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+/* --- leader operations: the decisions are daemon/leader.c's; here the saving and the log --- */
+
+static int leader_random(void *buf, size_t len)
+{
+	return crypto_random(buf, len) ? -EIO : 0;
+}
+
+static struct dmn_leader leader_of(struct dmn_node *n)
+{
+	return (struct dmn_leader){
+		.st = &n->st, .view = &n->view, .tokens = &n->tokens, .random = leader_random};
+}
+
+/*
+ * Saves the files a decision changed, or undoes it: a failed save fails the operation that
+ * needed it. Tokens first: should the state then fail, a token use is lost rather than a
+ * join allowed twice (and the old count is written back). Lock held.
+ */
+static int leader_save(struct dmn_node *n, struct dmn_leader *l, struct dmn_leader_change *c,
+		       char *err, size_t errlen)
+{
+	bool tokens = c->effects & DMN_LEADER_SAVE_TOKENS;
+	int r = 0;
+
+	if (tokens)
+		r = dmn_store_save_tokens(n);
+	if (!r && (c->effects & DMN_LEADER_SAVE_STATE)) {
+		r = dmn_store_save_state(n);
+		if (r && tokens) {
+			dmn_leader_rollback(l, c);
+			dmn_store_save_tokens(n);
+		}
+	}
+	if (r) {
+		dmn_leader_rollback(l, c);
+		snprintf(err, errlen, "cannot save the %s (see the daemon log)",
+			 tokens ? "tokens or the state" : "state");
+	}
+	return r;
+}
+
+/*
+ * After leader_save(): publishes the new view, logs the change and forgets the undo. A change
+ * that lives in the view only (services, records: no state to save) is undone when the view
+ * cannot be saved; one whose state is saved stands, and the next view carries it. Lock held.
+ */
+static int leader_publish(struct dmn_node *n, struct dmn_leader *l, struct dmn_leader_change *c,
+			  char *err, size_t errlen)
+{
+	if ((c->effects & DMN_LEADER_PUBLISH) && dmn_lead_publish(n) &&
+	    !(c->effects & (DMN_LEADER_SAVE_STATE | DMN_LEADER_SAVE_TOKENS))) {
+		dmn_leader_rollback(l, c);
+		dmn_lead_publish(n);
+		snprintf(err, errlen, "cannot save the cluster view (see the daemon log)");
+		return -EIO;
+	}
+	if (c->what[0])
+		log_info("%s", c->what);
+	dmn_leader_commit(c);
+	return 0;
+}
+
+static int leader_node_remove(struct dmn_node *n, const struct dmn_actor *who, const char *name,
+			      char *err, size_t errlen)
+{
+	struct dmn_leader l = leader_of(n);
+	struct dmn_leader_change c;
+	struct ov_peer gone;
+	struct dmn_view v;
+	int r;
+
+	pthread_mutex_lock(&n->lock);
+	r = dmn_leader_remove(&l, who, name, &gone, &c, err, errlen);
+	if (!r)
+		r = leader_save(n, &l, &c, err, errlen);
+	if (r) {
+		pthread_mutex_unlock(&n->lock);
+		return r;
+	}
+	/*
+	 * The removed node learns it too: the new view goes to it first, while it is still a
+	 * peer (publishing removes it). Bounded by the connect timeout; it may be down.
+	 */
+	if (dmn_lead_build_view(n, &v) == 0) {
+		json_t *j = dmn_view_to_json(&v);
+		char why[256];
+		/* Waits until it has read it: it is about to stop being a peer. */
+		int sent = j ? dmn_overlay_send(n, &gone, DMN_CTL_VIEW, j, true, 1000, why,
+						sizeof(why))
+			     : -ENOMEM;
+
+		if (sent)
+			log_info("node %s could not be told of its removal: %s", name,
+				 sent == -ENOMEM ? strerror(ENOMEM) : why);
+		json_decref(j);
+		dmn_view_done(&v);
+	}
+	r = leader_publish(n, &l, &c, err, errlen);
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+/* A request the leader decides, from who (lock not held). */
+int dmn_lead_do(struct dmn_node *n, const struct dmn_actor *who, const struct dmn_request *q,
+		json_t **ret, char *err, size_t errlen)
+{
+	struct dmn_leader l = leader_of(n);
+	struct dmn_leader_change c;
+	int r;
+
+	*ret = NULL;
+	if (q->op == DMN_OP_NODE_REMOVE)
+		return leader_node_remove(n, who, q->name, err, errlen);
+	pthread_mutex_lock(&n->lock);
+	r = dmn_leader_request(&l, who, q, (uint64_t)time(NULL), ret, &c, err, errlen);
+	if (!r)
+		r = leader_save(n, &l, &c, err, errlen);
+	if (!r)
+		r = leader_publish(n, &l, &c, err, errlen);
+	pthread_mutex_unlock(&n->lock);
+	if (r)
+		log_info("%s from %s refused: %s", dmn_op_name(q->op),
+			 who->kind == DMN_ACTOR_ADMIN ? "the admin" : who->node, err);
+	if (r) {
+		json_decref(*ret);
+		*ret = NULL;
+	}
+	return r;
+}
+
+/*
+ * What a node asks of the leader (the leader asks itself through this too); node is the
+ * asking node. GET_VIEW is answered by the caller. 0 and *ret (may stay NULL) or -errno.
+ */
+int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const char *node, json_t **ret,
+		  char *err, size_t errlen)
+{
+	struct dmn_actor who;
+
+	*ret = NULL;
+	if (dmn_actor_node(&who, node)) {
+		snprintf(err, errlen, "not a node name");
+		return -EPERM;
+	}
+	return dmn_lead_do(n, &who, q, ret, err, errlen);
+}
+
+/* --- the overlay channel ----------------------------------------------------------------------------- */
+
+int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
+			size_t errlen)
+{
+	uint8_t type;
+	int r;
+
+	*ret = NULL;
+	if (n->st.role == OV_ROLE_LEADER) {
+		struct dmn_actor admin;
+
+		/* On the leader only its root CLI (and what it started: attach, the sweep of
+		 * its containers) asks: the admin, acting as the leader node. */
+		dmn_actor_admin(&admin);
+		return dmn_lead_do(n, &admin, q, ret, err, errlen);
+	}
+	r = dmn_ask_leader(n, q, &type, ret, err, errlen);
+	if (!r)
+		dmn_member_refresh(n); /* see the change now, not at the next push */
+	return r;
+}
+
+int dmn_lead_token_psk(struct dmn_node *n, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
+		       uint8_t psk[static DMN_CTL_SECRET_LEN], char *err, size_t errlen)
+{
+	struct dmn_leader l = leader_of(n);
+	const struct dmn_token_rec *tok;
+	int r;
+
+	pthread_mutex_lock(&n->lock);
+	r = dmn_leader_token_find(&l, id, (uint64_t)time(NULL), &tok, err, errlen);
+	if (!r)
+		memcpy(psk, tok->secret, DMN_CTL_SECRET_LEN);
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+int dmn_lead_admit(struct dmn_node *n, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
+		   const struct dmn_join *m, struct ov_peer *ret_lease, json_t **ret_welcome,
+		   char *err, size_t errlen)
+{
+	struct dmn_leader l = leader_of(n);
+	struct dmn_leader_change chg;
+	int r;
+
+	pthread_mutex_lock(&n->lock);
+	/* The token is checked again (used up by another join meanwhile, expired since the
+	 * handshake) and loses a use in the same decision as the admission; the use is saved
+	 * before the WELCOME is made. */
+	r = dmn_leader_admit(&l, id, m, (uint64_t)time(NULL), ret_lease, &chg, err, errlen);
+	if (!r)
+		r = leader_save(n, &l, &chg, err, errlen);
+	if (!r) {
+		chg.what[0] = '\0'; /* the caller logs it, with where the join came from */
+		r = leader_publish(n, &l, &chg, err, errlen);
+	}
+	if (!r) {
+		*ret_welcome = dmn_welcome_to_json(&n->st, ret_lease, &n->view);
+		if (!*ret_welcome)
+			r = -ENOMEM;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
