@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 #include "ctl/chan.h"
 #include "overlay/alloc.h"
 #include "overlay/state.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ctl/chan — one control connection over a stream socket: frames (daemon/ctl.h) with an
+ * ctl/chan — one control connection over a stream socket: frames (ctl/ctl.h) with an
  * absolute deadline for the whole exchange, a cap on what a frame may weigh that the caller
  * sets per phase, and, after the handshake of ctl/handshake.h, every frame sealed.
  *
@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "ctl/handshake.h"
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 
 struct ctl_chan {
 	int fd;

@@ -60,7 +60,7 @@
 
 #include <jansson.h>
 
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 #include "overlay/state.h"
 
 enum {

@@ -21,7 +21,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 #include "overlay/state.h"
 
 #define DMN_SOCKET_FILE "weftd.sock"

@@ -24,7 +24,7 @@
 
 #include "crypto/crypto.h"
 #include "ctl/chan.h"
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 
 static int parse_addr(const char *s, struct sockaddr_storage *ret)
 {

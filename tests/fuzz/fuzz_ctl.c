@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: the control protocol codec (daemon/ctl.c), every parser in it.
+ * libFuzzer target: the control protocol codec (ctl/ctl.c), every parser in it.
  *
  * The first input byte (mod SEL__N) selects the parser, the rest is its input:
  *   0 frame header (8 bytes)          4 WELCOME payload
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 #include "fuzz.h"
 
 enum {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Control protocol codec tests (daemon/ctl.c): frame headers, the strict JSON payload
+ * Control protocol codec tests (ctl/ctl.c): frame headers, the strict JSON payload
  * parser, join tokens and the leader's tokens file, the cluster view (built from a real
  * allocator's leases, round-tripped, then broken one rule at a time), the join messages and
  * key schedule (a frame sealed by one side opens on the other), and every request op, with
@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 
 /* --- helpers --------------------------------------------------------------------------- */
 

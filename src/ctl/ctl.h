@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon/ctl — the weft control protocol codec: frames, join tokens, the messages of the join
+ * ctl/ctl — the weft control protocol codec: frames, join tokens, the messages of the join
  * handshake, the cluster view the leader pushes to its members, and the requests of the CLI
  * and of members. Pure: bytes and JSON in, structs out and back; no sockets, no clock, no
- * logging. The daemon (node.c, join.c) does the I/O; the fuzz target drives every parser here.
+ * logging. ctl/chan.c and the daemon do the I/O; the fuzz target drives every parser here.
  *
  * Frame (all channels): "WF", version (2), type (1), payload length (u32, big endian), then
  * the payload. A frame over DMN_CTL_MAX_PAYLOAD (or the smaller cap its receiver set for the
@@ -23,8 +23,8 @@
  * which any holder of the token could take over on the path) and the address-trusting overlay
  * channel; a version 1 frame is refused.
  */
-#ifndef WEFT_DAEMON_CTL_H
-#define WEFT_DAEMON_CTL_H
+#ifndef WEFT_CTL_CTL_H
+#define WEFT_CTL_CTL_H
 
 #include <stdbool.h>
 #include <stddef.h>

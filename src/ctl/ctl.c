@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon/ctl — the control protocol codec (see ctl.h). Every reader goes through the
+ * ctl/ctl — the control protocol codec (see ctl.h). Every reader goes through the
  * overlay's sticky-error JSON helpers, so a message is either read whole or refused with the
  * field named; nothing here touches a socket, a file or the clock.
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
-#include "daemon/ctl.h"
+#include "ctl/ctl.h"
 #include "overlay/dns_codec.h"
 #include "lib/util.h"
 
