@@ -175,6 +175,8 @@ weftc 1 node remove prompt >/dev/null || fail "remove prompt"
 ok "a token expired at JOIN is refused; a live one joins"
 
 # --- 7. floods on the join port -------------------------------------------------------------
+pid=$(pgrep -nf "weftd --data-dir $(dir 1) ")
+hwm0=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 in_ns n5 python3 - >"$LOGDIR/flood.log" 2>&1 <<'PY' &
 import socket, struct, threading, time
 def trickle(src):
@@ -207,9 +209,14 @@ done
 tok=$(weftc 1 token create) || fail "token create during the flood"
 in_ns n4 "$PROBE" --connect 198.18.0.1:51420 --token "$tok" --join '{"name":"during-flood"}' \
 	>/dev/null 2>&1 || fail "a real join during the flood"
-pid=$(pgrep -nf "weftd --data-dir $(dir 1) ")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill "$flood" 2>/dev/null || true
 wait "$flood" 2>/dev/null || true
-[ "$hwm" -lt 102400 ] || fail "the leader's peak RSS reached $hwm kB under the flood"
-ok "join-port floods: status, token create and a join kept working; peak RSS $((hwm / 1024)) MB"
+# Under AddressSanitizer the shadow memory and quarantine alone take about 100 MB: there the
+# flood's share is what is bounded.
+if ldd "$WEFTD" | grep -q libasan; then
+	[ $((hwm - hwm0)) -lt 102400 ] || fail "the flood took the leader's peak RSS from $hwm0 to $hwm kB"
+else
+	[ "$hwm" -lt 102400 ] || fail "the leader's peak RSS reached $hwm kB under the flood"
+fi
+ok "join-port floods: status, token create and a join kept working; peak RSS $((hwm0 / 1024)) MB before, $((hwm / 1024)) MB after"
