@@ -264,8 +264,8 @@ int dmn_node_up(struct dmn_node *n)
 	r = dmn_dns_start(n);
 	if (r)
 		return r;
-	n->conn_from = calloc(DMN_CONNS_OVERLAY + DMN_CONNS_JOIN, sizeof(*n->conn_from));
-	if (!n->conn_from)
+	n->conns_live = calloc(DMN_CONNS_LIVE_MAX, sizeof(*n->conns_live));
+	if (!n->conns_live)
 		return -ENOMEM;
 	r = plat_wakeup_open(&n->wake);
 	if (r)
@@ -301,11 +301,13 @@ static const struct {
 	[CONN_JOIN] = {"join", DMN_CONNS_JOIN},
 };
 
-struct conn {
+struct dmn_conn {
 	struct dmn_node *n;
 	int fd;
 	enum conn_kind kind;
 	struct sockaddr_storage from;
+	bool proven;  /* set (atomically) by the server once the sender proved its key */
+	bool evicted; /* shut down to make room; its thread is on its way out */
 };
 
 static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
@@ -321,60 +323,91 @@ static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_
 	return false;
 }
 
-/* Takes a place for a connection of kind from `from`; false when a budget is spent. Lock
- * held. */
-static bool conn_take(struct dmn_node *n, enum conn_kind kind, const struct sockaddr_storage *from)
+/*
+ * Takes a place for connection c; false when its budgets are spent. When the channel's
+ * budget or its source's is spent, the oldest connection there that has not proven its key
+ * yet gives way (it is shut down; a proven one never is): a flood of connections that never
+ * finish a handshake cannot keep a real node or joiner out, whose handshake takes
+ * milliseconds. Lock held.
+ */
+static bool conn_take(struct dmn_node *n, struct dmn_conn *c)
 {
-	size_t same = 0;
+	struct dmn_conn *victim = NULL;
+	size_t same = 0, live = 0;
 
-	if (n->conns[kind] >= conn_kinds[kind].max)
-		return false;
-	if (kind != CONN_LOCAL) {
-		for (size_t i = 0; i < n->n_conn_from; i++)
-			same += same_source(&n->conn_from[i], from);
-		if (same >= DMN_CONNS_PER_SOURCE)
+	if (c->kind == CONN_LOCAL) {
+		if (n->conns[CONN_LOCAL] >= conn_kinds[CONN_LOCAL].max)
 			return false;
-		n->conn_from[n->n_conn_from++] = *from;
+		n->conns[CONN_LOCAL]++;
+		return true;
 	}
-	n->conns[kind]++;
+	for (size_t i = 0; i < n->n_conns_live; i++) {
+		struct dmn_conn *o = n->conns_live[i];
+
+		if (o->kind != c->kind || o->evicted)
+			continue;
+		live++;
+		same += same_source(&o->from, &c->from);
+	}
+	if (live >= conn_kinds[c->kind].max || same >= DMN_CONNS_PER_SOURCE) {
+		bool by_source = same >= DMN_CONNS_PER_SOURCE;
+
+		/* conns_live is in arrival order: the first match is the oldest. */
+		for (size_t i = 0; i < n->n_conns_live && !victim; i++) {
+			struct dmn_conn *o = n->conns_live[i];
+
+			if (o->kind == c->kind && !o->evicted &&
+			    !__atomic_load_n(&o->proven, __ATOMIC_ACQUIRE) &&
+			    (!by_source || same_source(&o->from, &c->from)))
+				victim = o;
+		}
+		/* Evicted ones still hold their place until their thread ends: at most as
+		 * many again. */
+		if (!victim || n->n_conns_live >= DMN_CONNS_LIVE_MAX)
+			return false;
+		victim->evicted = true;
+		shutdown(victim->fd, SHUT_RDWR);
+	}
+	n->conns_live[n->n_conns_live++] = c;
+	n->conns[c->kind]++;
 	return true;
 }
 
-static void conn_release(struct dmn_node *n, enum conn_kind kind,
-			 const struct sockaddr_storage *from)
+static void conn_release(struct dmn_node *n, struct dmn_conn *c)
 {
-	n->conns[kind]--;
-	if (kind == CONN_LOCAL)
-		return;
-	for (size_t i = 0; i < n->n_conn_from; i++)
-		if (same_source(&n->conn_from[i], from)) {
-			n->conn_from[i] = n->conn_from[--n->n_conn_from];
+	n->conns[c->kind]--;
+	for (size_t i = 0; i < n->n_conns_live; i++)
+		if (n->conns_live[i] == c) {
+			memmove(&n->conns_live[i], &n->conns_live[i + 1],
+				(n->n_conns_live - i - 1) * sizeof(n->conns_live[0]));
+			n->n_conns_live--;
 			break;
 		}
 }
 
 static void *conn_main(void *arg)
 {
-	struct conn *c = arg;
+	struct dmn_conn *c = arg;
 	struct dmn_node *n = c->n;
 
 	if (c->kind == CONN_LOCAL)
 		dmn_serve_local(n, c->fd);
 	else if (c->kind == CONN_OVERLAY)
-		dmn_serve_overlay(n, c->fd, &c->from);
+		dmn_serve_overlay(n, c->fd, &c->from, &c->proven);
 	else
-		dmn_serve_join(n, c->fd, &c->from);
-	close(c->fd);
+		dmn_serve_join(n, c->fd, &c->from, &c->proven);
+	/* Released before the fd is closed: an eviction never shuts down a reused fd. */
 	pthread_mutex_lock(&n->lock);
-	conn_release(n, c->kind, &c->from);
+	conn_release(n, c);
 	pthread_mutex_unlock(&n->lock);
+	close(c->fd);
 	free(c);
 	return NULL;
 }
 
 static void accept_one(struct dmn_node *n, int lfd, enum conn_kind kind)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct dmn_conn *c = calloc(1, sizeof(*c));
 	socklen_t len = sizeof(c ? c->from : (struct sockaddr_storage){0});
 	pthread_attr_t attr;
 	pthread_t t;
@@ -388,8 +421,11 @@ static void accept_one(struct dmn_node *n, int lfd, enum conn_kind kind)
 		free(c);
 		return;
 	}
+	c->n = n;
+	c->fd = fd;
+	c->kind = kind;
 	pthread_mutex_lock(&n->lock);
-	ok = conn_take(n, kind, &c->from);
+	ok = conn_take(n, c);
 	pthread_mutex_unlock(&n->lock);
 	if (!ok) {
 		char who[ADDRFMT_LEN] = "local";
@@ -403,18 +439,15 @@ static void accept_one(struct dmn_node *n, int lfd, enum conn_kind kind)
 		free(c);
 		return;
 	}
-	c->n = n;
-	c->fd = fd;
-	c->kind = kind;
 	/* A small stack: a connection thread holds one frame on the heap at most. */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 << 10);
 	if (pthread_create(&t, &attr, conn_main, c)) {
-		close(fd);
 		pthread_mutex_lock(&n->lock);
-		conn_release(n, kind, &c->from);
+		conn_release(n, c);
 		pthread_mutex_unlock(&n->lock);
+		close(fd);
 		free(c);
 	}
 	pthread_attr_destroy(&attr);
@@ -535,7 +568,7 @@ void dmn_node_close(struct dmn_node *n)
 	dmn_view_done(&n->applied);
 	free(n->health);
 	if (!live) /* else a connection thread still counts its source in it */
-		free(n->conn_from);
+		free(n->conns_live);
 	crypto_wipe(n->private_key, sizeof(n->private_key));
 	crypto_wipe(&n->tokens, sizeof(n->tokens));
 	ov_state_unlock(n->lock_fd);

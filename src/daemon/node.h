@@ -42,6 +42,8 @@ enum {
 	DMN_CONNS_OVERLAY = 64,
 	DMN_CONNS_JOIN = 32,
 	DMN_CONNS_PER_SOURCE = 4,	 /* join and overlay connections from one address */
+	/* Live overlay and join connections, counting those shut down to make room. */
+	DMN_CONNS_LIVE_MAX = 2 * (DMN_CONNS_OVERLAY + DMN_CONNS_JOIN),
 	/* Absolute deadlines: a whole join or overlay exchange, one local request. */
 	DMN_JOIN_TIMEOUT_MS = 10000,
 	DMN_OVERLAY_TIMEOUT_MS = 10000,
@@ -73,6 +75,7 @@ struct dmn_health {
 };
 
 struct dp_device;
+struct dmn_conn;
 struct plat_wakeup;
 struct ov_dns_server;
 
@@ -99,8 +102,8 @@ struct dmn_node {
 	int join_fd, ctl_fd, probe_fd, local_fd;
 	struct plat_wakeup *wake; /* the device thread tells the loop it ended */
 	unsigned conns[3]; /* per channel: local, overlay, join */
-	struct sockaddr_storage *conn_from; /* sources of the overlay and join connections */
-	size_t n_conn_from;
+	struct dmn_conn **conns_live; /* overlay and join connections, in arrival order */
+	size_t n_conns_live;
 	pthread_t dev_thread, push_thread;
 	bool dev_thread_live, push_thread_live;
 };
@@ -139,8 +142,12 @@ static inline uint64_t dmn_now_ms(void)
 
 /* serve.c: the handlers of the three channels, each on its own connection thread. */
 void dmn_serve_local(struct dmn_node *n, int fd);
-void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from);
-void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from);
+/* *proven is set (atomically) once the sender proved its key: from then on the connection
+ * never gives way to a new one (node.c). */
+void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from,
+		       bool *proven);
+void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from,
+		    bool *proven);
 
 /* attach.c: containers of this node (local requests). */
 int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,

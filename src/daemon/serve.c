@@ -168,7 +168,8 @@ static int overlay_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN]
 	return -EACCES;
 }
 
-void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
+void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage *from,
+		       bool *proven)
 {
 	char err[512] = "", who[ADDRFMT_LEN];
 	struct overlay_peer op = {.n = n};
@@ -190,6 +191,8 @@ void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage
 		goto out;
 	}
 	r = ctl_chan_recv(&ch, &type, &j, err, sizeof(err));
+	if (!r) /* it opened under keys only the holder of op.name's key has */
+		__atomic_store_n(proven, true, __ATOMIC_RELEASE);
 	if (r) {
 		if (r == -EBADMSG)
 			log_info("control: connection from %s claiming to be %s refused: its "
@@ -237,7 +240,8 @@ static int join_accept(void *ctx, const uint8_t remote_static[CTL_HS_KEY_LEN],
 	return r ? -EACCES : 0;
 }
 
-void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from)
+void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *from,
+		    bool *proven)
 {
 	char err[512] = "", who[ADDRFMT_LEN];
 	struct join_ctx jc = {.n = n};
@@ -262,6 +266,8 @@ void dmn_serve_join(struct dmn_node *n, int fd, const struct sockaddr_storage *f
 	/* Proven from here on only if the JOIN opens: psk = the token's secret. */
 	ch.max_rx = DMN_JOIN_MAX_PAYLOAD;
 	r = ctl_chan_recv(&ch, &type, &j, err, sizeof(err));
+	if (!r) /* it opened: the joiner holds the token's secret */
+		__atomic_store_n(proven, true, __ATOMIC_RELEASE);
 	if (r == -EBADMSG) {
 		log_info("join from %s refused: it does not authenticate with the token's secret",
 			 who);

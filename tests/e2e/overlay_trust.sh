@@ -4,7 +4,7 @@
 # operation that must still work.
 #
 #   n1 (leader) 198.18.0.1, n2 .2, n3 .3, n4 .4 (joins late) ── br0 in "ul"
-#   n5 198.18.0.5 and .6: a host on the underlay that is no member (the outsider)
+#   n5 198.18.0.5 to .14: a host on the underlay that is no member (the outsider)
 #
 #   1. forged view: uid 65534 on the leader's host sends n2 a view (v1 plain frame; v2 with
 #      its own key): refused, n2's view and peers unchanged; a real change still arrives.
@@ -16,9 +16,11 @@
 #   5. WELCOME rewrite: an on-path holder of the token relays a victim's join and flips a
 #      byte of the WELCOME, or answers as the leader itself: the join fails, nothing is kept.
 #   6. expired token at JOIN: a token that expires between the handshake and the JOIN.
-#   7. floods on the join port: trickling connections and 4 MiB "handshakes" from the
-#      outsider while `weft status`, `weft token create` and a real join keep working; the
-#      leader's peak RSS stays under 100 MB.
+#   7. floods on the join port: trickling connections (from 10 addresses, more than the
+#      port's budget) and 4 MiB "handshakes" from the outsider while `weft status`, `weft
+#      token create` and a real join keep working; the leader's peak RSS stays under 100 MB.
+#   8. a local user on n3 holds n3's share of the leader's control port with connections that
+#      never finish a handshake: n3's own requests still get through.
 source "$(dirname "$0")/overlay_lib.sh"
 
 PROBE=$BIN/../tests/weft-ctl-probe
@@ -27,7 +29,7 @@ NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups --)
 CTL=51421
 
 underlay 5
-in_ns n5 ip addr add 198.18.0.6/24 dev eth0
+for a in $(seq 6 14); do in_ns n5 ip addr add "198.18.0.$a/24" dev eth0; done
 init_leader
 join_node 2
 join_node 3
@@ -194,14 +196,14 @@ def big(src):
     except OSError: pass
 ts = []
 for i in range(40):
-    ts.append(threading.Thread(target=trickle, args=("198.18.0.%d" % (5 + i % 2),)))
+    ts.append(threading.Thread(target=trickle, args=("198.18.0.%d" % (5 + i % 10),)))
 for i in range(32):
-    ts.append(threading.Thread(target=big, args=("198.18.0.%d" % (5 + i % 2),)))
+    ts.append(threading.Thread(target=big, args=("198.18.0.%d" % (5 + i % 10),)))
 for t in ts: t.start()
 for t in ts: t.join()
 PY
 flood=$!
-sleep 1
+sleep 2
 for i in 1 2 3; do
 	timeout 5 "$WEFT" -d "$(dir 1)" status >/dev/null || fail "weft status during the flood"
 	sleep 1
@@ -220,3 +222,23 @@ else
 	[ "$hwm" -lt 102400 ] || fail "the leader's peak RSS reached $hwm kB under the flood"
 fi
 ok "join-port floods: status, token create and a join kept working; peak RSS $((hwm0 / 1024)) MB before, $((hwm / 1024)) MB after"
+
+# --- 8. a local user holds n3's connections to the leader's control port ------------------
+in_ns n3 "${NOBODY[@]}" python3 - >"$LOGDIR/hold.log" 2>&1 <<'PY' &
+import socket, threading, time
+def hold():
+    try:
+        s = socket.create_connection(("10.200.0.1", 51421))
+        for b in b"WF\x02\x01":
+            s.send(bytes([b])); time.sleep(3)
+    except OSError: pass
+ts = [threading.Thread(target=hold) for _ in range(12)]
+for t in ts: t.start(); time.sleep(0.05)
+for t in ts: t.join()
+PY
+hold=$!
+sleep 1
+weftc 3 dns add held-rec 10.200.0.55 >/dev/null || fail "n3's request while a local user held its connections"
+kill "$hold" 2>/dev/null || true
+wait "$hold" 2>/dev/null || true
+ok "connections that never finish a handshake give way to n3's own request"
