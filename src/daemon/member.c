@@ -75,8 +75,6 @@ void dmn_member_take_view(struct dmn_node *n, const json_t *j)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* --- the local channel ---------------------------------------------------------------------------- */
-
 void dmn_member_refresh(struct dmn_node *n)
 {
 	struct dmn_request req = {.op = DMN_OP_GET_VIEW};
