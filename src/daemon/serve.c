@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon/serve — the handlers of weftd's three control channels (see ctl.h and node.h):
- * the local CLI socket, the overlay channel between members and the leader, and the
- * leader's join listener. Each runs on its own connection thread and takes the node lock
- * only around what it reads or changes.
+ * daemon/serve — the handlers of weftd's three control channels (ctl/chan.h says who can
+ * reach each and what proves the sender): the local CLI socket (root), the overlay channel
+ * between members and the leader (their keys), and the leader's join listener (the token's
+ * id and secret, to the leader's key). Each runs on its own connection thread and takes the
+ * node lock only around what it reads or changes.
+ *
+ * Must not: act on a message before its sender is proven, or take a node's identity from
+ * anything but the key that opened its channel.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +30,7 @@
 
 void dmn_serve_local(struct dmn_node *n, int fd)
 {
+	struct dmn_actor admin; /* the local socket is root's: on the leader, the admin */
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 
@@ -37,8 +42,6 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 			 clen == sizeof(cred) ? (int)cred.uid : -1);
 		return;
 	}
-	struct dmn_actor admin; /* the local socket is root's: on the leader, the admin */
-
 	dmn_actor_admin(&admin);
 	for (;;) {
 		struct ctl_chan ch;
