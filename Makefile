@@ -3,6 +3,7 @@
 #   make check         all tests: -Werror build, ASan+UBSan build, fuzz corpora, short fuzz runs
 #   make bench         weft-wg against wireguard-go in network namespaces, with ratios
 #   make bench-crypto  crypto and engine throughput against `openssl speed`
+#   make bench-control the control plane: joins, view propagation, idle CPU (namespaces)
 #   make fuzz          longer libFuzzer runs (FUZZ_SECONDS each, default 300)
 #   make windows       cross-build for x86_64 Windows (mingw-w64); check-windows runs its tests under Wine
 # Every target installs the Debian packages it needs first (scripts/deps.sh).
@@ -19,7 +20,7 @@ SAN_FLAGS = -Db_sanitize=address,undefined -Db_lundef=false \
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto fuzz clean format \
+.PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto bench-control fuzz clean format \
 	windows check-windows
 
 all: build
@@ -67,6 +68,10 @@ bench-build: deps
 
 bench: bench-build
 	WEFT_WG=$(BENCH_BUILD)/src/daemon/weft-wg scripts/bench.py
+
+# The control plane: join time, view propagation, idle CPU and RSS of 3- and 20-node clusters.
+bench-control: build
+	WEFT_WG=$(BUILD)/src/daemon/weft-wg bench/control.sh
 
 bench-crypto: bench-build
 	scripts/bench-crypto.sh $(BENCH_BUILD)
