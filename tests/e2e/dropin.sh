@@ -165,7 +165,7 @@ s6.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,1); s6.bind(("::",p)); time
 	got=$(in_ns c wg showconf "$C" | sed -n 's/^AllowedIPs = //p')
 	want="10.200.31.0/24, fd00:31::/64, 10.200.30.7/32, 10.200.30.0/28, fd00:30::1/128, 10.200.29.0/24, 192.168.255.0/24, 10.0.0.0/8"
 	[ "$got" = "$want" ] || fail "$impl: showconf AllowedIPs '$got', want '$want'"
-	reply=$(in_ns c python3 "$PY" "$sock" "set=1\npublic_key=$(echo "$px" | base64 -d | xxd -p -c 32)\nallowed_ip=-10.200.30.7/32\nallowed_ip=10.200.28.0/24\n\n")
+	reply=$(in_ns c python3 "$PY" "$sock" "set=1\npublic_key=$(echo "$px" | base64 -d | od -An -tx1 | tr -d ' \n')\nallowed_ip=-10.200.30.7/32\nallowed_ip=10.200.28.0/24\n\n")
 	got=$(in_ns c wg showconf "$C" | sed -n 's/^AllowedIPs = //p')
 	want="10.200.31.0/24, fd00:31::/64, 10.200.30.0/28, fd00:30::1/128, 10.200.29.0/24, 192.168.255.0/24, 10.0.0.0/8, 10.200.28.0/24"
 	if [ "$reply" = "errno=0" ]; then
