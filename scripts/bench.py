@@ -1,6 +1,15 @@
 #!/usr/bin/env python3
 """`make bench`: weft-wg against Debian's wireguard-go, side by side, in one run.
 
+Two wireguard-go builds: Debian 12's (the wireguard-go package installed on this machine,
+0.0.20220316, no offloads) and Debian 13's (0.0.20231211, which reports v0.0.20230223, with
+TUN TCP GSO/GRO and UDP GSO/GRO: what a user would run today). The Debian 13 package is
+fetched with apt's own download, from a sources list and apt state/cache directories of its
+own under the build tree (the machine's apt sources and state are never touched), and
+unpacked there with `dpkg-deb -x`; its binary runs on Debian 12's glibc. If that fails, the
+reason is printed and weft-wg is compared with Debian 12's wireguard-go only. GO13=PATH uses
+a wireguard-go binary already at hand; GO13=none skips it.
+
 Topology (rebuilt for every run; the implementation alternates weft, go, weft, go, ...):
 
     ns bA [198.18.10.1] eth ==== veth ==== eth [198.18.10.2] ns bB
@@ -11,7 +20,7 @@ Per run: time from `wg set` to the first ping reply, ping RTT avg/p99 (200 pings
 with 2 MiB socket buffers), CPU seconds of the two daemons per GB moved (during the 1-stream
 run), the daemons' peak RSS (VmHWM), and the time until a new session comes up while another
 address floods the responder with initiations whose mac1 is valid (35 s: none came up).
-Prints the median of RUNS runs for each figure and the ratio weft/wireguard-go.
+Prints the median of RUNS runs for each figure and the ratios weft/wireguard-go (each).
 """
 import json, os, statistics, subprocess, sys, tempfile, time
 
@@ -22,6 +31,12 @@ SECS = int(os.environ.get("BENCH_SECONDS", "5"))
 # ONLY=udp64,rtt (any of rtt tcp1 tcp4 udp64 udp64w flood): run just those figures (and always
 # the handshake time and RSS).
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
+# The build tree the bench binary lives in (build-release/src/daemon/weft-wg): Debian 13's
+# wireguard-go is downloaded and unpacked under its _deps/.
+BUILD = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(WEFT))))
+TRIXIE = "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] " \
+         "http://deb.debian.org/debian trixie main\n"
+GO13_VERSION = "0.0.20231211"
 NS = ("wbenchA", "wbenchB")
 IF = ("wbA", "wbB")
 CLK = os.sysconf("SC_CLK_TCK")
@@ -47,6 +62,65 @@ def teardown():
         sh("ip", "netns", "del", n, check=False)
 
 
+def fetch_go13():
+    """Debian 13's wireguard-go: (binary path, version) or (None, why not)."""
+    want = os.environ.get("GO13", "")
+    if want == "none":
+        return None, "GO13=none"
+    if want:
+        return (want, "given as GO13") if os.access(want, os.X_OK) else (None, want + " not executable")
+    top = os.path.join(BUILD, "_deps", "wireguard-go-trixie")
+    binary = os.path.join(top, "root", "usr", "bin", "wireguard-go")
+    stamp = os.path.join(top, "version")
+    if os.access(binary, os.X_OK) and os.path.exists(stamp):
+        return binary, open(stamp).read().strip()
+    apt_dir = os.path.join(top, "apt")
+    for d in ("lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d",
+              "download"):
+        os.makedirs(os.path.join(apt_dir, d), exist_ok=True)
+    with open(os.path.join(apt_dir, "etc", "sources.list"), "w") as f:
+        f.write(TRIXIE)
+    open(os.path.join(apt_dir, "status"), "w").close()
+    # Everything apt reads or writes for these two commands is under apt_dir, except the
+    # trusted keys (the system's, read only). Own lists and cache: own locks too, so an apt
+    # run of someone else on this machine neither blocks nor is blocked by this one.
+    opts = ["-o", "Dir::Etc::SourceList=" + os.path.join(apt_dir, "etc", "sources.list"),
+            "-o", "Dir::Etc::SourceParts=" + os.path.join(apt_dir, "etc", "sources.list.d"),
+            "-o", "Dir::Etc::PreferencesParts=" + os.path.join(apt_dir, "etc", "preferences.d"),
+            "-o", "Dir::Etc::Preferences=" + os.path.join(apt_dir, "etc", "preferences"),
+            "-o", "Dir::State=" + apt_dir,
+            "-o", "Dir::State::Lists=" + os.path.join(apt_dir, "lists"),
+            "-o", "Dir::State::status=" + os.path.join(apt_dir, "status"),
+            "-o", "Dir::Cache=" + os.path.join(apt_dir, "cache"),
+            "-o", "Acquire::Languages=none", "-o", "APT::Sandbox::User=root", "-q"]
+    try:
+        r = sh("apt-get", *opts, "update", check=False, timeout=600)
+        if r.returncode:
+            return None, "apt-get update (trixie): " + (r.stderr.strip() or r.stdout.strip())[-400:]
+        dl = os.path.join(apt_dir, "download")
+        r = sh("apt-get", *opts, "download", "wireguard-go=" + GO13_VERSION + "*", check=False,
+               cwd=dl, timeout=600)
+        debs = [f for f in os.listdir(dl) if f.endswith(".deb")]
+        if r.returncode or not debs:
+            return None, "apt-get download wireguard-go (trixie): " + \
+                (r.stderr.strip() or r.stdout.strip())[-400:]
+        deb = os.path.join(dl, debs[0])
+        ver = sh("dpkg-deb", "-f", deb, "Version").stdout.strip()
+        sh("dpkg-deb", "-x", deb, os.path.join(top, "root"))
+        out = sh(binary, "--version", check=False)
+        if out.returncode:
+            return None, "%s --version: %s" % (binary, out.stderr.strip()[-300:])
+        ver = "%s (%s)" % (ver, out.stdout.split("\n")[0].strip())
+        with open(stamp, "w") as f:
+            f.write(ver + "\n")
+        return binary, ver
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, "fetching Debian 13's wireguard-go: %s" % e
+
+
+BINARY = {"go": "wireguard-go"}
+
+
 def setup(impl):
     teardown()
     for n in NS:
@@ -56,7 +130,7 @@ def setup(impl):
     for i, (v, a) in enumerate((("wbvA", "198.18.10.1/24"), ("wbvB", "198.18.10.2/24"))):
         sh("ip", "-n", NS[i], "addr", "add", a, "dev", v)
         sh("ip", "-n", NS[i], "link", "set", v, "up")
-    binary = WEFT if impl == "weft" else "wireguard-go"
+    binary = WEFT if impl == "weft" else BINARY[impl]
     pids = []
     for i in range(2):
         # The daemon keeps running: its stdio must not be our capture pipes.
@@ -156,11 +230,11 @@ def wanted(name):
     return not ONLY or name in ONLY
 
 
-OFFLOADS = []
+OFFLOADS = {}
 
 
-def offloads():
-    """What the kernel and weft-wg agreed on, for the report (the TUN of ns A)."""
+def offloads(impl):
+    """What the kernel and the daemon agreed on, for the report (the TUN of ns A)."""
     link = ns(0, "ip", "-d", "link", "show", IF[0]).stdout.split()
     out = ["ip -d link: vnet_hdr %s" % link[link.index("vnet_hdr") + 1] if "vnet_hdr" in link
            else "ip -d link: no vnet_hdr"]
@@ -168,6 +242,8 @@ def offloads():
              "generic-segmentation-offload", "generic-receive-offload")
     k = ns(0, "ethtool", "-k", IF[0], check=False).stdout.splitlines()
     out.append("ethtool -k: " + ", ".join(l.strip() for l in k if l.split(":")[0] in feats))
+    if impl != "weft":
+        return out
     st = ns(0, WEFT, "--stats", IF[0], check=False).stdout.split()
     out.append("weft-wg --stats: " + " ".join(
         w for w in st if w.split("=")[0] in ("tun_offloads", "udp_gso", "udp_gro", "crypto_workers",
@@ -178,8 +254,8 @@ def offloads():
 def one_run(impl):
     pids = setup(impl)
     r = {"handshake_s": configure()}
-    if impl == "weft" and not OFFLOADS:
-        OFFLOADS.extend(offloads())
+    if impl not in OFFLOADS:
+        OFFLOADS[impl] = offloads(impl)
     if wanted("rtt"):
         r["rtt_avg_ms"], r["rtt_p99_ms"] = rtt()
     if wanted("tcp1"):
@@ -224,13 +300,27 @@ FIGURES = [
 ]
 
 
+NAMES = {"weft": "weft-wg", "go": "wg-go 12", "go13": "wg-go 13"}
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
-    res = {"weft": [], "go": []}
+    go13, why = fetch_go13()
+    impls = ["weft", "go"]
+    ver = {"go": sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout}
+    if go13:
+        BINARY["go13"] = go13
+        ver["go13"] = why
+        impls.append("go13")
+        print("Debian 13's wireguard-go %s: %s" % (why, go13), flush=True)
+    else:
+        print("Debian 13's wireguard-go not available, comparing with Debian 12's only: " + why,
+              flush=True)
+    res = {i: [] for i in impls}
     try:
         for k in range(RUNS):
-            for impl in ("weft", "go"):
+            for impl in impls:
                 r = one_run(impl)
                 res[impl].append(r)
                 print("run %d %-4s " % (k + 1, impl) +
@@ -238,16 +328,20 @@ def main():
                       flush=True)
     finally:
         teardown()
-    ver = sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout
-    print("\nweft-wg offloads: " + "; ".join(OFFLOADS))
-    print("\nmedians of %d runs, %d s each (wireguard-go %s):" % (RUNS, SECS, ver))
-    print("%-34s %12s %12s %10s" % ("figure", "weft-wg", "wireguard-go", "weft/go"))
+    for impl in impls:
+        print("\n%s offloads: %s" % (NAMES[impl], "; ".join(OFFLOADS.get(impl, []))))
+    print("\nmedians of %d runs, %d s each (wg-go 12: Debian 12's wireguard-go %s%s):" %
+          (RUNS, SECS, ver["go"], "; wg-go 13: Debian 13's %s" % ver["go13"] if go13 else ""))
+    gos = impls[1:]
+    print("%-34s" % "figure" + "".join("%10s" % NAMES[i] for i in impls) +
+          "".join("%14s" % ("weft/" + NAMES[g].replace("wg-", "")) for g in gos))
     for f, label, _ in FIGURES:
         if f not in res["weft"][0]:
             continue
-        w = statistics.median(r[f] for r in res["weft"])
-        g = statistics.median(r[f] for r in res["go"])
-        print("%-34s %12.3f %12.3f %10.2f" % (label, w, g, w / g if g else float("nan")))
+        med = {i: statistics.median(r[f] for r in res[i]) for i in impls}
+        print("%-34s" % label + "".join("%10.3f" % med[i] for i in impls) +
+              "".join("%14.2f" % (med["weft"] / med[g] if med[g] else float("nan"))
+                      for g in gos))
 
 
 if __name__ == "__main__":

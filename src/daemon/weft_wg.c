@@ -6,8 +6,11 @@
  *   weft-wg --stats IFNAME              print the per-reason packet counters of a running one
  *
  * Like wireguard-go it daemonizes once the interface and the socket exist (unless -f or
- * WG_PROCESS_FOREGROUND=1), logs to stderr at LOG_LEVEL=error|info|verbose|debug|silent, and
- * exits removing both on SIGINT/SIGTERM, when the socket file is deleted or the interface is.
+ * WG_PROCESS_FOREGROUND=1), holding none of its caller's pipes (weft_wg.h), logs to stderr at
+ * LOG_LEVEL=error|info|verbose|debug|silent (any case; warn and warning are error; another
+ * value is the default, error, with one warning line: the variable is common in containers
+ * and must not stop the interface), and exits removing both on SIGINT/SIGTERM, when the
+ * socket file is deleted or the interface is.
  * On Windows (weft-wg.exe) it stays in the foreground, serves the UAPI on a named pipe and
  * stops on Ctrl-C or when its console closes (weft_wg_windows.c); the system-specific part
  * is behind weft_wg.h.
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/weft_wg.h"
 #include "dataplane/device.h"
@@ -31,7 +35,7 @@ static void usage(FILE *f)
 		"Creates a userspace WireGuard interface driven by `wg` and `wg-quick` through\n"
 		"the UAPI at %s.\n"
 		"%s"
-		"Environment: LOG_LEVEL=error|info|verbose|debug|silent, "
+		"Environment: LOG_LEVEL=error|info|verbose|debug|silent (any case), "
 		"WG_PROCESS_FOREGROUND=1,\n"
 		"WEFT_CRYPTO_WORKERS=N (-1, the default: one per CPU from 4 CPUs up, else 0;\n"
 		"0: crypto inline in the reader threads; N: N workers),\n"
@@ -61,6 +65,31 @@ static int env_int(const char *name, long lo, long hi, const char *what, long *v
 	return 0;
 }
 
+/*
+ * LOG_LEVEL: the level, any case; "warn"/"warning" are error (there is no level between).
+ * Anything else is the default level with one warning on stderr (never a refusal to start).
+ */
+static enum log_level parse_log_level(const char *s)
+{
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} names[] = {
+		{"silent", LOG_LVL_SILENT}, {"error", LOG_LVL_ERROR},	{"warn", LOG_LVL_ERROR},
+		{"warning", LOG_LVL_ERROR}, {"info", LOG_LVL_INFO},	{"verbose", LOG_LVL_INFO},
+		{"debug", LOG_LVL_DEBUG},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(s, names[i].name))
+			return names[i].level;
+	fprintf(stderr,
+		"weft-wg: warning: unknown LOG_LEVEL '%s' (silent, error, info, verbose or debug); "
+		"using error\n",
+		s);
+	return LOG_LVL_ERROR;
+}
+
 int main(int argc, char **argv)
 {
 	struct dp_config cfg = {.uapi_socket = true};
@@ -68,16 +97,14 @@ int main(int argc, char **argv)
 	bool foreground = false;
 	const char *ll = getenv("LOG_LEVEL"), *fg = getenv("WG_PROCESS_FOREGROUND");
 	long workers = -2, queues = 0;
+	bool keep_log = false;
 	int r;
 
-	if (ll) {
-		int lvl = log_level_parse(ll);
+	if (ll && *ll) {
+		enum log_level lvl = parse_log_level(ll);
 
-		if (lvl < 0) {
-			fprintf(stderr, "weft-wg: unknown LOG_LEVEL '%s'\n", ll);
-			return 1;
-		}
-		log_set_level((enum log_level)lvl);
+		log_set_level(lvl);
+		keep_log = lvl != LOG_LVL_SILENT; /* as wireguard-go: asked for and not silent */
 	}
 	if (fg && !strcmp(fg, "1"))
 		foreground = true;
@@ -119,7 +146,7 @@ int main(int argc, char **argv)
 	}
 
 	if (!foreground) {
-		r = dmn_wg_daemonize();
+		r = dmn_wg_daemonize(cfg.ifname, keep_log);
 		if (r) {
 			fprintf(stderr, "weft-wg: cannot daemonize: %s\n", strerror(-r));
 			dp_device_free(d);

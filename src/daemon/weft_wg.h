@@ -20,9 +20,15 @@ int dmn_wg_print_stats(const char *ifname);
 /*
  * Leave the foreground: returns 0 in the process that carries on (the parent waits until
  * dmn_wg_ready, then exits 0, or 1 if the child died first), or -errno with nothing done.
+ * The process that carries on never holds the caller's stdin, stdout or stderr if one of
+ * them is a pipe or a socket (a caller capturing the output, `$(wg-quick up x)` or `| tee`,
+ * waits for EOF on it): stdin and stdout become /dev/null; stderr too unless keep_log
+ * (LOG_LEVEL was given and is not silent, as wireguard-go decides), and then it is kept if
+ * it is a file or a terminal, else it becomes the append-only file DMN_WG_LOG_DIR/IFNAME.log,
+ * which is said on the caller's stderr first.
  * Where dmn_wg_foreground_only, returns 0 and nothing happens.
  */
-int dmn_wg_daemonize(void);
+int dmn_wg_daemonize(const char *ifname, bool keep_log);
 /* The interface is up: let the waiting parent exit. */
 void dmn_wg_ready(void);
 

@@ -34,8 +34,10 @@ int dmn_wg_print_stats(const char *ifname)
 	return 0;
 }
 
-int dmn_wg_daemonize(void)
+int dmn_wg_daemonize(const char *ifname, bool keep_log)
 {
+	(void)ifname;
+	(void)keep_log;
 	return 0;
 }
 

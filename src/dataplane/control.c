@@ -3,8 +3,12 @@
  * The device's control side: creating the interface and the UAPI socket, the control loop
  * (timers, UAPI connections, signals, lifecycle) and the UAPI protocol on a connection
  * (https://www.wireguard.com/xplatform/: "get=1", "set=1", key=value lines, an empty line
- * ends a request, "errno=N" answers). A set request is parsed completely and applied only if
- * every line is valid, so a bad line changes nothing.
+ * ends a request, "errno=N" answers with N = -errno as wireguard-go does, which is what `wg`
+ * reads: it negates N into errno, so -98 prints "Address already in use"). A set request is
+ * parsed completely and applied only if every line is valid, so a bad line changes nothing.
+ * A set request cut by EOF (the client shut down its side, with or without a last '\n')
+ * ends there and is applied and answered, as wireguard-go does; one cut by an error or a
+ * timeout is dropped.
  *
  * One weft extension, invisible to `wg`: the operation "stats=1" answers with the per-reason
  * counters (weft-wg --stats). It is an operation of its own, never a key of "get".
@@ -186,16 +190,20 @@ void dp_device_free(struct dp_device *d)
 
 struct line_reader {
 	int fd;
+	bool unterminated; /* the last line returned was cut by EOF (no '\n'); 0 comes next */
+	bool eof;
 	char buf[UAPI_READ_CHUNK];
 	size_t start, end;
 };
 
 /*
  * Next line without its '\n' (NUL-terminated in place). 1 = line, 0 = EOF,
- * -E2BIG = longer than UAPI_MAX_LINE, -errno on read errors.
+ * -E2BIG = longer than UAPI_MAX_LINE, -errno on read errors. Bytes after the last '\n' at
+ * EOF are a line too (lr->unterminated says so), as bufio.Scanner reads them in wireguard-go.
  */
 static int read_line(struct line_reader *lr, char **line, size_t *len)
 {
+	lr->unterminated = false;
 	for (;;) {
 		char *nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
 		ssize_t n;
@@ -209,6 +217,16 @@ static int read_line(struct line_reader *lr, char **line, size_t *len)
 		}
 		if (lr->end - lr->start > UAPI_MAX_LINE)
 			return -E2BIG;
+		if (lr->eof && lr->end > lr->start) {
+			*line = lr->buf + lr->start;
+			*len = lr->end - lr->start;
+			lr->buf[lr->end] = 0; /* read() leaves this byte free */
+			lr->start = lr->end;
+			lr->unterminated = true;
+			return 1;
+		}
+		if (lr->eof)
+			return 0;
 		if (lr->start) {
 			memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
 			lr->end -= lr->start;
@@ -220,7 +238,7 @@ static int read_line(struct line_reader *lr, char **line, size_t *len)
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return 0;
+			lr->eof = true;
 		lr->end += (size_t)n;
 	}
 }
@@ -240,10 +258,11 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* "errno=-N" for an error given as -N or N (wireguard-go's sign, which `wg` expects). */
 static int reply_errno(int fd, int err)
 {
 	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "errno=%d\n\n", err < 0 ? -err : err);
+	int n = snprintf(buf, sizeof(buf), "errno=%d\n\n", err > 0 ? -err : err);
 
 	return write_all(fd, buf, (size_t)n);
 }
@@ -260,15 +279,13 @@ static bool serve_set(struct dp_device *d, struct line_reader *lr)
 	uapi_parser_init(&p, &set);
 	for (;;) {
 		r = read_line(lr, &line, &len);
-		if (r <= 0)
-			break;
-		if (len == 0)
-			break;
+		if (r <= 0 || len == 0)
+			break; /* EOF, an error, or the empty line */
 		uapi_parser_line(&p, line, len);
 		crypto_wipe(line, len); /* lines carry private and preshared keys */
 	}
-	if (r <= 0) {
-		/* EOF or an overlong line mid-request: we cannot find the request's end. */
+	if (r < 0) {
+		/* An overlong line or a read error (timeout) mid-request: drop it. */
 		uapi_set_free(&set);
 		if (r == -E2BIG)
 			reply_errno(lr->fd, EINVAL);
@@ -280,7 +297,8 @@ static bool serve_set(struct dp_device *d, struct line_reader *lr)
 	else
 		err = dp_device_apply(d, &set);
 	uapi_set_free(&set);
-	return reply_errno(lr->fd, err) == 0;
+	/* After EOF the client may still read (it shut down only its writing side). */
+	return reply_errno(lr->fd, err) == 0 && r == 1;
 }
 
 /* A reply of key=value lines; `terminate` adds the final errno=0 the filler does not write. */
@@ -323,7 +341,8 @@ void dp_device_serve_uapi(struct dp_device *d, int fd)
 	lr->start = lr->end = 0;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (read_line(lr, &line, &len) == 1) {
+	lr->unterminated = lr->eof = false;
+	while (read_line(lr, &line, &len) == 1 && !lr->unterminated) {
 		bool go_on;
 
 		if (!strcmp(line, "get=1"))

@@ -99,14 +99,25 @@ void dp_send_to_peer(struct dp_device *d, struct dp_peer *p, const uint8_t *msg,
 	send_to_peer(d, p, msg, len);
 }
 
+/*
+ * The engine counts a handshake message in tx_bytes when it writes it; a message the kernel
+ * did not take (no route, no buffer) was not sent, and the kernel and wireguard-go count
+ * only what was: take it back. `lock` held.
+ */
+static void tx_bytes_not_sent(struct wg_peer *wp, size_t len)
+{
+	wp->tx_bytes = wp->tx_bytes >= len ? wp->tx_bytes - len : 0;
+}
+
 static void send_initiation(struct dp_device *d, struct dp_peer *p, bool retry, uint64_t now)
 {
 	uint8_t msg[WG_MSG_INITIATION_LEN];
 
 	if (!p->has_endpoint)
 		return;
-	if (wg_peer_initiation(p->wg, retry, now, msg) == WG_TX_OK)
-		dp_send_to_peer(d, p, msg, sizeof(msg));
+	if (wg_peer_initiation(p->wg, retry, now, msg) == WG_TX_OK &&
+	    !send_to_peer(d, p, msg, sizeof(msg)))
+		tx_bytes_not_sent(p->wg, sizeof(msg));
 }
 
 /*
@@ -865,8 +876,12 @@ static void *hs_thread(void *arg)
 						 .local = item.local};
 
 			pthread_rwlock_rdlock(&d->udp_lock);
-			plat_udp_send(d->udp, &m, 1);
+			if (plat_udp_send(d->udp, &m, 1) != 1)
+				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_SEND_ERROR], 1);
 			pthread_rwlock_unlock(&d->udp_lock);
+			/* A response is counted by the engine (a cookie reply is no peer's). */
+			if (r == WG_RX_HANDSHAKE_INIT && rx.peer && !m.sent)
+				tx_bytes_not_sent(rx.peer, rx.reply_len);
 		}
 		if (rx.peer) {
 			struct dp_peer *p = rx.peer->user;

@@ -7,9 +7,16 @@
  * parent's cidr bits; the child slot is chosen by the bit right after the parent's prefix.
  * Depth is therefore at most 129 nodes, which bounds the fixed stacks below.
  *
+ * Listing order: every node that carries a peer is also on one doubly linked list of the
+ * table in the order the prefixes were inserted (a re-insert, for the same or another peer,
+ * moves the prefix to the end, as the kernel's list_move_tail and wireguard-go do), so a
+ * peer's prefixes come back in the order `wg` or wg-quick gave them and `wg showconf`
+ * round-trips. The trie stays the lookup structure; the list costs two pointers a prefix.
+ *
  * Must not: recurse (stacks are fixed arrays), allocate outside insert, leave a half-linked
- * node behind on -ENOMEM (both new nodes are allocated before anything is linked), or keep
- * nodes that carry no peer and have fewer than two children.
+ * node behind on -ENOMEM (both new nodes are allocated before anything is linked), keep
+ * nodes that carry no peer and have fewer than two children, or let a node's place on the
+ * insertion list disagree with its peer (on the list if and only if it carries one).
  */
 #include <assert.h>
 #include <errno.h>
@@ -22,8 +29,10 @@
 struct wg_aip_node {
 	struct wg_aip_node *bit[2];
 	struct wg_peer *peer; /* NULL: branch node, which then has exactly two children */
+	struct wg_aip_node *order_prev, *order_next; /* the insertion list, while peer != NULL */
 	uint64_t key[2];      /* address read big-endian (IPv4 in the top 32 bits), masked */
 	uint8_t cidr;
+	uint8_t family; /* enum wg_family, for listing from the insertion list */
 };
 
 enum {
@@ -106,7 +115,9 @@ static bool node_covers(const struct wg_aip_node *n, const uint64_t key[2])
 	return common_bits(n->key, key) >= n->cidr;
 }
 
-static struct wg_aip_node *node_new(const uint64_t key[2], unsigned int cidr, struct wg_peer *peer)
+/* A new node, not linked anywhere yet (peer is set, but it is not on the insertion list). */
+static struct wg_aip_node *node_new(const uint64_t key[2], unsigned int cidr,
+				    enum wg_family family, struct wg_peer *peer)
 {
 	struct wg_aip_node *n = calloc(1, sizeof(*n));
 
@@ -116,8 +127,35 @@ static struct wg_aip_node *node_new(const uint64_t key[2], unsigned int cidr, st
 	n->key[1] = key[1];
 	mask_key(n->key, cidr);
 	n->cidr = (uint8_t)cidr;
+	n->family = (uint8_t)family;
 	n->peer = peer;
 	return n;
+}
+
+/* Append n (which carries a peer and is not on the list) to the insertion list. */
+static void order_append(struct wg_allowedips *t, struct wg_aip_node *n)
+{
+	n->order_next = NULL;
+	n->order_prev = t->order_last;
+	if (t->order_last)
+		t->order_last->order_next = n;
+	else
+		t->order_first = n;
+	t->order_last = n;
+}
+
+/* Take n off the insertion list; call before clearing or replacing n->peer. */
+static void order_unlink(struct wg_allowedips *t, struct wg_aip_node *n)
+{
+	if (n->order_prev)
+		n->order_prev->order_next = n->order_next;
+	else
+		t->order_first = n->order_next;
+	if (n->order_next)
+		n->order_next->order_prev = n->order_prev;
+	else
+		t->order_last = n->order_prev;
+	n->order_prev = n->order_next = NULL;
 }
 
 static struct wg_aip_node **root_slot(struct wg_allowedips *t, enum wg_family family)
@@ -129,6 +167,7 @@ void wg_allowedips_init(struct wg_allowedips *t)
 {
 	t->root4 = NULL;
 	t->root6 = NULL;
+	t->order_first = t->order_last = NULL;
 	t->count = 0;
 }
 
@@ -165,12 +204,15 @@ static void prune(struct wg_allowedips *t, struct wg_aip_node **root, const stru
 		}
 		depth--;
 		if (!peer) {
-			if (n->peer)
+			if (n->peer) {
+				order_unlink(t, n);
 				t->count--;
+			}
 			free(n);
 			continue;
 		}
 		if (n->peer == peer) {
+			order_unlink(t, n);
 			n->peer = NULL;
 			t->count--;
 		}
@@ -190,6 +232,7 @@ void wg_allowedips_done(struct wg_allowedips *t)
 		return;
 	prune(t, &t->root4, NULL);
 	prune(t, &t->root6, NULL);
+	t->order_first = t->order_last = NULL;
 	t->count = 0;
 }
 
@@ -213,8 +256,11 @@ int wg_allowedips_insert(struct wg_allowedips *t, enum wg_family family, const u
 				if (t->count >= WG_ALLOWEDIPS_MAX)
 					return -ENOSPC;
 				t->count++;
+			} else {
+				order_unlink(t, n);
 			}
 			n->peer = peer; /* taken from its previous owner, if any */
+			order_append(t, n);
 			return 0;
 		}
 		slot = &n->bit[bit_at(key, n->cidr)];
@@ -222,7 +268,7 @@ int wg_allowedips_insert(struct wg_allowedips *t, enum wg_family family, const u
 	if (t->count >= WG_ALLOWEDIPS_MAX)
 		return -ENOSPC;
 
-	leaf = node_new(key, cidr, peer);
+	leaf = node_new(key, cidr, family, peer);
 	if (!leaf)
 		return -ENOMEM;
 	if (!n) {
@@ -241,7 +287,7 @@ int wg_allowedips_insert(struct wg_allowedips *t, enum wg_family family, const u
 		*slot = leaf;
 		goto out;
 	}
-	branch = node_new(key, common, NULL);
+	branch = node_new(key, common, family, NULL);
 	if (!branch) {
 		free(leaf);
 		return -ENOMEM;
@@ -250,6 +296,7 @@ int wg_allowedips_insert(struct wg_allowedips *t, enum wg_family family, const u
 	branch->bit[bit_at(n->key, common)] = n;
 	*slot = branch;
 out:
+	order_append(t, leaf);
 	t->count++;
 	return 0;
 }
@@ -273,6 +320,7 @@ int wg_allowedips_remove(struct wg_allowedips *t, enum wg_family family, const u
 	}
 	if (!n || n->cidr != cidr || !node_covers(n, key) || n->peer != peer)
 		return -ENOENT;
+	order_unlink(t, n);
 	n->peer = NULL;
 	t->count--;
 
@@ -328,66 +376,25 @@ struct wg_peer *wg_allowedips_lookup(const struct wg_allowedips *t, enum wg_fami
 	return found;
 }
 
-/*
- * Pre-order with the 0-child first: a node's masked address is <= every address below it
- * (ties only with longer prefixes below it), and every address under bit[0] is below every
- * address under bit[1]. That is ascending address, then ascending length.
- */
-static int walk_trie(const struct wg_aip_node *root, enum wg_family family,
-		     const struct wg_peer *peer, wg_allowedips_fn fn, void *ctx)
-{
-	struct {
-		const struct wg_aip_node *n;
-		unsigned int next;
-	} stack[STACK_DEPTH];
-	unsigned int depth = 0;
-	uint8_t addr[16];
-	int ret;
-
-	if (!root)
-		return 0;
-	stack[depth].n = root;
-	stack[depth++].next = 0;
-	if (root->peer == peer) {
-		store_key(addr, family, root->key);
-		ret = fn(ctx, family, addr, root->cidr);
-		if (ret)
-			return ret;
-	}
-	while (depth) {
-		const struct wg_aip_node *n = stack[depth - 1].n, *c;
-
-		if (stack[depth - 1].next >= 2) {
-			depth--;
-			continue;
-		}
-		c = n->bit[stack[depth - 1].next++];
-		if (!c)
-			continue;
-		if (c->peer == peer) {
-			store_key(addr, family, c->key);
-			ret = fn(ctx, family, addr, c->cidr);
-			if (ret)
-				return ret;
-		}
-		assert(depth < STACK_DEPTH);
-		stack[depth].n = c;
-		stack[depth++].next = 0;
-	}
-	return 0;
-}
-
+/* The insertion list, filtered by peer: O(prefixes in the table), no allocation. */
 int wg_allowedips_walk_peer(const struct wg_allowedips *t, const struct wg_peer *peer,
 			    wg_allowedips_fn fn, void *ctx)
 {
+	const struct wg_aip_node *n;
+	uint8_t addr[16];
 	int ret;
 
 	if (!t || !peer || !fn)
 		return 0;
-	ret = walk_trie(t->root4, WG_AF_INET, peer, fn, ctx);
-	if (ret)
-		return ret;
-	return walk_trie(t->root6, WG_AF_INET6, peer, fn, ctx);
+	for (n = t->order_first; n; n = n->order_next) {
+		if (n->peer != peer)
+			continue;
+		store_key(addr, (enum wg_family)n->family, n->key);
+		ret = fn(ctx, (enum wg_family)n->family, addr, n->cidr);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static int check_trie(const struct wg_aip_node *root, unsigned int bits, size_t *peers,
@@ -418,6 +425,10 @@ static int check_trie(const struct wg_aip_node *root, unsigned int bits, size_t 
 				return -EINVAL;
 			if (n->cidr == bits && (n->bit[0] || n->bit[1]))
 				return -EINVAL;
+			if (n->family != (bits == 32 ? WG_AF_INET : WG_AF_INET6))
+				return -EINVAL;
+			if (!n->peer && (n->order_prev || n->order_next))
+				return -EINVAL;
 			*nodes += 1;
 			*peers += n->peer != NULL;
 		}
@@ -440,6 +451,30 @@ static int check_trie(const struct wg_aip_node *root, unsigned int bits, size_t 
 	return 0;
 }
 
+/*
+ * The insertion list: consistent links, exactly count entries, each carrying a peer and
+ * found in its trie at its own key and length (so no freed or foreign node is listed).
+ */
+static int check_order(const struct wg_allowedips *t)
+{
+	const struct wg_aip_node *n, *prev = NULL;
+	size_t listed = 0;
+
+	for (n = t->order_first; n; prev = n, n = n->order_next) {
+		const struct wg_aip_node *m = n->family == WG_AF_INET ? t->root4 : t->root6;
+
+		if (n->order_prev != prev || !n->peer || ++listed > t->count)
+			return -EINVAL;
+		while (m && m != n && m->cidr < n->cidr && node_covers(m, n->key))
+			m = m->bit[bit_at(n->key, m->cidr)];
+		if (m != n)
+			return -EINVAL;
+	}
+	if (t->order_last != prev || listed != t->count)
+		return -EINVAL;
+	return 0;
+}
+
 int wg_allowedips_check(const struct wg_allowedips *t, size_t *ret_nodes)
 {
 	size_t peers = 0, nodes = 0;
@@ -453,6 +488,9 @@ int wg_allowedips_check(const struct wg_allowedips *t, size_t *ret_nodes)
 		return r;
 	if (peers != t->count)
 		return -EINVAL;
+	r = check_order(t);
+	if (r < 0)
+		return r;
 	if (ret_nodes)
 		*ret_nodes = nodes;
 	return 0;

@@ -29,6 +29,7 @@ enum {
 struct wg_allowedips {
 	struct wg_aip_node *root4;
 	struct wg_aip_node *root6;
+	struct wg_aip_node *order_first, *order_last; /* every prefix, in insertion order */
 	size_t count; /* prefixes stored */
 };
 
@@ -52,9 +53,10 @@ struct wg_peer *wg_allowedips_lookup(const struct wg_allowedips *t, enum wg_fami
 				     const uint8_t *addr);
 
 /*
- * Call fn for each prefix of peer (addr masked, network order) in a stable order (IPv4 first,
- * then IPv6, each by ascending address then length). Stops and returns fn's value when it
- * is non-zero; else 0. fn must not modify the table.
+ * Call fn for each prefix of peer (addr masked, network order) in the order they were
+ * inserted, both families mixed, as the kernel and wireguard-go list them (a re-insert of a
+ * prefix, for this or another peer, moves it to the end). O(prefixes in the table). Stops
+ * and returns fn's value when it is non-zero; else 0. fn must not modify the table.
  */
 typedef int (*wg_allowedips_fn)(void *ctx, enum wg_family family, const uint8_t *addr,
 				uint8_t cidr);
@@ -63,7 +65,8 @@ int wg_allowedips_walk_peer(const struct wg_allowedips *t, const struct wg_peer 
 
 /*
  * For tests and fuzzers: verify the trie invariants (masked keys, child below parent,
- * no peerless node with fewer than two children, count). 0 or -EINVAL. O(nodes).
+ * no peerless node with fewer than two children, count) and the insertion list (linked
+ * both ways, exactly the nodes that carry a peer). 0 or -EINVAL. O(prefixes * depth).
  * ret_nodes (optional) receives the number of nodes, for memory accounting.
  */
 int wg_allowedips_check(const struct wg_allowedips *t, size_t *ret_nodes);

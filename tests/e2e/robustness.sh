@@ -2,7 +2,7 @@
 # Bad input and lifecycle of weft-wg:
 #   ns a [198.18.1.1] eth-b ===veth=== eth-a [198.18.1.2] ns b (sends garbage)
 # - interface name too long, or taken by a non-TUN link: exit != 0, nothing touched;
-# - malformed UAPI requests: errno=22 and the configuration unchanged (nothing half applied);
+# - malformed UAPI requests: errno=-22 and the configuration unchanged (nothing half applied);
 # - random UDP datagrams of every length at the port: no crash, state unchanged, drops counted;
 # - SIGTERM removes socket and interface; deleting the socket stops the daemon;
 #   a second daemon on a live socket is refused.
@@ -58,12 +58,12 @@ bad=(
 )
 for req in "${bad[@]}"; do
 	reply=$(python3 "$ROOT/tests/e2e/uapi_client.py" "$SOCK" "$req")
-	[ "$reply" = "errno=22" ] || fail "request '$req' answered '$reply'"
+	[ "$reply" = "errno=-22" ] || fail "request '$req' answered '$reply'"
 	[ "$(in_ns a wg showconf "$IF")" = "$before" ] || fail "request '$req' changed the configuration"
 done
 reply=$(python3 "$ROOT/tests/e2e/uapi_client.py" "$SOCK" "get=1\n\n")
 grep -q "^public_key=$hex1$" <<<"$reply" || fail "get after bad requests: $reply"
-ok "${#bad[@]} malformed UAPI requests: errno=22, configuration unchanged"
+ok "${#bad[@]} malformed UAPI requests: errno=-22, configuration unchanged"
 
 # Unknown operation: the connection is closed without an answer (wireguard-go does so).
 reply=$(python3 "$ROOT/tests/e2e/uapi_client.py" "$SOCK" "frobnicate=1\n\n" || true)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Allowed-IPs tests: the kernel's static cases (kern selftest/allowedips.c), the contract's
- * edges (masking, moves, removal, walk order, errors, cap), then a randomized comparison
+ * edges (masking, moves, removal, walk order = insertion order, errors, cap), then a randomized comparison
  * against a naive reference table across inserts, removals and per-peer removals.
  * Peers are arbitrary distinct pointers; the table never dereferences them.
  */
@@ -64,6 +64,7 @@ struct walk_item {
 	enum wg_family family;
 	uint8_t addr[16];
 	uint8_t cidr;
+	uint64_t seq; /* the reference's insertion stamp (unused for what a walk returns) */
 };
 
 struct walk_out {
@@ -195,20 +196,21 @@ static void test_kernel_static(void **state)
 	INS4(b, 10, 1, 0, 0, 16);
 	assert_int_equal(wg_allowedips_walk_peer(&t, a, collect, &w), 0);
 	assert_int_equal(w.n, 5);
-	/* IPv4 first, ascending address. */
+	/* In insertion order, both families mixed (as `wg showconf` must give them back). */
 	assert_int_equal(items[0].family, WG_AF_INET);
-	assert_memory_equal(items[0].addr, ip4(10, 1, 0, 16), 4);
-	assert_int_equal(items[0].cidr, 29);
-	assert_int_equal(items[1].family, WG_AF_INET);
-	assert_memory_equal(items[1].addr, ip4(192, 95, 5, 64), 4);
-	assert_int_equal(items[1].cidr, 27);
-	assert_int_equal(items[2].family, WG_AF_INET6);
-	assert_memory_equal(items[2].addr, ip6(0x26075000, 0, 0, 0), 16);
-	assert_int_equal(items[2].cidr, 21);
-	assert_memory_equal(items[3].addr, ip6(0x26075300, 0x60006b00, 0, 0xc05f0543), 16);
-	assert_int_equal(items[3].cidr, 128);
-	assert_memory_equal(items[4].addr, ip6(0x26075300, 0x6d8a6bf8, 0xdab1e000, 0), 16);
-	assert_int_equal(items[4].cidr, 83);
+	assert_memory_equal(items[0].addr, ip4(192, 95, 5, 64), 4);
+	assert_int_equal(items[0].cidr, 27);
+	assert_int_equal(items[1].family, WG_AF_INET6);
+	assert_memory_equal(items[1].addr, ip6(0x26075300, 0x60006b00, 0, 0xc05f0543), 16);
+	assert_int_equal(items[1].cidr, 128);
+	assert_int_equal(items[2].family, WG_AF_INET);
+	assert_memory_equal(items[2].addr, ip4(10, 1, 0, 16), 4);
+	assert_int_equal(items[2].cidr, 29);
+	assert_int_equal(items[3].family, WG_AF_INET6);
+	assert_memory_equal(items[3].addr, ip6(0x26075300, 0x6d8a6bf8, 0xdab1e000, 0), 16);
+	assert_int_equal(items[3].cidr, 83);
+	assert_memory_equal(items[4].addr, ip6(0x26075000, 0, 0, 0), 16);
+	assert_int_equal(items[4].cidr, 21);
 	wg_allowedips_done(&t);
 }
 
@@ -275,25 +277,48 @@ static void test_contract_edges(void **state)
 	check_ok(&t);
 	TEST4(a, 172, 16, 0, 1); /* the default route again */
 
-	/* Walk order with equal addresses: shorter prefix first; early stop returns fn's value. */
+	/*
+	 * Walk order is insertion order, whatever the trie shape: nested and equal addresses,
+	 * a prefix of another peer in between, a branch node that later gets a peer (10/7 is
+	 * the branch point of 10/8 and 11/8 before it is inserted), a re-insert that moves a
+	 * prefix to the end, a move to another peer and back, and removals in the middle.
+	 */
 	wg_allowedips_done(&t);
 	wg_allowedips_init(&t);
 	INS4(a, 10, 0, 0, 0, 24);
 	INS4(a, 10, 0, 0, 0, 8);
+	INS6(a, 0, 0, 0, 1, 128);
 	INS4(a, 10, 0, 0, 0, 16);
 	INS4(a, 9, 0, 0, 0, 32);
 	INS4(b, 10, 0, 0, 0, 12);
-	INS6(a, 0, 0, 0, 1, 128);
 	INS6(a, 0, 0, 0, 0, 0);
+	INS4(a, 11, 0, 0, 0, 8);
+	INS4(a, 10, 0, 0, 0, 7);	/* the branch node 10/7 now carries a */
+	INS4(a, 10, 0, 0, 0, 24);	/* re-insert: to the end */
+	INS4(b, 9, 0, 0, 0, 32);	/* moved to b ... */
+	INS4(a, 9, 0, 0, 0, 32);	/* ... and back: at the end */
+	INS4(a, 1, 2, 3, 4, 32);
+	assert_int_equal(wg_allowedips_remove(&t, WG_AF_INET, ip4(1, 2, 3, 4), 32, a), 0);
+	assert_int_equal(wg_allowedips_remove(&t, WG_AF_INET, ip4(10, 0, 0, 0), 16, a), 0);
+	check_ok(&t);
 	assert_int_equal(wg_allowedips_walk_peer(&t, a, collect, &w), 0);
-	assert_int_equal(w.n, 6);
-	assert_memory_equal(items[0].addr, ip4(9, 0, 0, 0), 4);
-	assert_int_equal(items[1].cidr, 8);
-	assert_int_equal(items[2].cidr, 16);
-	assert_int_equal(items[3].cidr, 24);
-	assert_int_equal(items[4].family, WG_AF_INET6);
-	assert_int_equal(items[4].cidr, 0);
-	assert_int_equal(items[5].cidr, 128);
+	assert_int_equal(w.n, 7);
+	assert_int_equal(items[0].cidr, 8);
+	assert_memory_equal(items[0].addr, ip4(10, 0, 0, 0), 4);
+	assert_int_equal(items[1].family, WG_AF_INET6);
+	assert_int_equal(items[1].cidr, 128);
+	assert_int_equal(items[2].family, WG_AF_INET6);
+	assert_int_equal(items[2].cidr, 0);
+	assert_memory_equal(items[3].addr, ip4(11, 0, 0, 0), 4);
+	assert_int_equal(items[4].cidr, 7);
+	assert_int_equal(items[5].cidr, 24);
+	assert_memory_equal(items[6].addr, ip4(9, 0, 0, 0), 4);
+	assert_int_equal(items[6].cidr, 32);
+	w.n = 0;
+	assert_int_equal(wg_allowedips_walk_peer(&t, b, collect, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(items[0].cidr, 12);
+	w.n = 0;
 	w.n = 0;
 	w.stop_after = 2;
 	assert_int_equal(wg_allowedips_walk_peer(&t, a, collect, &w), 42);
@@ -380,7 +405,10 @@ struct ref_entry {
 	uint8_t addr[16]; /* masked */
 	uint8_t cidr;
 	unsigned int peer;
+	uint64_t seq; /* insertion stamp: a re-insert restamps, as it moves the prefix last */
 };
+
+static uint64_t ref_seq;
 
 struct ref {
 	struct ref_entry e[REF_CAP];
@@ -482,6 +510,7 @@ static void ref_insert(enum wg_family f, const uint8_t *addr, unsigned int cidr,
 	i = ref_find(f, m, cidr);
 	if (i >= 0) {
 		R.e[i].peer = peer;
+		R.e[i].seq = ++ref_seq;
 		return;
 	}
 	assert_true(R.n < REF_CAP);
@@ -489,6 +518,7 @@ static void ref_insert(enum wg_family f, const uint8_t *addr, unsigned int cidr,
 	memcpy(R.e[R.n].addr, m, 16);
 	R.e[R.n].cidr = (uint8_t)cidr;
 	R.e[R.n].peer = peer;
+	R.e[R.n].seq = ++ref_seq;
 	R.n++;
 }
 
@@ -577,6 +607,13 @@ static int item_cmp(const void *pa, const void *pb)
 	return (int)a->cidr - (int)b->cidr;
 }
 
+static int item_seq_cmp(const void *pa, const void *pb)
+{
+	const struct walk_item *a = pa, *b = pb;
+
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 static void compare_all(const struct wg_allowedips *t, const char *phase)
 {
 	static struct walk_item got[REF_CAP], want[REF_CAP];
@@ -627,9 +664,10 @@ static void compare_all(const struct wg_allowedips *t, const char *phase)
 			want[n].family = R.e[i].family;
 			memcpy(want[n].addr, R.e[i].addr, 16);
 			want[n].cidr = R.e[i].cidr;
+			want[n].seq = R.e[i].seq;
 			n++;
 		}
-		qsort(want, n, sizeof(want[0]), item_cmp);
+		qsort(want, n, sizeof(want[0]), item_seq_cmp);
 		assert_int_equal(wg_allowedips_walk_peer(t, PEER(p), collect, &w), 0);
 		assert_int_equal(w.n, n);
 		for (size_t i = 0; i < n; i++)

@@ -627,7 +627,7 @@ static void test_uapi_pipe(void **state)
 	assert_int_equal(strlen(get1) - strlen("errno=0\n\n"),
 			 (size_t)(strstr(get1, "errno=0\n\n") - get1));
 
-	/* Garbage in a set, or valid lines then a bad one: errno=22 and nothing changed. */
+	/* Garbage in a set, or valid lines then a bad one: errno=-22 and nothing changed. */
 	char bad_aip[256];
 	const char *const bad[] = {
 		"set=1\nthis is garbage\n\n",
@@ -644,7 +644,7 @@ static void test_uapi_pipe(void **state)
 
 		r = call("wt0", bad[i], &e);
 		assert_int_equal(e, 0);
-		assert_string_equal(r, "errno=22\n\n");
+		assert_string_equal(r, "errno=-22\n\n");
 		free(r);
 		g = call("wt0", "get=1\n\n", &e);
 		assert_int_equal(e, 0);

@@ -111,13 +111,19 @@ static int write_all(HANDLE h, HANDLE ev, const char *p, size_t len, HANDLE stop
 
 struct line_reader {
 	HANDLE h, ev, stop;
+	bool unterminated; /* the last line returned was cut by EOF (no '\n'); 0 comes next */
+	bool eof;
 	char buf[2 * PLAT_UAPI_MAX_LINE + 2];
 	size_t start, end;
 };
 
-/* 1 = a line (NUL-terminated in place, no '\n'), 0 = EOF, -E2BIG = too long, -errno. */
+/*
+ * 1 = a line (NUL-terminated in place, no '\n'), 0 = EOF, -E2BIG = too long, -errno. Bytes
+ * after the last '\n' at EOF are a line too (lr->unterminated says so), as in wireguard-go.
+ */
 static int read_line(struct line_reader *lr, char **line, size_t *len)
 {
+	lr->unterminated = false;
 	for (;;) {
 		char *nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
 		int n;
@@ -131,6 +137,16 @@ static int read_line(struct line_reader *lr, char **line, size_t *len)
 		}
 		if (lr->end - lr->start > PLAT_UAPI_MAX_LINE)
 			return -E2BIG;
+		if (lr->eof && lr->end > lr->start) {
+			*line = lr->buf + lr->start;
+			*len = lr->end - lr->start;
+			lr->buf[lr->end] = 0; /* reads leave this byte free */
+			lr->start = lr->end;
+			lr->unterminated = true;
+			return 1;
+		}
+		if (lr->eof)
+			return 0;
 		if (lr->start) {
 			memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
 			SecureZeroMemory(lr->buf + lr->end - lr->start, lr->start);
@@ -140,17 +156,19 @@ static int read_line(struct line_reader *lr, char **line, size_t *len)
 		n = pipe_io(lr->h, lr->ev, lr->buf + lr->end,
 			    (DWORD)(sizeof(lr->buf) - lr->end - 1), false, lr->stop,
 			    PLAT_UAPI_IO_TIMEOUT_MS);
-		if (n <= 0)
+		if (n < 0)
 			return n;
+		if (n == 0)
+			lr->eof = true;
 		lr->end += (size_t)n;
 	}
 }
 
 /*
- * The number an "errno=" reply carries. The protocol's numbers are Linux's, on Windows too:
- * wireguard-go answers 5 (I/O), 71 (protocol), 22 (invalid), 98 (port in use) and 55 for
- * anything else there, while mingw's <errno.h> has other values for some of them
- * (EADDRINUSE is 100, EPROTO 134).
+ * The number an "errno=" reply carries, negated by reply_errno. The protocol's numbers are
+ * Linux's, on Windows too: wireguard-go answers -5 (I/O), -71 (protocol), -22 (invalid),
+ * -98 (port in use) and -55 for anything else there, while mingw's <errno.h> has other
+ * values for some of them (EADDRINUSE is 100, EPROTO 134).
  */
 static int uapi_errno(int err)
 {
@@ -174,21 +192,26 @@ static int uapi_errno(int err)
 	}
 }
 
+/* "errno=-N", wireguard-go's sign: wg negates N into errno (-98: "Address already in use"). */
 static int reply_errno(struct plat_uapi_pipe *p, int err)
 {
 	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "errno=%d\n\n", uapi_errno(err));
+	int n = snprintf(buf, sizeof(buf), "errno=%d\n\n", -uapi_errno(err));
 
 	return write_all(p->pipe, p->io_event, buf, (size_t)n, p->stop);
 }
 
-/* Returns false when the connection must end. */
+/*
+ * Returns false when the connection must end. A request cut by EOF (the client closed its
+ * end after its last line) is complete there and applied, as wireguard-go does; one cut by
+ * an error, a timeout or an overlong line is dropped.
+ */
 static bool serve_set(struct plat_uapi_pipe *p, struct line_reader *lr)
 {
 	void *st = p->ops->set_begin(p->ctx);
 	char *line;
 	size_t len;
-	int r;
+	int r, err;
 
 	if (!st) {
 		reply_errno(p, ENOMEM);
@@ -201,14 +224,14 @@ static bool serve_set(struct plat_uapi_pipe *p, struct line_reader *lr)
 		p->ops->set_line(st, line, len);
 		SecureZeroMemory(line, len); /* lines carry private and preshared keys */
 	}
-	if (r <= 0) {
+	if (r < 0) {
 		p->ops->set_finish(st, false);
 		if (r == -E2BIG)
 			reply_errno(p, EINVAL);
 		return false;
 	}
-	r = p->ops->set_finish(st, true);
-	return reply_errno(p, r) == 0;
+	err = p->ops->set_finish(st, true);
+	return reply_errno(p, err) == 0 && r == 1;
 }
 
 /* get=1 or stats=1: fill appends the whole reply. */
@@ -253,8 +276,8 @@ static void serve_client(struct plat_uapi_pipe *p)
 
 		if (r == -E2BIG)
 			reply_errno(p, EINVAL);
-		if (r != 1)
-			break;
+		if (r != 1 || lr->unterminated)
+			break; /* an operation line cut by EOF: nothing to answer, as wireguard-go */
 		if (!strcmp(line, "get=1"))
 			go_on = serve_text(p, lr, p->ops->get);
 		else if (!strcmp(line, "set=1"))

@@ -7,10 +7,12 @@
  *
  * This is framing only, like the Unix socket of dataplane/control.c: an operation line
  * ("get=1", "set=1", or weft's "stats=1" when the caller serves it), for set the body lines up to
- * the empty line, then a reply ending in "errno=N\n\n". What a request means is the caller's (the
+ * the empty line (or EOF), then a reply ending in "errno=N\n\n", N = -errno as wireguard-go
+ * answers (0 on success). What a request means is the caller's (the
  * device's): it plugs in the UAPI codec (dataplane/uapi.c) through struct plat_uapi_ops, so the
- * platform layer does not depend on the dataplane. An unknown operation or a client that stops
- * mid-request is hung up on; a line longer than PLAT_UAPI_MAX_LINE answers errno=22 and hangs up.
+ * platform layer does not depend on the dataplane. An unknown operation is hung up on; a set
+ * request that ends at EOF is applied and answered (as wireguard-go); one cut by an error or
+ * a timeout is dropped; a line longer than PLAT_UAPI_MAX_LINE answers errno=-22 and hangs up.
  * Clients are served one at a time (the next one can already connect and wait); reads and writes
  * time out after PLAT_UAPI_IO_TIMEOUT_MS. Must not log.
  */
@@ -35,13 +37,13 @@ enum {
 struct plat_uapi_ops {
 	/* "get=1": append the whole reply, ending "errno=0\n\n" (as dp_device_get does). */
 	int (*get)(void *ctx, struct strbuf *out);
-	/* "set=1": a new request starts; returns its state (NULL = out of memory: errno=12). */
+	/* "set=1": a new request starts; returns its state (NULL = out of memory: errno=-12). */
 	void *(*set_begin)(void *ctx);
 	/* One body line, len bytes, no '\n' (may hold keys: the server wipes it afterwards). */
 	void (*set_line)(void *state, const char *line, size_t len);
 	/*
-	 * The request ended: complete is true at its empty line (apply it, return 0 or -errno
-	 * for the errno= reply), false when the client went away mid-request (discard it).
+	 * The request ended: complete is true at its empty line or at EOF (apply it, return 0
+	 * or -errno for the errno= reply), false when it was cut by an error (discard it).
 	 * Frees state either way.
 	 */
 	int (*set_finish)(void *state, bool complete);
