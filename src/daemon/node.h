@@ -60,6 +60,7 @@ struct dmn_health {
 
 struct dp_device;
 struct ov_dns_server;
+struct plat_fw_seal;
 
 struct dmn_node {
 	struct dmn_options opt;
@@ -81,6 +82,7 @@ struct dmn_node {
 	struct dp_device *dev;
 	int ifindex;
 	struct ov_dns_server *dns;
+	struct plat_fw_seal *seal; /* weft's nftables table, from bring-up to close */
 	int join_fd, ctl_fd, probe_fd, local_fd, wake_fd;
 	unsigned conns;
 	pthread_t dev_thread, push_thread;
