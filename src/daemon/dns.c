@@ -190,7 +190,8 @@ static void listen_bridges(struct dmn_node *n)
 		if (results[k] == -ENODEV)
 			log_debug("dns: bridge %s not there yet", list[k]);
 		else if (results[k])
-			log_error("dns: cannot serve bridge %s: %s", list[k], strerror(-results[k]));
+			log_error("dns: cannot serve bridge %s: %s", list[k],
+				  strerror(-results[k]));
 	}
 }
 

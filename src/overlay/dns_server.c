@@ -62,9 +62,9 @@ enum {
 };
 
 struct listener {
-	bool used;	   /* has sockets (or, static, a bind error) */
-	bool dev;	   /* a device listener (ov_dns_server_set_dev_listeners) */
-	uint32_t gen;	   /* bumped whenever the slot's sockets change */
+	bool used;		  /* has sockets (or, static, a bind error) */
+	bool dev;		  /* a device listener (ov_dns_server_set_dev_listeners) */
+	uint32_t gen;		  /* bumped whenever the slot's sockets change */
 	char ifname[IF_NAMESIZE]; /* SO_BINDTODEVICE; "" = any device */
 	int ifindex;		  /* of ifname when bound */
 	struct sockaddr_storage addr;
@@ -79,7 +79,7 @@ struct listener {
 /* Where an answer goes. */
 struct dns_client {
 	bool tcp;
-	uint32_t conn, conn_gen; /* TCP */
+	uint32_t conn, conn_gen;	 /* TCP */
 	uint32_t listener, listener_gen; /* UDP */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
@@ -835,8 +835,8 @@ static void udp_read(struct ov_dns_server *s, size_t li)
 			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
 			struct cmsghdr align;
 		} cbuf;
-		struct dns_client cl = {.tcp = false, .listener = (uint32_t)li,
-					.listener_gen = l->gen};
+		struct dns_client cl = {
+			.tcp = false, .listener = (uint32_t)li, .listener_gen = l->gen};
 		struct iovec iov = {.iov_base = s->rx, .iov_len = sizeof(s->rx)};
 		struct msghdr mh = {
 			.msg_name = &cl.peer,
@@ -1251,8 +1251,8 @@ static void expire(struct ov_dns_server *s, uint64_t now)
 		struct listener *l = &s->listeners[i];
 
 		if (l->used && l->accept_resume_ms && l->accept_resume_ms <= now &&
-		    ep_set(s, EPOLL_CTL_MOD, l->tcp_fd, EPOLLIN, ev_key(EV_TCP_LISTEN, i, l->gen)) ==
-			    0)
+		    ep_set(s, EPOLL_CTL_MOD, l->tcp_fd, EPOLLIN,
+			   ev_key(EV_TCP_LISTEN, i, l->gen)) == 0)
 			l->accept_resume_ms = 0;
 	}
 }

@@ -63,10 +63,10 @@ struct plat_fw_seal_config {
  * Named counters of the seal, one per drop reason (each a named nftables counter, readable
  * with `nft list counter inet weft NAME`).
  */
-#define PLAT_FW_SEAL_COUNTERS(X)                                                                   \
-	X(spoofed_source)      /* an overlay source address on any other interface */              \
-	X(underlay_to_overlay) /* to an overlay address, from any other interface */               \
-	X(bridge_spoof)	       /* on a local bridge, a source not routed back through it */        \
+#define PLAT_FW_SEAL_COUNTERS(X)                                                            \
+	X(spoofed_source)      /* an overlay source address on any other interface */       \
+	X(underlay_to_overlay) /* to an overlay address, from any other interface */        \
+	X(bridge_spoof)	       /* on a local bridge, a source not routed back through it */ \
 	X(forward_refused)     /* forwarded into a local bridge from elsewhere, not a reply */
 
 struct plat_fw_seal_stats {
@@ -84,8 +84,8 @@ struct plat_fw_seal;
  * nftables in the kernel), -ENOMEM, -EIO (refused otherwise); err (optional, errlen bytes)
  * then says why. *ret only on success.
  */
-int plat_firewall_seal(const struct plat_fw_seal_config *cfg, struct plat_fw_seal **ret,
-		       char *err, size_t errlen);
+int plat_firewall_seal(const struct plat_fw_seal_config *cfg, struct plat_fw_seal **ret, char *err,
+		       size_t errlen);
 /* The seal's counters now. 0, -ENOENT (the table is gone), -EIO. */
 int plat_firewall_seal_stats(struct plat_fw_seal *s, struct plat_fw_seal_stats *ret);
 /* The rule set as installed, as text (for logs and the README). The length, or -ENOSPC. */

@@ -79,22 +79,27 @@ s.sendto(b"spoofed", (sys.argv[2], 9))' "$1" "$2"
 }
 in_ns n1 timeout 5 tcpdump -i "$(ifname 1)" -nn -l "src host $spoof" >"$LOGDIR/leader-wg.txt" 2>/dev/null &
 dump=$!
+in_ns c1 timeout 5 tcpdump -i eth0 -nn -l "src host $spoof" >"$LOGDIR/c1.txt" 2>/dev/null &
+dump_c1=$!
 sleep 1.5
 s3=$(counter 3 spoofed_source)
 s1=$(counter 1 spoofed_source)
 send_from "$spoof" 198.18.0.3
 send_from "$spoof" 10.200.0.1 # via n3, into the overlay: the leader's interface, as from n3
 send_from "$spoof" 10.200.0.2
+send_from "$spoof" "$a1" # to the container, from "its own" subnet
 sleep 0.5
-[ "$(counter 3 spoofed_source)" -ge $((s3 + 3)) ] ||
-	fail "n3 spoofed_source $s3 -> $(counter 3 spoofed_source), 3 expected"
+[ "$(counter 3 spoofed_source)" -ge $((s3 + 4)) ] ||
+	fail "n3 spoofed_source $s3 -> $(counter 3 spoofed_source), 4 expected"
 in_ns out ip route add 198.18.0.1/32 dev eth0 # straight to the leader
 send_from "$spoof" 198.18.0.1
 sleep 0.5
 [ "$(counter 1 spoofed_source)" -ge $((s1 + 1)) ] || fail "leader spoofed_source not counted"
 wait $dump || true
-! grep -q . "$LOGDIR/leader-wg.txt" || fail "spoofed packets on the leader's interface: $(od -c "$LOGDIR/leader-wg.txt" | head)"
-ok "(b) spoofed service-subnet sources from the underlay dropped and counted (n3 +3, leader +1); none on the leader's WireGuard interface"
+wait $dump_c1 || true
+! grep -q . "$LOGDIR/leader-wg.txt" || fail "spoofed packets on the leader's interface: $(cat "$LOGDIR/leader-wg.txt")"
+! grep -q . "$LOGDIR/c1.txt" || fail "spoofed packets reached c1: $(cat "$LOGDIR/c1.txt")"
+ok "(b) spoofed service-subnet sources from the underlay dropped and counted (n3 +4, leader +1); none on the leader's WireGuard interface or in c1"
 
 # A member claiming n3's service subnet: WireGuard's allowed IPs drop it on the leader.
 in_ns n2 ip addr add "$spoof/32" dev lo

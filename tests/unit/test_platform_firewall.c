@@ -108,10 +108,12 @@ static void test_seal_text(void **state)
 	assert_non_null(strstr(buf, "iifname \"tw0\" accept\n"));
 	/* host bits cleared */
 	assert_non_null(strstr(buf, "ip saddr 10.200.0.0/16 counter name \"spoofed_source\" drop"));
-	assert_non_null(strstr(buf, "ip6 saddr fd00:200::/48 counter name \"spoofed_source\" drop"));
+	assert_non_null(
+		strstr(buf, "ip6 saddr fd00:200::/48 counter name \"spoofed_source\" drop"));
 	assert_non_null(strstr(buf, "ip daddr 10.200.0.0/16 counter name \"underlay_to_overlay\""));
 	assert_non_null(strstr(buf, "oifname != \"wb-*\" accept"));
-	assert_non_null(strstr(buf, "iifname \"wb-*\" meta nfproto ipv4 fib saddr . iif oif missing"));
+	assert_non_null(
+		strstr(buf, "iifname \"wb-*\" meta nfproto ipv4 fib saddr . iif oif missing"));
 	assert_non_null(strstr(buf, "counter forward_refused {"));
 	/* the anti-spoofing rules come after the accepts of weft's own interfaces */
 	assert_true(strstr(buf, "iifname \"wb-*\" accept") < strstr(buf, "ip saddr 10.200"));
@@ -122,7 +124,8 @@ static void test_seal_text(void **state)
 	assert_true(n > 0);
 	assert_null(strstr(buf, "ip6 "));
 	c = good_config();
-	c.cidr4 = (struct plat_addr){.family = WG_AF_INET, .addr = {10, 201, 255, 255}, .prefix = 20};
+	c.cidr4 =
+		(struct plat_addr){.family = WG_AF_INET, .addr = {10, 201, 255, 255}, .prefix = 20};
 	assert_true(plat_firewall_seal_format(&c, buf, sizeof(buf)) > 0);
 	assert_non_null(strstr(buf, "ip saddr 10.201.240.0/20 "));
 	c.cidr4.prefix = 0;
@@ -159,16 +162,19 @@ static void test_seal_table_life(void **state)
 
 	if (!in_netns)
 		skip();
-	assert_int_equal(tnet_runv(-1, NULL, 0, "nft", "add table inet other { chain c { type "
-			 "filter hook prerouting priority 0; counter; }; }", NULL), 0);
+	assert_int_equal(tnet_runv(-1, NULL, 0, "nft",
+				   "add table inet other { chain c { type "
+				   "filter hook prerouting priority 0; counter; }; }",
+				   NULL),
+			 0);
 	assert_int_equal(plat_firewall_seal(&c, &s, err, sizeof(err)), 0);
 	assert_non_null(s);
 	assert_int_equal(count_tables("weft"), 1);
 	/* a crashed run's table: sealing again replaces it */
 	assert_int_equal(plat_firewall_seal(&c, &s2, err, sizeof(err)), 0);
 	assert_int_equal(count_tables("weft"), 1);
-	assert_int_equal(tnet_runv(-1, out, sizeof(out), "nft", "list", "table", "inet", "weft",
-				   NULL), 0);
+	assert_int_equal(
+		tnet_runv(-1, out, sizeof(out), "nft", "list", "table", "inet", "weft", NULL), 0);
 	{
 		/* one prerouting and one forward chain, each once */
 		const char *p = strstr(out, "chain prerouting");
@@ -187,9 +193,9 @@ static void test_seal_table_life(void **state)
 	assert_int_equal(plat_firewall_seal_stats(s2, &st), -ENOENT);
 	plat_firewall_unseal(s2); /* nothing to delete: fine */
 	assert_int_equal(count_tables("other"), 1);
-	assert_int_equal(tnet_runv(-1, NULL, 0, "nft", "delete", "table", "inet", "other", NULL), 0);
+	assert_int_equal(tnet_runv(-1, NULL, 0, "nft", "delete", "table", "inet", "other", NULL),
+			 0);
 }
-
 
 static void ip_in(int ns, const char *cmd)
 {
@@ -278,7 +284,7 @@ static void test_seal_packets(void **state)
 	assert_true(ping(peer, "10.200.0.2", "10.200.0.1"));
 	assert_true(ping(ctr, "10.200.9.2", "10.200.0.2"));
 	assert_true(ping(ctr, "10.200.9.2", "10.200.0.1"));
-	assert_true(ping(ctr2, "198.18.9.2", "198.18.5.2")); /* out and the reply back in */
+	assert_true(ping(ctr2, "198.18.9.2", "198.18.5.2"));	/* out and the reply back in */
 	assert_true(ping(outside, "198.18.5.2", "198.18.5.1")); /* the underlay itself */
 	assert_true(tnet_runv(-1, NULL, 0, "ping", "-c1", "-W1", "10.200.9.2", NULL) == 0);
 	assert_int_equal(plat_firewall_seal_stats(s, &st), 0);
@@ -339,10 +345,8 @@ static const char *why_skip(void)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_noop),
-		cmocka_unit_test(test_seal_refuses_bad_config),
-		cmocka_unit_test(test_seal_text),
-		cmocka_unit_test(test_seal_table_life),
+		cmocka_unit_test(test_noop),	     cmocka_unit_test(test_seal_refuses_bad_config),
+		cmocka_unit_test(test_seal_text),    cmocka_unit_test(test_seal_table_life),
 		cmocka_unit_test(test_seal_packets),
 	};
 	const char *why = why_skip();

@@ -184,13 +184,14 @@ static int format_table(const struct plat_fw_seal_config *c, char *buf, size_t c
 #define PUT_COUNTER(name) put(&t, "\tcounter " #name " {\n\t}\n");
 	PLAT_FW_SEAL_COUNTERS(PUT_COUNTER)
 #undef PUT_COUNTER
-	put(&t, "\tchain prerouting {\n"
-		"\t\ttype filter hook prerouting priority raw; policy accept;\n"
-		"\t\tiifname \"%s\" accept\n"
-		"\t\tiifname \"lo\" accept\n"
-		"\t\tiifname \"%s*\" meta nfproto ipv4 fib saddr . iif oif missing "
-		"counter name \"bridge_spoof\" drop\n"
-		"\t\tiifname \"%s*\" accept\n",
+	put(&t,
+	    "\tchain prerouting {\n"
+	    "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+	    "\t\tiifname \"%s\" accept\n"
+	    "\t\tiifname \"lo\" accept\n"
+	    "\t\tiifname \"%s*\" meta nfproto ipv4 fib saddr . iif oif missing "
+	    "counter name \"bridge_spoof\" drop\n"
+	    "\t\tiifname \"%s*\" accept\n",
 	    w, b, b);
 	if (*c4)
 		put(&t, "\t\tip saddr %s counter name \"spoofed_source\" drop\n", c4);
@@ -200,16 +201,17 @@ static int format_table(const struct plat_fw_seal_config *c, char *buf, size_t c
 		put(&t, "\t\tip daddr %s counter name \"underlay_to_overlay\" drop\n", c4);
 	if (*c6)
 		put(&t, "\t\tip6 daddr %s counter name \"underlay_to_overlay\" drop\n", c6);
-	put(&t, "\t}\n"
-		"\tchain forward {\n"
-		"\t\ttype filter hook forward priority filter; policy accept;\n"
-		"\t\toifname != \"%s*\" accept\n"
-		"\t\tct state established,related accept\n"
-		"\t\tiifname \"%s\" accept\n"
-		"\t\tiifname \"%s*\" accept\n"
-		"\t\tcounter name \"forward_refused\" drop\n"
-		"\t}\n"
-		"}\n",
+	put(&t,
+	    "\t}\n"
+	    "\tchain forward {\n"
+	    "\t\ttype filter hook forward priority filter; policy accept;\n"
+	    "\t\toifname != \"%s*\" accept\n"
+	    "\t\tct state established,related accept\n"
+	    "\t\tiifname \"%s\" accept\n"
+	    "\t\tiifname \"%s*\" accept\n"
+	    "\t\tcounter name \"forward_refused\" drop\n"
+	    "\t}\n"
+	    "}\n",
 	    b, w, b);
 	return t.full ? -ENOSPC : (int)t.len;
 }
@@ -283,8 +285,8 @@ static int run(const char *cmds, const char *what, char **ret_out, char *err, si
 	return r;
 }
 
-int plat_firewall_seal(const struct plat_fw_seal_config *cfg, struct plat_fw_seal **ret,
-		       char *err, size_t errlen)
+int plat_firewall_seal(const struct plat_fw_seal_config *cfg, struct plat_fw_seal **ret, char *err,
+		       size_t errlen)
 {
 	static const char head[] = "add table inet " PLAT_FW_SEAL_TABLE "\n"
 				   "delete table inet " PLAT_FW_SEAL_TABLE "\n";
@@ -353,10 +355,10 @@ int plat_firewall_seal_stats(struct plat_fw_seal *s, struct plat_fw_seal_stats *
 		return -EINVAL;
 	r = run("list counters table inet " PLAT_FW_SEAL_TABLE "\n", "nftables", &out, NULL, 0);
 	if (r < 0)
-		return r == -ENOENT ? -ENOENT : r;
+		return r; /* -ENOENT: the table is gone */
 	memset(&st, 0, sizeof(st));
-#define READ_COUNTER(name)                                                                         \
-	if (r == 0)                                                                                \
+#define READ_COUNTER(name) \
+	if (r == 0)        \
 		r = counter_value(out, #name, &st.name);
 	PLAT_FW_SEAL_COUNTERS(READ_COUNTER)
 #undef READ_COUNTER

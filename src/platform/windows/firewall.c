@@ -194,8 +194,8 @@ void plat_firewall_remove(struct plat_fw_rule *fw)
 
 /* ---- The overlay seal: weftd is not built for Windows yet ---------------------------------- */
 
-int plat_firewall_seal(const struct plat_fw_seal_config *cfg, struct plat_fw_seal **ret,
-		       char *err, size_t errlen)
+int plat_firewall_seal(const struct plat_fw_seal_config *cfg, struct plat_fw_seal **ret, char *err,
+		       size_t errlen)
 {
 	(void)cfg;
 	(void)ret;
