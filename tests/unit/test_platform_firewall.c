@@ -11,6 +11,7 @@
  *   outside ns ── sealO ──┤ tw0 (stands for the WireGuard interface) ── peer ns
  *   198.18.5.2     198.18.5.1    10.200.0.1/16                     10.200.0.2/16
  *                         ├ wb-in 10.200.9.1/28 ── ctr ns 10.200.9.2 (a container)
+ *                         │                     └─ ctr3 ns 10.200.9.3 (its neighbour)
  *                         └ wb-out 198.18.9.1/28 ── ctr2 ns 198.18.9.2 (outside the cidr,
  *                                                    so only the forward chain guards it)
  */
@@ -233,7 +234,7 @@ static void test_seal_packets(void **state)
 	struct plat_fw_seal *s = NULL;
 	struct plat_fw_seal_stats st;
 	char err[PLAT_FW_SEAL_ERR_LEN];
-	int outside, peer, ctr, ctr2;
+	int outside, peer, ctr, ctr2, ctr3;
 	FILE *f;
 
 	if (!in_netns)
@@ -242,7 +243,8 @@ static void test_seal_packets(void **state)
 	peer = tnet_new();
 	ctr = tnet_new();
 	ctr2 = tnet_new();
-	assert_true(outside >= 0 && peer >= 0 && ctr >= 0 && ctr2 >= 0);
+	ctr3 = tnet_new();
+	assert_true(outside >= 0 && peer >= 0 && ctr >= 0 && ctr2 >= 0 && ctr3 >= 0);
 	ip_in(-1, "link set lo up");
 	veth_to(outside, "sealO");
 	ip_in(-1, "addr add 198.18.5.1/24 dev sealO");
@@ -262,6 +264,9 @@ static void test_seal_packets(void **state)
 	ip_in(ctr, "addr add 10.200.9.2/28 dev eth0");
 	ip_in(ctr, "route add default via 10.200.9.1");
 	ip_in(ctr, "addr add 10.200.200.1/32 dev lo"); /* not its subnet */
+	veth_to(ctr3, "wvin3");
+	ip_in(-1, "link set wvin3 master wb-in");
+	ip_in(ctr3, "addr add 10.200.9.3/28 dev eth0");
 	ip_in(-1, "link add wb-out type bridge");
 	ip_in(-1, "link set wb-out up");
 	ip_in(-1, "addr add 198.18.9.1/28 dev wb-out");
@@ -273,6 +278,13 @@ static void test_seal_packets(void **state)
 	assert_non_null(f);
 	fputs("1\n", f);
 	fclose(f);
+	/* br_netfilter, where loaded, shows bridged frames to the inet hooks too (with the
+	 * bridge as iif and oif): the seal must let a bridge's own traffic through. */
+	f = fopen("/proc/sys/net/bridge/bridge-nf-call-iptables", "w");
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
 
 	/* Unsealed, as weft attach left a node before: everything goes. */
 	assert_true(ping(outside, "198.18.5.2", "10.200.9.2"));
@@ -284,6 +296,7 @@ static void test_seal_packets(void **state)
 	assert_true(ping(peer, "10.200.0.2", "10.200.0.1"));
 	assert_true(ping(ctr, "10.200.9.2", "10.200.0.2"));
 	assert_true(ping(ctr, "10.200.9.2", "10.200.0.1"));
+	assert_true(ping(ctr, "10.200.9.2", "10.200.9.3"));	/* within the bridge */
 	assert_true(ping(ctr2, "198.18.9.2", "198.18.5.2"));	/* out and the reply back in */
 	assert_true(ping(outside, "198.18.5.2", "198.18.5.1")); /* the underlay itself */
 	assert_true(tnet_runv(-1, NULL, 0, "ping", "-c1", "-W1", "10.200.9.2", NULL) == 0);
@@ -319,6 +332,7 @@ static void test_seal_packets(void **state)
 	close(peer);
 	close(ctr);
 	close(ctr2);
+	close(ctr3);
 	ip_in(-1, "link del wb-in");
 	ip_in(-1, "link del wb-out");
 }
