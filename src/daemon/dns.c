@@ -1,8 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * daemon/dns — the node's DNS service discovery: a zone made from the cluster view, served
- * by overlay/dns_server on 127.0.0.1 and the node's overlay address (UDP and TCP, port 15353
- * by default), forwarding other names to the upstreams of resolv.conf.
+ * by overlay/dns_server (UDP and TCP, port 15353 by default), forwarding other names to the
+ * upstreams of resolv.conf.
+ *
+ * Where it listens: every socket is bound to a device (SO_BINDTODEVICE), so the underlay
+ * never reaches it, whatever a host there routes via this node:
+ *   127.0.0.1        on lo
+ *   overlay address  on the WireGuard interface (other nodes and their containers)
+ *   overlay address  on lo (this node asking its own overlay address)
+ *   overlay address  on each local service bridge wb-* (this node's containers), following
+ *                    the view: a bridge is listened on while the view has a container of
+ *                    this node on it
  *
  * Records (zone = cluster.zone, REF's names):
  *   <node>              A ip4, AAAA ip6         every node
@@ -31,6 +40,7 @@
 #include "daemon/node.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "overlay/attach.h"
 #include "overlay/dns_server.h"
 #include "overlay/dns_zone.h"
 #include "overlay/resolv.h"
@@ -125,11 +135,71 @@ static size_t upstreams(struct dmn_node *n, struct sockaddr_storage *out, size_t
 	return count;
 }
 
+static void overlay_listen_addr(const struct dmn_node *n, struct sockaddr_storage *ret)
+{
+	struct sockaddr_in *a = (struct sockaddr_in *)ret;
+
+	memset(ret, 0, sizeof(*ret));
+	a->sin_family = AF_INET;
+	a->sin_port = htons(n->opt.dns_port);
+	memcpy(&a->sin_addr, n->st.self.ip4.addr, 4);
+}
+
+/*
+ * Listen on the overlay address on each local bridge that has a container of this node in
+ * the view. Lock held. A bridge not there yet (-ENODEV) is tried again at the next change.
+ */
+static void listen_bridges(struct dmn_node *n)
+{
+	char names[OV_DNS_SERVER_DEV_LISTEN_MAX][OV_ATTACH_IFNAME_MAX];
+	const char *list[OV_DNS_SERVER_DEV_LISTEN_MAX] = {0};
+	int results[OV_DNS_SERVER_DEV_LISTEN_MAX];
+	struct sockaddr_storage addr;
+	size_t count = 0;
+	int r;
+
+	if (!n->dns)
+		return;
+	for (size_t i = 0; i < n->view.n_services && !n->removed; i++) {
+		const struct dmn_service *s = &n->view.services[i];
+		char b[OV_ATTACH_IFNAME_MAX];
+		bool seen = false;
+
+		if (strcmp(s->node, n->st.self.name) || ov_attach_bridge_name(s->service, b))
+			continue;
+		for (size_t k = 0; k < count && !seen; k++)
+			seen = !strcmp(names[k], b);
+		if (seen)
+			continue;
+		if (count == OV_DNS_SERVER_DEV_LISTEN_MAX) {
+			log_error("dns: more than %d local bridges: %s and later ones not served",
+				  OV_DNS_SERVER_DEV_LISTEN_MAX, b);
+			break;
+		}
+		memcpy(names[count], b, sizeof(b));
+		list[count] = names[count];
+		count++;
+	}
+	overlay_listen_addr(n, &addr);
+	r = ov_dns_server_set_dev_listeners(n->dns, &addr, list, count, results);
+	if (r == -EINVAL || r == -ESHUTDOWN) {
+		log_error("dns: local bridges: %s", strerror(-r));
+		return;
+	}
+	for (size_t k = 0; k < count; k++) {
+		if (results[k] == -ENODEV)
+			log_debug("dns: bridge %s not there yet", list[k]);
+		else if (results[k])
+			log_error("dns: cannot serve bridge %s: %s", list[k],
+				  strerror(-results[k]));
+	}
+}
+
 int dmn_dns_start(struct dmn_node *n)
 {
-	struct sockaddr_storage listen[2], up[OV_RESOLV_NS_MAX];
-	struct sockaddr_in *l0 = (struct sockaddr_in *)&listen[0],
-			   *l1 = (struct sockaddr_in *)&listen[1];
+	struct sockaddr_storage listen[3], up[OV_RESOLV_NS_MAX];
+	struct sockaddr_in *l0 = (struct sockaddr_in *)&listen[0];
+	const char *devs[3] = {"lo", n->opt.ifname, "lo"};
 	struct ov_dns_server_config cfg;
 	struct ov_dns_zone *z;
 	int r;
@@ -137,13 +207,15 @@ int dmn_dns_start(struct dmn_node *n)
 	if (!n->opt.dns_port)
 		return 0; /* --dns-port 0: no DNS server */
 	memset(listen, 0, sizeof(listen));
-	l0->sin_family = l1->sin_family = AF_INET;
-	l0->sin_port = l1->sin_port = htons(n->opt.dns_port);
+	l0->sin_family = AF_INET;
+	l0->sin_port = htons(n->opt.dns_port);
 	l0->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	memcpy(&l1->sin_addr, n->st.self.ip4.addr, 4);
+	overlay_listen_addr(n, &listen[1]);
+	overlay_listen_addr(n, &listen[2]);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.listen = listen;
-	cfg.n_listen = 2;
+	cfg.listen_ifnames = devs;
+	cfg.n_listen = 3;
 	cfg.upstreams = up;
 	cfg.n_upstreams = upstreams(n, up, OV_RESOLV_NS_MAX);
 	cfg.upstream_attempts = 2; /* REF: two passes over the upstreams */
@@ -162,8 +234,13 @@ int dmn_dns_start(struct dmn_node *n)
 		log_error("dns: cannot start: %s", strerror(-r));
 		return r;
 	}
-	log_info("dns: zone %s on 127.0.0.1 and the overlay address, port %u, %zu upstream%s",
-		 n->st.zone, n->opt.dns_port, cfg.n_upstreams, cfg.n_upstreams == 1 ? "" : "s");
+	pthread_mutex_lock(&n->lock);
+	listen_bridges(n);
+	pthread_mutex_unlock(&n->lock);
+	log_info("dns: zone %s on 127.0.0.1 (lo) and the overlay address (%s, lo, local bridges), "
+		 "port %u, %zu upstream%s",
+		 n->st.zone, n->opt.ifname, n->opt.dns_port, cfg.n_upstreams,
+		 cfg.n_upstreams == 1 ? "" : "s");
 	return 0;
 }
 
@@ -178,6 +255,7 @@ void dmn_dns_update(struct dmn_node *n)
 		ov_dns_server_swap_zone(n->dns, z);
 	else
 		log_error("dns: out of memory rebuilding the zone; serving the old one");
+	listen_bridges(n);
 }
 
 void dmn_dns_set_healthy(struct dmn_node *n, uint32_t owner, bool healthy)

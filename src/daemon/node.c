@@ -30,6 +30,7 @@
 #include "lib/addrfmt.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
+#include "platform/firewall.h"
 #include "platform/netif.h"
 #include "platform/signals.h"
 #include "platform/wakeup.h"
@@ -183,6 +184,29 @@ static void *dev_main(void *arg)
 	return NULL;
 }
 
+/* --- the seal (platform/firewall.h): installed first at bring-up, removed last at close --- */
+
+#define SEAL_BRIDGE_PREFIX "wb-" /* overlay/attach.h: every service bridge is "wb-..." */
+
+static int seal_up(struct dmn_node *n)
+{
+	struct plat_fw_seal_config cfg = {.wg_ifname = n->opt.ifname,
+					  .bridge_prefix = SEAL_BRIDGE_PREFIX};
+	char err[PLAT_FW_SEAL_ERR_LEN];
+	int r;
+
+	to_plat_addr(&n->st.cidr4, n->st.cidr4.len, &cfg.cidr4);
+	to_plat_addr(&n->st.cidr6, n->st.cidr6.len, &cfg.cidr6);
+	r = plat_firewall_seal(&cfg, &n->seal, err, sizeof(err));
+	if (r) {
+		log_error("%s (the overlay is not started unsealed)", err);
+		return r;
+	}
+	log_info("firewall: table inet %s: only %s and %s* reach the overlay and the containers",
+		 PLAT_FW_SEAL_TABLE, n->opt.ifname, SEAL_BRIDGE_PREFIX);
+	return 0;
+}
+
 int dmn_node_up(struct dmn_node *n)
 {
 	struct dp_config cfg = {.ifname = n->opt.ifname, .mtu = n->st.mtu, .uapi_socket = true,
@@ -192,6 +216,9 @@ int dmn_node_up(struct dmn_node *n)
 	uint16_t ctl_port = (uint16_t)(n->st.port + DMN_CTL_PORT_OFFSET);
 	int r;
 
+	r = seal_up(n);
+	if (r)
+		return r;
 	r = dp_device_new(&cfg, &n->dev);
 	if (r) {
 		log_error("%s: cannot create the interface: %s", n->opt.ifname,
@@ -571,6 +598,8 @@ void dmn_node_close(struct dmn_node *n)
 		free(n->conns_live);
 	crypto_wipe(n->private_key, sizeof(n->private_key));
 	crypto_wipe(&n->tokens, sizeof(n->tokens));
+	plat_firewall_unseal(n->seal); /* the seal: last, once nothing of the node runs */
+	n->seal = NULL;
 	ov_state_unlock(n->lock_fd);
 }
 

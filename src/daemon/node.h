@@ -78,6 +78,7 @@ struct dp_device;
 struct dmn_conn;
 struct plat_wakeup;
 struct ov_dns_server;
+struct plat_fw_seal;
 
 struct dmn_node {
 	struct dmn_options opt;
@@ -104,6 +105,7 @@ struct dmn_node {
 	unsigned conns[3]; /* per channel: local, overlay, join */
 	struct dmn_conn **conns_live; /* overlay and join connections, in arrival order */
 	size_t n_conns_live;
+	struct plat_fw_seal *seal; /* weft's nftables table, from bring-up to close */
 	pthread_t dev_thread, push_thread;
 	bool dev_thread_live, push_thread_live;
 };

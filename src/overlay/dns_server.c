@@ -15,6 +15,7 @@
  * connection its caller still uses.
  */
 #include <errno.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,11 @@ enum {
 };
 
 struct listener {
+	bool used;		  /* has sockets (or, static, a bind error) */
+	bool dev;		  /* a device listener (ov_dns_server_set_dev_listeners) */
+	uint32_t gen;		  /* bumped whenever the slot's sockets change */
+	char ifname[IF_NAMESIZE]; /* SO_BINDTODEVICE; "" = any device */
+	int ifindex;		  /* of ifname when bound */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	bool wildcard; /* 0.0.0.0 or ::: replies need the query's destination as source */
@@ -73,8 +79,8 @@ struct listener {
 /* Where an answer goes. */
 struct dns_client {
 	bool tcp;
-	uint32_t conn, conn_gen; /* TCP */
-	uint32_t listener;	 /* UDP */
+	uint32_t conn, conn_gen;	 /* TCP */
+	uint32_t listener, listener_gen; /* UDP */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	bool has_pi;
@@ -118,9 +124,27 @@ struct fwd {
 	size_t tlen, tpos, tcap;
 };
 
+/* A change of the device listeners, done by the event thread once it runs. */
+struct dev_req {
+	bool pending;
+	struct sockaddr_storage addr;
+	char ifnames[OV_DNS_SERVER_DEV_LISTEN_MAX][IF_NAMESIZE];
+	size_t n;
+	int *results;
+	int result;
+};
+
 struct ov_dns_server {
-	struct listener listeners[OV_DNS_SERVER_LISTEN_MAX];
+	/* [0, n_listen): cfg.listen; then the device listeners. Owned by the event thread once
+	 * it runs (changes go through req). */
+	struct listener listeners[OV_DNS_SERVER_LISTEN_MAX + OV_DNS_SERVER_DEV_LISTEN_MAX];
 	size_t n_listen;
+
+	pthread_mutex_t req_serial; /* one request at a time */
+	pthread_mutex_t req_lock;   /* req, and the thread's liveness for it */
+	pthread_cond_t req_cond;
+	struct dev_req req;
+	bool thread_gone;
 	unsigned timeout_ms, attempts, max_tcp, idle_ms;
 
 	pthread_mutex_t lock; /* zone and upstream list */
@@ -194,13 +218,23 @@ static int check_upstreams(const struct sockaddr_storage *u, size_t n)
 
 /* ---- Listeners ------------------------------------------------------------------------------ */
 
-static int open_listen_socket(const struct sockaddr_storage *addr, int type, int *ret_fd)
+static int open_listen_socket(const struct sockaddr_storage *addr, const char *ifname, int type,
+			      int *ret_fd)
 {
 	int family = addr->ss_family, one = 1, fd, r;
 
 	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* Device-bound: only packets that arrived on ifname reach the socket (the address
+	 * alone would take them from any interface, the underlay's too). Before bind, so that
+	 * listeners of one address on several devices do not conflict. */
+	if (*ifname &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	if (family == AF_INET) {
 		r = setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
 	} else {
@@ -232,7 +266,8 @@ static int open_listen_socket(const struct sockaddr_storage *addr, int type, int
 	return 0;
 }
 
-static int bind_listener(struct listener *l, const struct sockaddr_storage *want)
+static int bind_listener(struct listener *l, const struct sockaddr_storage *want,
+			 const char *ifname)
 {
 	struct sockaddr_storage a;
 	socklen_t alen = sizeof(a);
@@ -242,7 +277,7 @@ static int bind_listener(struct listener *l, const struct sockaddr_storage *want
 		int ufd = -1, tfd = -1;
 
 		a = *want;
-		r = open_listen_socket(&a, SOCK_DGRAM, &ufd);
+		r = open_listen_socket(&a, ifname, SOCK_DGRAM, &ufd);
 		if (r < 0)
 			return r;
 		alen = sizeof(a);
@@ -251,7 +286,7 @@ static int bind_listener(struct listener *l, const struct sockaddr_storage *want
 			close(ufd);
 			return r;
 		}
-		r = open_listen_socket(&a, SOCK_STREAM, &tfd);
+		r = open_listen_socket(&a, ifname, SOCK_STREAM, &tfd);
 		if (r < 0) {
 			close(ufd);
 			/* The kernel's ephemeral UDP port may be taken for TCP: draw again. */
@@ -264,6 +299,8 @@ static int bind_listener(struct listener *l, const struct sockaddr_storage *want
 		l->udp_fd = ufd;
 		l->tcp_fd = tfd;
 		l->port = sa_port(&a);
+		snprintf(l->ifname, sizeof(l->ifname), "%s", ifname);
+		l->ifindex = *ifname ? (int)if_nametoindex(ifname) : 0;
 		if (a.ss_family == AF_INET)
 			l->wildcard =
 				((struct sockaddr_in *)&a)->sin_addr.s_addr == htonl(INADDR_ANY);
@@ -367,6 +404,10 @@ static void reply(struct ov_dns_server *s, const struct dns_client *cl, const ui
 		return;
 	}
 	l = &s->listeners[cl->listener];
+	if (!l->used || l->gen != cl->listener_gen || l->udp_fd < 0) {
+		STAT_INC(s, dropped_send); /* its listener was closed meanwhile */
+		return;
+	}
 	mh.msg_name = (void *)&cl->peer;
 	mh.msg_namelen = cl->peer_len;
 	mh.msg_iov = &iov;
@@ -794,7 +835,8 @@ static void udp_read(struct ov_dns_server *s, size_t li)
 			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
 			struct cmsghdr align;
 		} cbuf;
-		struct dns_client cl = {.tcp = false, .listener = (uint32_t)li};
+		struct dns_client cl = {
+			.tcp = false, .listener = (uint32_t)li, .listener_gen = l->gen};
 		struct iovec iov = {.iov_base = s->rx, .iov_len = sizeof(s->rx)};
 		struct msghdr mh = {
 			.msg_name = &cl.peer,
@@ -973,7 +1015,7 @@ static void tcp_accept(struct ov_dns_server *s, size_t li)
 			    errno == ENOMEM) {
 				STAT_INC(s, tcp_accept_paused);
 				if (ep_set(s, EPOLL_CTL_MOD, s->listeners[li].tcp_fd, 0,
-					   ev_key(EV_TCP_LISTEN, li, 0)) == 0)
+					   ev_key(EV_TCP_LISTEN, li, s->listeners[li].gen)) == 0)
 					s->listeners[li].accept_resume_ms =
 						now_ms() + ACCEPT_PAUSE_MS;
 			}
@@ -1007,6 +1049,164 @@ static void tcp_accept(struct ov_dns_server *s, size_t li)
 	}
 }
 
+/* ---- Device listeners ----------------------------------------------------------------------- */
+
+static bool listener_live(const struct ov_dns_server *s, size_t idx, uint32_t gen)
+{
+	return idx < ARRAY_SIZE(s->listeners) && s->listeners[idx].used &&
+	       s->listeners[idx].gen == gen;
+}
+
+/* Register a bound listener's sockets with epoll under its current generation. */
+static int listener_watch(struct ov_dns_server *s, size_t i)
+{
+	struct listener *l = &s->listeners[i];
+	int r;
+
+	r = ep_set(s, EPOLL_CTL_ADD, l->udp_fd, EPOLLIN, ev_key(EV_UDP, i, l->gen));
+	if (r == 0)
+		r = ep_set(s, EPOLL_CTL_ADD, l->tcp_fd, EPOLLIN, ev_key(EV_TCP_LISTEN, i, l->gen));
+	return r;
+}
+
+/* Close a listener's sockets (they leave the epoll set) and free the slot. */
+static void listener_close(struct listener *l)
+{
+	if (l->udp_fd >= 0)
+		close(l->udp_fd);
+	if (l->tcp_fd >= 0)
+		close(l->tcp_fd);
+	l->udp_fd = l->tcp_fd = -1;
+	l->used = l->dev = false;
+	l->gen++;
+	l->accept_resume_ms = 0;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			       &((const struct sockaddr_in *)b)->sin_addr, 4) &&
+		       sa_port(a) == sa_port(b);
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		       &((const struct sockaddr_in6 *)b)->sin6_addr, 16) &&
+	       sa_port(a) == sa_port(b);
+}
+
+/*
+ * Make the device listeners exactly r->addr on each of r->ifnames: close those not asked
+ * for (another address, a device no longer listed, or one whose ifindex changed: the link
+ * was recreated), keep the others, bind the missing ones. Event thread (or before it runs).
+ */
+static int do_dev_req(struct ov_dns_server *s, struct dev_req *r)
+{
+	size_t base = s->n_listen;
+	int failed = 0;
+
+	for (size_t i = base; i < ARRAY_SIZE(s->listeners); i++) {
+		struct listener *l = &s->listeners[i];
+		bool keep = false;
+
+		if (!l->used)
+			continue;
+		for (size_t k = 0; k < r->n && !keep; k++)
+			keep = !strcmp(l->ifname, r->ifnames[k]) && same_addr(&l->addr, &r->addr) &&
+			       l->ifindex == (int)if_nametoindex(r->ifnames[k]);
+		if (!keep)
+			listener_close(l);
+	}
+	for (size_t k = 0; k < r->n; k++) {
+		size_t free_slot = SIZE_MAX;
+		bool have = false;
+		int e;
+
+		for (size_t i = base; i < ARRAY_SIZE(s->listeners) && !have; i++) {
+			const struct listener *l = &s->listeners[i];
+
+			if (l->used)
+				have = !strcmp(l->ifname, r->ifnames[k]);
+			else if (free_slot == SIZE_MAX)
+				free_slot = i;
+		}
+		e = 0;
+		if (!have && free_slot == SIZE_MAX)
+			e = -ENOSPC;
+		if (!have && free_slot != SIZE_MAX) {
+			struct listener *l = &s->listeners[free_slot];
+
+			e = bind_listener(l, &r->addr, r->ifnames[k]);
+			if (e == 0) {
+				l->used = l->dev = true;
+				l->gen++;
+				e = listener_watch(s, free_slot);
+				if (e < 0)
+					listener_close(l);
+			}
+		}
+		if (r->results)
+			r->results[k] = e;
+		if (e < 0 && !failed)
+			failed = e;
+	}
+	return failed;
+}
+
+static void serve_dev_req(struct ov_dns_server *s)
+{
+	pthread_mutex_lock(&s->req_lock);
+	if (s->req.pending) {
+		s->req.result = do_dev_req(s, &s->req);
+		s->req.pending = false;
+		pthread_cond_broadcast(&s->req_cond);
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}
+
+int ov_dns_server_set_dev_listeners(struct ov_dns_server *s, const struct sockaddr_storage *addr,
+				    const char *const *ifnames, size_t n, int *results)
+{
+	struct dev_req *q;
+	uint64_t one = 1;
+	int r;
+
+	if (!s || !addr || (addr->ss_family != AF_INET && addr->ss_family != AF_INET6) ||
+	    n > OV_DNS_SERVER_DEV_LISTEN_MAX || (n && !ifnames))
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++) {
+		if (!ifnames[k] || !*ifnames[k] || strlen(ifnames[k]) >= IF_NAMESIZE)
+			return -EINVAL;
+		for (size_t j = 0; j < k; j++)
+			if (!strcmp(ifnames[j], ifnames[k]))
+				return -EINVAL;
+	}
+	pthread_mutex_lock(&s->req_serial);
+	pthread_mutex_lock(&s->req_lock);
+	q = &s->req;
+	q->addr = *addr;
+	q->n = n;
+	for (size_t k = 0; k < n; k++)
+		snprintf(q->ifnames[k], sizeof(q->ifnames[k]), "%s", ifnames[k]);
+	q->results = results;
+	if (!s->started) {
+		r = do_dev_req(s, q); /* no event thread yet: ours to do */
+	} else if (s->thread_gone) {
+		r = -ESHUTDOWN;
+	} else {
+		q->pending = true;
+		if (write(s->wakefd, &one, sizeof(one)) < 0)
+			log_debug("dns: eventfd: %s", strerror(errno));
+		while (q->pending)
+			pthread_cond_wait(&s->req_cond, &s->req_lock);
+		r = q->result;
+	}
+	q->results = NULL;
+	pthread_mutex_unlock(&s->req_lock);
+	pthread_mutex_unlock(&s->req_serial);
+	return r;
+}
+
 /* ---- Event loop ----------------------------------------------------------------------------- */
 
 static int next_timeout(const struct ov_dns_server *s, uint64_t now)
@@ -1019,8 +1219,8 @@ static int next_timeout(const struct ov_dns_server *s, uint64_t now)
 	for (size_t i = 0; i < s->max_tcp; i++)
 		if (s->conns[i].used && s->conns[i].inflight == 0)
 			next = MIN(next, s->conns[i].last_ms + s->idle_ms);
-	for (size_t i = 0; i < s->n_listen; i++)
-		if (s->listeners[i].accept_resume_ms)
+	for (size_t i = 0; i < ARRAY_SIZE(s->listeners); i++)
+		if (s->listeners[i].used && s->listeners[i].accept_resume_ms)
 			next = MIN(next, s->listeners[i].accept_resume_ms);
 	if (next == UINT64_MAX)
 		return -1;
@@ -1047,11 +1247,12 @@ static void expire(struct ov_dns_server *s, uint64_t now)
 			conn_close(s, c);
 		}
 	}
-	for (size_t i = 0; i < s->n_listen; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(s->listeners); i++) {
 		struct listener *l = &s->listeners[i];
 
-		if (l->accept_resume_ms && l->accept_resume_ms <= now &&
-		    ep_set(s, EPOLL_CTL_MOD, l->tcp_fd, EPOLLIN, ev_key(EV_TCP_LISTEN, i, 0)) == 0)
+		if (l->used && l->accept_resume_ms && l->accept_resume_ms <= now &&
+		    ep_set(s, EPOLL_CTL_MOD, l->tcp_fd, EPOLLIN,
+			   ev_key(EV_TCP_LISTEN, i, l->gen)) == 0)
 			l->accept_resume_ms = 0;
 	}
 }
@@ -1080,13 +1281,16 @@ static void *server_thread(void *arg)
 
 				if (read(s->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					log_debug("dns: eventfd: %s", strerror(errno));
+				serve_dev_req(s);
 				break;
 			}
 			case EV_UDP:
-				udp_read(s, idx);
+				if (listener_live(s, idx, gen))
+					udp_read(s, idx);
 				break;
 			case EV_TCP_LISTEN:
-				tcp_accept(s, idx);
+				if (listener_live(s, idx, gen))
+					tcp_accept(s, idx);
 				break;
 			case EV_CONN:
 				if (s->conns[idx].used && s->conns[idx].gen == gen)
@@ -1112,6 +1316,15 @@ static void *server_thread(void *arg)
 			if (s->conns[i].used && s->conns[i].dirty)
 				conn_settle(s, &s->conns[i]);
 	}
+	/* A request that came too late is failed, not left waiting. */
+	pthread_mutex_lock(&s->req_lock);
+	s->thread_gone = true;
+	if (s->req.pending) {
+		s->req.result = -ESHUTDOWN;
+		s->req.pending = false;
+		pthread_cond_broadcast(&s->req_cond);
+	}
+	pthread_mutex_unlock(&s->req_lock);
 	return NULL;
 }
 
@@ -1137,9 +1350,13 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 	    cfg->upstream_attempts > OV_DNS_SERVER_UPSTREAM_ATTEMPTS_MAX ||
 	    cfg->max_tcp_clients > OV_DNS_SERVER_TCP_CLIENTS_MAX)
 		return -EINVAL;
-	for (size_t i = 0; i < cfg->n_listen; i++)
+	for (size_t i = 0; i < cfg->n_listen; i++) {
 		if (cfg->listen[i].ss_family != AF_INET && cfg->listen[i].ss_family != AF_INET6)
 			return -EINVAL;
+		if (cfg->listen_ifnames && cfg->listen_ifnames[i] &&
+		    strlen(cfg->listen_ifnames[i]) >= IF_NAMESIZE)
+			return -EINVAL;
+	}
 	r = check_upstreams(cfg->upstreams, cfg->n_upstreams);
 	if (r < 0)
 		return r;
@@ -1167,6 +1384,9 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 		free(s);
 		return -r;
 	}
+	pthread_mutex_init(&s->req_serial, NULL);
+	pthread_mutex_init(&s->req_lock, NULL);
+	pthread_cond_init(&s->req_cond, NULL);
 
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1181,7 +1401,11 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 		struct listener *l = &s->listeners[i];
 
 		s->n_listen++;
-		r = bind_listener(l, &cfg->listen[i]);
+		l->used = true; /* a static slot, bound or with its bind error */
+		r = bind_listener(l, &cfg->listen[i],
+				  cfg->listen_ifnames && cfg->listen_ifnames[i]
+					  ? cfg->listen_ifnames[i]
+					  : "");
 		if (r < 0 && (cfg->optional_mask & 1u << i)) {
 			log_debug("dns: optional listener %zu: %s", i, strerror(-r));
 			l->bind_err = r;
@@ -1192,10 +1416,7 @@ int ov_dns_server_new(const struct ov_dns_server_config *cfg, struct ov_dns_zone
 		if (r < 0)
 			goto fail;
 		bound++;
-		r = ep_set(s, EPOLL_CTL_ADD, l->udp_fd, EPOLLIN, ev_key(EV_UDP, i, 0));
-		if (r == 0)
-			r = ep_set(s, EPOLL_CTL_ADD, l->tcp_fd, EPOLLIN,
-				   ev_key(EV_TCP_LISTEN, i, 0));
+		r = listener_watch(s, i);
 		if (r < 0)
 			goto fail;
 	}
@@ -1244,18 +1465,17 @@ void ov_dns_server_free(struct ov_dns_server *s)
 	for (size_t i = 0; i < ARRAY_SIZE(s->conns); i++)
 		if (s->conns[i].used)
 			conn_close(s, &s->conns[i]);
-	for (size_t i = 0; i < s->n_listen; i++) {
-		if (s->listeners[i].udp_fd >= 0)
-			close(s->listeners[i].udp_fd);
-		if (s->listeners[i].tcp_fd >= 0)
-			close(s->listeners[i].tcp_fd);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(s->listeners); i++)
+		listener_close(&s->listeners[i]);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->wakefd >= 0)
 		close(s->wakefd);
 	zone_free(s->zone);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->req_serial);
+	pthread_mutex_destroy(&s->req_lock);
+	pthread_cond_destroy(&s->req_cond);
 	free(s);
 }
 

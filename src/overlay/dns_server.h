@@ -46,6 +46,14 @@
  *   100 ms rather than woken again at once (level-triggered) until a descriptor frees.
  * - Malformed queries: the codec's verdict (ov_dns_parse_rcode) — dropped, or answered with
  *   FORMERR, NOTIMP or BADVERS — each counted by parse reason and by outcome.
+ * - Listeners may be bound to a device (SO_BINDTODEVICE, cfg.listen_ifnames): only packets
+ *   that arrived on that interface reach them, whatever their destination address says. A
+ *   node serves its overlay address on the WireGuard interface, never on the underlay, where
+ *   a host that routes the overlay address via the node would otherwise reach the resolver.
+ *   Device listeners (ov_dns_server_set_dev_listeners) are one address on a changing set of
+ *   devices (a node's local bridges, whose containers ask the node's overlay address); they
+ *   are changed by the event thread between two batches of events, so no event is ever
+ *   handled for a socket closed in the meantime (slots carry a generation).
  * - Listeners bind with IP_FREEBIND / IPV6_FREEBIND (the overlay address may not exist yet),
  *   v6 sockets are V6ONLY, and replies on UDP leave from the address the query arrived on
  *   (IP_PKTINFO / IPV6_PKTINFO), so a wildcard listener also answers from the right source.
@@ -65,6 +73,7 @@
 enum {
 	OV_DNS_SERVER_DEFAULT_PORT = 15353, /* REF DEFAULT_DNS_PORT */
 	OV_DNS_SERVER_LISTEN_MAX = 16,	    /* listen addresses */
+	OV_DNS_SERVER_DEV_LISTEN_MAX = 64,  /* device listeners (one per local bridge) */
 	OV_DNS_SERVER_UPSTREAMS_MAX = 8,
 	OV_DNS_SERVER_UPSTREAM_TIMEOUT_MS = 2000, /* REF: 2 s per attempt */
 	OV_DNS_SERVER_UPSTREAM_ATTEMPTS_MAX = 4,  /* passes over the upstream list */
@@ -80,6 +89,10 @@ struct ov_dns_server_config {
 	/* Each address and port, AF_INET or AF_INET6; port 0 = ephemeral. 1..LISTEN_MAX. */
 	const struct sockaddr_storage *listen;
 	size_t n_listen;
+	/* NULL, or n_listen entries: listen[i] bound to that device (SO_BINDTODEVICE) when the
+	 * entry is neither NULL nor "", e.g. "lo" for 127.0.0.1, "weft0" for the overlay
+	 * address. A device that does not exist fails the bind (-ENODEV). */
+	const char *const *listen_ifnames;
 	/* In the order tried. May be 0: then non-zone queries get SERVFAIL. */
 	const struct sockaddr_storage *upstreams;
 	size_t n_upstreams;
@@ -175,6 +188,19 @@ uint16_t ov_dns_server_port(const struct ov_dns_server *s, size_t i);
 int ov_dns_server_listen_error(const struct ov_dns_server *s, size_t i);
 
 /* ---- Thread-safe, callable while running -------------------------------------------------- */
+
+/*
+ * The device listeners become exactly addr (its port as given; not 0) bound to each of
+ * ifnames[0..n) (0..OV_DNS_SERVER_DEV_LISTEN_MAX distinct names): listeners of devices no
+ * longer named, or of another address, or whose device was recreated (its ifindex changed),
+ * are closed; the others are kept as they are; missing ones are bound. results (optional, n
+ * entries): 0 or the bind error of each device (-ENODEV when the link does not exist yet:
+ * call again later). Returns 0, the first error of results, -EINVAL (bad arguments, nothing
+ * changed) or -ESHUTDOWN (the event thread has stopped). Waits for the event thread when it
+ * runs; must not be called from the event thread (callbacks of edit_zone).
+ */
+int ov_dns_server_set_dev_listeners(struct ov_dns_server *s, const struct sockaddr_storage *addr,
+				    const char *const *ifnames, size_t n, int *results);
 
 /*
  * Replaces the zone atomically (queries see the old or the new one, never a mix) and frees

@@ -191,3 +191,35 @@ void plat_firewall_remove(struct plat_fw_rule *fw)
 	com_end(com);
 	free(fw);
 }
+
+/* ---- The overlay seal: weftd is not built for Windows yet ---------------------------------- */
+
+int plat_firewall_seal(const struct plat_fw_seal_config *cfg, struct plat_fw_seal **ret, char *err,
+		       size_t errlen)
+{
+	(void)cfg;
+	(void)ret;
+	if (err && errlen)
+		snprintf(err, errlen, "the overlay seal is not implemented on Windows");
+	return -EOPNOTSUPP;
+}
+
+int plat_firewall_seal_stats(struct plat_fw_seal *s, struct plat_fw_seal_stats *ret)
+{
+	(void)s;
+	(void)ret;
+	return -EOPNOTSUPP;
+}
+
+int plat_firewall_seal_format(const struct plat_fw_seal_config *cfg, char *buf, size_t cap)
+{
+	(void)cfg;
+	(void)buf;
+	(void)cap;
+	return -EOPNOTSUPP;
+}
+
+void plat_firewall_unseal(struct plat_fw_seal *s)
+{
+	(void)s; /* never made here */
+}
