@@ -82,12 +82,43 @@ int dmn_lead_publish(struct dmn_node *n)
 
 /* --- leader: push the view to every member ----------------------------------------------- */
 
+enum { PUSH_THREADS = 8 }; /* pushes in flight at once: a down member costs its connect timeout */
+
+struct push_job {
+	struct dmn_node *n;
+	const struct ov_peer *to;
+	size_t count, first;
+	const json_t *view;
+};
+
+/* Pushes to every PUSH_THREADS-th member from job->first on. */
+static void *push_stripe(void *arg)
+{
+	struct push_job *job = arg;
+
+	for (size_t i = job->first; i < job->count; i += PUSH_THREADS) {
+		char err[256];
+
+		if (!strcmp(job->to[i].name, job->n->st.self.name))
+			continue;
+		if (dmn_overlay_send(job->n, &job->to[i], DMN_CTL_VIEW, job->view, false, 2000, err,
+				     sizeof(err)))
+			log_debug("push: %s (it will pull)", err);
+		else
+			log_debug("pushed the view to %s", job->to[i].name);
+	}
+	return NULL;
+}
+
 void *dmn_lead_push_main(void *arg)
 {
 	struct dmn_node *n = arg;
 
 	pthread_mutex_lock(&n->lock);
 	for (;;) {
+		struct push_job jobs[PUSH_THREADS];
+		pthread_t threads[PUSH_THREADS];
+		bool started[PUSH_THREADS] = {false};
 		struct ov_peer *to;
 		size_t count;
 		json_t *j;
@@ -103,17 +134,21 @@ void *dmn_lead_push_main(void *arg)
 		if (to)
 			memcpy(to, n->view.nodes, count * sizeof(*to));
 		pthread_mutex_unlock(&n->lock);
-		for (size_t i = 0; j && to && i < count; i++) {
-			char err[256];
-
-			if (!strcmp(to[i].name, n->st.self.name))
-				continue;
-			if (dmn_overlay_send(n, &to[i], DMN_CTL_VIEW, j, false, 2000, err,
-					     sizeof(err)))
-				log_debug("push: %s (it will pull)", err);
-			else
-				log_debug("pushed the view to %s", to[i].name);
+		/* In parallel stripes, each serial: a view reaches 20 members in about the time of
+		 * three. The stripe that runs here needs no thread. */
+		for (size_t t = 0; j && to && t < PUSH_THREADS && t < count; t++) {
+			jobs[t] = (struct push_job){.n = n, .to = to, .count = count, .first = t,
+						    .view = j};
+			if (t > 0)
+				started[t] = !pthread_create(&threads[t], NULL, push_stripe, &jobs[t]);
+			if (t > 0 && !started[t])
+				push_stripe(&jobs[t]);
 		}
+		if (j && to && count)
+			push_stripe(&jobs[0]);
+		for (size_t t = 1; t < PUSH_THREADS; t++)
+			if (started[t])
+				pthread_join(threads[t], NULL);
 		json_decref(j);
 		free(to);
 		pthread_mutex_lock(&n->lock);
