@@ -8,8 +8,11 @@
  * older than 180 s while probes flow. Transitions are logged and feed the DNS zone, which
  * withholds a down node's records.
  *
- * Probe: "WFP1", u32 seq, u64 send time (ns, the sender's clock, echoed untouched);
- * echo: "WFR1" and the same 12 bytes. Anything else is ignored.
+ * Probe: "WFP1", u32 nonce, u64 send time (ns, the sender's clock, echoed untouched);
+ * echo: "WFR1" and the same 12 bytes. Anything else is ignored. Probes travel only through
+ * WireGuard (the socket is bound to the interface), but any local user of a node sends from
+ * its overlay address: an echo counts only when it comes from the peer's probe port, which
+ * its weftd holds, and carries the nonce of the last probe, drawn at random for each probe.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +23,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "crypto/crypto.h"
 #include "daemon/node.h"
 #include "dataplane/device.h"
 #include "lib/log.h"
@@ -104,7 +108,9 @@ void dmn_health_tick(struct dmn_node *n)
 		if (!p || now - h->last_sent_ms < n->opt.health_interval_ms)
 			continue;
 		memcpy(pkt, "WFP1", 4);
-		put_be32(pkt + 4, ++h->seq);
+		if (crypto_random(&h->seq, sizeof(h->seq)))
+			h->seq++;
+		put_be32(pkt + 4, h->seq);
 		put_be64(pkt + 8, now_ns());
 		dmn_overlay_addr(n, p, port, &sa);
 		if (sendto(n->probe_fd, pkt, sizeof(pkt), MSG_DONTWAIT, (struct sockaddr *)&sa,
@@ -162,6 +168,9 @@ void dmn_health_input(struct dmn_node *n)
 		if (len < 0)
 			return;
 		if (len != PROBE_LEN || flen != sizeof(from))
+			continue;
+		/* Only a weftd sends from the probe port (it holds it on its overlay address). */
+		if (ntohs(from.sin_port) != n->st.port + DMN_CTL_PORT_OFFSET)
 			continue;
 		if (!memcmp(pkt, "WFP1", 4)) {
 			memcpy(pkt, "WFR1", 4);

@@ -71,7 +71,7 @@ struct dmn_health {
 	uint64_t rtt_us;	/* last probe round trip */
 	uint64_t probes, replies;
 	uint64_t last_sent_ms;
-	uint32_t seq;
+	uint32_t seq; /* the last probe's nonce (random) */
 };
 
 struct dp_device;

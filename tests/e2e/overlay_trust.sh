@@ -21,11 +21,14 @@
 #      token create` and a real join keep working; the leader's peak RSS stays under 100 MB.
 #   8. a local user on n3 holds n3's share of the leader's control port with connections that
 #      never finish a handshake: n3's own requests still get through.
+#   9. a local user on n3 answers the leader's health probes for n3 (the probe port is UDP on
+#      the overlay address): its echoes are not counted.
 source "$(dirname "$0")/overlay_lib.sh"
 
 PROBE=$BIN/../tests/weft-ctl-probe
 [ -x "$PROBE" ] || fail "$PROBE not built"
 NOBODY=(setpriv --reuid 65534 --regid 65534 --clear-groups --)
+PY3=/usr/bin/python3 # the system's: a per-user python (pyenv) may not run for uid 65534
 CTL=51421
 
 underlay 5
@@ -224,11 +227,12 @@ fi
 ok "join-port floods: status, token create and a join kept working; peak RSS $((hwm0 / 1024)) MB before, $((hwm / 1024)) MB after"
 
 # --- 8. a local user holds n3's connections to the leader's control port ------------------
-in_ns n3 "${NOBODY[@]}" python3 - >"$LOGDIR/hold.log" 2>&1 <<'PY' &
+in_ns n3 "${NOBODY[@]}" "$PY3" - >"$LOGDIR/hold.log" 2>&1 <<'PY' &
 import socket, threading, time
 def hold():
     try:
         s = socket.create_connection(("10.200.0.1", 51421))
+        print("connected", flush=True)
         for b in b"WF\x02\x01":
             s.send(bytes([b])); time.sleep(3)
     except OSError: pass
@@ -238,7 +242,26 @@ for t in ts: t.join()
 PY
 hold=$!
 sleep 1
+[ "$(grep -c connected "$LOGDIR/hold.log")" -ge 8 ] || fail "the holder did not connect: $(cat "$LOGDIR/hold.log")"
 weftc 3 dns add held-rec 10.200.0.55 >/dev/null || fail "n3's request while a local user held its connections"
 kill "$hold" 2>/dev/null || true
 wait "$hold" 2>/dev/null || true
 ok "connections that never finish a handshake give way to n3's own request"
+
+# --- 9. a local user on n3 answers the leader's health probes for n3 --------------------------
+# Echoes with every small nonce (the old probes counted 1, 2, 3, ...), in rounds over a few
+# seconds: each one taken would count a reply for a probe that had its reply already.
+in_ns n3 "${NOBODY[@]}" "$PY3" - <<'PY' || fail "forging echoes"
+import socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for rnd in range(15):
+    for seq in range(1, 5000):
+        s.sendto(b"WFR1" + struct.pack(">IQ", seq, 1), ("10.200.0.1", 51421))
+    time.sleep(0.2)
+PY
+read -r probes replies < <(weftc 1 status --json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["peers"]:
+    if p["name"] == "n3": print(p["probes"], p["replies"])')
+[ "$replies" -le "$probes" ] || fail "forged echoes counted: $replies replies to $probes probes"
+ok "forged health echoes from a local user are not taken ($replies replies to $probes probes)"
