@@ -243,7 +243,7 @@ int dmn_tokens_parse(const char *buf, size_t len, struct dmn_tokens *ret, char *
 			    !json_hex(&c, o, p, "id", rec->id, sizeof(rec->id)) ||
 			    !json_hex(&c, o, p, "secret", rec->secret, sizeof(rec->secret)) ||
 			    !ov_json_int(&c, o, p, "expires", 0, INT64_MAX, &exp) ||
-			    !ov_json_int(&c, o, p, "uses", 1, UINT32_MAX, &uses))
+			    !ov_json_int(&c, o, p, "uses", 0, UINT32_MAX, &uses))
 				break;
 			rec->expires = (uint64_t)exp;
 			rec->uses = (uint32_t)uses;

@@ -97,7 +97,7 @@ struct dmn_token_rec {
 	uint8_t id[DMN_CTL_TOKEN_ID_LEN];
 	uint8_t secret[DMN_CTL_SECRET_LEN];
 	uint64_t expires; /* Unix seconds */
-	uint32_t uses;	  /* joins left */
+	uint32_t uses;	  /* joins left; 0: spent, kept until it expires for retries */
 };
 
 struct dmn_tokens {

@@ -262,16 +262,11 @@ int dmn_leader_token_find(const struct dmn_leader *l, const uint8_t id[static DM
 	return 0;
 }
 
-/* One use of the token at index i (c->tokens holds the old table). */
+/* One use of the token at index i (c->tokens holds the old table). A spent token stays
+ * (uses 0) until it expires: a joiner it admitted may have to finish its join again. */
 static void token_consume(struct dmn_leader *l, size_t i)
 {
-	struct dmn_token_rec *t = &l->tokens->recs[i];
-
-	if (--t->uses == 0) {
-		memmove(t, t + 1, (l->tokens->n - i - 1) * sizeof(*t));
-		l->tokens->n--;
-		crypto_wipe(&l->tokens->recs[l->tokens->n], sizeof(*t));
-	}
+	l->tokens->recs[i].uses--;
 }
 
 static int tokens_snapshot(const struct dmn_leader *l, struct dmn_leader_change *c)
@@ -293,7 +288,7 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 	struct dmn_token_rec rec;
 	char text[DMN_CTL_TOKEN_STRLEN];
 	struct dmn_token t;
-	size_t live = 0, kept = 0;
+	size_t live = 0, spent = 0, kept = 0;
 	int r;
 
 	(void)who;
@@ -304,7 +299,7 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 		return fail(err, errlen, -EINVAL,
 			    "the leader has no advertised endpoint (weft init --endpoint)");
 	for (size_t i = 0; i < l->tokens->n; i++)
-		live += l->tokens->recs[i].expires > now;
+		live += l->tokens->recs[i].expires > now && l->tokens->recs[i].uses;
 	if (live >= DMN_CTL_TOKENS_MAX)
 		return fail(err, errlen, -ENOSPC, "%d live tokens already", DMN_CTL_TOKENS_MAX);
 	if (!l->random)
@@ -335,9 +330,13 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 		change_init(c);
 		return fail(err, errlen, -ENOMEM, "out of memory");
 	}
-	/* from here on nothing fails: drop the expired ones, add the new one */
+	/* from here on nothing fails: drop the expired ones, and the spent ones too when the
+	 * table is full (a retry of their joins then needs a new token), add the new one */
 	for (size_t i = 0; i < l->tokens->n; i++)
-		if (l->tokens->recs[i].expires > now)
+		spent += l->tokens->recs[i].expires > now && !l->tokens->recs[i].uses;
+	for (size_t i = 0; i < l->tokens->n; i++)
+		if (l->tokens->recs[i].expires > now &&
+		    (l->tokens->recs[i].uses || live + spent < DMN_CTL_TOKENS_MAX))
 			l->tokens->recs[kept++] = l->tokens->recs[i];
 	crypto_wipe(&l->tokens->recs[kept], (l->tokens->n - kept) * sizeof(rec));
 	l->tokens->n = kept;
@@ -876,6 +875,8 @@ int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL
 				    o->name);
 	}
 	if (i == n) {
+		if (!tok->uses)
+			return fail(err, errlen, -ENOENT, "unknown or used-up token");
 		if (reserved(m->name))
 			return fail(err, errlen, -EINVAL,
 				    "the name %s is reserved (leader and node-... are DNS names "
@@ -892,7 +893,7 @@ int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL
 				    OV_STATE_MAX_MEMBERS);
 	}
 	members = table_copy(l->st->members, n, sizeof(*members), 1);
-	if (!members || tokens_snapshot(l, chg)) {
+	if (!members || (i == n && tokens_snapshot(l, chg))) {
 		free(members);
 		change_init(chg);
 		return fail(err, errlen, -ENOMEM, "out of memory");
@@ -924,9 +925,14 @@ int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL
 	chg->n_members = n;
 	l->st->members = members;
 	l->st->n_members = i == n ? n + 1 : n;
-	token_consume(l, (size_t)(tok - l->tokens->recs));
+	/* A retry (the same name and key: the joiner proved that key in the handshake) finishes
+	 * the admission it already had and spends nothing (issue 12 item 1). */
+	chg->effects = DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH;
+	if (i == n) {
+		token_consume(l, (size_t)(tok - l->tokens->recs));
+		chg->effects |= DMN_LEADER_SAVE_TOKENS;
+	}
 	*ret = *p;
-	chg->effects = DMN_LEADER_SAVE_STATE | DMN_LEADER_SAVE_TOKENS | DMN_LEADER_PUBLISH;
 	if (i == n) {
 		char ip[OV_PREFIX_STRLEN];
 

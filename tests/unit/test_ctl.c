@@ -512,6 +512,7 @@ static void tokens_refused(const char *text, const char *needle)
 
 #define ID1  "\"00112233445566778899aabbccddeeff\""
 #define ID2  "\"ffeeddccbbaa99887766554433221100\""
+#define ID3  "\"0123456789abcdef0123456789abcdef\""
 #define SEC1 "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\""
 #define REC(id, exp, uses) \
 	"{\"id\": " id ", \"secret\": " SEC1 ", \"expires\": " exp ", \"uses\": " uses "}"
@@ -527,12 +528,14 @@ static void test_tokens_refusals(void **state)
 	assert_non_null(t);
 	/* the base case parses */
 	{
+		/* uses 0: a spent token, kept until it expires for its joiners' retries */
 		static const char ok[] = "{\"version\": 1, \"tokens\": [" REC(
-			ID1, "5", "1") ", " REC(ID2, "5", "2") "]}";
+			ID1, "5", "1") ", " REC(ID2, "5", "2") ", " REC(ID3, "5", "0") "]}";
 
 		assert_int_equal(dmn_tokens_parse(ok, strlen(ok), t, err, sizeof(err)), 0);
-		assert_int_equal(t->n, 2);
+		assert_int_equal(t->n, 3);
 		assert_int_equal(t->recs[1].uses, 2);
+		assert_int_equal(t->recs[2].uses, 0);
 		free(t);
 	}
 
@@ -543,7 +546,7 @@ static void test_tokens_refusals(void **state)
 	tokens_refused("{\"version\": 1, \"tokens\": [{\"id\": " ID1 ", \"secret\": " SEC1
 		       ", \"expires\": 5, \"uses\": 1, \"note\": \"x\"}]}",
 		       "tokens[0]: unknown field");
-	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "5", "0") "]}", "tokens[0].uses");
+	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "5", "-1") "]}", "tokens[0].uses");
 	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "5", "4294967296") "]}",
 		       "tokens[0].uses");
 	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "-1", "1") "]}",
