@@ -948,6 +948,41 @@ static int cmd_token(struct cli_ctx *c, int argc, char **argv)
 	return 0;
 }
 
+/* weft endpoint set ADDR[:PORT]: the leader moved (a new underlay address, a NAT). */
+static int cmd_endpoint(struct cli_ctx *c, int argc, char **argv)
+{
+	struct dmn_request st = {.op = DMN_OP_STATUS}, q = {.op = DMN_OP_ENDPOINT_SET};
+	char ep[OV_ENDPOINT_STRLEN];
+	json_int_t port;
+	json_t *j;
+	int i;
+
+	if (argc < 2 || strcmp(argv[1], "set"))
+		return fail("endpoint: expected `weft endpoint set IP[:PORT]` (on the leader)");
+	i = common_opts(c, argc - 1, argv + 1, "endpoint");
+	if (i < 0)
+		return 1;
+	i += 1;
+	if (i + 1 != argc)
+		return fail("endpoint set: expected one IP[:PORT]");
+	/* A bare address takes the cluster port, which the running node knows. */
+	if (call(c, &st, &j))
+		return 1;
+	port = json_integer_value(json_object_get(json_object_get(j, "node"), "listen_port"));
+	json_decref(j);
+	if (port < 1 || port > 65535)
+		return fail("endpoint set: weftd did not say its port");
+	if (parse_endpoint("endpoint set", argv[i], (uint16_t)port, &q.endpoint))
+		return 1;
+	if (call(c, &q, &j))
+		return 1;
+	json_decref(j);
+	ov_endpoint_format(&q.endpoint, ep);
+	printf("the leader's endpoint is %s: new tokens carry it, members learn it from the view\n",
+	       ep);
+	return 0;
+}
+
 static int cmd_node(struct cli_ctx *c, int argc, char **argv)
 {
 	struct dmn_request q = {.op = DMN_OP_NODE_REMOVE};
@@ -1157,6 +1192,11 @@ static const struct cli_cmd commands[] = {
 	 "  in the install directory (" WEFT_BINDIR "), then in PATH.",
 	 "join a cluster and start weftd"},
 	{"node", cmd_node, "remove NAME [-d DIR]", "remove a node from the cluster (leader)"},
+	{"endpoint", cmd_endpoint,
+	 "set IP[:PORT] [-d DIR]\n"
+	 "  The address other nodes and new joiners reach the leader at (init --endpoint), when\n"
+	 "  it changed; the port defaults to the cluster port.",
+	 "change the leader's advertised endpoint (leader)"},
 	{"status", cmd_status, "[--json] [-d DIR]", "this node, its peers, services and allocations"},
 	{"peers", cmd_peers, "[--json] [-d DIR]", "the peers with handshake, traffic and health"},
 	{"dns", cmd_dns, "list | add NAME ADDRESS | rm NAME [ADDRESS]  [--json] [-d DIR]",

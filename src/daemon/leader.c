@@ -23,6 +23,7 @@ enum {
 	UNDO_ALLOC = 1 << 4,	/* the whole old allocator in c->alloc */
 	UNDO_SUBNET = 1 << 5,	/* release (c->service, c->node) */
 	UNDO_NODE = 1 << 6,	/* release node c->node */
+	UNDO_ENDPOINT = 1 << 7, /* the leader's old endpoint in c->endpoint */
 };
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -105,6 +106,10 @@ void dmn_leader_rollback(struct dmn_leader *l, struct dmn_leader_change *c)
 	if (c->undo & UNDO_TOKENS) {
 		*l->tokens = *c->tokens;
 		tokens_free(c->tokens);
+	}
+	if (c->undo & UNDO_ENDPOINT) {
+		l->st->self.endpoint = c->endpoint;
+		l->st->self.has_endpoint = c->has_endpoint;
 	}
 	change_init(c);
 }
@@ -345,6 +350,40 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 	c->effects = DMN_LEADER_SAVE_TOKENS;
 	snprintf(c->what, sizeof(c->what), "join token created (%" PRIu64 " s, %" PRIu32 " use%s)",
 		 ttl, uses, uses > 1 ? "s" : "");
+	return 0;
+}
+
+/* The leader's advertised endpoint (issue 12 item 6): what new tokens carry and members
+ * find it at, when its underlay address changed. */
+static int op_endpoint_set(struct dmn_leader *l, const struct dmn_actor *who, const char *node,
+			   const struct dmn_request *q, uint64_t now, json_t **ret,
+			   struct dmn_leader_change *c, char *err, size_t errlen)
+{
+	const struct ov_endpoint *e = &q->endpoint;
+	static const uint8_t zero[16];
+	char ep[OV_ENDPOINT_STRLEN], old[OV_ENDPOINT_STRLEN];
+
+	(void)who;
+	(void)node;
+	(void)now;
+	(void)ret;
+	ov_endpoint_format(e, ep);
+	if ((e->family != 4 && e->family != 6) || !e->port ||
+	    !memcmp(e->addr, zero, e->family == 4 ? 4 : 16))
+		return fail(err, errlen, -EINVAL, "%s is not an address other nodes can reach", ep);
+	if (l->st->self.has_endpoint && !memcmp(&l->st->self.endpoint, e, sizeof(*e)))
+		return 0; /* nothing changes */
+	if (l->st->self.has_endpoint)
+		ov_endpoint_format(&l->st->self.endpoint, old);
+	else
+		strcpy(old, "none");
+	c->endpoint = l->st->self.endpoint;
+	c->has_endpoint = l->st->self.has_endpoint;
+	c->undo |= UNDO_ENDPOINT;
+	l->st->self.endpoint = *e;
+	l->st->self.has_endpoint = true;
+	c->effects = DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH;
+	snprintf(c->what, sizeof(c->what), "the leader's endpoint is %s (was %s)", ep, old);
 	return 0;
 }
 
@@ -746,6 +785,7 @@ static const struct op_row {
 	{DMN_OP_DNS_RM, ADMIN | NODE, op_dns_rm},
 	{DMN_OP_NODE_REMOVE, ADMIN, op_node_remove},
 	{DMN_OP_TOKEN_CREATE, ADMIN, op_token_create},
+	{DMN_OP_ENDPOINT_SET, ADMIN, op_endpoint_set},
 };
 
 static const struct op_row *op_row(enum dmn_op op)

@@ -37,6 +37,7 @@
  *   DNS_RM        yes    yes    the admin: any record; a node: only its own
  *   NODE_REMOVE   yes    no     any member (never the leader itself)
  *   TOKEN_CREATE  yes    no     the live tokens
+ *   ENDPOINT_SET  yes    no     the leader's advertised endpoint (new tokens, the view)
  *
  * Names share one DNS zone (issue 12 item 5, issue 11 attack 2):
  * - reserved: "leader" and every label starting "node-" (node-<c>-<d>, node-<xxxx>, the
@@ -131,6 +132,8 @@ struct dmn_leader_change {
 	struct dmn_tokens *tokens;
 	struct ov_alloc alloc;
 	char service[OV_ALLOC_NAME_MAX + 1], node[OV_ALLOC_NAME_MAX + 1];
+	struct ov_endpoint endpoint;
+	bool has_endpoint;
 };
 
 /* Forget the undo: the change is saved. NULL-safe; harmless on an empty change. */

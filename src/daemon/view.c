@@ -137,6 +137,23 @@ int dmn_view_apply(struct dmn_node *n)
 		return -EINVAL;
 	}
 	r = sync_peers(n);
+	/* The leader moved (weft endpoint set): a member's state follows, so that it finds
+	 * the leader at its new address after a restart too. */
+	if (n->st.role == OV_ROLE_MEMBER && !n->removed) {
+		const struct ov_peer *l = dmn_view_node(&n->view, n->st.leader.name);
+
+		if (l && l->has_endpoint && !memcmp(l->public_key, n->st.leader.public_key, OV_KEY_LEN) &&
+		    memcmp(&l->endpoint, &n->st.leader.endpoint, sizeof(l->endpoint))) {
+			char ep[OV_ENDPOINT_STRLEN];
+
+			n->st.leader.endpoint = l->endpoint;
+			n->st.leader.has_endpoint = true;
+			ov_endpoint_format(&l->endpoint, ep);
+			log_info("the leader %s is at %s now", l->name, ep);
+			if (dmn_store_save_state(n))
+				r = r ? r : -EIO;
+		}
+	}
 	dmn_dns_update(n);
 	if (dmn_store_save_view(n))
 		r = r ? r : -EIO;

@@ -1097,6 +1097,7 @@ static void assert_req_eq(const struct dmn_request *a, const struct dmn_request 
 	assert_int_equal(a->ttl, b->ttl);
 	assert_int_equal(a->generation, b->generation);
 	assert_int_equal(a->uses, b->uses);
+	assert_memory_equal(&a->endpoint, &b->endpoint, sizeof(a->endpoint));
 	assert_true(ports_eq(a->ports, a->n_ports, b->ports, b->n_ports));
 }
 
@@ -1119,6 +1120,8 @@ static const char *const good_requests[] = {
 	"{\"op\": \"attach\", \"service\": \"web\", \"netns\": \"/run/netns/c1\", "
 	"\"container\": \"web-1\", \"ports\": " PORTS "}",
 	"{\"op\": \"detach\", \"container\": \"web-1\"}",
+	"{\"op\": \"endpoint-set\", \"endpoint\": \"198.18.0.11:51420\"}",
+	"{\"op\": \"endpoint-set\", \"endpoint\": \"[2001:db8::1]:443\"}",
 	"{\"op\": \"get-view\", \"generation\": 0}",
 	"{\"op\": \"get-view\", \"generation\": 9223372036854775807}",
 	"{\"op\": \"subnet\", \"service\": \"web\"}",
@@ -1224,6 +1227,13 @@ static void test_request_refusals(void **state)
 		{"{\"op\": \"token-create\", \"ttl\": 5, \"uses\": 0}", "uses"},
 		{"{\"op\": \"token-create\", \"ttl\": 5, \"uses\": 1000001}", "uses"},
 		{"{\"op\": \"token-create\", \"ttl\": \"5\", \"uses\": 1}", "ttl: expected"},
+		{"{\"op\": \"endpoint-set\"}", "endpoint: missing"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": \"198.18.0.11\"}",
+		 "endpoint: \"198.18.0.11\" is not IPv4:port"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": \"host:1\"}", "endpoint"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": 5}", "endpoint: expected"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": \"198.18.0.1:1\", \"name\": \"x\"}",
+		 "unknown field"},
 		{"{\"op\": \"node-remove\"}", "name: missing"},
 		{"{\"op\": \"node-remove\", \"name\": \"a.b\"}", "name"},
 		{"{\"op\": \"node-remove\", \"name\": \"Node\"}", "name"},
