@@ -216,6 +216,12 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 		return fail("init: unexpected argument '%s'", argv[optind]);
 	if (!ov_alloc_name_valid(name))
 		return fail("--name: '%s' is not a node name (1-63 of a-z, 0-9, '-')", name);
+	/* The zone's node-<...> names are derived from addresses (leader.h): "leader" is the
+	 * default name and the alias of the leader node, so it may name the leader itself. */
+	if (!strncmp(name, "node-", 5))
+		return fail("--name: '%s' is reserved (node-... are the DNS names derived from "
+			    "node addresses)",
+			    name);
 	if (!endpoint)
 		return fail("init: --endpoint IP[:PORT] is required: the address other nodes "
 			    "reach this one at");
