@@ -1150,8 +1150,11 @@ static int cmd_attach(struct cli_ctx *c, int argc, char **argv)
 		json_object_del(j, "ok");
 		print_json(j);
 	} else {
-		printf("%s attached to service %s: %s (gateway %s, bridge %s)\n", cname, q.service,
+		printf("%s attached to service %s: %s (gateway %s, bridge %s)", cname, q.service,
 		       jstr(j, "addr"), jstr(j, "gateway"), jstr(j, "bridge"));
+		if (json_is_string(json_object_get(j, "addr6")))
+			printf(" and %s", jstr(j, "addr6"));
+		printf("\n");
 	}
 	json_decref(j);
 	return 0;

@@ -82,8 +82,16 @@ static void peer_lines(struct dmn_node *n, struct strbuf *sb, const struct ov_pe
 	strbuf_appendf(sb, "allowed_ip=%s\n", pf);
 	for (size_t i = 0; i < n->view.n_subnets; i++)
 		if (!strcmp(n->view.subnets[i].node, p->name)) {
+			struct ov_prefix s6;
+
 			ov_prefix_format(&n->view.subnets[i].subnet, pf);
 			strbuf_appendf(sb, "allowed_ip=%s\n", pf);
+			/* its IPv6 twin: containers are dual-stack (alloc.h) */
+			if (!ov_prefix_derive6(&n->st.cidr4, &n->st.cidr6,
+					       &n->view.subnets[i].subnet, &s6)) {
+				ov_prefix_format(&s6, pf);
+				strbuf_appendf(sb, "allowed_ip=%s\n", pf);
+			}
 		}
 }
 
