@@ -291,6 +291,17 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 		fail("%s/%s exists: this node is initialised already", c->dir, OV_STATE_FILE);
 		goto out;
 	}
+	{
+		char path[PATH_MAX + 16];
+
+		snprintf(path, sizeof(path), "%s/%s", c->dir, OV_STATE_KEY_FILE);
+		if (access(path, F_OK) == 0) {
+			fail("%s is left by a join that did not finish: run that join again to "
+			     "finish it, or remove the file to create a cluster here",
+			     path);
+			goto out;
+		}
+	}
 	if (ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err)) ||
 	    ov_state_save(c->dir, &st, OV_STATE_CREATE, err, sizeof(err))) {
 		fail("%s", err);

@@ -30,6 +30,8 @@ echo "$out" | has "weftd did not start" || fail "n2, weftd false: $out"
 echo "$out" | has "run the same join again" || fail "n2: no way forward said: $out"
 ! echo "$out" | has "joined the cluster" || fail "n2: said joined: $out"
 only_key_left 2
+out=$(weft 2 init --name n2 --endpoint 198.18.0.2 2>&1) && fail "init over a pending join"
+echo "$out" | has "left by a join that did not finish" || fail "init over a pending join: $out"
 # eth0 exists and is no WireGuard device: weftd cannot create it and exits.
 out=$(weft 2 join --token-file "$LOGDIR/n2.token" --name n2 --interface eth0 2>&1) &&
 	fail "a join on eth0 succeeded"

@@ -50,6 +50,8 @@ expect_fail "cannot reach weftd" "$WEFT" status -d "$D"
 expect_fail "--interface" "$WEFTD" -f -d "$D" --interface "this-name-is-too-long"
 expect_fail "--dns-port" "$WEFTD" -f -d "$D" --dns-port 65536
 expect_fail "weft init" "$WEFTD" -f -d "$D"
+"$WEFT" init --help | has "init only writes the state directory" ||
+	fail "init --help does not say why it leaves weftd to the user"
 ok "bad flags, names, CIDRs, ports and tokens: clear errors, exit != 0, nothing created"
 
 init_leader --zone cluster.test
