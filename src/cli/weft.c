@@ -231,7 +231,8 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 	 * settings, which init does not expose). */
 	if (acfg.cluster4.len >= acfg.slice_len)
 		return fail("--cidr4: /%u is too small: the cluster range holds node slices and "
-			    "service subnets of /%u each, so it must be /%u or larger (default /16)",
+			    "service subnets of /%u each, so it must be /%u or larger "
+			    "(default /16)",
 			    acfg.cluster4.len, acfg.slice_len, acfg.slice_len - 1);
 	if (acfg.slice_len - acfg.cluster4.len > OV_ALLOC_MAX_SLOT_BITS)
 		return fail("--cidr4: /%u is too large: at most %u /%u slices, so /%u or smaller "

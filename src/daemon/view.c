@@ -150,7 +150,8 @@ int dmn_view_apply(struct dmn_node *n)
 	if (n->st.role == OV_ROLE_MEMBER && !n->removed) {
 		const struct ov_peer *l = dmn_view_node(&n->view, n->st.leader.name);
 
-		if (l && l->has_endpoint && !memcmp(l->public_key, n->st.leader.public_key, OV_KEY_LEN) &&
+		if (l && l->has_endpoint &&
+		    !memcmp(l->public_key, n->st.leader.public_key, OV_KEY_LEN) &&
 		    memcmp(&l->endpoint, &n->st.leader.endpoint, sizeof(l->endpoint))) {
 			char ep[OV_ENDPOINT_STRLEN];
 

@@ -2,7 +2,8 @@
 /*
  * Linux container plumbing (platform/container.h) over rtnetlink: bridges, veth pairs born
  * with their peer in the container's namespace, aliases, masters, moves, gateway routes,
- * IPv6 addresses without DAD, IPv4 and IPv6 forwarding, and a thread that runs code inside another network namespace.
+ * IPv6 addresses without DAD, IPv4 and IPv6 forwarding, and a thread that runs code inside
+ * another network namespace.
  *
  * Must not: shell out to ip(8), log, keep a socket between calls, or change the network
  * namespace of any thread but the short-lived one plat_ctr_netns_run() makes.
