@@ -565,7 +565,8 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		ov_state_init(&old);
 		r = ov_state_load(c->dir, &old, err, sizeof(err));
 		/* A join that got this far before (weft killed while weftd started): the same
-		 * name and leader finish it by starting weftd. */
+		 * name and leader finish it by starting weftd. Should that fail, the state stays:
+		 * it may be a node that ran for long, whose token has expired since. */
 		if (!r && old.role == OV_ROLE_MEMBER && !strcmp(old.self.name, m.name) &&
 		    crypto_equal(old.leader.public_key, tok.leader_key, OV_KEY_LEN)) {
 			if (!ifname_given && old.ifname[0]) {
