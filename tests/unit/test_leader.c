@@ -897,6 +897,16 @@ static void test_tokens(void **state)
 	assert_same(before, after, false, "token create rolled back");
 	json_decref(after);
 	json_decref(before);
+	/* spent tokens (kept for their joiners' retries) do not count, and give way to a new
+	 * token when the table is full; the live ones stay */
+	for (size_t i = 0; i < 10; i++)
+		f.tokens.recs[i].uses = 0;
+	assert_int_equal(dmn_leader_request(&f.l, &admin, &q, NOW, &ret, &c, err, sizeof(err)), 0);
+	json_decref(ret);
+	dmn_leader_commit(&c);
+	assert_int_equal(f.tokens.n, DMN_CTL_TOKENS_MAX - 10 + 1);
+	for (size_t i = 0; i < f.tokens.n; i++)
+		assert_true(f.tokens.recs[i].uses > 0);
 
 	/* no randomness, no endpoint: refused, nothing changed */
 	f.tokens.n = 1;
