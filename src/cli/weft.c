@@ -216,11 +216,33 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 		return fail("init: unexpected argument '%s'", argv[optind]);
 	if (!ov_alloc_name_valid(name))
 		return fail("--name: '%s' is not a node name (1-63 of a-z, 0-9, '-')", name);
+	/* The zone's node-<...> names are derived from addresses (leader.h): "leader" is the
+	 * default name and the alias of the leader node, so it may name the leader itself. */
+	if (!strncmp(name, "node-", 5))
+		return fail("--name: '%s' is reserved (node-... are the DNS names derived from "
+			    "node addresses)",
+			    name);
 	if (!endpoint)
 		return fail("init: --endpoint IP[:PORT] is required: the address other nodes "
 			    "reach this one at");
 	if (parse_endpoint("--endpoint", endpoint, st.port, &st.self.endpoint))
 		return 1;
+	/* The allocator's rules in the terms of these flags (its own messages name its
+	 * settings, which init does not expose). */
+	if (acfg.cluster4.len >= acfg.slice_len)
+		return fail("--cidr4: /%u is too small: the cluster range holds node slices and "
+			    "service subnets of /%u each, so it must be /%u or larger "
+			    "(default /16)",
+			    acfg.cluster4.len, acfg.slice_len, acfg.slice_len - 1);
+	if (acfg.slice_len - acfg.cluster4.len > OV_ALLOC_MAX_SLOT_BITS)
+		return fail("--cidr4: /%u is too large: at most %u /%u slices, so /%u or smaller "
+			    "(default /16)",
+			    acfg.cluster4.len, 1u << OV_ALLOC_MAX_SLOT_BITS, acfg.slice_len,
+			    acfg.slice_len - OV_ALLOC_MAX_SLOT_BITS);
+	if (128 - acfg.cluster6.len < 32 - acfg.cluster4.len)
+		return fail("--cidr6: /%u has fewer addresses than --cidr4 /%u: every node's IPv6 "
+			    "address is derived from its IPv4 one, so it must be /%u or larger",
+			    acfg.cluster6.len, acfg.cluster4.len, 96 + acfg.cluster4.len);
 	/* The hosts range: the first /20 of the cluster range, as the default layout has it. */
 	acfg.hosts = acfg.cluster4;
 	acfg.hosts.len = acfg.cluster4.len + 4 <= acfg.slice_len ? acfg.cluster4.len + 4
@@ -258,13 +280,28 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 		free(text);
 	}
 	r = ov_state_lock(c->dir, &lock_fd, err, sizeof(err));
+	if (r == -EBUSY) {
+		fail("%s is in use by a running weftd: this node is initialised already", c->dir);
+		goto out;
+	}
 	if (r) {
-		fail("%s%s", err, r == -EBUSY ? " (weftd is running on it)" : "");
+		fail("%s", err);
 		goto out;
 	}
 	if (ov_state_load(c->dir, &(struct ov_state){0}, err, 0) != -ENOENT) {
 		fail("%s/%s exists: this node is initialised already", c->dir, OV_STATE_FILE);
 		goto out;
+	}
+	{
+		char path[PATH_MAX + 16];
+
+		snprintf(path, sizeof(path), "%s/%s", c->dir, OV_STATE_KEY_FILE);
+		if (access(path, F_OK) == 0) {
+			fail("%s is left by a join that did not finish: run that join again to "
+			     "finish it, or remove the file to create a cluster here",
+			     path);
+			goto out;
+		}
 	}
 	if (ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err)) ||
 	    ov_state_save(c->dir, &st, OV_STATE_CREATE, err, sizeof(err))) {
@@ -321,6 +358,7 @@ static void find_weftd(char ret[static PATH_MAX])
 	snprintf(ret, PATH_MAX, "weftd");
 }
 
+/* weftd on the state directory and interface ifname. */
 static int start_weftd(struct cli_ctx *c, const char *ifname)
 {
 	char weftd[PATH_MAX], log[PATH_MAX + 16];
@@ -337,11 +375,12 @@ static int start_weftd(struct cli_ctx *c, const char *ifname)
 	if (pid < 0)
 		return fail("fork: %s", strerror(errno));
 	if (pid == 0) {
+		char *args[] = {weftd, "--data-dir", c->dir, "--interface", (char *)ifname, NULL};
+
 		if (strchr(weftd, '/'))
-			execl(weftd, weftd, "--data-dir", c->dir, "--interface", ifname, (char *)NULL);
+			execv(weftd, args);
 		else
-			execlp(weftd, weftd, "--data-dir", c->dir, "--interface", ifname,
-			       (char *)NULL);
+			execvp(weftd, args);
 		fprintf(stderr, PROG ": cannot run %s: %s\n", weftd, strerror(errno));
 		_exit(127);
 	}
@@ -349,9 +388,7 @@ static int start_weftd(struct cli_ctx *c, const char *ifname)
 		return fail("waiting for weftd: %s", strerror(errno));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		return fail("weftd not found (looked at $WEFTD, beside weft, in ../daemon from it, "
-			    "in " WEFT_BINDIR " and in PATH): set WEFTD=/path/to/weftd, or start it with "
-			    "`weftd --data-dir %s --interface %s`",
-			    c->dir, ifname);
+			    "in " WEFT_BINDIR " and in PATH): set WEFTD=/path/to/weftd");
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		snprintf(log, sizeof(log), "%s/weftd.log", c->dir);
 		if (access(log, F_OK) == 0)
@@ -436,6 +473,7 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *name = NULL, *endpoint = NULL, *ifname = "weft0", *token_file = NULL;
+	char ifbuf[OV_STATE_IFNAME_MAX + 1];
 	char err[OV_STATE_ERR_LEN], host[64], ip[OV_PREFIX_STRLEN], token[DMN_CTL_TOKEN_STRLEN];
 	struct dmn_token tok;
 	struct dmn_join m;
@@ -444,7 +482,8 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 	struct sockaddr_storage sa, local;
 	socklen_t llen = sizeof(local);
 	uint8_t priv[OV_KEY_LEN], type;
-	bool no_start = false, have_w = false;
+	bool no_start = false, have_w = false, ifname_given = false, new_key = false,
+	     admitted = false;
 	const struct ov_peer *leader;
 	json_t *j = NULL;
 	int o, fd = -1, lock_fd = -1, ret = 1, r;
@@ -463,9 +502,12 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 			endpoint = optarg;
 			break;
 		case 'i':
-			if (!*optarg || strlen(optarg) > 15)
-				return fail("--interface: '%s' is not an interface name", optarg);
+			if (!ov_state_ifname_valid(optarg))
+				return fail("--interface: '%s' is not an interface name (1 to 15 "
+					    "bytes, no '/', ':' or space)",
+					    optarg);
 			ifname = optarg;
+			ifname_given = true;
 			break;
 		case 'N':
 			no_start = true;
@@ -514,14 +556,71 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 	}
 	r = ov_state_lock(c->dir, &lock_fd, err, sizeof(err));
 	if (r)
-		return fail("%s%s", err, r == -EBUSY ? " (weftd is running on it)" : "");
-	if (ov_state_load(c->dir, &(struct ov_state){0}, err, 0) != -ENOENT) {
-		fail("%s/%s exists: this node is part of a cluster already", c->dir,
-		     OV_STATE_FILE);
-		goto out;
+		return fail("%s%s", err,
+			    r == -EBUSY ? " (weftd is running on it: this node has joined already)"
+					: "");
+	{
+		struct ov_state old;
+
+		ov_state_init(&old);
+		r = ov_state_load(c->dir, &old, err, sizeof(err));
+		/* A join that got this far before (weft killed while weftd started): the same
+		 * name and leader finish it by starting weftd. Should that fail, the state stays:
+		 * it may be a node that ran for long, whose token has expired since. */
+		if (!r && old.role == OV_ROLE_MEMBER && !strcmp(old.self.name, m.name) &&
+		    crypto_equal(old.leader.public_key, tok.leader_key, OV_KEY_LEN)) {
+			if (!ifname_given && old.ifname[0]) {
+				strcpy(ifbuf, old.ifname); /* the interface that join asked for */
+				ifname = ifbuf;
+			}
+			ov_state_done(&old);
+			ov_state_unlock(lock_fd);
+			lock_fd = -1;
+			printf("%s has joined this cluster as %s already%s\n", c->dir, m.name,
+			       no_start ? "" : ": starting weftd");
+			if (no_start)
+				return 0;
+			ret = start_weftd(c, ifname);
+			if (!ret)
+				printf("weftd started on %s\n", ifname);
+			goto out;
+		}
+		ov_state_done(&old);
+		if (r != -ENOENT) {
+			if (r)
+				fail("%s (not a directory weft join can use)", err);
+			else
+				fail("%s/%s exists: this node is part of a cluster already", c->dir,
+				     OV_STATE_FILE);
+			goto out;
+		}
 	}
-	if (crypto_x25519_keygen(priv, m.public_key))
+	/*
+	 * The key first: a join the leader admitted but that did not finish here (the WELCOME
+	 * lost, a save failing, weftd not starting) is finished by running it again with the
+	 * same key, which the leader takes for the same admission and spends no token use on.
+	 * A key left with no state.json is such a join's: reuse it.
+	 */
+	r = ov_state_key_load(c->dir, priv, err, sizeof(err));
+	if (r == 0) {
+		if (crypto_x25519_public(m.public_key, priv)) {
+			fail("join: %s/%s: not a usable key", c->dir, OV_STATE_KEY_FILE);
+			goto out;
+		}
+		printf("finishing an earlier join with the key in %s/%s\n", c->dir,
+		       OV_STATE_KEY_FILE);
+	} else if (r != -ENOENT) {
+		fail("join: %s", err);
 		goto out;
+	} else if (crypto_x25519_keygen(priv, m.public_key)) {
+		fail("join: key generation failed");
+		goto out;
+	} else if (ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err))) {
+		fail("join: %s", err);
+		goto out;
+	} else {
+		new_key = true;
+	}
 	memset(&sa, 0, sizeof(sa));
 	if (tok.endpoint.family == 4) {
 		struct sockaddr_in *s = (struct sockaddr_in *)&sa;
@@ -542,7 +641,7 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 
 		ov_endpoint_format(&tok.endpoint, ep);
 		fail("join: cannot reach the leader at %s: %s", ep, strerror(-fd));
-		goto out;
+		goto refused;
 	}
 	/* With no --endpoint, advertise the address this host reaches the leader from. */
 	if (!m.has_endpoint && getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
@@ -566,7 +665,7 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 			      sizeof(err));
 	if (r) {
 		fail("join: %s%s", r == -EREMOTEIO ? "" : "the leader at the token's address: ", err);
-		goto out;
+		goto refused;
 	}
 	j = dmn_join_to_json(&m);
 	if (!j || ctl_chan_send(&ch, DMN_CTL_JOIN, j))
@@ -576,14 +675,14 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 	r = ctl_chan_recv(&ch, &type, &j, err, sizeof(err));
 	if (r == -ECONNRESET) {
 		fail("join refused: the leader closed the connection (wrong token secret?)");
-		goto out;
+		goto refused;
 	}
 	if (r)
 		goto io_fail;
 	if (type == DMN_CTL_ERROR) {
 		fail("join refused by the leader: %s",
 		     json_string_value(json_object_get(j, "error")) ?: "?");
-		goto out;
+		goto refused;
 	}
 	if (type != DMN_CTL_WELCOME || dmn_welcome_from_json(j, &w, err, sizeof(err))) {
 		fail("join: bad welcome from the leader: %s", err);
@@ -603,49 +702,74 @@ static int cmd_join(struct cli_ctx *c, int argc, char **argv)
 		w.cluster.leader.endpoint = tok.endpoint;
 	}
 	w.cluster.role = OV_ROLE_MEMBER;
+	if (ifname_given)
+		strcpy(w.cluster.ifname, ifname); /* a later plain `weftd -d DIR` comes up on it */
+	admitted = true;
 	{
 		json_t *vj = dmn_view_to_json(&w.view);
 		char *text = vj ? json_dumps(vj, JSON_INDENT(2)) : NULL;
 
 		json_decref(vj);
-		int step = 0;
-
-		/* Key, view, then state (what weftd looks for); a failure removes what this
-		 * call wrote, so a retry starts clean. */
-		if (!text ||
-		    (step = 1, ov_state_key_save(c->dir, priv, OV_STATE_CREATE, err, sizeof(err))) ||
-		    (step = 2, ov_state_write_file(c->dir, "view.json", text, strlen(text), 0, err,
-						   sizeof(err))) ||
-		    (step = 3, ov_state_save(c->dir, &w.cluster, OV_STATE_CREATE, err, sizeof(err)))) {
-			char path[PATH_MAX + 16];
-
-			if (step >= 2) {
-				snprintf(path, sizeof(path), "%s/%s", c->dir, OV_STATE_KEY_FILE);
-				unlink(path);
-			}
-			if (step >= 3) {
-				snprintf(path, sizeof(path), "%s/view.json", c->dir);
-				unlink(path);
-			}
-			fail("join: %s (the leader admitted %s: retry with the same name is refused "
-			     "until `weft node remove %s` on the leader)",
-			     text ? err : strerror(ENOMEM), m.name, m.name);
-			free(text);
-			goto out;
-		}
+		/* The view, then the state (what weftd looks for). */
+		r = !text ? -ENOMEM
+			  : ov_state_write_file(c->dir, "view.json", text, strlen(text), 0, err,
+						sizeof(err));
+		if (!r)
+			r = ov_state_save(c->dir, &w.cluster, OV_STATE_CREATE, err, sizeof(err));
 		free(text);
+		if (r) {
+			fail("join: %s", r == -ENOMEM ? strerror(ENOMEM) : err);
+			goto undo;
+		}
 	}
 	ov_addr_format(&w.cluster.self.ip4, ip);
-	printf("joined the cluster of %s as %s: overlay %s, %zu node%s\n", w.view.leader, m.name,
-	       ip, w.view.n_nodes, w.view.n_nodes == 1 ? "" : "s");
 	ov_state_unlock(lock_fd);
 	lock_fd = -1;
-	ret = no_start ? 0 : start_weftd(c, ifname);
-	if (!ret && !no_start)
+	if (!no_start) {
+		if (start_weftd(c, ifname)) {
+			/* weftd is not running (it exits when it cannot come up): the lock says so
+			 * before anything is removed. */
+			if (ov_state_lock(c->dir, &lock_fd, err, sizeof(err)) == 0)
+				goto undo;
+			goto out;
+		}
+	}
+	printf("joined the cluster of %s as %s: overlay %s, %zu node%s\n", w.view.leader, m.name,
+	       ip, w.view.n_nodes, w.view.n_nodes == 1 ? "" : "s");
+	if (!no_start)
 		printf("weftd started on %s\n", ifname);
+	ret = 0;
+	goto out;
+undo:
+	/* All or nothing: what this join wrote goes, but the key the leader admitted stays, so
+	 * the same command finishes the join (the token is not spent again). */
+	{
+		char path[PATH_MAX + 16];
+
+		snprintf(path, sizeof(path), "%s/%s", c->dir, OV_STATE_FILE);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/view.json", c->dir);
+		unlink(path);
+	}
+	fprintf(stderr,
+		PROG ": join: not joined; the leader admitted %s with the key kept in %s/%s: "
+		     "run the same join again (with the same token) to finish it\n",
+		m.name, c->dir, OV_STATE_KEY_FILE);
+	goto out;
+refused:
+	/* The leader has not admitted this key: a key made by this call goes too. */
+	if (new_key && !admitted) {
+		char path[PATH_MAX + 16];
+
+		snprintf(path, sizeof(path), "%s/%s", c->dir, OV_STATE_KEY_FILE);
+		unlink(path);
+	}
 	goto out;
 io_fail:
-	fail("join: talking to the leader: %s", err[0] ? err : "connection failed");
+	/* The JOIN went out: the leader may have admitted this key, so it stays. */
+	fail("join: talking to the leader: %s (the key stays in %s/%s: run the same join "
+	     "again; if the leader admitted %s, that finishes it)",
+	     err[0] ? err : "connection failed", c->dir, OV_STATE_KEY_FILE, m.name);
 out:
 	if (have_w)
 		dmn_welcome_done(&w);
@@ -843,6 +967,41 @@ static int cmd_token(struct cli_ctx *c, int argc, char **argv)
 	return 0;
 }
 
+/* weft endpoint set ADDR[:PORT]: the leader moved (a new underlay address, a NAT). */
+static int cmd_endpoint(struct cli_ctx *c, int argc, char **argv)
+{
+	struct dmn_request st = {.op = DMN_OP_STATUS}, q = {.op = DMN_OP_ENDPOINT_SET};
+	char ep[OV_ENDPOINT_STRLEN];
+	json_int_t port;
+	json_t *j;
+	int i;
+
+	if (argc < 2 || strcmp(argv[1], "set"))
+		return fail("endpoint: expected `weft endpoint set IP[:PORT]` (on the leader)");
+	i = common_opts(c, argc - 1, argv + 1, "endpoint");
+	if (i < 0)
+		return 1;
+	i += 1;
+	if (i + 1 != argc)
+		return fail("endpoint set: expected one IP[:PORT]");
+	/* A bare address takes the cluster port, which the running node knows. */
+	if (call(c, &st, &j))
+		return 1;
+	port = json_integer_value(json_object_get(json_object_get(j, "node"), "listen_port"));
+	json_decref(j);
+	if (port < 1 || port > 65535)
+		return fail("endpoint set: weftd did not say its port");
+	if (parse_endpoint("endpoint set", argv[i], (uint16_t)port, &q.endpoint))
+		return 1;
+	if (call(c, &q, &j))
+		return 1;
+	json_decref(j);
+	ov_endpoint_format(&q.endpoint, ep);
+	printf("the leader's endpoint is %s: new tokens carry it, members learn it from the view\n",
+	       ep);
+	return 0;
+}
+
 static int cmd_node(struct cli_ctx *c, int argc, char **argv)
 {
 	struct dmn_request q = {.op = DMN_OP_NODE_REMOVE};
@@ -1004,8 +1163,11 @@ static int cmd_attach(struct cli_ctx *c, int argc, char **argv)
 		json_object_del(j, "ok");
 		print_json(j);
 	} else {
-		printf("%s attached to service %s: %s (gateway %s, bridge %s)\n", cname, q.service,
+		printf("%s attached to service %s: %s (gateway %s, bridge %s)", cname, q.service,
 		       jstr(j, "addr"), jstr(j, "gateway"), jstr(j, "bridge"));
+		if (json_is_string(json_object_get(j, "addr6")))
+			printf(" and %s", jstr(j, "addr6"));
+		printf("\n");
 	}
 	json_decref(j);
 	return 0;
@@ -1036,7 +1198,10 @@ static int cmd_help(struct cli_ctx *c, int argc, char **argv);
 static const struct cli_cmd commands[] = {
 	{"init", cmd_init,
 	 "--endpoint IP[:PORT] [--name NAME] [--cidr4 CIDR] [--cidr6 CIDR] [--port PORT] "
-	 "[--zone ZONE] [--mtu MTU] [--keepalive SECONDS] [-d DIR]",
+	 "[--zone ZONE] [--mtu MTU] [--keepalive SECONDS] [-d DIR]\n"
+	 "  init only writes the state directory: run weftd on it (`weftd -d DIR`, or a service\n"
+	 "  unit) when you are ready. `join` starts weftd itself, because a join is done only\n"
+	 "  once the node is up and reachable (its --no-start leaves that to you).",
 	 "create a cluster: this node becomes its leader"},
 	{"token", cmd_token, "create [--ttl SECONDS] [--uses N] [-d DIR]",
 	 "print a join token (leader)"},
@@ -1049,6 +1214,11 @@ static const struct cli_cmd commands[] = {
 	 "  in the install directory (" WEFT_BINDIR "), then in PATH.",
 	 "join a cluster and start weftd"},
 	{"node", cmd_node, "remove NAME [-d DIR]", "remove a node from the cluster (leader)"},
+	{"endpoint", cmd_endpoint,
+	 "set IP[:PORT] [-d DIR]\n"
+	 "  The address other nodes and new joiners reach the leader at (init --endpoint), when\n"
+	 "  it changed; the port defaults to the cluster port.",
+	 "change the leader's advertised endpoint (leader)"},
 	{"status", cmd_status, "[--json] [-d DIR]", "this node, its peers, services and allocations"},
 	{"peers", cmd_peers, "[--json] [-d DIR]", "the peers with handshake, traffic and health"},
 	{"dns", cmd_dns, "list | add NAME ADDRESS | rm NAME [ADDRESS]  [--json] [-d DIR]",

@@ -243,7 +243,7 @@ int dmn_tokens_parse(const char *buf, size_t len, struct dmn_tokens *ret, char *
 			    !json_hex(&c, o, p, "id", rec->id, sizeof(rec->id)) ||
 			    !json_hex(&c, o, p, "secret", rec->secret, sizeof(rec->secret)) ||
 			    !ov_json_int(&c, o, p, "expires", 0, INT64_MAX, &exp) ||
-			    !ov_json_int(&c, o, p, "uses", 1, UINT32_MAX, &uses))
+			    !ov_json_int(&c, o, p, "uses", 0, UINT32_MAX, &uses))
 				break;
 			rec->expires = (uint64_t)exp;
 			rec->uses = (uint32_t)uses;
@@ -899,6 +899,7 @@ static const struct {
 	[DMN_OP_DNS_RM] = {"dns-rm", {"name", "addr", NULL}},
 	[DMN_OP_ATTACH] = {"attach", {"service", "netns", "container", "ports", NULL}},
 	[DMN_OP_DETACH] = {"detach", {"container", NULL}},
+	[DMN_OP_ENDPOINT_SET] = {"endpoint-set", {"endpoint", NULL}},
 	[DMN_OP_GET_VIEW] = {"get-view", {"generation", NULL}},
 	[DMN_OP_SUBNET] = {"subnet", {"service", NULL}},
 	[DMN_OP_SERVICE_ADD] = {"service-add", {"service", "container", "addr", "ports", NULL}},
@@ -983,6 +984,14 @@ int dmn_request_from_json(const json_t *j, struct dmn_request *ret, char *err, s
 	}
 	if (op_has(r.op, "ports") && json_object_get(j, "ports"))
 		read_ports(&c, j, "", r.ports, &r.n_ports);
+	if (op_has(r.op, "endpoint") &&
+	    (s = ov_json_str(&c, j, "", "endpoint", OV_ENDPOINT_STRLEN)) &&
+	    ov_endpoint_parse(s, &r.endpoint)) {
+		char q[OV_JSON_QUOTE_LEN];
+
+		ov_json_quote(s, q);
+		ov_jctx_fail(&c, -EINVAL, "endpoint: %s is not IPv4:port or [IPv6]:port", q);
+	}
 	if (!c.ret)
 		*ret = r;
 	return c.ret;
@@ -1017,6 +1026,12 @@ json_t *dmn_request_to_json(const struct dmn_request *r)
 		bad |= json_object_set_new(j, "addr", jprefix(&r->addr, false));
 	if (op_has(r->op, "ports") && r->n_ports)
 		bad |= json_object_set_new(j, "ports", ports_to_json(r->ports, r->n_ports));
+	if (op_has(r->op, "endpoint")) {
+		char ep[OV_ENDPOINT_STRLEN];
+
+		ov_endpoint_format(&r->endpoint, ep);
+		bad |= json_object_set_new(j, "endpoint", json_string(ep));
+	}
 	if (bad) {
 		json_decref(j);
 		return NULL;

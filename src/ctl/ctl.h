@@ -97,7 +97,7 @@ struct dmn_token_rec {
 	uint8_t id[DMN_CTL_TOKEN_ID_LEN];
 	uint8_t secret[DMN_CTL_SECRET_LEN];
 	uint64_t expires; /* Unix seconds */
-	uint32_t uses;	  /* joins left */
+	uint32_t uses;	  /* joins left; 0: spent, kept until it expires for retries */
 };
 
 struct dmn_tokens {
@@ -212,6 +212,7 @@ enum dmn_op {
 	DMN_OP_DNS_RM,	     /* {"name", "addr"?} */
 	DMN_OP_ATTACH,	     /* {"service", "netns", "container", "ports"?} */
 	DMN_OP_DETACH,	     /* {"container"} */
+	DMN_OP_ENDPOINT_SET, /* {"endpoint"}: the leader's advertised endpoint (leader) */
 	/* member → leader, over the overlay */
 	DMN_OP_GET_VIEW,       /* {"generation"} → a VIEW frame */
 	DMN_OP_SUBNET,	       /* {"service"} → {"subnet"} for the asking node */
@@ -230,6 +231,7 @@ struct dmn_request {
 	struct ov_prefix addr;
 	uint64_t ttl, generation;
 	uint32_t uses;
+	struct ov_endpoint endpoint;
 	struct dmn_port ports[DMN_CTL_PORTS_MAX];
 	size_t n_ports;
 };

@@ -109,6 +109,12 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 	req.service = q->service;
 	req.subnet = subnet;
 	req.addr = addr;
+	/* Dual stack: the IPv6 twins of the subnet and the address (alloc.h). */
+	if (ov_prefix_derive6(&n->st.cidr4, &n->st.cidr6, &subnet, &req.subnet6) ||
+	    ov_prefix_derive6(&n->st.cidr4, &n->st.cidr6, &addr, &req.addr6)) {
+		memset(&req.subnet6, 0, sizeof(req.subnet6));
+		memset(&req.addr6, 0, sizeof(req.addr6));
+	}
 	req.netns_fd = fd;
 	req.container = q->container;
 	req.mtu = n->st.mtu;
@@ -136,6 +142,12 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 	*ret = json_pack("{s:o,s:o,s:o,s:s,s:s}", "addr", ov_json_prefix_new(&addr, false), "subnet",
 			 ov_json_prefix_new(&subnet, true), "gateway", ov_json_prefix_new(&gw, false), "bridge",
 			 info.bridge, "host_veth", info.host_veth);
+	if (*ret && req.addr6.family == 6 &&
+	    (json_object_set_new(*ret, "addr6", ov_json_prefix_new(&req.addr6, false)) ||
+	     json_object_set_new(*ret, "subnet6", ov_json_prefix_new(&req.subnet6, true)))) {
+		json_decref(*ret);
+		*ret = NULL;
+	}
 	r = *ret ? 0 : -ENOMEM;
 out:
 	json_decref(reply);

@@ -90,9 +90,16 @@ static struct ov_dns_zone *build_zone(struct dmn_node *n)
 		uint32_t owner = p ? owner_of(p) : OV_DNS_ZONE_OWNER_NONE;
 		char target[OV_STATE_ZONE_MAX + 1];
 
+		struct ov_prefix a6; /* AAAA: the container's IPv6 twin (issue 12 item 4) */
+		bool v6 = !ov_prefix_derive6(&n->st.cidr4, &n->st.cidr6, &s->addr, &a6);
+
 		add_addr(z, s->service, &s->addr, owner);
 		snprintf(target, sizeof(target), "%s.%s", s->container, s->service);
 		add_addr(z, target, &s->addr, owner);
+		if (v6) {
+			add_addr(z, s->service, &a6, owner);
+			add_addr(z, target, &a6, owner);
+		}
 		for (size_t k = 0; k < s->n_ports; k++) {
 			snprintf(name, sizeof(name), "_%s._%s.%s", s->ports[k].name,
 				 s->ports[k].proto == 6 ? "tcp" : "udp", s->service);

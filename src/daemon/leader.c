@@ -23,6 +23,7 @@ enum {
 	UNDO_ALLOC = 1 << 4,	/* the whole old allocator in c->alloc */
 	UNDO_SUBNET = 1 << 5,	/* release (c->service, c->node) */
 	UNDO_NODE = 1 << 6,	/* release node c->node */
+	UNDO_ENDPOINT = 1 << 7, /* the leader's old endpoint in c->endpoint */
 };
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
@@ -105,6 +106,10 @@ void dmn_leader_rollback(struct dmn_leader *l, struct dmn_leader_change *c)
 	if (c->undo & UNDO_TOKENS) {
 		*l->tokens = *c->tokens;
 		tokens_free(c->tokens);
+	}
+	if (c->undo & UNDO_ENDPOINT) {
+		l->st->self.endpoint = c->endpoint;
+		l->st->self.has_endpoint = c->has_endpoint;
 	}
 	change_init(c);
 }
@@ -262,16 +267,11 @@ int dmn_leader_token_find(const struct dmn_leader *l, const uint8_t id[static DM
 	return 0;
 }
 
-/* One use of the token at index i (c->tokens holds the old table). */
+/* One use of the token at index i (c->tokens holds the old table). A spent token stays
+ * (uses 0) until it expires: a joiner it admitted may have to finish its join again. */
 static void token_consume(struct dmn_leader *l, size_t i)
 {
-	struct dmn_token_rec *t = &l->tokens->recs[i];
-
-	if (--t->uses == 0) {
-		memmove(t, t + 1, (l->tokens->n - i - 1) * sizeof(*t));
-		l->tokens->n--;
-		crypto_wipe(&l->tokens->recs[l->tokens->n], sizeof(*t));
-	}
+	l->tokens->recs[i].uses--;
 }
 
 static int tokens_snapshot(const struct dmn_leader *l, struct dmn_leader_change *c)
@@ -293,7 +293,7 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 	struct dmn_token_rec rec;
 	char text[DMN_CTL_TOKEN_STRLEN];
 	struct dmn_token t;
-	size_t live = 0, kept = 0;
+	size_t live = 0, spent = 0, kept = 0;
 	int r;
 
 	(void)who;
@@ -304,7 +304,7 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 		return fail(err, errlen, -EINVAL,
 			    "the leader has no advertised endpoint (weft init --endpoint)");
 	for (size_t i = 0; i < l->tokens->n; i++)
-		live += l->tokens->recs[i].expires > now;
+		live += l->tokens->recs[i].expires > now && l->tokens->recs[i].uses;
 	if (live >= DMN_CTL_TOKENS_MAX)
 		return fail(err, errlen, -ENOSPC, "%d live tokens already", DMN_CTL_TOKENS_MAX);
 	if (!l->random)
@@ -335,9 +335,13 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 		change_init(c);
 		return fail(err, errlen, -ENOMEM, "out of memory");
 	}
-	/* from here on nothing fails: drop the expired ones, add the new one */
+	/* from here on nothing fails: drop the expired ones, and the spent ones too when the
+	 * table is full (a retry of their joins then needs a new token), add the new one */
 	for (size_t i = 0; i < l->tokens->n; i++)
-		if (l->tokens->recs[i].expires > now)
+		spent += l->tokens->recs[i].expires > now && !l->tokens->recs[i].uses;
+	for (size_t i = 0; i < l->tokens->n; i++)
+		if (l->tokens->recs[i].expires > now &&
+		    (l->tokens->recs[i].uses || live + spent < DMN_CTL_TOKENS_MAX))
 			l->tokens->recs[kept++] = l->tokens->recs[i];
 	crypto_wipe(&l->tokens->recs[kept], (l->tokens->n - kept) * sizeof(rec));
 	l->tokens->n = kept;
@@ -346,6 +350,40 @@ static int op_token_create(struct dmn_leader *l, const struct dmn_actor *who, co
 	c->effects = DMN_LEADER_SAVE_TOKENS;
 	snprintf(c->what, sizeof(c->what), "join token created (%" PRIu64 " s, %" PRIu32 " use%s)",
 		 ttl, uses, uses > 1 ? "s" : "");
+	return 0;
+}
+
+/* The leader's advertised endpoint (issue 12 item 6): what new tokens carry and members
+ * find it at, when its underlay address changed. */
+static int op_endpoint_set(struct dmn_leader *l, const struct dmn_actor *who, const char *node,
+			   const struct dmn_request *q, uint64_t now, json_t **ret,
+			   struct dmn_leader_change *c, char *err, size_t errlen)
+{
+	const struct ov_endpoint *e = &q->endpoint;
+	static const uint8_t zero[16];
+	char ep[OV_ENDPOINT_STRLEN], old[OV_ENDPOINT_STRLEN];
+
+	(void)who;
+	(void)node;
+	(void)now;
+	(void)ret;
+	ov_endpoint_format(e, ep);
+	if ((e->family != 4 && e->family != 6) || !e->port ||
+	    !memcmp(e->addr, zero, e->family == 4 ? 4 : 16))
+		return fail(err, errlen, -EINVAL, "%s is not an address other nodes can reach", ep);
+	if (l->st->self.has_endpoint && !memcmp(&l->st->self.endpoint, e, sizeof(*e)))
+		return 0; /* nothing changes */
+	if (l->st->self.has_endpoint)
+		ov_endpoint_format(&l->st->self.endpoint, old);
+	else
+		strcpy(old, "none");
+	c->endpoint = l->st->self.endpoint;
+	c->has_endpoint = l->st->self.has_endpoint;
+	c->undo |= UNDO_ENDPOINT;
+	l->st->self.endpoint = *e;
+	l->st->self.has_endpoint = true;
+	c->effects = DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH;
+	snprintf(c->what, sizeof(c->what), "the leader's endpoint is %s (was %s)", ep, old);
 	return 0;
 }
 
@@ -747,6 +785,7 @@ static const struct op_row {
 	{DMN_OP_DNS_RM, ADMIN | NODE, op_dns_rm},
 	{DMN_OP_NODE_REMOVE, ADMIN, op_node_remove},
 	{DMN_OP_TOKEN_CREATE, ADMIN, op_token_create},
+	{DMN_OP_ENDPOINT_SET, ADMIN, op_endpoint_set},
 };
 
 static const struct op_row *op_row(enum dmn_op op)
@@ -876,6 +915,8 @@ int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL
 				    o->name);
 	}
 	if (i == n) {
+		if (!tok->uses)
+			return fail(err, errlen, -ENOENT, "unknown or used-up token");
 		if (reserved(m->name))
 			return fail(err, errlen, -EINVAL,
 				    "the name %s is reserved (leader and node-... are DNS names "
@@ -892,7 +933,7 @@ int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL
 				    OV_STATE_MAX_MEMBERS);
 	}
 	members = table_copy(l->st->members, n, sizeof(*members), 1);
-	if (!members || tokens_snapshot(l, chg)) {
+	if (!members || (i == n && tokens_snapshot(l, chg))) {
 		free(members);
 		change_init(chg);
 		return fail(err, errlen, -ENOMEM, "out of memory");
@@ -924,9 +965,14 @@ int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL
 	chg->n_members = n;
 	l->st->members = members;
 	l->st->n_members = i == n ? n + 1 : n;
-	token_consume(l, (size_t)(tok - l->tokens->recs));
+	/* A retry (the same name and key: the joiner proved that key in the handshake) finishes
+	 * the admission it already had and spends nothing (issue 12 item 1). */
+	chg->effects = DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH;
+	if (i == n) {
+		token_consume(l, (size_t)(tok - l->tokens->recs));
+		chg->effects |= DMN_LEADER_SAVE_TOKENS;
+	}
 	*ret = *p;
-	chg->effects = DMN_LEADER_SAVE_STATE | DMN_LEADER_SAVE_TOKENS | DMN_LEADER_PUBLISH;
 	if (i == n) {
 		char ip[OV_PREFIX_STRLEN];
 

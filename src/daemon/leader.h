@@ -37,6 +37,7 @@
  *   DNS_RM        yes    yes    the admin: any record; a node: only its own
  *   NODE_REMOVE   yes    no     any member (never the leader itself)
  *   TOKEN_CREATE  yes    no     the live tokens
+ *   ENDPOINT_SET  yes    no     the leader's advertised endpoint (new tokens, the view)
  *
  * Names share one DNS zone (issue 12 item 5, issue 11 attack 2):
  * - reserved: "leader" and every label starting "node-" (node-<c>-<d>, node-<xxxx>, the
@@ -131,6 +132,8 @@ struct dmn_leader_change {
 	struct dmn_tokens *tokens;
 	struct ov_alloc alloc;
 	char service[OV_ALLOC_NAME_MAX + 1], node[OV_ALLOC_NAME_MAX + 1];
+	struct ov_endpoint endpoint;
+	bool has_endpoint;
 };
 
 /* Forget the undo: the change is saved. NULL-safe; harmless on an empty change. */
@@ -153,10 +156,13 @@ int dmn_leader_request(struct dmn_leader *l, const struct dmn_actor *who,
 		       struct dmn_leader_change *chg, char *err, size_t errlen);
 
 /*
- * Admit a joiner that proved the token token_id: the token must be live at now (not expired:
- * -EKEYEXPIRED; unknown or used up: -ENOENT) and loses one use. A retry with the same name
- * and key gets the same lease (its endpoint updated); a name or key taken by another node is
- * -EEXIST; the name rules above apply to new nodes. 0, *ret (the joiner's lease) and *chg.
+ * Admit a joiner that proved the token token_id: the token must not be expired at now
+ * (-EKEYEXPIRED) and, for a new node, have a use left (unknown or used up: -ENOENT), which
+ * it loses. A retry with the same name and key (a join whose WELCOME was lost, or whose
+ * node failed to start; the handshake proved the key) gets the same lease, its endpoint
+ * updated, and spends nothing: the token that admitted it finishes it, until it expires.
+ * A name or key taken by another node is -EEXIST; the name rules above apply to new nodes.
+ * 0, *ret (the joiner's lease) and *chg.
  */
 int dmn_leader_admit(struct dmn_leader *l, const uint8_t token_id[static DMN_CTL_TOKEN_ID_LEN],
 		     const struct dmn_join *m, uint64_t now, struct ov_peer *ret,
@@ -173,9 +179,10 @@ int dmn_leader_remove(struct dmn_leader *l, const struct dmn_actor *who, const c
 		      size_t errlen);
 
 /*
- * The live token with this id (ids compared in constant time), for a join's first message:
- * 0 and *ret (points into l->tokens, valid until its next change); -ENOENT unknown or used
- * up; -EKEYEXPIRED expired at now. err says which.
+ * The token with this id (ids compared in constant time), for a join's first message:
+ * 0 and *ret (points into l->tokens, valid until its next change), a spent one (uses 0)
+ * included, for a retry (dmn_leader_admit decides); -ENOENT unknown; -EKEYEXPIRED expired
+ * at now. err says which.
  */
 int dmn_leader_token_find(const struct dmn_leader *l, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
 			  uint64_t now, const struct dmn_token_rec **ret, char *err, size_t errlen);

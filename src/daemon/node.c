@@ -59,6 +59,8 @@ int dmn_node_open(struct dmn_node *n, const struct dmn_options *opt)
 				       : " (refusing to start; the file is left as it is)");
 		return r;
 	}
+	if (!opt->ifname_set && n->st.ifname[0])
+		strcpy(n->opt.ifname, n->st.ifname); /* weft join --interface */
 	r = ov_state_key_load(opt->dir, n->private_key, err, sizeof(err));
 	if (r) {
 		log_error("%s", err);

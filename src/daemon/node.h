@@ -58,6 +58,7 @@ enum {
 struct dmn_options {
 	char dir[PATH_MAX];
 	char ifname[16];
+	bool ifname_set; /* --interface given; else state.json's "interface", else weft0 */
 	char resolv_conf[PATH_MAX];
 	uint16_t dns_port;
 	unsigned health_interval_ms, health_timeout_ms, pull_interval_ms;

@@ -64,7 +64,9 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 			snprintf(err, sizeof(err), "%s is not a local operation", dmn_op_name(q.op));
 			r = -EINVAL;
 		}
-		if (!r && (q.op == DMN_OP_TOKEN_CREATE || q.op == DMN_OP_NODE_REMOVE) &&
+		if (!r &&
+		    (q.op == DMN_OP_TOKEN_CREATE || q.op == DMN_OP_NODE_REMOVE ||
+		     q.op == DMN_OP_ENDPOINT_SET) &&
 		    n->st.role != OV_ROLE_LEADER) {
 			snprintf(err, sizeof(err), "%s runs on the leader (%s), this is a member",
 				 dmn_op_name(q.op), n->st.leader.name);
@@ -77,6 +79,7 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 				break;
 			case DMN_OP_TOKEN_CREATE:
 			case DMN_OP_NODE_REMOVE:
+			case DMN_OP_ENDPOINT_SET:
 				r = dmn_lead_do(n, &admin, &q, &reply, err, sizeof(err));
 				break;
 			case DMN_OP_DNS_LIST:

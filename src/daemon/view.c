@@ -82,8 +82,16 @@ static void peer_lines(struct dmn_node *n, struct strbuf *sb, const struct ov_pe
 	strbuf_appendf(sb, "allowed_ip=%s\n", pf);
 	for (size_t i = 0; i < n->view.n_subnets; i++)
 		if (!strcmp(n->view.subnets[i].node, p->name)) {
+			struct ov_prefix s6;
+
 			ov_prefix_format(&n->view.subnets[i].subnet, pf);
 			strbuf_appendf(sb, "allowed_ip=%s\n", pf);
+			/* its IPv6 twin: containers are dual-stack (alloc.h) */
+			if (!ov_prefix_derive6(&n->st.cidr4, &n->st.cidr6,
+					       &n->view.subnets[i].subnet, &s6)) {
+				ov_prefix_format(&s6, pf);
+				strbuf_appendf(sb, "allowed_ip=%s\n", pf);
+			}
 		}
 }
 
@@ -137,6 +145,24 @@ int dmn_view_apply(struct dmn_node *n)
 		return -EINVAL;
 	}
 	r = sync_peers(n);
+	/* The leader moved (weft endpoint set): a member's state follows, so that it finds
+	 * the leader at its new address after a restart too. */
+	if (n->st.role == OV_ROLE_MEMBER && !n->removed) {
+		const struct ov_peer *l = dmn_view_node(&n->view, n->st.leader.name);
+
+		if (l && l->has_endpoint &&
+		    !memcmp(l->public_key, n->st.leader.public_key, OV_KEY_LEN) &&
+		    memcmp(&l->endpoint, &n->st.leader.endpoint, sizeof(l->endpoint))) {
+			char ep[OV_ENDPOINT_STRLEN];
+
+			n->st.leader.endpoint = l->endpoint;
+			n->st.leader.has_endpoint = true;
+			ov_endpoint_format(&l->endpoint, ep);
+			log_info("the leader %s is at %s now", l->name, ep);
+			if (dmn_store_save_state(n))
+				r = r ? r : -EIO;
+		}
+	}
 	dmn_dns_update(n);
 	if (dmn_store_save_view(n))
 		r = r ? r : -EIO;

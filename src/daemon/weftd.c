@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"Usage: weftd [options]\n"
 		"Runs a weft node from its state directory.\n\n"
 		"  -d, --data-dir DIR         state directory (default " OV_STATE_DEFAULT_DIR ")\n"
-		"  -i, --interface NAME       WireGuard interface (default " DMN_DEFAULT_IFNAME ")\n"
+		"  -i, --interface NAME       WireGuard interface (default: the one weft join\n"
+		"                             --interface saved, else " DMN_DEFAULT_IFNAME ")\n"
 		"  -f, --foreground           do not daemonize; log to stderr\n"
 		"      --log-file PATH        where a daemonized weftd logs (default DIR/weftd.log)\n"
 		"      --log-level LEVEL      error|info|verbose|debug (default info)\n"
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			strcpy(opt.ifname, optarg);
+			opt.ifname_set = true;
 			break;
 		case 'f':
 			foreground = true;
@@ -274,7 +276,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("weftd: node %s (%s) up on %s", node.st.self.name,
-		 node.st.role == OV_ROLE_LEADER ? "leader" : "member", opt.ifname);
+		 node.st.role == OV_ROLE_LEADER ? "leader" : "member", node.opt.ifname);
 	if (!foreground) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 

@@ -589,6 +589,23 @@ static uint32_t slot_place(const struct ov_alloc *a, uint64_t hash)
 	return s;
 }
 
+int ov_prefix_derive6(const struct ov_prefix *cidr4, const struct ov_prefix *cidr6,
+		      const struct ov_prefix *p4, struct ov_prefix *ret)
+{
+	struct ov_prefix r;
+
+	if (!cidr4 || !cidr6 || !p4 || cidr4->family != 4 || cidr6->family != 6 ||
+	    p4->family != 4 || p4->len > 32 || 128 - cidr6->len < 32 - cidr4->len ||
+	    !ov_prefix_is_network(cidr4) || !ov_prefix_is_network(cidr6) ||
+	    !ov_prefix_contains(cidr4, p4) || p4->len < cidr4->len)
+		return -EINVAL;
+	r = *cidr6;
+	add_be128(r.addr, (uint64_t)(get_be32(p4->addr) - get_be32(cidr4->addr)));
+	r.len = (uint8_t)(128 - (32 - p4->len));
+	*ret = r;
+	return 0;
+}
+
 static struct ov_alloc_lease node_lease(const struct ov_alloc *a, const struct ov_alloc_node *n)
 {
 	uint32_t h = get_be32(a->cfg.hosts.addr);

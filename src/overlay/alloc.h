@@ -165,6 +165,16 @@ int ov_alloc_subnet_get(const struct ov_alloc *a, const char *service, const cha
 /* 0 or -ENOENT. */
 int ov_alloc_subnet_release(struct ov_alloc *a, const char *service, const char *node);
 
+/*
+ * The IPv6 twin of an address or prefix p4 inside cidr4, as node addresses are derived:
+ * cidr6's network + (p4 - cidr4's network), length 128 - (32 - p4.len). 10.200.0.1 ->
+ * fd00:200::1/128; the service subnet 10.200.103.32/28 -> fd00:200::67:20/124, and its
+ * containers' addresses inside it. Unique because the IPv4 ones are (issue 12 item 4).
+ * 0, or -EINVAL (p4 not inside cidr4, or cidr6 with fewer host bits). ret only on success.
+ */
+int ov_prefix_derive6(const struct ov_prefix *cidr4, const struct ov_prefix *cidr6,
+		      const struct ov_prefix *p4, struct ov_prefix *ret);
+
 /* Host addresses never handed out yet (the high-water mark's headroom). */
 uint32_t ov_alloc_hosts_left(const struct ov_alloc *a);
 uint32_t ov_alloc_slots_free(const struct ov_alloc *a);

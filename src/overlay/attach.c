@@ -158,6 +158,38 @@ static struct plat_addr plat_v4(uint32_t a, uint8_t prefix)
 	return pa;
 }
 
+/* IPv6: the subnet's first host (the gateway) and last address, as IPv4's. */
+static void v6_edges(const struct ov_prefix *net, uint8_t first[16], uint8_t last[16])
+{
+	memcpy(first, net->addr, 16);
+	memcpy(last, net->addr, 16);
+	for (int b = net->len; b < 128; b++)
+		last[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+	for (int i = 15; i >= 0 && ++first[i] == 0; i--)
+		;
+}
+
+static int check_req6(const struct ov_attach_req *r)
+{
+	char s[OV_PREFIX_STRLEN];
+	uint8_t gw[16], last[16];
+
+	if (!r->subnet6.family && !r->addr6.family)
+		return 0;
+	ov_prefix_format(&r->subnet6, s);
+	if (r->subnet6.family != 6 || r->subnet6.len > 126 || !ov_prefix_is_network(&r->subnet6))
+		return fail(r, -EINVAL, "subnet6 %s: not an IPv6 network of /126 or larger", s);
+	ov_prefix_format(&r->addr6, s);
+	if (r->addr6.family != 6 || (r->addr6.len != 128 && r->addr6.len != r->subnet6.len) ||
+	    !ov_prefix_contains(&r->subnet6, &r->addr6))
+		return fail(r, -EINVAL, "address %s: not inside subnet6", s);
+	v6_edges(&r->subnet6, gw, last);
+	if (!memcmp(r->addr6.addr, r->subnet6.addr, 16) || !memcmp(r->addr6.addr, gw, 16) ||
+	    !memcmp(r->addr6.addr, last, 16))
+		return fail(r, -EINVAL, "address %s: the subnet's network, gateway or last", s);
+	return 0;
+}
+
 static int check_req(const struct ov_attach_req *r, uint32_t *ret_gw)
 {
 	char s[OV_PREFIX_STRLEN];
@@ -171,6 +203,9 @@ static int check_req(const struct ov_attach_req *r, uint32_t *ret_gw)
 			    OV_ATTACH_CONTAINER_MAX);
 	if (r->subnet.family == 6 || r->addr.family == 6)
 		return fail(r, -EAFNOSUPPORT, "subnet: IPv6 service subnets");
+	rc = check_req6(r);
+	if (rc < 0)
+		return rc;
 	ov_prefix_format(&r->subnet, s);
 	if (r->subnet.family != 4 || r->subnet.len > 30 || !ov_prefix_is_network(&r->subnet))
 		return fail(r, -EINVAL, "subnet %s: not an IPv4 network of /30 or larger", s);
@@ -275,6 +310,17 @@ static int bridge_ensure(const struct ov_attach_req *r, uint32_t gw, struct ov_a
 		fail(r, rc, "bridge %s: add gateway address", br);
 		goto undo;
 	}
+	if (r->subnet6.family == 6) {
+		struct plat_addr gw6 = {.family = WG_AF_INET6, .prefix = r->subnet6.len};
+		uint8_t last[16];
+
+		v6_edges(&r->subnet6, gw6.addr, last);
+		rc = plat_ctr_add_address_nodad(idx, &gw6);
+		if (rc < 0) {
+			fail(r, rc, "bridge %s: add IPv6 gateway address", br);
+			goto undo;
+		}
+	}
 	rc = plat_netif_set_up(idx, true);
 	if (rc < 0) {
 		fail(r, rc, "bridge %s: set up", br);
@@ -322,7 +368,24 @@ static int inside_setup(void *ctx)
 	if (rc < 0)
 		return rc;
 	in->step = "add the default route via the gateway (is there one already?)";
-	return plat_ctr_add_gateway_route(in->ifindex, &any, &gw, 0);
+	rc = plat_ctr_add_gateway_route(in->ifindex, &any, &gw, 0);
+	if (rc < 0 || r->subnet6.family != 6)
+		return rc;
+	{
+		struct plat_addr a6 = {.family = WG_AF_INET6, .prefix = r->subnet6.len};
+		struct plat_addr any6 = {.family = WG_AF_INET6, .prefix = 0};
+		struct plat_addr gw6 = {.family = WG_AF_INET6, .prefix = 128};
+		uint8_t last[16];
+
+		memcpy(a6.addr, r->addr6.addr, 16);
+		v6_edges(&r->subnet6, gw6.addr, last);
+		in->step = "add IPv6 address to " OV_ATTACH_CONTAINER_IFNAME;
+		rc = plat_ctr_add_address_nodad(in->ifindex, &a6);
+		if (rc < 0)
+			return rc;
+		in->step = "add the IPv6 default route via the gateway (is there one already?)";
+		return plat_ctr_add_gateway_route(in->ifindex, &any6, &gw6, 0);
+	}
 }
 
 /* ---- attach ---- */
@@ -412,6 +475,11 @@ static int attach_locked(const struct ov_attach_req *r, struct ov_attach_info *i
 	rc = plat_ctr_ipv4_forwarding(true);
 	if (rc < 0) {
 		fail(r, rc, "turn on IPv4 forwarding");
+		goto undo;
+	}
+	rc = r->subnet6.family == 6 ? plat_ctr_ipv6_forwarding(true) : 0;
+	if (rc < 0) {
+		fail(r, rc, "turn on IPv6 forwarding");
 		goto undo;
 	}
 	info->host_ifindex = host;

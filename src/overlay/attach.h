@@ -35,7 +35,13 @@
  *   turns it off.
  * - On any failure ov_attach deletes what the call created (the veth pair, and the bridge if
  *   this call created it); an existing bridge keeps its state.
- * - IPv4 only: the allocator's service subnets are IPv4 (-EAFNOSUPPORT for IPv6).
+ * - Dual stack when the request has an IPv6 subnet (subnet6, addr6: the IPv4 ones'
+ *   twins, ov_prefix_derive6): the bridge also holds the IPv6 gateway (subnet6's first
+ *   host), eth0 the container's IPv6 address and a default route via it, both without
+ *   duplicate address detection (the allocator made them unique; DAD would hold them
+ *   unusable for a second or two); and IPv6 forwarding is turned on as IPv4's is (which
+ *   makes the kernel stop taking router advertisements on links with accept_ra 1). IPv6
+ *   alone is -EAFNOSUPPORT: the allocator's service subnets are IPv4.
  *
  * Calls are serialised by a process-wide lock, so a daemon may call them from any thread;
  * nothing here changes the namespace of the calling thread (platform/container.h runs the
@@ -68,6 +74,9 @@ struct ov_attach_req {
 	/* The container's address inside subnet: not the network, the gateway (first host) or
 	 * the broadcast address. len 32, or subnet.len; eth0 gets it with subnet.len. */
 	struct ov_prefix addr;
+	/* Optional (family 0: IPv4 only): the IPv6 subnet, len <= 126, and the container's
+	 * address in it (len 128 or subnet6.len), not its network, first host or last. */
+	struct ov_prefix subnet6, addr6;
 	int netns_fd;	       /* the container's network namespace; not the caller's */
 	const char *container; /* id naming the host-side veth (see above) */
 	unsigned mtu;	       /* OV_ATTACH_MTU_MIN..MAX, e.g. 1420 */

@@ -433,8 +433,8 @@ static void read_member_role(struct ov_jctx *c, const json_t *root, struct ov_st
 
 int ov_state_parse(const char *buf, size_t len, struct ov_state *ret, char *err, size_t errlen)
 {
-	static const char *const fields[] = {"version", "cluster",   "node", "leader",
-					     "members", "allocator", NULL};
+	static const char *const fields[] = {"version", "cluster",   "node",	  "leader",
+					     "members", "allocator", "interface", NULL};
 	struct ov_jctx c;
 	struct ov_state s;
 	json_error_t je;
@@ -475,6 +475,18 @@ int ov_state_parse(const char *buf, size_t len, struct ov_state *ret, char *err,
 	if (!ov_json_fields(&c, root, "", fields))
 		goto out;
 	read_cluster(&c, root, &s);
+	if (json_object_get(root, "interface")) {
+		const char *ifname = ov_json_str(&c, root, "", "interface", OV_STATE_IFNAME_MAX);
+
+		if (ifname && !ov_state_ifname_valid(ifname)) {
+			char q[OV_JSON_QUOTE_LEN];
+
+			ov_json_quote(ifname, q);
+			ov_jctx_fail(&c, -EINVAL, "interface: %s is not an interface name", q);
+		}
+		if (ifname && !c.ret)
+			strcpy(s.ifname, ifname);
+	}
 	node = ov_json_get(&c, root, "", "node", JSON_OBJECT);
 	if (!node)
 		goto out;
@@ -493,6 +505,18 @@ out:
 	}
 	*ret = s;
 	return 0;
+}
+
+bool ov_state_ifname_valid(const char *s)
+{
+	size_t n = strnlen(s, OV_STATE_IFNAME_MAX + 1);
+
+	if (n == 0 || n > OV_STATE_IFNAME_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] >= 0x7f || s[i] == '/' || s[i] == ':')
+			return false;
+	return true;
 }
 
 /* --- formatting ----------------------------------------------------------------------- */
@@ -546,6 +570,8 @@ static json_t *state_to_json(const struct ov_state *s)
 	bad |= json_object_set(root, "cluster", cl);
 	json_decref(cl);
 	bad |= json_object_set_new(root, "node", peer_to_json(&s->self, role_name(s->role)));
+	if (s->ifname[0])
+		bad |= json_object_set_new(root, "interface", json_string(s->ifname));
 	if (s->role == OV_ROLE_MEMBER) {
 		bad |= json_object_set_new(root, "leader", peer_to_json(&s->leader, NULL));
 	} else if (s->role == OV_ROLE_LEADER) {

@@ -3,7 +3,9 @@
  * overlay/state — a node's state directory (default /var/lib/weft):
  *
  *   state.json    versioned JSON: the cluster config, this node, and either the leader it
- *                 joined (role member) or the members and the allocator (role leader)
+ *                 joined (role member) or the members and the allocator (role leader); and,
+ *                 optional (files from before it load), "interface": the WireGuard
+ *                 interface weftd comes up on when not told (weft join --interface)
  *   private.key   the WireGuard private key, base64 as `wg genkey` prints it, then "\n"
  *   lock          flock(2)ed by the one process using the directory
  *
@@ -52,6 +54,7 @@ enum {
 	OV_KEY_LEN = 32,
 	OV_KEY_B64_LEN = 44,
 	OV_ENDPOINT_STRLEN = 64, /* "[" v6 (<= 45) "]:" port, NUL */
+	OV_STATE_IFNAME_MAX = 15, /* IFNAMSIZ - 1 */
 };
 
 enum { OV_STATE_CREATE = 1 << 0 }; /* save flag: fail with -EEXIST instead of replacing */
@@ -94,7 +97,12 @@ struct ov_state {
 	struct ov_peer *members;
 	size_t n_members;
 	struct ov_alloc alloc;
+	/* "interface": "" when absent (weftd's default) */
+	char ifname[OV_STATE_IFNAME_MAX + 1];
 };
+
+/* An interface name as weftd takes it: 1..15 bytes, printable, no '/', ':' or space. */
+bool ov_state_ifname_valid(const char *s);
 
 /* Base64 for exactly 32-byte keys (keyfmt.c). out gets 44 characters and a NUL; always 0. */
 int ov_key_to_base64(const uint8_t key[static OV_KEY_LEN], char out[static OV_KEY_B64_LEN + 1]);

@@ -115,6 +115,15 @@ int plat_ctr_add_gateway_route(int ifindex, const struct plat_addr *dst, const s
  * read-only /proc/sys is only an error when a change is needed. 0 or -errno.
  */
 int plat_ctr_ipv4_forwarding(bool on);
+/* The same for IPv6 (/proc/sys/net/ipv6/conf/all/forwarding). */
+int plat_ctr_ipv6_forwarding(bool on);
+
+/*
+ * Add an IPv6 address (prefix a->prefix; its prefix route with it) to the link without
+ * duplicate address detection (IFA_F_NODAD): usable at once, for addresses the allocator
+ * made unique. The same address again is no error. -EINVAL not IPv6; 0 or -errno.
+ */
+int plat_ctr_add_address_nodad(int ifindex, const struct plat_addr *a);
 
 /*
  * Is fd a network namespace, and is it the calling thread's? 1 the same, 0 another one,

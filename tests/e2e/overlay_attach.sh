@@ -1,8 +1,9 @@
 #!/bin/bash
 # Container attach across nodes: containers (network namespaces) attached to services on
 # different nodes reach each other through the encrypted overlay, are published in every
-# node's DNS (A per container, SRV for declared ports), detach cleanly, and a container
-# that dies is swept. Bad requests change nothing.
+# node's DNS (A and AAAA per container, SRV for declared ports), are dual-stack (an IPv6
+# TCP stream across nodes), detach cleanly, and a container that dies is swept. Bad
+# requests change nothing.
 #
 #   n1 (leader) ── br0 ── n2 ─ wb-web ─ c1 (web, http:80/tcp)
 #                  (ul)    └─────────────────────────────────
@@ -57,7 +58,40 @@ s=socket.create_connection(('$a2',8080)); s.sendall(b'x'*1000000); s.close()"
 wait $srv || fail "TCP c1 -> c2 across nodes"
 ok "containers reach each other across nodes (ICMP and a 1 MB TCP stream)"
 
+# Dual stack (issue 12 item 4): each container also has the IPv6 twin of its IPv4 address
+# (fd00:200::/48 + its offset in 10.200.0.0/16), a v6 default route, and reaches the others.
+six() { python3 -c "import ipaddress as i; print(i.IPv6Address(int(i.IPv6Address('fd00:200::')) + int(i.IPv4Address('$1')) - int(i.IPv4Address('10.200.0.0'))))"; }
+b1=$(six "$a1")
+b2=$(six "$a2")
+in_ns c1 ip -6 addr show eth0 | has "$b1/124" || fail "c1 eth0 lacks $b1/124"
+in_ns c2 ip -6 addr show eth0 | has "$b2/124" || fail "c2 eth0 lacks $b2/124"
+in_ns c1 ip -6 route | has "^default via" || fail "c1 has no IPv6 default route"
+in_ns n1 wg show "$(ifname 1)" allowed-ips | has "$(six "${a1%.*}.$(( ${a1##*.} & ~15 ))")/124" ||
+	fail "n1 lacks c1's IPv6 subnet in allowed IPs"
+wait_for 10 in_ns c1 ping -6 -c1 -W1 "$b2" || fail "c1 -> c2 over IPv6 across nodes"
+in_ns c2 ping -6 -c1 -W1 fd00:200::1 >/dev/null || fail "c2 -> the leader's overlay IPv6"
+in_ns c2 timeout 5 python3 -c '
+import socket
+s=socket.socket(socket.AF_INET6); s.bind(("::",8081)); s.listen(1)
+c,_=s.accept(); d=b""
+while True:
+    b=c.recv(65536)
+    if not b: break
+    d+=b
+assert d==b"y"*1000000, len(d)
+' &
+srv=$!
+sleep 0.4
+in_ns c1 python3 -c "
+import socket
+s=socket.create_connection(('$b2',8081)); s.sendall(b'y'*1000000); s.close()"
+wait $srv || fail "TCP over IPv6 c1 -> c2 across nodes"
+ok "containers are dual-stack: $b1 and $b2 exchange a 1 MB TCP stream over IPv6"
+
 dq() { in_ns n1 dig +short +time=2 +tries=1 -p 15353 @127.0.0.1 "$@"; }
+[ "$(dq c1.web.weft.local AAAA)" = "$b1" ] || fail "c1.web AAAA: $(dq c1.web.weft.local AAAA)"
+[ "$(dq web.weft.local AAAA | sort | tr '\n' ' ')" = "$(printf '%s\n' "$b1" "$b2" | sort | tr '\n' ' ')" ] ||
+	fail "web AAAA records: $(dq web.weft.local AAAA | tr '\n' ' ')"
 [ "$(dq web.weft.local A | sort | tr '\n' ' ')" = "$(printf '%s\n' "$a1" "$a2" | sort | tr '\n' ' ')" ] ||
 	fail "web A records: $(dq web.weft.local A | tr '\n' ' ')"
 [ "$(dq c3.db.weft.local A)" = "$a3" ] || fail "c3.db A"

@@ -25,6 +25,14 @@ expect_fail() { # expect_fail PATTERN CMD...: exit != 0, the message matches, no
 expect_fail "--cidr4" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --cidr4 10.200.0.0/33
 expect_fail "--cidr4" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --cidr4 10.200.0.1/16
 expect_fail "--cidr6" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --cidr6 10.0.0.0/8
+# The allocator's limits in the flags' terms, not its internal slice_prefix (issue 12 item 7).
+expect_fail "--cidr4: /30 is too small" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --cidr4 10.200.0.0/30
+expect_fail "--cidr4: /8 is too large" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --cidr4 10.0.0.0/8
+expect_fail "--cidr6: /120 has fewer addresses" "$WEFT" init -d "$D" --endpoint 198.18.0.1 \
+	--cidr6 fd00:200::/120
+out=$("$WEFT" init -d "$D" --endpoint 198.18.0.1 --cidr4 10.200.0.0/30 2>&1) || true
+! echo "$out" | has slice_prefix || fail "init names an internal setting: $out"
+expect_fail "--interface: 'a/b' is not an interface name" "$WEFT" join -d "$D" --interface a/b -
 expect_fail "--port" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --port 70000
 expect_fail "--port" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --port -1
 expect_fail "--mtu" "$WEFT" init -d "$D" --endpoint 198.18.0.1 --mtu 100
@@ -42,13 +50,17 @@ expect_fail "cannot reach weftd" "$WEFT" status -d "$D"
 expect_fail "--interface" "$WEFTD" -f -d "$D" --interface "this-name-is-too-long"
 expect_fail "--dns-port" "$WEFTD" -f -d "$D" --dns-port 65536
 expect_fail "weft init" "$WEFTD" -f -d "$D"
+"$WEFT" init --help | has "init only writes the state directory" ||
+	fail "init --help does not say why it leaves weftd to the user"
 ok "bad flags, names, CIDRs, ports and tokens: clear errors, exit != 0, nothing created"
 
 init_leader --zone cluster.test
 [ "$(stat -c %a "$(dir 1)/private.key")" = 600 ] || fail "private.key is not 0600"
 [ "$(stat -c %a "$(dir 1)/state.json")" = 600 ] || fail "state.json is not 0600"
 out=$(weftc 1 init --name n1 --endpoint 198.18.0.1 2>&1) && fail "init ran twice"
-echo "$out" | grep -Eq "weftd is running|initialised already" || fail "second init: $out"
+echo "$out" | has "in use by a running weftd: this node is initialised already" ||
+	fail "second init: $out"
+! echo "$out" | has "held by another process" || fail "second init: $out"
 stop_node 1
 out=$(weftc 1 init --name n1 --endpoint 198.18.0.1 2>&1) && fail "init over an existing state"
 echo "$out" | has "initialised already" || fail "init over state: $out"

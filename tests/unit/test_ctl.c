@@ -512,6 +512,7 @@ static void tokens_refused(const char *text, const char *needle)
 
 #define ID1  "\"00112233445566778899aabbccddeeff\""
 #define ID2  "\"ffeeddccbbaa99887766554433221100\""
+#define ID3  "\"0123456789abcdef0123456789abcdef\""
 #define SEC1 "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\""
 #define REC(id, exp, uses) \
 	"{\"id\": " id ", \"secret\": " SEC1 ", \"expires\": " exp ", \"uses\": " uses "}"
@@ -527,12 +528,14 @@ static void test_tokens_refusals(void **state)
 	assert_non_null(t);
 	/* the base case parses */
 	{
+		/* uses 0: a spent token, kept until it expires for its joiners' retries */
 		static const char ok[] = "{\"version\": 1, \"tokens\": [" REC(
-			ID1, "5", "1") ", " REC(ID2, "5", "2") "]}";
+			ID1, "5", "1") ", " REC(ID2, "5", "2") ", " REC(ID3, "5", "0") "]}";
 
 		assert_int_equal(dmn_tokens_parse(ok, strlen(ok), t, err, sizeof(err)), 0);
-		assert_int_equal(t->n, 2);
+		assert_int_equal(t->n, 3);
 		assert_int_equal(t->recs[1].uses, 2);
+		assert_int_equal(t->recs[2].uses, 0);
 		free(t);
 	}
 
@@ -543,7 +546,7 @@ static void test_tokens_refusals(void **state)
 	tokens_refused("{\"version\": 1, \"tokens\": [{\"id\": " ID1 ", \"secret\": " SEC1
 		       ", \"expires\": 5, \"uses\": 1, \"note\": \"x\"}]}",
 		       "tokens[0]: unknown field");
-	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "5", "0") "]}", "tokens[0].uses");
+	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "5", "-1") "]}", "tokens[0].uses");
 	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "5", "4294967296") "]}",
 		       "tokens[0].uses");
 	tokens_refused("{\"version\": 1, \"tokens\": [" REC(ID1, "-1", "1") "]}",
@@ -1094,6 +1097,7 @@ static void assert_req_eq(const struct dmn_request *a, const struct dmn_request 
 	assert_int_equal(a->ttl, b->ttl);
 	assert_int_equal(a->generation, b->generation);
 	assert_int_equal(a->uses, b->uses);
+	assert_memory_equal(&a->endpoint, &b->endpoint, sizeof(a->endpoint));
 	assert_true(ports_eq(a->ports, a->n_ports, b->ports, b->n_ports));
 }
 
@@ -1116,6 +1120,8 @@ static const char *const good_requests[] = {
 	"{\"op\": \"attach\", \"service\": \"web\", \"netns\": \"/run/netns/c1\", "
 	"\"container\": \"web-1\", \"ports\": " PORTS "}",
 	"{\"op\": \"detach\", \"container\": \"web-1\"}",
+	"{\"op\": \"endpoint-set\", \"endpoint\": \"198.18.0.11:51420\"}",
+	"{\"op\": \"endpoint-set\", \"endpoint\": \"[2001:db8::1]:443\"}",
 	"{\"op\": \"get-view\", \"generation\": 0}",
 	"{\"op\": \"get-view\", \"generation\": 9223372036854775807}",
 	"{\"op\": \"subnet\", \"service\": \"web\"}",
@@ -1221,6 +1227,13 @@ static void test_request_refusals(void **state)
 		{"{\"op\": \"token-create\", \"ttl\": 5, \"uses\": 0}", "uses"},
 		{"{\"op\": \"token-create\", \"ttl\": 5, \"uses\": 1000001}", "uses"},
 		{"{\"op\": \"token-create\", \"ttl\": \"5\", \"uses\": 1}", "ttl: expected"},
+		{"{\"op\": \"endpoint-set\"}", "endpoint: missing"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": \"198.18.0.11\"}",
+		 "endpoint: \"198.18.0.11\" is not IPv4:port"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": \"host:1\"}", "endpoint"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": 5}", "endpoint: expected"},
+		{"{\"op\": \"endpoint-set\", \"endpoint\": \"198.18.0.1:1\", \"name\": \"x\"}",
+		 "unknown field"},
 		{"{\"op\": \"node-remove\"}", "name: missing"},
 		{"{\"op\": \"node-remove\", \"name\": \"a.b\"}", "name"},
 		{"{\"op\": \"node-remove\", \"name\": \"Node\"}", "name"},

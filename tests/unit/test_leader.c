@@ -231,6 +231,7 @@ static json_t *snap(const struct fx *f)
 	assert_int_equal(dmn_tokens_format(&f->tokens, &t, &len), 0);
 	json_object_set_new(j, "alloc", a);
 	json_object_set_new(j, "members", m);
+	json_object_set_new(j, "self", ov_peer_to_json(&f->st.self));
 	json_object_set_new(j, "view", dmn_view_to_json(&f->view));
 	json_object_set_new(j, "tokens", json_stringn(t, len));
 	free(t);
@@ -281,6 +282,7 @@ static void test_may(void **state)
 		{DMN_OP_ATTACH, false, false},	   {DMN_OP_DETACH, false, false},
 		{DMN_OP_GET_VIEW, false, false},   {DMN_OP_SUBNET, true, true},
 		{DMN_OP_SERVICE_ADD, true, true},  {DMN_OP_SERVICE_DEL, true, true},
+		{DMN_OP_ENDPOINT_SET, true, false},
 	};
 	struct dmn_actor admin = actor(A_ADMIN), node = actor(A_N2), none = actor(A_NONE);
 
@@ -727,8 +729,10 @@ static void test_admit(void **state)
 			assert_empty(&c);
 		} else {
 			err_has(t->what, c.what, t->needle);
-			assert_int_equal(c.effects, DMN_LEADER_SAVE_STATE | DMN_LEADER_SAVE_TOKENS |
-							    DMN_LEADER_PUBLISH);
+			/* a retry spends no token use */
+			assert_int_equal(c.effects,
+					 DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH |
+						 (strcmp(t->name, "n2") ? DMN_LEADER_SAVE_TOKENS : 0));
 			assert_string_equal(p.name, t->name);
 			if (!strcmp(t->name, "n2")) {
 				assert_true(ov_prefix_equal(&p.ip4, &before_n2.ip4));
@@ -744,8 +748,18 @@ static void test_admit(void **state)
 	/* a single-use token is used up by one join, whatever comes later */
 	assert_int_equal(admit(&f, TOK_ONCE, "n4", 4, &p, &c, err, sizeof(err)), 0);
 	dmn_leader_commit(&c);
-	assert_int_equal(f.tokens.n, 2);
+	assert_int_equal(f.tokens.n, 3);
+	assert_int_equal(f.tokens.recs[1].uses, 0);
 	assert_int_equal(admit(&f, TOK_ONCE, "n5", 5, &p, &c, err, sizeof(err)), -ENOENT);
+	err_has("spent token, a new node", err, "unknown or used-up token");
+	/* ... but it finishes the join it admitted (the WELCOME lost, the node failed to
+	 * start): the same lease, nothing spent; with another key it is a new node, refused */
+	assert_int_equal(admit(&f, TOK_ONCE, "n4", 4, &p, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.effects, DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH);
+	err_has("retry with a spent token", c.what, "node n4 admitted again");
+	dmn_leader_commit(&c);
+	assert_int_equal(f.tokens.recs[1].uses, 0);
+	assert_int_equal(admit(&f, TOK_ONCE, "n4", 44, &p, &c, err, sizeof(err)), -EEXIST);
 	/* the next node gets the next address: the rolled-back ones stay retired */
 	assert_int_equal(admit(&f, TOK_LIVE, "n5", 5, &p, &c, err, sizeof(err)), 0);
 	dmn_leader_commit(&c);
@@ -754,6 +768,69 @@ static void test_admit(void **state)
 	f.st.role = OV_ROLE_MEMBER;
 	assert_int_equal(admit(&f, TOK_LIVE, "n6", 6, &p, &c, err, sizeof(err)), -EINVAL);
 	f.st.role = OV_ROLE_LEADER;
+	fx_done(&f);
+}
+
+/* --- the leader moves (issue 12 item 6) ------------------------------------------------------ */
+
+static void test_endpoint_set(void **state)
+{
+	struct dmn_actor admin = actor(A_ADMIN), n2 = actor(A_N2);
+	struct dmn_leader_change c;
+	struct dmn_request q = {.op = DMN_OP_ENDPOINT_SET};
+	struct ov_endpoint was;
+	struct dmn_token tok;
+	char err[256];
+	json_t *ret, *before, *after;
+	struct fx f;
+
+	(void)state;
+	fx_init(&f);
+	was = f.st.self.endpoint;
+	assert_int_equal(ov_endpoint_parse("198.18.0.11:51420", &q.endpoint), 0);
+	/* a member may not; nothing changes */
+	before = snap(&f);
+	assert_int_equal(dmn_leader_request(&f.l, &n2, &q, NOW, &ret, &c, err, sizeof(err)),
+			 -EPERM);
+	err_has("member endpoint-set", err, "only the admin");
+	assert_empty(&c);
+	/* an unspecified address or port is refused */
+	assert_int_equal(ov_endpoint_parse("0.0.0.0:51420", &q.endpoint), 0);
+	assert_int_equal(dmn_leader_request(&f.l, &admin, &q, NOW, &ret, &c, err, sizeof(err)),
+			 -EINVAL);
+	err_has("0.0.0.0", err, "not an address other nodes can reach");
+	after = snap(&f);
+	assert_same(before, after, false, "refused endpoint-set");
+	json_decref(after);
+	/* the admin: saved and published, undone by a rollback */
+	assert_int_equal(ov_endpoint_parse("198.18.0.11:51420", &q.endpoint), 0);
+	assert_int_equal(dmn_leader_request(&f.l, &admin, &q, NOW, &ret, &c, err, sizeof(err)), 0);
+	assert_null(ret);
+	assert_int_equal(c.effects, DMN_LEADER_SAVE_STATE | DMN_LEADER_PUBLISH);
+	err_has("endpoint-set", c.what,
+		"the leader's endpoint is 198.18.0.11:51420 (was 198.18.0.1:51420)");
+	assert_memory_equal(&f.st.self.endpoint, &q.endpoint, sizeof(q.endpoint));
+	dmn_leader_rollback(&f.l, &c);
+	assert_memory_equal(&f.st.self.endpoint, &was, sizeof(was));
+	after = snap(&f);
+	assert_same(before, after, false, "endpoint-set rolled back");
+	json_decref(after);
+	json_decref(before);
+	/* committed: the next token carries it; the same endpoint again changes nothing */
+	assert_int_equal(dmn_leader_request(&f.l, &admin, &q, NOW, &ret, &c, err, sizeof(err)), 0);
+	dmn_leader_commit(&c);
+	assert_int_equal(dmn_leader_request(&f.l, &admin, &q, NOW, &ret, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.effects, 0);
+	memset(&q, 0, sizeof(q));
+	q.op = DMN_OP_TOKEN_CREATE;
+	assert_int_equal(dmn_leader_request(&f.l, &admin, &q, NOW, &ret, &c, err, sizeof(err)), 0);
+	dmn_leader_commit(&c);
+	assert_int_equal(dmn_token_parse(json_string_value(json_object_get(ret, "token")), &tok,
+					 err, sizeof(err)),
+			 0);
+	json_decref(ret);
+	assert_int_equal(ov_endpoint_parse("198.18.0.11:51420", &q.endpoint), 0);
+	assert_memory_equal(&tok.endpoint, &q.endpoint, sizeof(q.endpoint));
 	fx_done(&f);
 }
 
@@ -820,6 +897,16 @@ static void test_tokens(void **state)
 	assert_same(before, after, false, "token create rolled back");
 	json_decref(after);
 	json_decref(before);
+	/* spent tokens (kept for their joiners' retries) do not count, and give way to a new
+	 * token when the table is full; the live ones stay */
+	for (size_t i = 0; i < 10; i++)
+		f.tokens.recs[i].uses = 0;
+	assert_int_equal(dmn_leader_request(&f.l, &admin, &q, NOW, &ret, &c, err, sizeof(err)), 0);
+	json_decref(ret);
+	dmn_leader_commit(&c);
+	assert_int_equal(f.tokens.n, DMN_CTL_TOKENS_MAX - 10 + 1);
+	for (size_t i = 0; i < f.tokens.n; i++)
+		assert_true(f.tokens.recs[i].uses > 0);
 
 	/* no randomness, no endpoint: refused, nothing changed */
 	f.tokens.n = 1;
@@ -887,6 +974,7 @@ int main(void)
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_admit),
 		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_endpoint_set),
 		cmocka_unit_test(test_rollback_after_publish),
 	};
 

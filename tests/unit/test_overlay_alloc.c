@@ -689,6 +689,61 @@ static void test_json_caps(void **state)
 	json_decref(j);
 }
 
+/* IPv6 twins (issue 12 item 4): as node addresses are derived. */
+static void test_derive6(void **state)
+{
+	static const struct {
+		const char *c4, *c6, *p4, *want; /* want NULL: -EINVAL */
+	} rows[] = {
+		{"10.200.0.0/16", "fd00:200::/48", "10.200.0.1/32", "fd00:200::1/128"},
+		{"10.200.0.0/16", "fd00:200::/48", "10.200.103.32/28", "fd00:200::6720/124"},
+		{"10.200.0.0/16", "fd00:200::/48", "10.200.103.34/32", "fd00:200::6722/128"},
+		{"10.200.0.0/16", "fd00:200::/48", "10.200.255.255/32", "fd00:200::ffff/128"},
+		{"10.200.0.0/16", "fd00:200::/48", "10.200.0.0/16", "fd00:200::/112"},
+		{"10.0.0.0/8", "fd00:1::/96", "10.1.2.3/32", "fd00:1::1:203/128"},
+		{"10.200.0.0/16", "fd00:200::/48", "10.201.0.1/32", NULL},   /* outside */
+		{"10.200.0.0/16", "fd00:200::/48", "10.0.0.0/8", NULL},      /* wider */
+		{"10.200.0.0/16", "fd00:200::/120", "10.200.0.1/32", NULL},  /* too few bits */
+		{"10.200.0.0/16", "fd00:200::1/48", "10.200.0.1/32", NULL},  /* not a network */
+		{"10.200.0.0/16", "10.0.0.0/8", "10.200.0.1/32", NULL},      /* families */
+	};
+	struct ov_alloc_config cfg;
+	struct ov_alloc a;
+	struct ov_alloc_lease l;
+	struct ov_prefix c4, c6, p4, got, sentinel;
+	char buf[OV_PREFIX_STRLEN];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		assert_int_equal(ov_prefix_parse(rows[i].c4, &c4), 0);
+		assert_int_equal(ov_prefix_parse(rows[i].c6, &c6), 0);
+		assert_int_equal(ov_prefix_parse(rows[i].p4, &p4), 0);
+		memset(&got, 0x5a, sizeof(got));
+		sentinel = got;
+		if (!rows[i].want) {
+			assert_int_equal(ov_prefix_derive6(&c4, &c6, &p4, &got), -EINVAL);
+			assert_memory_equal(&got, &sentinel, sizeof(got));
+			continue;
+		}
+		assert_int_equal(ov_prefix_derive6(&c4, &c6, &p4, &got), 0);
+		ov_prefix_format(&got, buf);
+		assert_string_equal(buf, rows[i].want);
+	}
+	/* the same mapping as the allocator's node addresses */
+	ov_alloc_config_default(&cfg);
+	assert_int_equal(ov_alloc_init(&a, &cfg, NULL, 0), 0);
+	for (int k = 0; k < 300; k++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%d", k);
+		assert_int_equal(ov_alloc_node_add(&a, name, &l), 1);
+		assert_int_equal(ov_prefix_derive6(&cfg.cluster4, &cfg.cluster6, &l.ip4, &got), 0);
+		assert_true(ov_prefix_equal(&got, &l.ip6));
+	}
+	ov_alloc_done(&a);
+	assert_int_equal(ov_prefix_derive6(NULL, &c6, &p4, &got), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_json_refused),
 		cmocka_unit_test(test_json_caps),
+		cmocka_unit_test(test_derive6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -833,6 +833,80 @@ static const char *why_skip(void)
 
 #define T(f) cmocka_unit_test_setup(f, fresh_netns)
 
+/* Dual stack (issue 12 item 4): the IPv6 twins of the subnet and the addresses. */
+static void test_dual_stack(void **state)
+{
+	struct ov_prefix c4, c6;
+	struct ov_attach_info i1, i2;
+	char out[OUT_LEN];
+	int c1, c2, here;
+
+	(void)state;
+	c1 = tnet_new();
+	c2 = tnet_new();
+	assert_true(c1 >= 0 && c2 >= 0);
+	assert_int_equal(ov_prefix_parse(OV_ALLOC_DEFAULT_CIDR4, &c4), 0);
+	assert_int_equal(ov_prefix_parse(OV_ALLOC_DEFAULT_CIDR6, &c6), 0);
+
+	struct ov_attach_req r1 = req("svc-a", SUBNET_A, "10.200.103.34", c1, "c1");
+	struct ov_attach_req r2 = req("svc-a", SUBNET_A, "10.200.103.35", c2, "c2");
+
+	assert_int_equal(ov_prefix_derive6(&c4, &c6, &r1.subnet, &r1.subnet6), 0);
+	assert_int_equal(ov_prefix_derive6(&c4, &c6, &r1.addr, &r1.addr6), 0);
+	r2.subnet6 = r1.subnet6;
+	assert_int_equal(ov_prefix_derive6(&c4, &c6, &r2.addr, &r2.addr6), 0);
+
+	/* Bad IPv6 halves are refused before anything is made. */
+	here = links_here();
+	{
+		struct ov_attach_req b = r1;
+
+		assert_int_equal(ov_addr_parse("fd00:200::6720", 6, &b.addr6), 0);
+		assert_int_equal(ov_attach(&b, NULL), -EINVAL); /* the network */
+		assert_non_null(strstr(err, "network, gateway or last"));
+		assert_int_equal(ov_addr_parse("fd00:200::6721", 6, &b.addr6), 0);
+		assert_int_equal(ov_attach(&b, NULL), -EINVAL); /* the gateway */
+		assert_int_equal(ov_addr_parse("fd00:200::6730", 6, &b.addr6), 0);
+		assert_int_equal(ov_attach(&b, NULL), -EINVAL); /* outside */
+		assert_non_null(strstr(err, "not inside subnet6"));
+		b = r1;
+		b.subnet6.len = 127;
+		assert_int_equal(ov_attach(&b, NULL), -EINVAL);
+		b = r1;
+		memset(&b.subnet6, 0, sizeof(b.subnet6)); /* an address without a subnet */
+		assert_int_equal(ov_attach(&b, NULL), -EINVAL);
+	}
+	assert_int_equal(links_here(), here);
+
+	attach_ok(&r1, &i1);
+	attach_ok(&r2, &i2);
+	assert_int_equal(tnet_runv(-1, out, sizeof(out), "ip", "-j", "-6", "addr", "show", "dev",
+				   "wb-svc-a", NULL),
+			 0);
+	assert_true(tnet_has(out, "\"local\":\"fd00:200::6721\",\"prefixlen\":124"));
+	assert_int_equal(tnet_runv(c1, out, sizeof(out), "ip", "-j", "-6", "addr", "show", "dev",
+				   "eth0", NULL),
+			 0);
+	assert_true(tnet_has(out, "\"local\":\"fd00:200::6722\",\"prefixlen\":124"));
+	/* usable at once: no duplicate address detection (the link-local one has it) */
+	assert_true(tnet_has(out, "\"fd00:200::6722\",\"prefixlen\":124,\"scope\":\"global\","
+				  "\"nodad\":true"));
+	assert_int_equal(tnet_runv(c1, out, sizeof(out), "ip", "-6", "route", "show", "default",
+				   NULL),
+			 0);
+	assert_true(tnet_has(out, "via fd00:200::6721 dev eth0"));
+	assert_int_equal(tnet_read_file("/proc/sys/net/ipv6/conf/all/forwarding", out,
+					sizeof(out)),
+			 0);
+	assert_string_equal(out, "1\n");
+	assert_true(tnet_runv(c1, NULL, 0, "ping", "-6", "-c", "1", "-W", "2", "-q",
+			      "fd00:200::6723", NULL) == 0);
+	assert_int_equal(ov_detach("c1"), 0);
+	assert_int_equal(ov_detach("c2"), 0);
+	close(c1);
+	close(c2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +920,7 @@ int main(void)
 		T(test_sweep),
 		T(test_attach_by_pid),
 		T(test_concurrent),
+		T(test_dual_stack),
 	};
 	const char *why = why_skip();
 

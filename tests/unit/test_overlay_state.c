@@ -408,9 +408,24 @@ static void test_round_trip(void **state)
 			assert_non_null(strstr(text, "\"endpoint\": \"[2001:db8::11]:51420\""));
 			assert_non_null(strstr(text, "\"endpoint\": null"));
 			assert_non_null(strstr(text, "\"slice\": \"10.200.174.64/28\""));
+			/* no "interface": weftd's default, and the file of older builds */
+			assert_null(strstr(text, "\"interface\""));
+			assert_string_equal(t.ifname, "");
 		} else {
 			assert_peer_equal(&t.leader, &s.leader);
 			assert_null(strstr(text, "allocator"));
+		}
+		if (role == 1) { /* weft join --interface: remembered */
+			char *text3;
+
+			strcpy(t.ifname, "weft-a.1");
+			text3 = format_ok(&t, &len2);
+			assert_non_null(strstr(text3, "\"interface\": \"weft-a.1\""));
+			ov_state_done(&t);
+			if (ov_state_parse(text3, len2, &t, err, sizeof(err)))
+				fail_msg("parse: %s", err);
+			assert_string_equal(t.ifname, "weft-a.1");
+			free(text3);
 		}
 		free(text);
 		free(text2);
@@ -702,6 +717,10 @@ static const struct corrupt leader_cases[] = {
 	{"members/0/endpoint", "\"192.0.2.11:0\"", NULL, -EINVAL, "members[0].endpoint"},
 	{"members/0/extra", "1", NULL, -EINVAL, "members[0]: unknown field \"extra\""},
 	{"members/0/role", "\"member\"", NULL, -EINVAL, "members[0]: unknown field \"role\""},
+	{"interface", "\"a/b\"", NULL, -EINVAL, "interface: \"a/b\" is not an interface name"},
+	{"interface", "\"\"", NULL, -EINVAL, "interface"},
+	{"interface", "\"sixteen-bytes-xx\"", NULL, -EINVAL, "interface"},
+	{"interface", "7", NULL, -EINVAL, "interface"},
 	{"allocator", NULL, NULL, -EINVAL, "allocator: missing"},
 	{"allocator/next_host", "\"10.200.0.2\"", NULL, -EINVAL,
 	 "allocator.nodes[1].ip4: 10.200.0.2 is not below next_host"},

@@ -2,7 +2,8 @@
 /*
  * Linux container plumbing (platform/container.h) over rtnetlink: bridges, veth pairs born
  * with their peer in the container's namespace, aliases, masters, moves, gateway routes,
- * IPv4 forwarding, and a thread that runs code inside another network namespace.
+ * IPv6 addresses without DAD, IPv4 and IPv6 forwarding, and a thread that runs code inside
+ * another network namespace.
  *
  * Must not: shell out to ip(8), log, keep a socket between calls, or change the network
  * namespace of any thread but the short-lived one plat_ctr_netns_run() makes.
@@ -33,6 +34,7 @@
 #include "platform/linux/rtnl.h"
 
 #define IP_FORWARD_PATH "/proc/sys/net/ipv4/ip_forward"
+#define IP6_FORWARD_PATH "/proc/sys/net/ipv6/conf/all/forwarding"
 
 #ifndef IFF_LOWER_UP
 #define IFF_LOWER_UP 0x10000 /* linux/if.h, which cannot be included beside net/if.h */
@@ -484,13 +486,38 @@ int plat_ctr_add_gateway_route(int ifindex, const struct plat_addr *dst, const s
 
 /* ---- sysctl ---- */
 
-int plat_ctr_ipv4_forwarding(bool on)
+int plat_ctr_add_address_nodad(int ifindex, const struct plat_addr *a)
+{
+	char req[RTNL_REQ_SIZE];
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+	int len;
+
+	if (ifindex <= 0)
+		return -ENODEV;
+	len = a ? addr_len(a) : -1;
+	if (len != 16)
+		return -EINVAL;
+	/* REPLACE: the same address again (a bridge's gateway) is no error. */
+	nlh = rtnl_header(req, RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET6;
+	ifa->ifa_prefixlen = a->prefix;
+	ifa->ifa_flags = IFA_F_NODAD;
+	ifa->ifa_index = (uint32_t)ifindex;
+	mnl_attr_put(nlh, IFA_LOCAL, 16, a->addr);
+	mnl_attr_put(nlh, IFA_ADDRESS, 16, a->addr);
+	mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
+	return rtnl_request(nlh, NULL, NULL);
+}
+
+static int sysctl_flag(const char *path, bool on)
 {
 	char buf[16];
 	ssize_t n;
 	int fd, r = 0;
 
-	fd = open(IP_FORWARD_PATH, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -501,7 +528,7 @@ int plat_ctr_ipv4_forwarding(bool on)
 		return r;
 	if (n > 0 && (buf[0] == '1') == on)
 		return 0;
-	fd = open(IP_FORWARD_PATH, O_WRONLY | O_CLOEXEC);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	n = write(fd, on ? "1\n" : "0\n", 2);
@@ -511,6 +538,16 @@ int plat_ctr_ipv4_forwarding(bool on)
 		r = -EIO;
 	close(fd);
 	return r;
+}
+
+int plat_ctr_ipv4_forwarding(bool on)
+{
+	return sysctl_flag(IP_FORWARD_PATH, on);
+}
+
+int plat_ctr_ipv6_forwarding(bool on)
+{
+	return sysctl_flag(IP6_FORWARD_PATH, on);
 }
 
 /* ---- namespaces ---- */
