@@ -25,10 +25,11 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void setup(void)
 {
 	/*
-	 * Another library of the process may have initialised libgcrypt already (the two
-	 * queries below are the ones allowed before gcry_check_version); then it is not ours to
-	 * reconfigure. Otherwise: the version check (runtime at least the headers'), which is
-	 * also libgcrypt's initialisation, and no secure memory pool, which nothing here uses.
+	 * Another library of the process may have initialised libgcrypt already (a query that
+	 * libgcrypt allows before gcry_check_version); then it is not ours to reconfigure, and
+	 * only the version is checked. Otherwise: the version check (runtime at least the
+	 * headers'), which is also libgcrypt's initialisation, and no secure memory pool, which
+	 * nothing here uses.
 	 */
 	if (gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
 		if (!gcry_check_version(GCRYPT_VERSION))

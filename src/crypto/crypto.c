@@ -37,15 +37,15 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* The ChaCha20-Poly1305 provider (meson option `aead`), called directly on the data path. */
 #if WEFT_AEAD_GCRYPT
-#define aead_setup	    crypto_aead_gcry_setup
-#define aead_ctx_new	    crypto_aead_gcry_new
-#define aead_ctx_free	    crypto_aead_gcry_free
+#define aead_setup crypto_aead_gcry_setup
+#define aead_ctx_new crypto_aead_gcry_new
+#define aead_ctx_free crypto_aead_gcry_free
 #define aead_provider_crypt crypto_aead_gcry_crypt
 const struct crypto_aead_provider *const crypto_aead_chosen = &crypto_aead_gcrypt;
 #else
-#define aead_setup	    crypto_aead_ossl_setup
-#define aead_ctx_new	    crypto_aead_ossl_new
-#define aead_ctx_free	    crypto_aead_ossl_free
+#define aead_setup crypto_aead_ossl_setup
+#define aead_ctx_new crypto_aead_ossl_new
+#define aead_ctx_free crypto_aead_ossl_free
 #define aead_provider_crypt crypto_aead_ossl_crypt
 const struct crypto_aead_provider *const crypto_aead_chosen = &crypto_aead_openssl;
 #endif
