@@ -9,6 +9,10 @@
 #   - OpenSSL libcrypto: `apt-get source --download-only openssl` (a deb-src entry is added by
 #     deps-windows.sh), the upstream orig tarball, `Configure mingw64 no-shared no-tests`, and
 #     only the libcrypto.a target (no libssl, no apps, no docs);
+#   - libgpg-error and libgcrypt (the ChaCha20-Poly1305 provider, as on Linux):
+#     `apt-get source --download-only libgpg-error libgcrypt20`, the upstream orig tarballs,
+#     `configure --host=x86_64-w64-mingw32 --enable-static --disable-shared`, and only the
+#     library directories (no tests, docs or tools);
 #   - cmocka: `apt-get source --download-only cmocka`, its one source file compiled with the
 #     cross compiler (its CMake build would need a CMake toolchain file for one .c file).
 set -euo pipefail
@@ -80,6 +84,64 @@ PC
 	echo "windows: OpenSSL libcrypto built in $(($(date +%s) - start)) s" | tee "$deps/openssl.stamp"
 }
 
+# libgpg-error, which libgcrypt needs: the library, its header, gpg-error.pc.
+build_gpg_error() {
+	[ -f "$prefix/lib/libgpg-error.a" ] && [ -f "$deps/gpg-error.stamp" ] && return 0
+	local tarball dir start
+	start=$(date +%s)
+	tarball=$(fetch_source libgpg-error)
+	rm -rf "$deps/gpg-error"
+	mkdir -p "$deps/gpg-error"
+	tar -xf "$tarball" -C "$deps/gpg-error" --strip-components=1
+	dir=$deps/gpg-error
+	echo "windows: building libgpg-error for $host from $(basename "$tarball")"
+	(cd "$dir" && ./configure --host=$host CC=$host-gcc-posix --prefix="$prefix" \
+		--enable-static --disable-shared --disable-nls --disable-doc --disable-tests \
+		--disable-languages >../gpg-error-configure.log 2>&1 &&
+		make -j"$jobs" -C src >../gpg-error-build.log 2>&1 &&
+		make -C src install >>../gpg-error-build.log 2>&1) || {
+		tail -n 30 "$deps/gpg-error-configure.log" "$deps/gpg-error-build.log" >&2
+		return 1
+	}
+	# libgcrypt's configure runs gpg-error-config, which 1.46 no longer installs: a stand-in
+	# over the gpgrt-config it does install.
+	cat >"$prefix/bin/gpg-error-config" <<SH
+#!/bin/sh
+case "\$1" in --version) exec "$prefix/bin/gpgrt-config" --libdir="$prefix/lib" gpg-error --modversion ;; esac
+exec "$prefix/bin/gpgrt-config" --libdir="$prefix/lib" gpg-error "\$@"
+SH
+	chmod +x "$prefix/bin/gpg-error-config"
+	echo "windows: libgpg-error built in $(($(date +%s) - start)) s" | tee "$deps/gpg-error.stamp"
+}
+
+# libgcrypt: its assembly (AVX2/AVX-512 ChaCha20 and Poly1305) has Win64-ABI entry points,
+# which configure enables for mingw-w64. Only compat, mpi, cipher, random and src are built.
+build_gcrypt() {
+	[ -f "$prefix/lib/libgcrypt.a" ] && [ -f "$deps/gcrypt.stamp" ] && return 0
+	local tarball dir start d
+	start=$(date +%s)
+	tarball=$(fetch_source libgcrypt20)
+	rm -rf "$deps/gcrypt"
+	mkdir -p "$deps/gcrypt"
+	tar -xf "$tarball" -C "$deps/gcrypt" --strip-components=1
+	dir=$deps/gcrypt
+	echo "windows: building libgcrypt for $host from $(basename "$tarball")"
+	(cd "$dir" && ./configure --host=$host CC=$host-gcc-posix --prefix="$prefix" \
+		--enable-static --disable-shared --disable-doc --disable-jent-support \
+		--with-libgpg-error-prefix="$prefix" >../gcrypt-configure.log 2>&1) || {
+		tail -n 30 "$deps/gcrypt-configure.log" >&2
+		return 1
+	}
+	for d in compat mpi cipher random src; do
+		make -j"$jobs" -C "$dir/$d" >>"$deps/gcrypt-build.log" 2>&1 || {
+			tail -n 30 "$deps/gcrypt-build.log" >&2
+			return 1
+		}
+	done
+	make -C "$dir/src" install >>"$deps/gcrypt-build.log" 2>&1
+	echo "windows: libgcrypt built in $(($(date +%s) - start)) s" | tee "$deps/gcrypt.stamp"
+}
+
 build_cmocka() {
 	[ -f "$prefix/lib/libcmocka.a" ] && [ -f "$deps/cmocka.stamp" ] && return 0
 	local tarball dir version
@@ -128,6 +190,8 @@ PC
 }
 
 build_openssl
+build_gpg_error
+build_gcrypt
 build_cmocka
 
 if [ ! -f "$build/build.ninja" ]; then

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * crypto.c — WireGuard's primitives over OpenSSL libcrypto >= 3.0 (see crypto.h).
+ * crypto.c — WireGuard's primitives (see crypto.h): X25519, BLAKE2s, HMAC and the KDF, random
+ * bytes over OpenSSL libcrypto >= 3.0; ChaCha20-Poly1305 through the provider chosen at build
+ * time (aead.h: libgcrypt or OpenSSL), which this file calls directly.
  *
- * This is the only file in the tree that includes OpenSSL. It must not implement any primitive
- * that libcrypto provides: the single hand-written piece is HChaCha20, which OpenSSL lacks.
+ * crypto/ is the only part of the tree that includes a crypto library. It must not implement
+ * any primitive a provider has: the single hand-written piece is HChaCha20, which neither has.
  * It must not log, and must not fetch algorithms per call: crypto_init() fetches every handle
  * once and the rest only reads them, so everything except one struct crypto_aead is safe to
  * call from many threads at once.
  */
 #include "crypto/crypto.h"
+#include "crypto/aead.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,24 +30,35 @@
 static struct {
 	EVP_MD *blake2s;
 	EVP_MAC *blake2smac;
-	EVP_CIPHER *chachapoly;
 	int err;
 } g;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* The ChaCha20-Poly1305 provider (meson option `aead`), called directly on the data path. */
+#if WEFT_AEAD_GCRYPT
+#define aead_setup crypto_aead_gcry_setup
+#define aead_ctx_new crypto_aead_gcry_new
+#define aead_ctx_free crypto_aead_gcry_free
+#define aead_provider_crypt crypto_aead_gcry_crypt
+const struct crypto_aead_provider *const crypto_aead_chosen = &crypto_aead_gcrypt;
+#else
+#define aead_setup crypto_aead_ossl_setup
+#define aead_ctx_new crypto_aead_ossl_new
+#define aead_ctx_free crypto_aead_ossl_free
+#define aead_provider_crypt crypto_aead_ossl_crypt
+const struct crypto_aead_provider *const crypto_aead_chosen = &crypto_aead_openssl;
+#endif
+
 static void crypto_fetch(void)
 {
 	g.blake2s = EVP_MD_fetch(NULL, "BLAKE2S-256", NULL);
 	g.blake2smac = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
-	g.chachapoly = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
-	if (!g.blake2s || !g.blake2smac || !g.chachapoly) {
+	if (!g.blake2s || !g.blake2smac || aead_setup() < 0) {
 		EVP_MD_free(g.blake2s);
 		EVP_MAC_free(g.blake2smac);
-		EVP_CIPHER_free(g.chachapoly);
 		g.blake2s = NULL;
 		g.blake2smac = NULL;
-		g.chachapoly = NULL;
 		g.err = -ENOTSUP;
 		ERR_clear_error();
 	}
@@ -329,79 +343,23 @@ void crypto_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[static C
 /* --- ChaCha20-Poly1305 --- */
 
 /*
- * One packet on a context whose key (and direction) is already installed: only the nonce is
- * set, which resets the AEAD state without touching the key schedule. This is the data path:
- * no allocation and no algorithm lookup.
+ * One message on a context whose key (and direction) is already installed: the provider only
+ * sets the nonce. This is the data path: no allocation and no algorithm lookup. The lengths
+ * are checked here, the same for every provider (EVP takes int lengths; WireGuard packets are
+ * nowhere near them).
  */
-static int aead_crypt(EVP_CIPHER_CTX *ctx, bool encrypt, const uint8_t nonce[static 12],
-		      uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen)
+static int aead_crypt(void *ctx, bool encrypt, const uint8_t nonce[static 12], uint8_t *dst,
+		      const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen)
 {
-	uint8_t tag[CRYPTO_TAG_LEN];
-	OSSL_PARAM params[2];
-	int n;
-
 	if (!encrypt) {
 		/* Too short to hold a tag: it cannot authenticate. */
 		if (len < CRYPTO_TAG_LEN)
 			return -EBADMSG;
 		len -= CRYPTO_TAG_LEN;
 	}
-	/* EVP takes int lengths; WireGuard packets are nowhere near this. */
 	if (len > INT_MAX - CRYPTO_TAG_LEN || adlen > INT_MAX)
 		return -EMSGSIZE;
-	/* Copied first, so that decrypting in place can never overwrite it before it is used. */
-	if (!encrypt)
-		memcpy(tag, src + len, CRYPTO_TAG_LEN);
-
-	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, -1, NULL) != 1)
-		return -EIO;
-	if (adlen && EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen) != 1)
-		return -EIO;
-	if (len && EVP_CipherUpdate(ctx, dst, &n, src, (int)len) != 1)
-		return -EIO;
-
-	if (encrypt) {
-		if (EVP_CipherFinal_ex(ctx, dst + len, &n) != 1)
-			return -EIO;
-		params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, dst + len,
-							      CRYPTO_TAG_LEN);
-		params[1] = OSSL_PARAM_construct_end();
-		if (EVP_CIPHER_CTX_get_params(ctx, params) != 1)
-			return -EIO;
-		return 0;
-	}
-
-	params[0] =
-		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, CRYPTO_TAG_LEN);
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_CIPHER_CTX_set_params(ctx, params) != 1)
-		return -EIO;
-	/* With every input accepted, the only way final fails is a tag mismatch. */
-	if (EVP_CipherFinal_ex(ctx, dst + len, &n) != 1) {
-		/* Release no unauthenticated plaintext (keystream) to a careless caller. */
-		crypto_wipe(dst, len);
-		return -EBADMSG;
-	}
-	return 0;
-}
-
-static int aead_ctx_new(EVP_CIPHER_CTX **ret_ctx, const uint8_t key[static CRYPTO_KEY_LEN],
-			bool encrypt)
-{
-	EVP_CIPHER_CTX *ctx;
-	int ret = ensure_init();
-
-	if (ret < 0)
-		return ret;
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
-	if (EVP_CipherInit_ex2(ctx, g.chachapoly, key, NULL, encrypt ? 1 : 0, NULL) != 1) {
-		EVP_CIPHER_CTX_free(ctx);
-		return -EIO;
-	}
-	*ret_ctx = ctx;
-	return 0;
+	return aead_provider_crypt(ctx, encrypt, nonce, dst, src, len, ad, adlen);
 }
 
 static void nonce_from_counter(uint8_t nonce[static 12], uint64_t counter)
@@ -416,9 +374,12 @@ static void nonce_from_counter(uint8_t nonce[static 12], uint64_t counter)
 
 int crypto_aead_init(struct crypto_aead *a, const uint8_t key[static CRYPTO_KEY_LEN], bool encrypt)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
-	int ret = aead_ctx_new(&ctx, key, encrypt);
+	void *ctx = NULL;
+	int ret = ensure_init();
 
+	if (ret < 0)
+		return ret;
+	ret = aead_ctx_new(&ctx, key, encrypt);
 	if (ret < 0)
 		return ret;
 	a->ctx = ctx;
@@ -431,7 +392,7 @@ void crypto_aead_done(struct crypto_aead *a)
 	if (!a)
 		return;
 	/* Freeing the context makes the provider wipe its copy of the key. */
-	EVP_CIPHER_CTX_free(a->ctx);
+	aead_ctx_free(a->ctx);
 	a->ctx = NULL;
 }
 
@@ -461,13 +422,16 @@ static int aead_oneshot(const uint8_t key[static CRYPTO_KEY_LEN], const uint8_t 
 			bool encrypt, uint8_t *dst, const uint8_t *src, size_t len,
 			const uint8_t *ad, size_t adlen)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
-	int ret = aead_ctx_new(&ctx, key, encrypt);
+	void *ctx = NULL;
+	int ret = ensure_init();
 
 	if (ret < 0)
 		return ret;
+	ret = aead_ctx_new(&ctx, key, encrypt);
+	if (ret < 0)
+		return ret;
 	ret = aead_crypt(ctx, encrypt, nonce, dst, src, len, ad, adlen);
-	EVP_CIPHER_CTX_free(ctx);
+	aead_ctx_free(ctx);
 	return ret;
 }
 

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * crypto/ — the only layer that includes OpenSSL.
+ * crypto/ — the only layer that includes a crypto library.
  *
- * WireGuard's primitives over OpenSSL libcrypto >= 3.0: X25519, ChaCha20-Poly1305 (IETF),
- * XChaCha20-Poly1305 (our HChaCha20 + OpenSSL's AEAD), BLAKE2s-256, keyed BLAKE2s with a
- * 16-byte output (BLAKE2SMAC, not a truncation), HMAC-BLAKE2s and the WireGuard KDF, random
- * bytes, constant-time compare and wipe.
+ * WireGuard's primitives, one provider each, chosen at build time: X25519, BLAKE2s-256, keyed
+ * BLAKE2s with a 16-byte output (BLAKE2SMAC, not a truncation), HMAC-BLAKE2s and the WireGuard
+ * KDF, random bytes, constant-time compare and wipe over OpenSSL libcrypto >= 3.0;
+ * ChaCha20-Poly1305 (IETF) and XChaCha20-Poly1305 (our HChaCha20 + that AEAD) over libgcrypt
+ * or OpenSSL (meson option `aead`; crypto/aead.h, and the README says why).
  *
  * Nothing here logs or allocates per call except crypto_aead_init(), which creates the one
  * context that a key keeps for its whole life so per-packet seal/open never pays for it.
@@ -71,9 +72,9 @@ void crypto_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[static C
 
 /* --- ChaCha20-Poly1305 (RFC 8439), nonce = 4 zero bytes || le64(counter) --- */
 
-/* A key with its own reusable libcrypto context. Not thread-safe: one user at a time. */
+/* A key with its own reusable provider context. Not thread-safe: one user at a time. */
 struct crypto_aead {
-	void *ctx; /* EVP_CIPHER_CTX, key installed */
+	void *ctx; /* the provider's context (gcry_cipher_hd_t or EVP_CIPHER_CTX), key installed */
 	bool encrypt;
 };
 

@@ -4,7 +4,9 @@
  *
  * Expected values come from the RFCs and drafts named at each test, or from
  * tests/vectors/blake2s_kat.h, which Python's hashlib/hmac (independent of OpenSSL) generated.
- * Nothing here compares OpenSSL only against itself except the round-trip checks.
+ * Nothing here compares a provider only against itself except the round-trip checks. The
+ * ChaCha20-Poly1305 tests run against the build's provider (crypto/aead.h); when the build has
+ * both, test_aead_providers_agree checks libgcrypt and OpenSSL byte for byte.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "crypto/aead.h"
 #include "../vectors/blake2s_kat.h"
 
 /* Decodes a hex string into out; fails the test on bad input or a length mismatch. */
@@ -439,6 +442,121 @@ static void test_aead_too_long(void **state)
 	crypto_aead_done(&o);
 }
 
+/* The provider crypto_aead_* use is the one the build chose (meson option `aead`). */
+static void test_aead_provider(void **state)
+{
+	(void)state;
+	assert_non_null(crypto_aead_chosen);
+	assert_string_equal(crypto_aead_chosen->name, WEFT_AEAD_GCRYPT ? "libgcrypt" : "openssl");
+	print_message("crypto_aead_* provider: %s\n", crypto_aead_chosen->name);
+}
+
+#if WEFT_HAVE_GCRYPT
+/* Seal with one provider's context, counter c as the nonce, into dst (len + 16 bytes). */
+static void provider_seal(const struct crypto_aead_provider *p, void *ctx, uint64_t c, uint8_t *dst,
+			  const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen)
+{
+	uint8_t nonce[12] = {0};
+
+	for (int j = 0; j < 8; j++)
+		nonce[4 + j] = (uint8_t)(c >> (8 * j));
+	assert_int_equal(p->crypt(ctx, true, nonce, dst, src, len, ad, adlen), 0);
+}
+
+static int provider_open(const struct crypto_aead_provider *p, void *ctx, uint64_t c, uint8_t *dst,
+			 const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen)
+{
+	uint8_t nonce[12] = {0};
+
+	for (int j = 0; j < 8; j++)
+		nonce[4 + j] = (uint8_t)(c >> (8 * j));
+	return p->crypt(ctx, false, nonce, dst, src, len, ad, adlen);
+}
+#endif
+
+/*
+ * Both providers, when the build has both: byte-identical ciphertext and tag at the lengths
+ * around a ChaCha20 block and at the MTU, with and without associated data, on one reused
+ * context per provider and direction (as the data plane uses them), in place and not; each
+ * opens the other's output, and both refuse the same tampered messages.
+ */
+static void test_aead_providers_agree(void **state)
+{
+#if WEFT_HAVE_GCRYPT
+	static const size_t lens[] = {0, 1, 63, 64, 65, 1420};
+	static const size_t adlens[] = {0, 13, 32};
+	const struct crypto_aead_provider *p[2] = {&crypto_aead_openssl, &crypto_aead_gcrypt};
+	void *seal[2], *open[2];
+	uint8_t key[32], ad[32], msg[1420], ct[2][1420 + 16], back[1420 + 16], buf[1420 + 16];
+	uint64_t c = 0x0102030405060708ull;
+
+	(void)state;
+	assert_int_equal(crypto_random(key, sizeof(key)), 0);
+	assert_int_equal(crypto_random(ad, sizeof(ad)), 0);
+	assert_int_equal(crypto_random(msg, sizeof(msg)), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(p[i]->ctx_new(&seal[i], key, true), 0);
+		assert_int_equal(p[i]->ctx_new(&open[i], key, false), 0);
+	}
+	for (size_t a = 0; a < sizeof(adlens) / sizeof(adlens[0]); a++) {
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++, c++) {
+			size_t len = lens[l], adlen = adlens[a];
+
+			for (int i = 0; i < 2; i++)
+				provider_seal(p[i], seal[i], c, ct[i], msg, len, ad, adlen);
+			assert_memory_equal(ct[0], ct[1], len + 16);
+			/* In place gives the same bytes. */
+			for (int i = 0; i < 2; i++) {
+				memcpy(buf, msg, len);
+				provider_seal(p[i], seal[i], c, buf, buf, len, ad, adlen);
+				assert_memory_equal(buf, ct[0], len + 16);
+			}
+			for (int i = 0; i < 2; i++) {
+				/* Each opens the other's message, separately and in place. */
+				assert_int_equal(provider_open(p[i], open[i], c, back, ct[1 - i],
+							       len, ad, adlen),
+						 0);
+				assert_memory_equal(back, msg, len);
+				memcpy(buf, ct[1 - i], len + 16);
+				assert_int_equal(
+					provider_open(p[i], open[i], c, buf, buf, len, ad, adlen),
+					0);
+				assert_memory_equal(buf, msg, len);
+				/* The wrong nonce, a flipped tag bit, flipped AD: refused, wiped.
+				 */
+				assert_int_equal(provider_open(p[i], open[i], c + 1, back,
+							       ct[1 - i], len, ad, adlen),
+						 -EBADMSG);
+				assert_true(crypto_is_zero(back, len));
+				memcpy(buf, ct[1 - i], len + 16);
+				buf[len + (c % 16)] ^= 0x01;
+				assert_int_equal(
+					provider_open(p[i], open[i], c, back, buf, len, ad, adlen),
+					-EBADMSG);
+				if (adlen) {
+					ad[adlen - 1] ^= 0x80;
+					assert_int_equal(provider_open(p[i], open[i], c, back,
+								       ct[1 - i], len, ad, adlen),
+							 -EBADMSG);
+					ad[adlen - 1] ^= 0x80;
+				}
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		p[i]->ctx_free(seal[i]);
+		p[i]->ctx_free(open[i]);
+	}
+	p[0]->ctx_free(NULL);
+	p[1]->ctx_free(NULL);
+#else
+	(void)state;
+	print_message("this build has one ChaCha20-Poly1305 provider (%s): nothing to compare\n",
+		      crypto_aead_chosen->name);
+	skip();
+#endif
+}
+
 /* --- HChaCha20 / XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03) --- */
 
 static void test_hchacha20(void **state)
@@ -793,6 +911,8 @@ int main(void)
 		cmocka_unit_test(test_aead_counter_nonce),
 		cmocka_unit_test(test_aead_reuse_inplace),
 		cmocka_unit_test(test_aead_too_long),
+		cmocka_unit_test(test_aead_provider),
+		cmocka_unit_test(test_aead_providers_agree),
 		cmocka_unit_test(test_hchacha20),
 		cmocka_unit_test(test_xchacha20poly1305),
 		cmocka_unit_test(test_blake2s_rfc7693),

@@ -200,6 +200,164 @@ static void test_simultaneous_initiation(void **state)
 	ping(0, true, 10, 3);
 }
 
+/*
+ * The tie-break of crossing initiations (wg/handshake.c). Both nodes send a packet in the same
+ * instant, so both stage it and initiate; `first` says whose initiation is on the wire first.
+ * tiebreak[i] false plays a peer without the rule (the kernel, wireguard-go).
+ */
+struct crossing {
+	int winner;          /* node with the smaller public key */
+	unsigned init_sent;  /* initiations sent by both, up to the session */
+	uint64_t up_after;   /* ns from the packets to both sessions usable */
+};
+
+static void crossing_run(uint64_t seed, int first, const bool tiebreak[2], struct crossing *c)
+{
+	uint8_t pkt[2][H_MAX_MSG];
+	size_t len[2];
+	uint64_t start;
+
+	h_done(&H);
+	h_init(&H, seed, NULL);
+	for (int i = 0; i < 2; i++)
+		wg_device_set_tiebreak(&H.node[i].dev, tiebreak[i]);
+	c->winner = memcmp(H.node[0].pub, H.node[1].pub, WG_KEY_LEN) < 0 ? 0 : 1;
+	start = H.now;
+	for (int i = 0; i < 2; i++)
+		len[i] = h_make_packet(pkt[i], i, false, 40, (uint8_t)(0x10 + i));
+	/* Both initiations are queued before either is delivered: they cross. */
+	h_send(&H, first, pkt[first], len[first]);
+	h_send(&H, !first, pkt[!first], len[!first]);
+	assert_int_equal(H.node[0].initiations_sent + H.node[1].initiations_sent, 2);
+	h_deliver(&H, 1000);
+	while (!(wg_peer_can_send(H.node[0].peer, H.now) &&
+		 wg_peer_can_send(H.node[1].peer, H.now) && H.node[0].ninbox && H.node[1].ninbox))
+		h_advance(&H, NSEC_PER_SEC / 10, NSEC_PER_SEC / 10);
+	c->up_after = H.now - start;
+	c->init_sent = H.node[0].initiations_sent + H.node[1].initiations_sent;
+	/* The staged packets arrived, each once and intact. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(H.node[i].ninbox, 1);
+		assert_int_equal(H.node[i].inbox_len[0], len[!i]);
+		assert_memory_equal(H.node[i].inbox[0], pkt[!i], len[!i]);
+	}
+}
+
+static void test_crossing_initiations_tiebreak(void **state)
+{
+	static const bool both[2] = {true, true};
+	bool winner_seen[2] = {false, false};
+	struct crossing c;
+
+	(void)state;
+	/* Seeds until each node has been the smaller key, each with both delivery orders. */
+	for (uint64_t seed = 1; seed < 40 && !(winner_seen[0] && winner_seen[1]); seed++) {
+		for (int first = 0; first < 2; first++) {
+			crossing_run(seed, first, both, &c);
+			winner_seen[c.winner] = true;
+			/* Up at once: no REKEY_TIMEOUT, no third initiation. */
+			assert_int_equal(c.up_after, 0);
+			assert_int_equal(c.init_sent, 2);
+			/* The winner ignored the crossing initiation; the loser answered the other. */
+			assert_int_equal(H.node[c.winner].rx_count[WG_RX_HANDSHAKE_CROSSED], 1);
+			assert_int_equal(H.node[c.winner].rx_count[WG_RX_HANDSHAKE_INIT], 0);
+			assert_int_equal(H.node[c.winner].rx_count[WG_RX_HANDSHAKE_RESP], 1);
+			assert_int_equal(H.node[!c.winner].rx_count[WG_RX_HANDSHAKE_CROSSED], 0);
+			assert_int_equal(H.node[!c.winner].rx_count[WG_RX_HANDSHAKE_INIT], 1);
+			for (int i = 0; i < 2; i++) {
+				assert_int_equal(H.node[i].rx_count[WG_RX_DROP_UNKNOWN_INDEX], 0);
+				assert_int_equal(H.node[i].rx_count[WG_RX_DROP_STATE], 0);
+			}
+			/* Quiet afterwards: the loser's retransmission was cancelled. */
+			h_advance(&H, 30 * NSEC_PER_SEC, NSEC_PER_SEC / 10);
+			assert_int_equal(H.node[0].initiations_sent + H.node[1].initiations_sent, 2);
+			ping(0, false, 10, 1);
+			ping(1, true, 10, 2);
+		}
+	}
+	assert_true(winner_seen[0] && winner_seen[1]);
+}
+
+/*
+ * Against a peer without the rule (no mark in its initiation, and it ignores nothing), weft
+ * answers a crossing initiation as the kernel does: both responses name dropped indices and
+ * the retry brings the session up, as before the rule; never worse, whoever has the smaller
+ * key. The peer without the rule accepts our marked initiations (its replay check included).
+ */
+static void test_crossing_initiations_peer_without_rule(void **state)
+{
+	bool winner_seen[2] = {false, false};
+	struct crossing c;
+
+	(void)state;
+	for (uint64_t seed = 1; seed < 40 && !(winner_seen[0] && winner_seen[1]); seed++) {
+		for (int plain = 0; plain < 2; plain++) {
+			bool tb[2] = {true, true};
+
+			tb[plain] = false;
+			crossing_run(seed, 0, tb, &c);
+			winner_seen[c.winner] = true;
+			for (int i = 0; i < 2; i++)
+				assert_int_equal(H.node[i].rx_count[WG_RX_HANDSHAKE_CROSSED], 0);
+			/* As today: both consumed, both responses dropped, up after a retry. */
+			assert_int_equal(H.node[0].rx_count[WG_RX_DROP_UNKNOWN_INDEX] +
+						 H.node[1].rx_count[WG_RX_DROP_UNKNOWN_INDEX],
+					 2);
+			assert_true(c.up_after >= WG_REKEY_TIMEOUT);
+			assert_true(c.up_after <= WG_REKEY_TIMEOUT + WG_REKEY_TIMEOUT_JITTER +
+							  NSEC_PER_SEC / 10);
+			ping(0, false, 10, 3);
+			ping(1, false, 10, 4);
+		}
+	}
+	assert_true(winner_seen[0] && winner_seen[1]);
+}
+
+/*
+ * The rule's limits: an initiation of ours older than WG_CROSSING_WINDOW does not make the
+ * winner ignore the peer's (it is answered, the session is up at once), and an ignored
+ * initiation replayed later is refused by its timestamp.
+ */
+static void test_crossing_initiations_window_and_replay(void **state)
+{
+	uint8_t mine[WG_MSG_INITIATION_LEN], theirs[WG_MSG_INITIATION_LEN];
+	uint64_t seed = 1;
+	int w, l;
+
+	(void)state;
+	for (;; seed++) {
+		h_done(&H);
+		h_init(&H, seed, NULL);
+		if (memcmp(H.node[0].pub, H.node[1].pub, WG_KEY_LEN) < 0)
+			break;
+	}
+	w = 0;
+	l = 1;
+	/* The winner's initiation is lost; the loser initiates 1 s later: answered. */
+	assert_int_equal(wg_peer_initiation(H.node[w].peer, false, H.now, mine), WG_TX_OK);
+	H.now += WG_CROSSING_WINDOW;
+	assert_int_equal(wg_peer_initiation(H.node[l].peer, false, H.now, theirs), WG_TX_OK);
+	h_enqueue(&H, w, theirs, sizeof(theirs));
+	h_deliver(&H, 1000);
+	assert_int_equal(H.node[w].rx_count[WG_RX_HANDSHAKE_INIT], 1);
+	assert_int_equal(H.node[w].rx_count[WG_RX_HANDSHAKE_CROSSED], 0);
+	assert_true(wg_peer_can_send(H.node[l].peer, H.now));
+
+	/* Fresh pair: a crossing within the window is ignored, and its replay refused later. */
+	h_done(&H);
+	h_init(&H, seed, NULL);
+	assert_int_equal(wg_peer_initiation(H.node[w].peer, false, H.now, mine), WG_TX_OK);
+	H.now += WG_CROSSING_WINDOW - 1;
+	assert_int_equal(wg_peer_initiation(H.node[l].peer, false, H.now, theirs), WG_TX_OK);
+	h_enqueue(&H, w, theirs, sizeof(theirs));
+	h_deliver(&H, 1000);
+	assert_int_equal(H.node[w].rx_count[WG_RX_HANDSHAKE_CROSSED], 1);
+	h_advance(&H, 30 * NSEC_PER_SEC, NSEC_PER_SEC / 10);
+	h_enqueue(&H, w, theirs, sizeof(theirs));
+	h_deliver(&H, 1000);
+	assert_int_equal(H.node[w].rx_count[WG_RX_DROP_REPLAY_TIMESTAMP], 1);
+}
+
 static bool keep_b_loaded(struct harness *h, int from, struct h_msg *m)
 {
 	(void)from;
@@ -529,6 +687,9 @@ int main(void)
 		T(test_reject_after_time),
 		T(test_retry_then_give_up),
 		T(test_simultaneous_initiation),
+		T(test_crossing_initiations_tiebreak),
+		T(test_crossing_initiations_peer_without_rule),
+		T(test_crossing_initiations_window_and_replay),
 		T(test_cookie_under_load),
 		T(test_handshake_overflow),
 		T(test_replayed_initiation_and_flood),
