@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "daemon/metrics_dev.h"
+#include "daemon/metrics_http.h"
 #include "daemon/node.h"
 #include "lib/log.h"
 #include "platform/netif.h"
@@ -37,6 +39,10 @@ static void usage(FILE *f)
 		"      --health-interval MS   probe period (default %d)\n"
 		"      --health-timeout MS    no reply for this long: down (default %d)\n"
 		"      --pull-interval MS     a member's view refresh period (default %d)\n"
+		"      --metrics ADDR:PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                             (loopback or the overlay address; default off)\n"
+		"      --metrics-allow-any    let --metrics listen on any address\n"
+		"      --metrics-peer-labels=BOOL  per-peer series (default true)\n"
 		"  -h, --help\n",
 		DMN_DNS_PORT, DMN_HEALTH_INTERVAL_MS, DMN_HEALTH_TIMEOUT_MS, DMN_PULL_INTERVAL_MS);
 }
@@ -125,10 +131,14 @@ int main(int argc, char **argv)
 		{"health-interval", required_argument, NULL, 'H'},
 		{"health-timeout", required_argument, NULL, 'T'},
 		{"pull-interval", required_argument, NULL, 'P'},
+		{"metrics", required_argument, NULL, 'M'},
+		{"metrics-allow-any", no_argument, NULL, 'A'},
+		{"metrics-peer-labels", optional_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct dmn_options opt = {
+		.metrics_peer_labels = true,
 		.dns_port = DMN_DNS_PORT,
 		.health_interval_ms = DMN_HEALTH_INTERVAL_MS,
 		.health_timeout_ms = DMN_HEALTH_TIMEOUT_MS,
@@ -210,6 +220,32 @@ int main(int argc, char **argv)
 				return 2;
 			opt.pull_interval_ms = (unsigned)v;
 			break;
+		case 'M': { /* ops: the address is checked against the node's once it is known */
+			struct sockaddr_storage sa;
+
+			if (strlen(optarg) >= sizeof(opt.metrics) ||
+			    dmn_metrics_addr_parse(optarg, &sa)) {
+				fprintf(stderr,
+					"weftd: --metrics: '%s' is not IP:PORT or [IPv6]:PORT\n",
+					optarg);
+				return 2;
+			}
+			strcpy(opt.metrics, optarg);
+			break;
+		}
+		case 'A':
+			opt.metrics_allow_any = true;
+			break;
+		case 'B':
+			r = optarg ? dmn_metrics_parse_bool(optarg) : 1;
+			if (r < 0) {
+				fprintf(stderr, "weftd: --metrics-peer-labels: '%s' is not true or "
+						"false\n",
+					optarg);
+				return 2;
+			}
+			opt.metrics_peer_labels = r == 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -222,6 +258,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weftd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
+	}
+	/* A test hook, not a setting: `weft doctor`'s clock-skew check is tested by shifting the
+	 * clock this weftd reports (network namespaces share the host's clock). */
+	if (getenv("WEFT_TEST_CLOCK_OFFSET_MS")) {
+		const char *s = getenv("WEFT_TEST_CLOCK_OFFSET_MS");
+		char *end;
+
+		errno = 0;
+		opt.test_clock_offset_ms = strtoll(s, &end, 10);
+		if (!*s || *end || errno) {
+			fprintf(stderr, "weftd: WEFT_TEST_CLOCK_OFFSET_MS: '%s' is not a number\n", s);
+			return 2;
+		}
 	}
 	if (crypto_init()) {
 		fprintf(stderr, "weftd: libcrypto failed to initialise\n");
