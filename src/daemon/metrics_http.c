@@ -29,7 +29,8 @@ struct conn {
 	uint64_t deadline_ms;
 	char in[HTTP_REQUEST_MAX];
 	size_t in_len;
-	bool writing;
+	bool writing, draining; /* draining: answered; reading what is left until EOF, so that
+				   closing with unread input does not reset the answer away */
 	struct strbuf out;
 	size_t out_pos;
 };
@@ -119,7 +120,7 @@ static void conn_close(struct conn *c)
 	strbuf_free(&c->out);
 	c->fd = -1;
 	c->in_len = 0;
-	c->writing = false;
+	c->writing = c->draining = false;
 	c->out_pos = 0;
 }
 
@@ -206,8 +207,19 @@ static void conn_output(struct conn *c)
 	c->out_pos += (size_t)n;
 	if (c->out_pos == c->out.len) {
 		shutdown(c->fd, SHUT_WR);
-		conn_close(c);
+		strbuf_free(&c->out);
+		c->writing = false;
+		c->draining = true;
 	}
+}
+
+static void conn_drain(struct conn *c)
+{
+	char buf[4096];
+	ssize_t n = read(c->fd, buf, sizeof(buf));
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		conn_close(c);
 }
 
 static void accept_all(struct dmn_metrics_http *h)
@@ -228,7 +240,7 @@ static void accept_all(struct dmn_metrics_http *h)
 		}
 		c->fd = fd;
 		c->in_len = 0;
-		c->writing = false;
+		c->writing = c->draining = false;
 		c->deadline_ms = now_ms() + DMN_METRICS_HTTP_TIMEOUT_MS;
 	}
 }
@@ -252,7 +264,8 @@ static void *serve_main(void *arg)
 			if (c->fd < 0)
 				continue;
 			if (now >= c->deadline_ms) {
-				metrics_counter_set_add(&h->requests, C_TIMEOUT, 1);
+				if (!c->draining)
+					metrics_counter_set_add(&h->requests, C_TIMEOUT, 1);
 				conn_close(c);
 				continue;
 			}
@@ -272,6 +285,8 @@ static void *serve_main(void *arg)
 				continue;
 			if (idx[i]->writing)
 				conn_output(idx[i]);
+			else if (idx[i]->draining)
+				conn_drain(idx[i]);
 			else
 				conn_input(h, idx[i]);
 			/* Small answers go out at once, without another trip through poll. */

@@ -8,7 +8,9 @@
  * DMN_METRICS_HTTP_CONNS connections (more are accepted and closed at once), each with an
  * absolute deadline of DMN_METRICS_HTTP_TIMEOUT_MS from accept for the whole exchange (a
  * client that trickles or never reads is closed then), a request head of at most
- * HTTP_REQUEST_MAX bytes (lib/http.h), one request per connection (Connection: close).
+ * HTTP_REQUEST_MAX bytes (lib/http.h), one request per connection (Connection: close;
+ * after the answer the rest of the input is read and dropped until the client closes, within
+ * the same deadline, so that unread input does not turn our close into a reset).
  * Answers: 200 (the exposition), 400 malformed, 404 another path, 405 another method on
  * /metrics, 431 a head too large, 500 the exposition could not be made.
  *
