@@ -30,6 +30,9 @@
 #include "overlay/state.h"
 
 #define PROG "weft"
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "unknown"
+#endif
 #ifndef WEFT_BINDIR
 #define WEFT_BINDIR "/usr/local/bin" /* meson sets the configured one */
 #endif
@@ -1125,5 +1128,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cmd_help(&c, 1, argv);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("weft " WEFT_VERSION "\n");
+		return 0;
+	}
 	return fail("unknown command '%s' (see `weft help`)", argv[1]);
 }

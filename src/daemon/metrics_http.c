@@ -352,8 +352,8 @@ int dmn_metrics_http_start(const struct sockaddr_storage *addr, struct metrics_r
 		return r;
 	}
 	h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (h->stop_fd < 0 || (r = pthread_create(&h->thread, NULL, serve_main, h))) {
-		r = h->stop_fd < 0 ? -errno : -r;
+	r = h->stop_fd < 0 ? -errno : -pthread_create(&h->thread, NULL, serve_main, h);
+	if (r) {
 		snprintf(err, errlen, "metrics: %s", strerror(-r));
 		if (h->stop_fd >= 0)
 			close(h->stop_fd);

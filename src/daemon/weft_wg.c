@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && (!strcmp(argv[1], "-v") || !strcmp(argv[1], "--version"))) {
-		printf("weft-wg 0.1.0\n");
+		printf("weft-wg " WEFT_VERSION "\n");
 		return 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "--stats"))

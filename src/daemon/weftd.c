@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		"                             (loopback or the overlay address; default off)\n"
 		"      --metrics-allow-any    let --metrics listen on any address\n"
 		"      --metrics-peer-labels=BOOL  per-peer series (default true)\n"
-		"  -h, --help\n",
+		"  -h, --help\n"
+		"      --version\n",
 		DMN_DNS_PORT, DMN_HEALTH_INTERVAL_MS, DMN_HEALTH_TIMEOUT_MS, DMN_PULL_INTERVAL_MS);
 }
 
@@ -85,6 +86,15 @@ static void file_sink(enum log_level level, const char *msg, void *ctx)
 			msg);
 	if (atomic_load(&log_tee_stderr) && (level == LOG_LVL_ERROR || log_fd < 0))
 		fprintf(stderr, "%s%s\n", strncmp(msg, "weftd: ", 7) ? "weftd: " : "", msg);
+}
+
+/* ops: in the foreground under systemd (stderr is the journal's stream: JOURNAL_STREAM is
+ * set), each line carries its level as a syslog "<N>" prefix, which journald reads. */
+static void journal_sink(enum log_level level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "<%d>%s\n", level == LOG_LVL_ERROR ? 3 : level == LOG_LVL_INFO ? 6 : 7,
+		msg);
 }
 
 /*
@@ -135,6 +145,7 @@ int main(int argc, char **argv)
 		{"metrics-allow-any", no_argument, NULL, 'A'},
 		{"metrics-peer-labels", optional_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct dmn_options opt = {
@@ -249,6 +260,9 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("weftd " WEFT_VERSION "\n");
+			return 0;
 		default:
 			usage(stderr);
 			return 2;
@@ -284,6 +298,8 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
+	if (foreground && getenv("JOURNAL_STREAM"))
+		log_set_sink(journal_sink, NULL);
 	/* The log first: every later failure, the state directory's included, lands in it. */
 	if (!foreground) {
 		if (!log_file) {
