@@ -28,7 +28,7 @@ if ! timeout 900 debootstrap --variant=minbase bookworm "$CH" "$MIRROR" >"$LOGDI
 	exit 77
 fi
 cleanup_chroot() { for m in proc dev; do umount "$CH/$m" 2>/dev/null || true; done; }
-trap 'cleanup_chroot; cleanup' EXIT
+trap 'rc=$?; cleanup_chroot; (exit $rc); cleanup' EXIT
 mount -t proc proc "$CH/proc"
 cp "$deb" "$CH/tmp/"
 if ! chroot "$CH" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends /tmp/$(basename "$deb")" \
