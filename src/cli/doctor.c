@@ -55,7 +55,7 @@ static const char *const verdict_name[] = {"pass", "warn", "fail", "skip"};
 
 enum {
 	DOCTOR_CALL_TIMEOUT_MS = 15000,
-	DOCTOR_VIEW_STALE_S = 60,     /* a member that heard no view for this long: warn */
+	DOCTOR_VIEW_STALE_S = 60, /* a member that heard no view for this long: warn */
 	DOCTOR_SKEW_WARN_MS = 1000,
 	DOCTOR_SKEW_FAIL_MS = 60000,
 	DOCTOR_HANDSHAKE_OLD_S = 180, /* REF: healthy while younger (daemon/node.h) */
@@ -95,13 +95,18 @@ static void add(struct report *r, const char *check, const char *peer, enum verd
 	char name[64];
 
 	snprintf(name, sizeof(name), "%s%s%s", check, peer ? " " : "", peer ? peer : "");
-	printf("  %-4s  %-22s %s\n", v == PASS ? "ok" : v == WARN ? "WARN" : v == FAIL ? "FAIL" : "skip",
+	printf("  %-4s  %-22s %s\n",
+	       v == PASS   ? "ok"
+	       : v == WARN ? "WARN"
+	       : v == FAIL ? "FAIL"
+			   : "skip",
 	       name, detail);
 	if (fix && v != PASS && v != SKIP)
 		printf("        %-22s fix: %s\n", "", fix);
 }
 
-/* --- state directory --------------------------------------------------------------------------- */
+/* --- state directory ---------------------------------------------------------------------------
+ */
 
 static void check_state_dir(struct report *r, const char *dir)
 {
@@ -172,7 +177,8 @@ static void check_state_dir(struct report *r, const char *dir)
 	    "%s: 0700, its files ours and private (private.key 0600)", dir);
 }
 
-/* --- weftd ------------------------------------------------------------------------------------- */
+/* --- weftd -------------------------------------------------------------------------------------
+ */
 
 static int ask(const char *dir, enum dmn_op op, json_t **ret, char *err, size_t errlen)
 {
@@ -211,7 +217,8 @@ static long long num(const json_t *o, const char *k, long long def)
 	return json_is_integer(v) ? (long long)json_integer_value(v) : def;
 }
 
-/* --- interface ----------------------------------------------------------------------------------- */
+/* --- interface -----------------------------------------------------------------------------------
+ */
 
 static int check_interface(struct report *r, const char *ifname, int *ret_mtu)
 {
@@ -222,8 +229,10 @@ static int check_interface(struct report *r, const char *ifname, int *ret_mtu)
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-		snprintf(fix, sizeof(fix), "restart weftd (it creates %s; is doctor running in "
-					   "weftd's network namespace?)", ifname);
+		snprintf(fix, sizeof(fix),
+			 "restart weftd (it creates %s; is doctor running in "
+			 "weftd's network namespace?)",
+			 ifname);
 		add(r, "interface", NULL, FAIL, fix, "%s: %s", ifname, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -241,7 +250,8 @@ static int check_interface(struct report *r, const char *ifname, int *ret_mtu)
 	return 0;
 }
 
-/* --- view and clock ------------------------------------------------------------------------------ */
+/* --- view and clock ------------------------------------------------------------------------------
+ */
 
 static void check_view(struct report *r, const json_t *node)
 {
@@ -251,7 +261,8 @@ static void check_view(struct report *r, const json_t *node)
 		add(r, "view", NULL, PASS, NULL,
 		    "this node is the leader and publishes the view (generation %lld)", gen);
 	} else if (age < 0) {
-		add(r, "view", NULL, SKIP, NULL, "weftd does not report the view's age (older weftd)");
+		add(r, "view", NULL, SKIP, NULL,
+		    "weftd does not report the view's age (older weftd)");
 	} else if (age / 1000 >= DOCTOR_VIEW_STALE_S) {
 		char fix[256];
 
@@ -304,13 +315,15 @@ static void check_clock(struct report *r, const char *dir, const json_t *node)
 			  "until it catches up"
 			: "");
 	} else {
-		add(r, "clock", NULL, PASS, NULL, "within %lld ms of the leader %s's (round trip %lld ms)",
-		    llabs(skew), str(j, "leader"), rtt);
+		add(r, "clock", NULL, PASS, NULL,
+		    "within %lld ms of the leader %s's (round trip %lld ms)", llabs(skew),
+		    str(j, "leader"), rtt);
 	}
 	json_decref(j);
 }
 
-/* --- DNS ------------------------------------------------------------------------------------------ */
+/* --- DNS
+ * ------------------------------------------------------------------------------------------ */
 
 static void check_dns(struct report *r, const json_t *node)
 {
@@ -358,7 +371,8 @@ static void check_dns(struct report *r, const json_t *node)
 			continue;
 		close(fd);
 		if ((a[3] & 15) == 0 && (a[6] << 8 | a[7]) > 0)
-			add(r, "dns", NULL, PASS, NULL, "127.0.0.1:%lld answers leader.%s", port, zone);
+			add(r, "dns", NULL, PASS, NULL, "127.0.0.1:%lld answers leader.%s", port,
+			    zone);
 		else
 			add(r, "dns", NULL, FAIL,
 			    "see weftd's log (dns:); the zone is built from the view",
@@ -374,7 +388,8 @@ static void check_dns(struct report *r, const json_t *node)
 	    "no answer from 127.0.0.1:%lld for leader.%s within 3 s", port, zone);
 }
 
-/* --- peers: handshake, MTU ------------------------------------------------------------------------ */
+/* --- peers: handshake, MTU
+ * ------------------------------------------------------------------------ */
 
 /* true when the peer is reachable enough for the MTU probe to mean something */
 static bool check_handshake(struct report *r, const json_t *p)
@@ -387,9 +402,12 @@ static bool check_handshake(struct report *r, const json_t *p)
 	snprintf(fix, sizeof(fix),
 		 "check that %s's weftd runs (weft doctor there) and that UDP reaches its endpoint "
 		 "%s from here (firewall, NAT, a changed address)",
-		 name, json_is_string(json_object_get(p, "endpoint")) ? str(p, "endpoint") : "(none known)");
+		 name,
+		 json_is_string(json_object_get(p, "endpoint")) ? str(p, "endpoint")
+								: "(none known)");
 	if (json_is_integer(age))
-		snprintf(hs, sizeof(hs), "last handshake %lld s ago", (long long)json_integer_value(age));
+		snprintf(hs, sizeof(hs), "last handshake %lld s ago",
+			 (long long)json_integer_value(age));
 	else
 		snprintf(hs, sizeof(hs), "no handshake yet");
 	if (!strcmp(health, "down")) {
@@ -405,8 +423,8 @@ static bool check_handshake(struct report *r, const json_t *p)
 		    "stopped answering (health %s)",
 		    name, hs, health);
 	} else {
-		add(r, "handshake", name, PASS, NULL, "%s (a session renews every 2 minutes), health %s",
-		    hs, health);
+		add(r, "handshake", name, PASS, NULL,
+		    "%s (a session renews every 2 minutes), health %s", hs, health);
 	}
 	return true;
 }
@@ -463,8 +481,8 @@ static int echo_df(const struct in_addr *dst, size_t total_len, uint16_t seq)
 		ssize_t n;
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = DOCTOR_PROBE_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 +
-						  (t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = DOCTOR_PROBE_TIMEOUT_MS -
+		       ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0 || poll(&p, 1, (int)left) != 1)
 			break;
 		n = recv(fd, buf, sizeof(buf), 0);
@@ -573,7 +591,8 @@ static void check_mtu(struct report *r, const json_t *p, int mtu, uint16_t *seq)
 	if (small) {
 		add(r, "mtu", name, underlay_short ? SKIP : WARN,
 		    "see the handshake check of this peer",
-		    "%s does not answer a small ping over the overlay (%s): the MTU cannot be probed",
+		    "%s does not answer a small ping over the overlay (%s): the MTU cannot be "
+		    "probed",
 		    name, strerror(-small));
 		return;
 	}
@@ -581,7 +600,8 @@ static void check_mtu(struct report *r, const json_t *p, int mtu, uint16_t *seq)
 	if (big) {
 		snprintf(fix, sizeof(fix),
 			 "find the link on the underlay path to %s with a smaller MTU (ip link on "
-			 "each hop); raise it, or lower the overlay MTU (weft init --mtu; every node)",
+			 "each hop); raise it, or lower the overlay MTU (weft init --mtu; every "
+			 "node)",
 			 name);
 		add(r, "mtu", name, FAIL, fix,
 		    "%d-byte packets with DF set do not cross the overlay to %s (small ones do): "
@@ -618,8 +638,7 @@ int cli_doctor(const char *dir, const char *peer, bool json)
 	node = json_object_get(st, "node");
 	peers = json_object_get(st, "peers");
 	if (peer) {
-		json_array_foreach(peers, i, p)
-			found |= !strcmp(str(p, "name"), peer);
+		json_array_foreach(peers, i, p) found |= !strcmp(str(p, "name"), peer);
 		if (!found) {
 			fprintf(stderr, "weft: doctor: %s is not a peer of this node\n", peer);
 			json_decref(st);
@@ -640,7 +659,8 @@ int cli_doctor(const char *dir, const char *peer, bool json)
 	check_view(&r, node);
 	check_clock(&r, dir, node);
 	check_dns(&r, node);
-	json_array_foreach(peers, i, p) {
+	json_array_foreach(peers, i, p)
+	{
 		if (peer && strcmp(str(p, "name"), peer))
 			continue;
 		if (!check_handshake(&r, p))

@@ -59,7 +59,7 @@ static void collect_node(struct metrics_writer *w, void *ctx)
 		char name[OV_ALLOC_NAME_MAX + 1];
 		const struct dp_peer_stats *d;
 		const struct dmn_health *h;
-	} *peers;
+	} * peers;
 	bool labels = m->dev.peer_labels;
 
 	if (dp_device_peers_stats(n->dev, &dp, &ndp))
@@ -108,7 +108,8 @@ static void collect_node(struct metrics_writer *w, void *ctx)
 				       : 0.0);
 	if (!metrics_family(w, "weft_peers", METRICS_GAUGE,
 			    "Peer nodes by health state (pending: not probed long enough yet).")) {
-		struct metrics_label l[3] = {{"state", "up"}, {"state", "down"}, {"state", "pending"}};
+		struct metrics_label l[3] = {
+			{"state", "up"}, {"state", "down"}, {"state", "pending"}};
 
 		metrics_sample_u64(w, &l[0], 1, up);
 		metrics_sample_u64(w, &l[1], 1, down);
@@ -159,9 +160,9 @@ static void collect_node(struct metrics_writer *w, void *ctx)
 				const struct dmn_health *h = peers[i].h;
 
 				if (f == 0)
-					metrics_sample_u64(w, &l, 1,
-							   peers[i].d ? peers[i].d->last_handshake_sec
-								      : 0);
+					metrics_sample_u64(
+						w, &l, 1,
+						peers[i].d ? peers[i].d->last_handshake_sec : 0);
 				else if (f == 1)
 					metrics_sample_u64(w, &l, 1, h && h->known && h->healthy);
 				else if (f == 2 && h && h->known)
@@ -291,8 +292,8 @@ int dmn_metrics_start(struct dmn_node *n)
 	if (!m)
 		return -ENOMEM;
 	m->n = n;
-	m->dev = (struct dmn_metrics_dev){.dev = n->dev, .program = "weftd",
-					  .peer_labels = n->opt.metrics_peer_labels};
+	m->dev = (struct dmn_metrics_dev){
+		.dev = n->dev, .program = "weftd", .peer_labels = n->opt.metrics_peer_labels};
 	metrics_registry_init(&m->reg);
 	metrics_registry_add(&m->reg, "build", dmn_metrics_collect_build, &m->dev);
 	metrics_registry_add(&m->reg, "node", collect_node, m);

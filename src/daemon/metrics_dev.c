@@ -65,7 +65,8 @@ static void peers_by_key(struct metrics_writer *w, struct dmn_metrics_dev *m)
 		tx += p[i].tx_bytes;
 	}
 	static const char *const fam[3][2] = {
-		{"weft_peer_receive_bytes_total", "Bytes received from the peer (WireGuard datagrams)."},
+		{"weft_peer_receive_bytes_total",
+		 "Bytes received from the peer (WireGuard datagrams)."},
 		{"weft_peer_transmit_bytes_total", "Bytes sent to the peer (WireGuard datagrams)."},
 		{"weft_peer_last_handshake_timestamp_seconds",
 		 "Unix time of the last completed handshake with the peer; 0: none yet."},
@@ -86,7 +87,7 @@ static void peers_by_key(struct metrics_writer *w, struct dmn_metrics_dev *m)
 
 			b64(p[i].public_key, key);
 			metrics_sample_u64(w, &l, 1,
-					   f == 0 ? p[i].rx_bytes
+					   f == 0   ? p[i].rx_bytes
 					   : f == 1 ? p[i].tx_bytes
 						    : p[i].last_handshake_sec);
 		}
@@ -134,7 +135,8 @@ void dmn_metrics_collect_device(struct metrics_writer *w, void *ctx)
 	if (!metrics_family(w, "weft_wireguard_handshake_overload_total", METRICS_COUNTER,
 			    "Handshake messages met with a full handshake queue and answered by "
 			    "the reader: a cookie reply, or a reserved place for a proven mac2.")) {
-		struct metrics_label l1 = {"action", "cookie_reply"}, l2 = {"action", "mac2_reserved"};
+		struct metrics_label l1 = {"action", "cookie_reply"},
+				     l2 = {"action", "mac2_reserved"};
 
 		metrics_sample_u64(w, &l1, 1, c.tx[DP_TX_HANDSHAKE_FULL_COOKIE]);
 		metrics_sample_u64(w, &l2, 1, c.tx[DP_TX_HANDSHAKE_FULL_MAC2]);
@@ -142,8 +144,9 @@ void dmn_metrics_collect_device(struct metrics_writer *w, void *ctx)
 	if (!metrics_family(w, "weft_wireguard_tun_read_packets_total", METRICS_COUNTER,
 			    "Packets read from the interface (after splitting super-packets)."))
 		metrics_sample_u64(w, NULL, 0, c.tun_packets_read);
-	if (!metrics_family(w, "weft_wireguard_tun_writes_total", METRICS_COUNTER,
-			    "Writes to the interface (a write may carry a coalesced super-packet)."))
+	if (!metrics_family(
+		    w, "weft_wireguard_tun_writes_total", METRICS_COUNTER,
+		    "Writes to the interface (a write may carry a coalesced super-packet)."))
 		metrics_sample_u64(w, NULL, 0, c.tun_writes);
 	if (m->peers_by_key)
 		peers_by_key(w, m);

@@ -21,7 +21,7 @@
 #include "lib/http.h"
 
 enum code { C200, C400, C404, C405, C431, C500, C_REFUSED, C_TIMEOUT, C__COUNT };
-static const char *const code_names[C__COUNT] = {"200", "400", "404", "405",
+static const char *const code_names[C__COUNT] = {"200", "400", "404",	  "405",
 						 "431", "500", "refused", "timeout"};
 
 struct conn {
@@ -309,9 +309,9 @@ int dmn_metrics_http_start(const struct sockaddr_storage *addr, struct metrics_r
 	const void *ip = addr->ss_family == AF_INET
 				 ? (const void *)&((const struct sockaddr_in *)addr)->sin_addr
 				 : (const void *)&((const struct sockaddr_in6 *)addr)->sin6_addr;
-	uint16_t port = ntohs(addr->ss_family == AF_INET
-				      ? ((const struct sockaddr_in *)addr)->sin_port
-				      : ((const struct sockaddr_in6 *)addr)->sin6_port);
+	uint16_t port =
+		ntohs(addr->ss_family == AF_INET ? ((const struct sockaddr_in *)addr)->sin_port
+						 : ((const struct sockaddr_in6 *)addr)->sin6_port);
 	char ipbuf[INET6_ADDRSTRLEN];
 	int one = 1, r;
 
@@ -344,9 +344,9 @@ int dmn_metrics_http_start(const struct sockaddr_storage *addr, struct metrics_r
 			 r == -EADDRINUSE ? "the port is in use by another process (pick another "
 					    "port for --metrics)"
 			 : r == -EADDRNOTAVAIL ? "not an address of this host"
-			 : r == -EACCES ? "permission denied (a port below 1024 needs "
-					  "CAP_NET_BIND_SERVICE)"
-					: strerror(-r));
+			 : r == -EACCES	       ? "permission denied (a port below 1024 needs "
+						 "CAP_NET_BIND_SERVICE)"
+					       : strerror(-r));
 		close(h->lfd);
 		free(h);
 		return r;

@@ -36,8 +36,9 @@ int dmn_wg_metrics_args(int *argc, char **argv)
 				return -1;
 			}
 			if (dmn_metrics_addr_parse(wgm.addr, &wgm.sa)) {
-				fprintf(stderr, "weft-wg: --metrics: '%s' is not IP:PORT or "
-						"[IPv6]:PORT\n",
+				fprintf(stderr,
+					"weft-wg: --metrics: '%s' is not IP:PORT or "
+					"[IPv6]:PORT\n",
 					wgm.addr);
 				return -1;
 			}
@@ -48,8 +49,9 @@ int dmn_wg_metrics_args(int *argc, char **argv)
 			int b = a[21] ? dmn_metrics_parse_bool(a + 22) : 1;
 
 			if (b < 0) {
-				fprintf(stderr, "weft-wg: --metrics-peer-labels: '%s' is not true or "
-						"false\n",
+				fprintf(stderr,
+					"weft-wg: --metrics-peer-labels: '%s' is not true or "
+					"false\n",
 					a + 22);
 				return -1;
 			}

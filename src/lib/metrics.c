@@ -69,8 +69,10 @@ static void append_escaped(struct strbuf *out, const char *s, bool quote)
 	const char *run = s;
 
 	for (; *s; s++) {
-		const char *esc = *s == '\\' ? "\\\\" : *s == '\n' ? "\\n"
-			: (quote && *s == '"') ? "\\\"" : NULL;
+		const char *esc = *s == '\\'		 ? "\\\\"
+				  : *s == '\n'		 ? "\\n"
+				  : (quote && *s == '"') ? "\\\""
+							 : NULL;
 
 		if (!esc)
 			continue;
@@ -89,7 +91,8 @@ int metrics_family(struct metrics_writer *w, const char *name, enum metrics_type
 
 	if (w->error)
 		return w->error;
-	if (!metrics_name_valid(name) || !help || (type != METRICS_COUNTER && type != METRICS_GAUGE))
+	if (!metrics_name_valid(name) || !help ||
+	    (type != METRICS_COUNTER && type != METRICS_GAUGE))
 		return fail(w, -EINVAL);
 	len = strlen(name);
 	if (type == METRICS_COUNTER && (len < 7 || strcmp(name + len - 6, "_total")))

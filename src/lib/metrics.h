@@ -31,11 +31,11 @@
 #include "lib/strbuf.h"
 
 enum {
-	METRICS_NAME_MAX = 128,	      /* bytes of a metric or label name */
-	METRICS_FAMILIES_MAX = 512,   /* families in one exposition */
-	METRICS_LABELS_MAX = 8,	      /* labels of one sample */
-	METRICS_COLLECTORS_MAX = 32,  /* collectors in a registry */
-	METRICS_SET_MAX = 32,	      /* values of a metrics_counter_set's label */
+	METRICS_NAME_MAX = 128,		   /* bytes of a metric or label name */
+	METRICS_FAMILIES_MAX = 512,	   /* families in one exposition */
+	METRICS_LABELS_MAX = 8,		   /* labels of one sample */
+	METRICS_COLLECTORS_MAX = 32,	   /* collectors in a registry */
+	METRICS_SET_MAX = 32,		   /* values of a metrics_counter_set's label */
 	METRICS_EXPOSITION_MAX = 16 << 20, /* bytes of one scrape's text */
 };
 

@@ -67,8 +67,13 @@ static void test_doubles(void **state)
 		double v;
 		const char *s;
 	} t[] = {
-		{0, "0"},	  {1, "1"},	      {-2.5, "-2.5"}, {0.1, "0.1"},
-		{1e-9, "1e-09"}, {1e300, "1e+300"}, {9007199254740993.0, "9007199254740992"},
+		{0, "0"},
+		{1, "1"},
+		{-2.5, "-2.5"},
+		{0.1, "0.1"},
+		{1e-9, "1e-09"},
+		{1e300, "1e+300"},
+		{9007199254740993.0, "9007199254740992"},
 	};
 	char buf[32];
 
@@ -145,16 +150,33 @@ static void test_samples_refused(void **state)
 		strbuf_init(&sb, 1 << 16);
 		metrics_writer_init(&w, &sb);
 		if (c > 0)
-			assert_int_equal(metrics_family(&w, "weft_c_total", METRICS_COUNTER, "h"), 0);
+			assert_int_equal(metrics_family(&w, "weft_c_total", METRICS_COUNTER, "h"),
+					 0);
 		switch (c) {
-		case 0: r = metrics_sample_u64(&w, NULL, 0, 1); break;
-		case 1: r = metrics_sample_u64(&w, dup, 2, 1); break;
-		case 2: r = metrics_sample_u64(&w, bad, 1, 1); break;
-		case 3: r = metrics_sample_u64(&w, nullv, 1, 1); break;
-		case 4: r = metrics_sample(&w, NULL, 0, -1); break;
-		case 5: r = metrics_sample(&w, NULL, 0, NAN); break;
-		case 6: r = metrics_sample_u64(&w, nine, 9, 1); break;
-		default: r = metrics_family(&w, "weft_c_total", METRICS_COUNTER, "again"); break;
+		case 0:
+			r = metrics_sample_u64(&w, NULL, 0, 1);
+			break;
+		case 1:
+			r = metrics_sample_u64(&w, dup, 2, 1);
+			break;
+		case 2:
+			r = metrics_sample_u64(&w, bad, 1, 1);
+			break;
+		case 3:
+			r = metrics_sample_u64(&w, nullv, 1, 1);
+			break;
+		case 4:
+			r = metrics_sample(&w, NULL, 0, -1);
+			break;
+		case 5:
+			r = metrics_sample(&w, NULL, 0, NAN);
+			break;
+		case 6:
+			r = metrics_sample_u64(&w, nine, 9, 1);
+			break;
+		default:
+			r = metrics_family(&w, "weft_c_total", METRICS_COUNTER, "again");
+			break;
 		}
 		assert_int_equal(r, c == 7 ? -EEXIST : -EINVAL);
 		assert_int_equal(metrics_writer_end(&w), r);
@@ -307,8 +329,14 @@ static void test_http_good(void **state)
 static void test_http_incomplete(void **state)
 {
 	static const char *const t[] = {
-		"", "G", "GET", "GET ", "GET /metrics HTTP/1.1", "GET /metrics HTTP/1.1\r",
-		"GET /metrics HTTP/1.1\r\n", "GET /metrics HTTP/1.1\r\nHost: x\r\n",
+		"",
+		"G",
+		"GET",
+		"GET ",
+		"GET /metrics HTTP/1.1",
+		"GET /metrics HTTP/1.1\r",
+		"GET /metrics HTTP/1.1\r\n",
+		"GET /metrics HTTP/1.1\r\nHost: x\r\n",
 		"GET /metrics HTTP/1.1\r\nHost: x\r\n\r",
 	};
 	struct http_request q = {.minor = 42};
@@ -325,9 +353,9 @@ static void test_http_bad(void **state)
 	static const char *const t[] = {
 		" GET / HTTP/1.1\r\n\r\n",
 		"GET\r\n\r\n",
-		"GET / HTTP/1.1\n\r\n",	       /* bare LF */
+		"GET / HTTP/1.1\n\r\n", /* bare LF */
 		"GET / HTTP/1.1\r\nHost: x\n\r\n",
-		"GET / HTTP/1.1\rX\r\n\r\n",     /* bare CR */
+		"GET / HTTP/1.1\rX\r\n\r\n", /* bare CR */
 		"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET / HTTP/1.1 \r\nHost: x\r\n\r\n",
 		"GET / HTTP/2.0\r\nHost: x\r\n\r\n",
@@ -338,7 +366,7 @@ static void test_http_bad(void **state)
 		"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET /a\"b HTTP/1.1\r\nHost: x\r\n\r\n",
 		"G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET / HTTP/1.1\r\n\r\n",			  /* no Host */
+		"GET / HTTP/1.1\r\n\r\n",			/* no Host */
 		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", /* two */
 		"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
@@ -401,11 +429,11 @@ static void test_http_sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exposition),	 cmocka_unit_test(test_doubles),
-		cmocka_unit_test(test_names),		 cmocka_unit_test(test_samples_refused),
-		cmocka_unit_test(test_registry),	 cmocka_unit_test(test_counter_set),
-		cmocka_unit_test(test_http_good),	 cmocka_unit_test(test_http_incomplete),
-		cmocka_unit_test(test_http_bad),	 cmocka_unit_test(test_http_sizes),
+		cmocka_unit_test(test_exposition), cmocka_unit_test(test_doubles),
+		cmocka_unit_test(test_names),	   cmocka_unit_test(test_samples_refused),
+		cmocka_unit_test(test_registry),   cmocka_unit_test(test_counter_set),
+		cmocka_unit_test(test_http_good),  cmocka_unit_test(test_http_incomplete),
+		cmocka_unit_test(test_http_bad),   cmocka_unit_test(test_http_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
