@@ -13,9 +13,9 @@
 #   - malformed requests get 400 (404, 405, 431 where they apply); 20 slow clients that never
 #     finish a request: weft status and ping keep working, the server closes them at its
 #     deadline and serves again; 1,000 requests/s for 10 s: the CPU weftd used is printed
-source "$(dirname "$0")/overlay_lib.sh"
 command -v promtool >/dev/null && command -v prometheus >/dev/null ||
-	{ echo "SKIP $TEST: promtool/prometheus missing (Debian package prometheus; scripts/deps.sh)"; exit 77; }
+	{ echo "SKIP ops_metrics: promtool/prometheus missing (Debian package prometheus; scripts/deps.sh)"; exit 77; }
+source "$(dirname "$0")/overlay_lib.sh"
 PROBE="python3 $(dirname "$0")/http_probe.py"
 
 underlay 3
