@@ -6,6 +6,8 @@
 #   make bench-control the control plane: joins, view propagation, idle CPU (namespaces)
 #   make fuzz          longer libFuzzer runs (FUZZ_SECONDS each, default 300)
 #   make windows       cross-build for x86_64 Windows (mingw-w64); check-windows runs its tests under Wine
+#   make install       meson install of $(BUILD) with PREFIX (default /usr/local) into DESTDIR
+#   make deb           the Debian package (debian/, dpkg-buildpackage) in build-deb/
 # Every target installs the Debian packages it needs first (scripts/deps.sh).
 
 BUILD       ?= build
@@ -20,6 +22,10 @@ SAN_FLAGS = -Db_sanitize=address,undefined -Db_lundef=false \
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: install deb
 .PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto bench-control fuzz clean format \
 	windows check-windows
 
@@ -86,8 +92,19 @@ check-windows:
 fuzz: FUZZ_SECONDS = 300
 fuzz: check-fuzz
 
+# Binaries, systemd units, man pages, bash completion. The build directory's prefix is set to
+# PREFIX first (weft looks for weftd in PREFIX/bin; the units name PREFIX/bin).
+install: build
+	meson configure $(BUILD) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD)
+	meson install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
+
+deb:
+	@scripts/deps.sh deb
+	scripts/deb.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(WIN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(WIN_BUILD) build-deb

@@ -12,7 +12,14 @@ pkgs=(
 	# end-to-end tests, interop, benchmarks
 	iproute2 iputils-ping wireguard-go wireguard-tools iperf3 dnsutils nftables
 	tcpdump ethtool procps psmisc openssl
+	# operations: promtool and prometheus (metrics tests), scdoc (man pages), bash-completion
+	# (its test)
+	prometheus scdoc bash-completion
 )
+# `scripts/deps.sh deb`: also what `make deb` and its chroot test need.
+if [ "${1:-}" = deb ]; then
+	pkgs+=(debhelper dpkg-dev fakeroot lintian debootstrap)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

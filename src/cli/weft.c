@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/doctor.h"
 #include "crypto/crypto.h"
 #include "ctl/ctl.h"
 #include "ctl/chan.h"
@@ -29,6 +30,9 @@
 #include "overlay/state.h"
 
 #define PROG "weft"
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "unknown"
+#endif
 #ifndef WEFT_BINDIR
 #define WEFT_BINDIR "/usr/local/bin" /* meson sets the configured one */
 #endif
@@ -1193,6 +1197,17 @@ static int cmd_detach(struct cli_ctx *c, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_doctor(struct cli_ctx *c, int argc, char **argv)
+{
+	int i = common_opts(c, argc, argv, "doctor");
+
+	if (i < 0)
+		return 1;
+	if (argc - i > 1)
+		return fail("doctor: unexpected argument '%s'", argv[i + 1]);
+	return cli_doctor(c->dir, i < argc ? argv[i] : NULL, c->json);
+}
+
 static int cmd_help(struct cli_ctx *c, int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
@@ -1227,6 +1242,8 @@ static const struct cli_cmd commands[] = {
 	 "--service NAME (--pid PID | --netns PATH) [--name NAME] [--port NAME:PORT/PROTO]... [-d DIR]",
 	 "attach a container's network namespace to a service"},
 	{"detach", cmd_detach, "NAME [-d DIR]", "detach a container"},
+	{"doctor", cmd_doctor, "[PEER] [--json] [-d DIR]",
+	 "check this node and its peers; a verdict and a fix per check"},
 	{"help", cmd_help, "[COMMAND]", "this text"},
 };
 
@@ -1281,5 +1298,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cmd_help(&c, 1, argv);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("weft " WEFT_VERSION "\n");
+		return 0;
+	}
 	return fail("unknown command '%s' (see `weft help`)", argv[1]);
 }

@@ -904,6 +904,7 @@ static const struct {
 	[DMN_OP_SUBNET] = {"subnet", {"service", NULL}},
 	[DMN_OP_SERVICE_ADD] = {"service-add", {"service", "container", "addr", "ports", NULL}},
 	[DMN_OP_SERVICE_DEL] = {"service-del", {"container", NULL}},
+	[DMN_OP_TIME] = {"time", {NULL}},
 };
 
 const char *dmn_op_name(enum dmn_op op)

@@ -218,7 +218,9 @@ enum dmn_op {
 	DMN_OP_SUBNET,	       /* {"service"} → {"subnet"} for the asking node */
 	DMN_OP_SERVICE_ADD,    /* {"service", "container", "addr", "ports"} */
 	DMN_OP_SERVICE_DEL,    /* {"container"} */
-	DMN_OP__MAX = DMN_OP_SERVICE_DEL,
+	/* both: the CLI asks its node (weft doctor), a member asks the leader */
+	DMN_OP_TIME,	       /* {} → {"time_ms"} the leader's wall clock (local: see lead.c) */
+	DMN_OP__MAX = DMN_OP_TIME,
 };
 
 struct dmn_request {

@@ -205,11 +205,14 @@ json_t *dmn_health_json(struct dmn_node *n, const char *name)
 
 	if (!h)
 		return json_pack("{s:s}", "health", "unknown");
-	return json_pack("{s:s,s:o,s:I,s:I}", "health",
+	/* last_reply_age_ms (ops: weft doctor's "down for how long"): since the last probe reply,
+	 * or since the peer was first seen when none came */
+	return json_pack("{s:s,s:o,s:I,s:I,s:I}", "health",
 			 !h->known ? (h->healthy ? "pending" : "down")
 				   : (h->healthy ? "up" : "down"),
 			 "rtt_ms", h->known ? json_real((double)h->rtt_us / 1000.0) : json_null(),
-			 "probes", (json_int_t)h->probes, "replies", (json_int_t)h->replies);
+			 "probes", (json_int_t)h->probes, "replies", (json_int_t)h->replies,
+			 "last_reply_age_ms", (json_int_t)(dmn_now_ms() - h->last_reply_ms));
 }
 
 /* --- status ------------------------------------------------------------------------------------ */

@@ -71,6 +71,7 @@ int dmn_lead_publish(struct dmn_node *n)
 	dmn_view_done(&n->view);
 	n->view = v;
 	r = dmn_view_apply(n);
+	n->view_heard_ms = dmn_now_ms(); /* ops: the view's age (metrics, doctor) */
 	/* A view is pushed only once it is saved: a restart must not fall behind what members
 	 * were told (they would refuse its views as old). */
 	if (!r) {
@@ -297,6 +298,10 @@ int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const
 	struct dmn_actor who;
 
 	*ret = NULL;
+	if (q->op == DMN_OP_TIME) { /* ops: weft doctor's clock check; decides nothing */
+		*ret = json_pack("{s:I}", "time_ms", (json_int_t)dmn_wall_ms(n));
+		return *ret ? 0 : -ENOMEM;
+	}
 	if (dmn_actor_node(&who, node)) {
 		snprintf(err, errlen, "not a node name");
 		return -EPERM;
@@ -327,6 +332,43 @@ int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t 
 	return r;
 }
 
+/* --- ops: weft doctor's clock check ---------------------------------------------------------- */
+
+int dmn_cluster_time(struct dmn_node *n, json_t **ret, char *err, size_t errlen)
+{
+	struct dmn_request q = {.op = DMN_OP_TIME};
+	json_t *j = NULL, *t;
+	int64_t t0, t1, lt;
+	uint8_t type;
+	int r;
+
+	*ret = NULL;
+	t0 = dmn_wall_ms(n);
+	if (n->st.role == OV_ROLE_LEADER) {
+		*ret = json_pack("{s:s,s:I,s:I,s:I}", "leader", n->st.self.name, "leader_time_ms",
+				 (json_int_t)t0, "local_time_ms", (json_int_t)t0, "rtt_ms",
+				 (json_int_t)0);
+		return *ret ? 0 : -ENOMEM;
+	}
+	r = dmn_ask_leader(n, &q, &type, &j, err, errlen);
+	t1 = dmn_wall_ms(n);
+	if (r)
+		return r;
+	t = json_object_get(j, "time_ms");
+	if (!json_is_integer(t)) {
+		json_decref(j);
+		snprintf(err, errlen, "the leader's reply has no time_ms (an older weftd?)");
+		return -EPROTO;
+	}
+	lt = (int64_t)json_integer_value(t);
+	json_decref(j);
+	/* The leader read its clock about halfway through the round trip. */
+	*ret = json_pack("{s:s,s:I,s:I,s:I}", "leader", n->st.leader.name, "leader_time_ms",
+			 (json_int_t)lt, "local_time_ms", (json_int_t)(t0 + (t1 - t0) / 2),
+			 "rtt_ms", (json_int_t)(t1 - t0));
+	return *ret ? 0 : -ENOMEM;
+}
+
 int dmn_lead_token_psk(struct dmn_node *n, const uint8_t id[static DMN_CTL_TOKEN_ID_LEN],
 		       uint8_t psk[static DMN_CTL_SECRET_LEN], char *err, size_t errlen)
 {
@@ -339,6 +381,8 @@ int dmn_lead_token_psk(struct dmn_node *n, const uint8_t id[static DMN_CTL_TOKEN
 	if (!r)
 		memcpy(psk, tok->secret, DMN_CTL_SECRET_LEN);
 	pthread_mutex_unlock(&n->lock);
+	if (r) /* ops: counted for the metrics */
+		atomic_fetch_add(&n->joins[DMN_JOIN_REFUSED_TOKEN], 1);
 	return r;
 }
 
@@ -367,5 +411,6 @@ int dmn_lead_admit(struct dmn_node *n, const uint8_t id[static DMN_CTL_TOKEN_ID_
 			r = -ENOMEM;
 	}
 	pthread_mutex_unlock(&n->lock);
+	atomic_fetch_add(&n->joins[r ? DMN_JOIN_REFUSED : DMN_JOIN_ADMITTED], 1); /* ops */
 	return r;
 }

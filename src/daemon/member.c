@@ -39,6 +39,7 @@ void dmn_member_take_view(struct dmn_node *n, const json_t *j)
 	struct dmn_view v;
 
 	pthread_mutex_lock(&n->lock);
+	n->view_heard_ms = dmn_now_ms(); /* ops: the leader was heard (metrics, doctor) */
 	if (dmn_view_from_json(j, &n->st, &v, err, sizeof(err))) {
 		log_error("view from the leader refused: %s", err);
 	} else if (strcmp(v.leader, n->st.leader.name)) {

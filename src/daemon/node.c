@@ -314,7 +314,7 @@ int dmn_node_up(struct dmn_node *n)
 			return -r;
 		n->push_thread_live = true;
 	}
-	return 0;
+	return dmn_metrics_start(n); /* ops: --metrics (daemon/metrics.c) */
 }
 
 /* --- the loop ------------------------------------------------------------------------------ */
@@ -555,6 +555,7 @@ void dmn_node_close(struct dmn_node *n)
 {
 	char path[PATH_MAX + 32];
 
+	dmn_metrics_stop(n); /* ops: its collectors read the device */
 	pthread_mutex_lock(&n->lock);
 	n->stopping = true;
 	pthread_cond_broadcast(&n->push_cond);

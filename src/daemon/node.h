@@ -16,6 +16,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -62,7 +63,13 @@ struct dmn_options {
 	char resolv_conf[PATH_MAX];
 	uint16_t dns_port;
 	unsigned health_interval_ms, health_timeout_ms, pull_interval_ms;
+	char metrics[64]; /* --metrics ADDR:PORT; "" = off (daemon/metrics.c) */
+	bool metrics_allow_any, metrics_peer_labels;
+	int64_t test_clock_offset_ms; /* WEFT_TEST_CLOCK_OFFSET_MS: a test hook (doctor) */
 };
+
+/* Joins as the leader decided them (counted in lead.c, exported by metrics.c). */
+enum { DMN_JOIN_ADMITTED, DMN_JOIN_REFUSED_TOKEN, DMN_JOIN_REFUSED, DMN_JOIN__COUNT };
 
 /* What the health checker knows of one peer node. */
 struct dmn_health {
@@ -109,6 +116,11 @@ struct dmn_node {
 	struct plat_fw_seal *seal; /* weft's nftables table, from bring-up to close */
 	pthread_t dev_thread, push_thread;
 	bool dev_thread_live, push_thread_live;
+
+	/* Operations (metrics, doctor) */
+	struct dmn_metrics *metrics;
+	uint64_t view_heard_ms; /* monotonic: the leader's last publish, a member's last view */
+	_Atomic uint64_t joins[DMN_JOIN__COUNT];
 };
 
 /*
@@ -116,6 +128,8 @@ struct dmn_node {
  *
  *   node.c    the node's life: open, bring up, the loop (accepting on the three channels,
  *             timers), close
+ *   metrics.c the --metrics endpoint's collectors (metrics_http.c serves, metrics_dev.c has
+ *             the device's series shared with weft-wg); reads the node, calls no file below
  *   serve.c   the three channel servers: local (CLI), overlay (nodes), join (leader)
  *   attach.c  this node's containers
  *   status.c  what `weft status` and `weft dns list` show
@@ -142,6 +156,21 @@ static inline uint64_t dmn_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+/* The wall clock this node reports for `weft doctor`'s skew check, in ms; plus
+ * WEFT_TEST_CLOCK_OFFSET_MS, a test hook (a namespace cannot have a clock of its own). */
+static inline int64_t dmn_wall_ms(const struct dmn_node *n)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + n->opt.test_clock_offset_ms;
+}
+
+/* metrics.c: start (after the node is up; a no-op without --metrics) and stop (before the
+ * device goes). */
+int dmn_metrics_start(struct dmn_node *n);
+void dmn_metrics_stop(struct dmn_node *n);
 
 /* serve.c: the handlers of the three channels, each on its own connection thread. */
 void dmn_serve_local(struct dmn_node *n, int fd);
@@ -170,6 +199,9 @@ int dmn_lead_do(struct dmn_node *n, const struct dmn_actor *who, const struct dm
 /* A member's request over the overlay channel; node is the member its key proved. */
 int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const char *node,
 			  json_t **ret, char *err, size_t errlen);
+/* TIME for `weft doctor`: the leader's wall clock against ours ({"leader", "leader_time_ms",
+ * "local_time_ms", "rtt_ms"}); asked of the leader over the overlay on a member. */
+int dmn_cluster_time(struct dmn_node *n, json_t **ret, char *err, size_t errlen);
 /* A request for the leader from this node, whatever its role. 0 and *ret or -errno. */
 int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
 			size_t errlen);

@@ -40,6 +40,10 @@ json_t *dmn_status_json(struct dmn_node *n)
 	json_object_set_new(self, "leader", json_string(n->view.leader));
 	json_object_set_new(self, "generation", json_integer((json_int_t)n->view.generation));
 	json_object_set_new(self, "removed", json_boolean(n->removed));
+	/* ops: for weft doctor */
+	json_object_set_new(self, "dns_port", json_integer(n->opt.dns_port));
+	json_object_set_new(self, "view_age_ms",
+			    json_integer((json_int_t)(dmn_now_ms() - n->view_heard_ms)));
 	json_object_set_new(j, "node", self);
 	for (size_t i = 0; i < n->view.n_nodes; i++) {
 		const struct ov_peer *p = &n->view.nodes[i];

@@ -22,13 +22,14 @@
 #include <strings.h>
 
 #include "daemon/weft_wg.h"
+#include "daemon/weft_wg_metrics.h"
 #include "dataplane/device.h"
 #include "lib/log.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: weft-wg [-f/--foreground] INTERFACE-NAME\n"
+		"Usage: weft-wg [-f/--foreground] [--metrics ADDR:PORT] INTERFACE-NAME\n"
 		"       weft-wg --stats INTERFACE-NAME\n"
 		"       weft-wg --version\n"
 		"\n"
@@ -112,12 +113,14 @@ int main(int argc, char **argv)
 	    env_int("WEFT_TUN_QUEUES", 0, 8, "0 (auto) or 1..8", &queues))
 		return 1;
 	cfg.tun_queues = (unsigned)queues;
+	if (dmn_wg_metrics_args(&argc, argv)) /* --metrics ADDR:PORT (weft_wg_metrics.c) */
+		return 1;
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
 	}
 	if (argc == 2 && (!strcmp(argv[1], "-v") || !strcmp(argv[1], "--version"))) {
-		printf("weft-wg 0.1.0\n");
+		printf("weft-wg " WEFT_VERSION "\n");
 		return 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "--stats"))
@@ -163,10 +166,15 @@ int main(int argc, char **argv)
 		dp_device_free(d);
 		return 1;
 	}
+	if (dmn_wg_metrics_start(d)) {
+		dp_device_free(d);
+		return 1;
+	}
 	log_info("%s: up, listening on UDP port %u, %u crypto workers", cfg.ifname,
 		 dp_device_port(d), dp_device_crypto_workers(d));
 	dmn_wg_ready();
 	r = dp_device_run(d);
+	dmn_wg_metrics_stop();
 	dp_device_free(d);
 	return r ? 1 : 0;
 }

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "daemon/metrics_dev.h"
+#include "daemon/metrics_http.h"
 #include "daemon/node.h"
 #include "lib/log.h"
 #include "platform/netif.h"
@@ -38,7 +40,12 @@ static void usage(FILE *f)
 		"      --health-interval MS   probe period (default %d)\n"
 		"      --health-timeout MS    no reply for this long: down (default %d)\n"
 		"      --pull-interval MS     a member's view refresh period (default %d)\n"
-		"  -h, --help\n",
+		"      --metrics ADDR:PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                             (loopback or the overlay address; default off)\n"
+		"      --metrics-allow-any    let --metrics listen on any address\n"
+		"      --metrics-peer-labels=BOOL  per-peer series (default true)\n"
+		"  -h, --help\n"
+		"      --version\n",
 		DMN_DNS_PORT, DMN_HEALTH_INTERVAL_MS, DMN_HEALTH_TIMEOUT_MS, DMN_PULL_INTERVAL_MS);
 }
 
@@ -80,6 +87,15 @@ static void file_sink(enum log_level level, const char *msg, void *ctx)
 			msg);
 	if (atomic_load(&log_tee_stderr) && (level == LOG_LVL_ERROR || log_fd < 0))
 		fprintf(stderr, "%s%s\n", strncmp(msg, "weftd: ", 7) ? "weftd: " : "", msg);
+}
+
+/* ops: in the foreground under systemd (stderr is the journal's stream: JOURNAL_STREAM is
+ * set), each line carries its level as a syslog "<N>" prefix, which journald reads. */
+static void journal_sink(enum log_level level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "<%d>%s\n", level == LOG_LVL_ERROR ? 3 : level == LOG_LVL_INFO ? 6 : 7,
+		msg);
 }
 
 /*
@@ -126,10 +142,15 @@ int main(int argc, char **argv)
 		{"health-interval", required_argument, NULL, 'H'},
 		{"health-timeout", required_argument, NULL, 'T'},
 		{"pull-interval", required_argument, NULL, 'P'},
+		{"metrics", required_argument, NULL, 'M'},
+		{"metrics-allow-any", no_argument, NULL, 'A'},
+		{"metrics-peer-labels", optional_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct dmn_options opt = {
+		.metrics_peer_labels = true,
 		.dns_port = DMN_DNS_PORT,
 		.health_interval_ms = DMN_HEALTH_INTERVAL_MS,
 		.health_timeout_ms = DMN_HEALTH_TIMEOUT_MS,
@@ -212,8 +233,37 @@ int main(int argc, char **argv)
 				return 2;
 			opt.pull_interval_ms = (unsigned)v;
 			break;
+		case 'M': { /* ops: the address is checked against the node's once it is known */
+			struct sockaddr_storage sa;
+
+			if (strlen(optarg) >= sizeof(opt.metrics) ||
+			    dmn_metrics_addr_parse(optarg, &sa)) {
+				fprintf(stderr,
+					"weftd: --metrics: '%s' is not IP:PORT or [IPv6]:PORT\n",
+					optarg);
+				return 2;
+			}
+			strcpy(opt.metrics, optarg);
+			break;
+		}
+		case 'A':
+			opt.metrics_allow_any = true;
+			break;
+		case 'B':
+			r = optarg ? dmn_metrics_parse_bool(optarg) : 1;
+			if (r < 0) {
+				fprintf(stderr, "weftd: --metrics-peer-labels: '%s' is not true or "
+						"false\n",
+					optarg);
+				return 2;
+			}
+			opt.metrics_peer_labels = r == 1;
+			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("weftd " WEFT_VERSION "\n");
 			return 0;
 		default:
 			usage(stderr);
@@ -224,6 +274,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weftd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
+	}
+	/* A test hook, not a setting: `weft doctor`'s clock-skew check is tested by shifting the
+	 * clock this weftd reports (network namespaces share the host's clock). */
+	if (getenv("WEFT_TEST_CLOCK_OFFSET_MS")) {
+		const char *s = getenv("WEFT_TEST_CLOCK_OFFSET_MS");
+		char *end;
+
+		errno = 0;
+		opt.test_clock_offset_ms = strtoll(s, &end, 10);
+		if (!*s || *end || errno) {
+			fprintf(stderr, "weftd: WEFT_TEST_CLOCK_OFFSET_MS: '%s' is not a number\n", s);
+			return 2;
+		}
 	}
 	if (crypto_init()) {
 		fprintf(stderr, "weftd: libcrypto failed to initialise\n");
@@ -237,6 +300,8 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
+	if (foreground && getenv("JOURNAL_STREAM"))
+		log_set_sink(journal_sink, NULL);
 	/* The log first: every later failure, the state directory's included, lands in it. */
 	if (!foreground) {
 		if (!log_file) {

@@ -1130,6 +1130,7 @@ static const char *const good_requests[] = {
 	"{\"op\": \"service-add\", \"service\": \"web\", \"container\": \"web-1\", "
 	"\"addr\": \"10.200.103.34\"}",
 	"{\"op\": \"service-del\", \"container\": \"web-1\"}",
+	"{\"op\": \"time\"}",
 };
 
 static void test_request_round_trip(void **state)

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon/metrics_dev — the device's metrics for weftd and weft-wg (see metrics_dev.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/metrics_dev.h"
+#include "dataplane/counters.h"
+#include "dataplane/device.h"
+
+#ifndef WEFT_VERSION
+#define WEFT_VERSION "unknown"
+#endif
+
+int dmn_metrics_parse_bool(const char *s)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes"))
+		return 1;
+	if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no"))
+		return 0;
+	return -EINVAL;
+}
+
+void dmn_metrics_collect_build(struct metrics_writer *w, void *ctx)
+{
+	struct dmn_metrics_dev *m = ctx;
+	struct metrics_label l[] = {{"program", m->program}, {"version", WEFT_VERSION}};
+
+	if (!metrics_family(w, "weft_build_info", METRICS_GAUGE,
+			    "Always 1; the labels say which program and version runs."))
+		metrics_sample_u64(w, l, 2, 1);
+}
+
+static void b64(const uint8_t k[32], char out[45])
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < 32; i += 3) {
+		uint32_t v = (uint32_t)k[i] << 16 | (i + 1 < 32 ? (uint32_t)k[i + 1] << 8 : 0) |
+			     (i + 2 < 32 ? k[i + 2] : 0);
+
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = i + 1 < 32 ? a[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < 32 ? a[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static void peers_by_key(struct metrics_writer *w, struct dmn_metrics_dev *m)
+{
+	struct dp_peer_stats *p = NULL;
+	size_t n = 0;
+	uint64_t rx = 0, tx = 0;
+
+	if (dp_device_peers_stats(m->dev, &p, &n))
+		n = 0;
+	if (!metrics_family(w, "weft_peers", METRICS_GAUGE, "Peers configured on the interface."))
+		metrics_sample_u64(w, NULL, 0, n);
+	for (size_t i = 0; i < n; i++) {
+		rx += p[i].rx_bytes;
+		tx += p[i].tx_bytes;
+	}
+	static const char *const fam[3][2] = {
+		{"weft_peer_receive_bytes_total",
+		 "Bytes received from the peer (WireGuard datagrams)."},
+		{"weft_peer_transmit_bytes_total", "Bytes sent to the peer (WireGuard datagrams)."},
+		{"weft_peer_last_handshake_timestamp_seconds",
+		 "Unix time of the last completed handshake with the peer; 0: none yet."},
+	};
+	for (int f = 0; f < 3; f++) {
+		if (!m->peer_labels && f == 2)
+			break; /* a sum of timestamps means nothing */
+		if (metrics_family(w, fam[f][0], f < 2 ? METRICS_COUNTER : METRICS_GAUGE,
+				   fam[f][1]))
+			break;
+		if (!m->peer_labels) {
+			metrics_sample_u64(w, NULL, 0, f == 0 ? rx : tx);
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) {
+			char key[45];
+			struct metrics_label l = {"public_key", key};
+
+			b64(p[i].public_key, key);
+			metrics_sample_u64(w, &l, 1,
+					   f == 0   ? p[i].rx_bytes
+					   : f == 1 ? p[i].tx_bytes
+						    : p[i].last_handshake_sec);
+		}
+	}
+	free(p);
+}
+
+void dmn_metrics_collect_device(struct metrics_writer *w, void *ctx)
+{
+	struct dmn_metrics_dev *m = ctx;
+	struct dp_device_counters c;
+
+	dp_device_counters(m->dev, &c);
+	if (!metrics_family(w, "weft_wireguard_received_datagrams_total", METRICS_COUNTER,
+			    "WireGuard datagrams accepted, by kind (data, keepalive, handshake "
+			    "messages, cookie replies)."))
+		for (int i = 0; i < WG_RX__COUNT; i++)
+			if (!wg_rx_dropped((enum wg_rx_result)i)) {
+				struct metrics_label l = {"result",
+							  wg_rx_result_name((enum wg_rx_result)i)};
+
+				metrics_sample_u64(w, &l, 1, c.rx[i]);
+			}
+	if (!metrics_family(w, "weft_wireguard_dropped_packets_total", METRICS_COUNTER,
+			    "Packets dropped, by direction (rx: datagrams from the network, tx: "
+			    "packets from the interface) and reason.")) {
+		for (int i = 0; i < WG_RX__COUNT; i++)
+			if (wg_rx_dropped((enum wg_rx_result)i)) {
+				const char *name = wg_rx_result_name((enum wg_rx_result)i);
+				struct metrics_label l[] = {
+					{"direction", "rx"},
+					{"reason", strncmp(name, "drop_", 5) ? name : name + 5}};
+
+				metrics_sample_u64(w, l, 2, c.rx[i]);
+			}
+		for (int i = 0; i <= DP_TX_DROP_HANDSHAKE_QUEUE_FULL; i++) {
+			/* a full handshake queue drops a received message: rx */
+			struct metrics_label l[] = {
+				{"direction", i == DP_TX_DROP_HANDSHAKE_QUEUE_FULL ? "rx" : "tx"},
+				{"reason", dp_tx_counter_name((enum dp_tx_drop)i)}};
+
+			metrics_sample_u64(w, l, 2, c.tx[i]);
+		}
+	}
+	if (!metrics_family(w, "weft_wireguard_handshake_overload_total", METRICS_COUNTER,
+			    "Handshake messages met with a full handshake queue and answered by "
+			    "the reader: a cookie reply, or a reserved place for a proven mac2.")) {
+		struct metrics_label l1 = {"action", "cookie_reply"},
+				     l2 = {"action", "mac2_reserved"};
+
+		metrics_sample_u64(w, &l1, 1, c.tx[DP_TX_HANDSHAKE_FULL_COOKIE]);
+		metrics_sample_u64(w, &l2, 1, c.tx[DP_TX_HANDSHAKE_FULL_MAC2]);
+	}
+	if (!metrics_family(w, "weft_wireguard_tun_read_packets_total", METRICS_COUNTER,
+			    "Packets read from the interface (after splitting super-packets)."))
+		metrics_sample_u64(w, NULL, 0, c.tun_packets_read);
+	if (!metrics_family(
+		    w, "weft_wireguard_tun_writes_total", METRICS_COUNTER,
+		    "Writes to the interface (a write may carry a coalesced super-packet)."))
+		metrics_sample_u64(w, NULL, 0, c.tun_writes);
+	if (m->peers_by_key)
+		peers_by_key(w, m);
+}
