@@ -22,6 +22,9 @@ static const char *const prologues[] = {
 };
 
 static const uint8_t zero_psk[CTL_HS_KEY_LEN];
+/* The Noise core takes a buffer even for an empty payload (never NULL: pointer arithmetic on
+ * NULL is undefined, and clang's UBSan says so). */
+static uint8_t empty[1];
 
 size_t ctl_hs_payload_len(enum ctl_hs_kind kind)
 {
@@ -69,7 +72,7 @@ int ctl_hs_write1(struct ctl_hs *hs, const uint8_t e_priv[static CTL_HS_KEY_LEN]
 		r = crypto_x25519(ss, hs->local_priv, hs->remote_static);
 	if (!r)
 		r = noise_write_msg1(&hs->s, hs->e_priv, e_pub, hs->remote_static, hs->local_pub,
-				     ss, payload, ctl_hs_payload_len(hs->kind), out);
+				     ss, payload ? payload : empty, ctl_hs_payload_len(hs->kind), out);
 	crypto_wipe(ss, sizeof(ss));
 	return r;
 }
@@ -87,7 +90,8 @@ int ctl_hs_read1(struct ctl_hs *hs, const uint8_t *in, size_t len, uint8_t *payl
 	if (!r)
 		r = crypto_x25519(ss, hs->local_priv, hs->remote_static); /* ss */
 	if (!r)
-		r = noise_read_msg1_payload(&hs->s, ss, in, payload, ctl_hs_payload_len(hs->kind));
+		r = noise_read_msg1_payload(&hs->s, ss, in, payload ? payload : empty,
+					    ctl_hs_payload_len(hs->kind));
 	crypto_wipe(ss, sizeof(ss));
 	return r;
 }
@@ -104,7 +108,7 @@ int ctl_hs_write2(struct ctl_hs *hs, const uint8_t e_priv[static CTL_HS_KEY_LEN]
 	if (crypto_x25519_public(e_pub, e_priv))
 		return -EIO;
 	r = noise_write_msg2(&hs->s, hs->e_priv, e_pub, hs->remote_e, hs->remote_static,
-			     psk ? psk : zero_psk, NULL, 0, out);
+			     psk ? psk : zero_psk, empty, 0, out);
 	if (r)
 		return r;
 	/* The initiator sends with the first key. */
@@ -121,7 +125,7 @@ int ctl_hs_read2(struct ctl_hs *hs, const uint8_t *psk, const uint8_t *in, size_
 		return -EINVAL;
 	if (len != CTL_HS_MSG2_LEN)
 		return -EMSGSIZE;
-	r = noise_read_msg2(&hs->s, hs->e_priv, hs->local_priv, psk ? psk : zero_psk, in, NULL, 0,
+	r = noise_read_msg2(&hs->s, hs->e_priv, hs->local_priv, psk ? psk : zero_psk, in, empty, 0,
 			    hs->remote_e);
 	if (r)
 		return r;
