@@ -19,7 +19,6 @@ static const char *const rx_names[WG_RX__COUNT] = {
 	[WG_RX_HANDSHAKE_RESP] = "handshake_response",
 	[WG_RX_COOKIE] = "cookie_reply",
 	[WG_RX_SENT_COOKIE] = "sent_cookie_reply",
-	[WG_RX_HANDSHAKE_CROSSED] = "handshake_initiation_crossed",
 	[WG_RX_DROP_SHORT] = "drop_short",
 	[WG_RX_DROP_TYPE] = "drop_type",
 	[WG_RX_DROP_LENGTH] = "drop_length",
@@ -118,11 +117,6 @@ out:
 	return r;
 }
 
-void wg_device_set_tiebreak(struct wg_device *dev, bool on)
-{
-	dev->tiebreak_off = !on;
-}
-
 bool wg_device_update_load(struct wg_device *dev, size_t depth, size_t capacity, uint64_t now)
 {
 	if (capacity && depth >= capacity / 8) {
@@ -183,15 +177,6 @@ static enum wg_rx_result receive_initiation(struct wg_device *dev, uint8_t *pkt,
 	if (res != WG_RX_DATA)
 		return res;
 	res = wg_handshake_consume_initiation(dev, pkt, now, &peer);
-	if (res == WG_RX_HANDSHAKE_CROSSED) {
-		/* Authenticated, so it counts as traffic from the peer; nothing is sent back. */
-		rx->peer = peer;
-		rx->roam = true;
-		peer->rx_bytes += WG_MSG_INITIATION_LEN;
-		wg_timers_any_authenticated_packet_received(peer);
-		wg_timers_any_authenticated_packet_traversal(peer, now);
-		return res;
-	}
 	if (res != WG_RX_HANDSHAKE_INIT)
 		return res;
 	rx->peer = peer;

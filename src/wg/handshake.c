@@ -58,13 +58,6 @@ enum wg_tx_result wg_peer_initiation(struct wg_peer *peer, bool retry, uint64_t 
 	if (wg_handshake_ephemeral(dev, hs->e_priv, hs->e_pub))
 		goto fail;
 	dev->env.tai64n(dev->env.ctx, timestamp);
-	/* Whitened to 2^24 ns as the kernel and wireguard-go do; then the tie-break mark. */
-	timestamp[9] = timestamp[10] = timestamp[11] = 0;
-	if (!dev->tiebreak_off) {
-		timestamp[9] = (uint8_t)(WG_TIEBREAK_MARK >> 16);
-		timestamp[10] = (uint8_t)(WG_TIEBREAK_MARK >> 8);
-		timestamp[11] = (uint8_t)WG_TIEBREAK_MARK;
-	}
 
 	memset(out, 0, WG_MSG_INITIATION_LEN);
 	out[0] = WG_MSG_INITIATION;
@@ -95,34 +88,6 @@ fail:
 out:
 	noise_symmetric_wipe(&s);
 	return res;
-}
-
-/* The low 24 bits of the TAI64N nanoseconds (big-endian, bytes 8-11) carry the mark. */
-static bool has_tiebreak_mark(const uint8_t timestamp[WG_TAI64N_LEN])
-{
-	return ((uint32_t)timestamp[9] << 16 | (uint32_t)timestamp[10] << 8 | timestamp[11]) ==
-	       WG_TIEBREAK_MARK;
-}
-
-/*
- * Both sides initiated at once (the issue measured it when a node joins and members and
- * newcomer start talking in the same instant): each would consume the other's initiation,
- * which drops its own, and each response would then name an index the other no longer has;
- * the session waits for a retry, REKEY_TIMEOUT later. The kernel and wireguard-go leave it to
- * the retry jitter. Between two weft peers the rule is deterministic: with our own initiation
- * in flight (sent within WG_CROSSING_WINDOW) and the peer's carrying the mark, the side whose
- * static public key is smaller keeps its initiation and ignores the peer's; the other side
- * consumes as usual and responds, and the one handshake completes. A peer whose initiation
- * has no mark may not follow the rule (it would ignore nothing and wait for our answer), so
- * it is answered as today.
- */
-static bool crossing_ours_wins(const struct wg_device *dev, const struct wg_peer *peer,
-			       const uint8_t timestamp[WG_TAI64N_LEN], uint64_t now)
-{
-	return !dev->tiebreak_off && peer->hs.state == WG_HS_CREATED_INITIATION &&
-	       now - peer->last_sent_handshake < WG_CROSSING_WINDOW &&
-	       has_tiebreak_mark(timestamp) &&
-	       memcmp(dev->static_pub, peer->remote_static, WG_KEY_LEN) < 0;
 }
 
 enum wg_rx_result wg_handshake_consume_initiation(struct wg_device *dev, const uint8_t *msg,
@@ -157,18 +122,6 @@ enum wg_rx_result wg_handshake_consume_initiation(struct wg_device *dev, const u
 	}
 	if (hs->have_consumed && now - hs->last_initiation_consumption < WG_INITIATION_MIN_INTERVAL) {
 		res = WG_RX_DROP_FLOOD;
-		goto out;
-	}
-
-	if (crossing_ours_wins(dev, peer, timestamp, now)) {
-		/*
-		 * Ignored, but its timestamp is kept, so this message cannot be replayed later to
-		 * clear a handshake of ours; our own initiation stays as it is.
-		 */
-		memcpy(hs->latest_timestamp, timestamp, WG_TAI64N_LEN);
-		hs->have_consumed = true;
-		*ret_peer = peer;
-		res = WG_RX_HANDSHAKE_CROSSED;
 		goto out;
 	}
 

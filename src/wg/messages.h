@@ -86,22 +86,6 @@ enum {
 /* Under load stays set this long after the queue was last seen deep (kern receive.c). */
 #define WG_UNDER_LOAD_AFTER (1 * NSEC_PER_SEC)
 
-/*
- * weft's tie-break of crossing initiations (not in the whitepaper; wg/handshake.c). The
- * kernel and wireguard-go whiten the TAI64N nanoseconds to multiples of 2^24 (the low 24 bits
- * are zero); weft sends this mark in those bits to say "I follow the tie-break rule". It is
- * inside the AEAD, so only the peer sees it; a peer without the rule reads a timestamp 5.7 ms
- * later in the same whitened slot, which keeps every order (and so replay checks) unchanged.
- * The ns field stays below 10^9: the whitened maximum is 0x3b000000.
- */
-#define WG_TIEBREAK_MARK 0x574654u /* "WFT" */
-/*
- * Our initiation counts as crossing the peer's only when it was sent less than this before
- * the peer's arrived: an initiation of ours that was lost long ago must not make us ignore
- * the peer's (we would wait for our own retry instead).
- */
-#define WG_CROSSING_WINDOW (1 * NSEC_PER_SEC)
-
 enum {
 	WG_MAX_PEERS = 1 << 16,      /* wireguard-go's cap */
 	WG_MAX_STAGED_PACKETS = 128, /* per peer, while waiting for a session (device-side queue) */

@@ -57,8 +57,6 @@ enum wg_rx_result {
 	WG_RX_HANDSHAKE_RESP, /* response consumed; session established (send staged/keepalive) */
 	WG_RX_COOKIE,         /* cookie reply consumed and stored for the next handshake */
 	WG_RX_SENT_COOKIE,    /* under load without valid mac2: rx->reply holds a cookie reply */
-	WG_RX_HANDSHAKE_CROSSED, /* a weft peer's initiation crossed ours and ours wins the
-				  * tie-break: ignored, the peer answers ours (handshake.c) */
 
 	WG_RX_DROP_SHORT,           /* shorter than 4 bytes */
 	WG_RX_DROP_TYPE,            /* unknown message type or non-zero reserved bytes */
@@ -263,7 +261,6 @@ struct wg_device {
 
 	uint64_t last_under_load; /* ns, 0 = never */
 	bool under_load;
-	bool tiebreak_off; /* behave as the kernel and wireguard-go do (tests) */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -284,12 +281,6 @@ int wg_device_set_private_key(struct wg_device *dev, const uint8_t key[WG_KEY_LE
  * Returns the resulting state.
  */
 bool wg_device_update_load(struct wg_device *dev, size_t depth, size_t capacity, uint64_t now);
-/*
- * The tie-break of crossing initiations (handshake.c), on by default. Off, the device neither
- * marks its initiations nor ignores a crossing one: it behaves as the kernel and wireguard-go,
- * which is what the tests use to play a peer without the rule.
- */
-void wg_device_set_tiebreak(struct wg_device *dev, bool on);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Peers                                                                                     */
