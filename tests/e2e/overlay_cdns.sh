@@ -182,12 +182,22 @@ ok "the node's DNS on ::1 and on its overlay IPv6 $o6 (from n2 and n1)"
 
 # The underlay gets no answer.
 in_ns out ping -c1 -W1 198.18.0.2 >/dev/null || fail "out cannot reach n2 at all"
-for s in "$gw4" "$gw6" 10.200.0.2 "$o6" 198.18.0.2 fd00:18::2; do
-	for p in 53 15353; do
-		for t in +notcp +tcp; do
-			got=$(in_ns out dig +short +time=1 +tries=1 -p "$p" "@$s" web1.web.weft.local A "$t" 2>&1 | grep -v '^;;' || true)
-			expect "out -> $s:$p $t" "$got" ""
+# query_out: out asks every address on 53 and 15353, UDP and TCP; each must get nothing.
+query_out() {
+	local s p t got
+	for s in "$gw4" "$gw6" 10.200.0.2 "$o6" 198.18.0.2 fd00:18::2; do
+		for p in 53 15353; do
+			for t in +notcp +tcp; do
+				got=$(in_ns out dig +short +time=1 +tries=1 -p "$p" "@$s" web1.web.weft.local A "$t" 2>&1 | grep -v '^;;' || true)
+				expect "out -> $s:$p $t ($1)" "$got" ""
+			done
 		done
 	done
-done
-ok "the underlay gets no answer on 53 or 15353 (gateways, overlay addresses, n2's underlay address; UDP and TCP)"
+}
+counter() { in_ns n2 nft list counter inet weft underlay_to_overlay | awk '$1 == "packets" { print $2 }'; }
+before=$(counter)
+query_out sealed
+[ "$(counter)" -gt "$before" ] || fail "the seal's underlay_to_overlay counter did not rise ($before)"
+in_ns n2 nft delete table inet weft
+query_out "table deleted"
+ok "the underlay gets no answer on 53 or 15353 (gateways, overlay addresses, n2's underlay address; UDP and TCP), sealed and with the table deleted"
