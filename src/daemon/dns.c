@@ -212,8 +212,7 @@ struct dev_set {
 	size_t n;
 };
 
-static void dev_add(struct dev_set *d, const char *ifname, const struct ov_prefix *a,
-		    uint16_t port)
+static void dev_add(struct dev_set *d, const char *ifname, const struct ov_prefix *a, uint16_t port)
 {
 	if (d->n == OV_DNS_SERVER_DEV_LISTEN_MAX)
 		return;

@@ -62,8 +62,8 @@ int ov_resolv_target_at(unsigned long pid, const char *netns, const char *proc_b
 		size_t len = strlen(netns);
 
 		/* /proc/PID/ns/net: the process's root is the container's. */
-		if (len > 13 && !strncmp(netns, "/proc/", 6) && !strcmp(netns + len - 7, "/ns/net") &&
-		    !parse_pid(netns + 6, len - 13, &pid))
+		if (len > 13 && !strncmp(netns, "/proc/", 6) &&
+		    !strcmp(netns + len - 7, "/ns/net") && !parse_pid(netns + 6, len - 13, &pid))
 			return -ENOENT;
 		for (size_t i = 0; !pid && i < 2; i++)
 			if (!strncmp(netns, ipnetns[i], strlen(ipnetns[i])))
@@ -136,7 +136,8 @@ int ov_resolv_file_format(const char *const *ns, size_t n, const char *search, c
 	for (size_t i = 0; i < n; i++) {
 		uint8_t a[16];
 
-		if (!ns[i] || (inet_pton(AF_INET, ns[i], a) != 1 && inet_pton(AF_INET6, ns[i], a) != 1))
+		if (!ns[i] ||
+		    (inet_pton(AF_INET, ns[i], a) != 1 && inet_pton(AF_INET6, ns[i], a) != 1))
 			return -EINVAL;
 	}
 	slen = strlen(search);
@@ -259,8 +260,8 @@ int ov_resolv_file_open(const struct ov_resolv_target *t, struct ov_resolv_file 
 	f->dirfd = r;
 	snprintf(f->tmp, sizeof(f->tmp), ".resolv.conf.weft-%ld", (long)getpid());
 	for (int tries = 0; tries < 2; tries++) {
-		f->tmpfd = openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				  0644);
+		f->tmpfd = openat(f->dirfd, f->tmp,
+				  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (f->tmpfd >= 0 || errno != EEXIST)
 			break;
 		(void)unlinkat(f->dirfd, f->tmp, 0); /* a crashed run's, same pid */
@@ -314,7 +315,7 @@ int ov_resolv_file_commit(struct ov_resolv_file *f, const char *text, size_t len
 		(void)fsync(dfd);
 		close(dfd);
 	}
-	f->made_dir = false; /* it holds resolv.conf now: ours to keep */
+	f->made_dir = false;	 /* it holds resolv.conf now: ours to keep */
 	ov_resolv_file_abort(f); /* removes the temporary file when it is still there */
 	return 0;
 }

@@ -33,7 +33,7 @@
 #include <stddef.h>
 
 enum {
-	OV_RESOLV_FILE_NS_MAX = 3,    /* resolv.conf(5): MAXNS */
+	OV_RESOLV_FILE_NS_MAX = 3,	/* resolv.conf(5): MAXNS */
 	OV_RESOLV_FILE_TEXT_MAX = 1024, /* what ov_resolv_file_format writes fits in this */
 	OV_RESOLV_FILE_SEARCH_MAX = 253,
 };
@@ -43,7 +43,7 @@ struct ov_resolv_target {
 	char root[PATH_MAX];
 	/* The directory of resolv.conf: relative to root ("etc"), or absolute. */
 	char dir[PATH_MAX];
-	bool make_dir;	     /* create dir (and its parent) when missing: /etc/netns/NAME */
+	bool make_dir;	      /* create dir (and its parent) when missing: /etc/netns/NAME */
 	char shown[PATH_MAX]; /* the file's path as people read it, for messages */
 };
 

@@ -51,7 +51,8 @@ static void check_target(const char *in)
 		return;
 	check(ends_with(t.shown, "/resolv.conf"), "shown");
 	if (t.root[0]) {
-		check(!strncmp(in, "/proc/", 6) && ends_with(in, "/ns/net"), "pid from a non-proc path");
+		check(!strncmp(in, "/proc/", 6) && ends_with(in, "/ns/net"),
+		      "pid from a non-proc path");
 		check(!strncmp(t.root, "/proc/", 6) && ends_with(t.root, "/root") &&
 			      !strcmp(t.dir, "etc") && !t.make_dir,
 		      "pid target");
@@ -62,7 +63,8 @@ static void check_target(const char *in)
 	check(!strncmp(t.dir, "/etc/netns/", 11) && t.make_dir, "netns target");
 	name = t.dir + 11;
 	check(*name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, ".."), "netns name");
-	check(ends_with(in, name) && in[strlen(in) - strlen(name) - 1] == '/', "name from the path");
+	check(ends_with(in, name) && in[strlen(in) - strlen(name) - 1] == '/',
+	      "name from the path");
 }
 
 static void check_format(char *in)
@@ -92,10 +94,9 @@ static void check_format(char *in)
 		uint8_t a[16];
 		bool v4 = inet_pton(AF_INET, parts[i], a) == 1, dup = false;
 
-		if ((v4 && a[0] == 127) ||
-		    (!v4 && inet_pton(AF_INET6, parts[i], a) == 1 &&
-		     (!memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) ||
-		      !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f", 13))))
+		if ((v4 && a[0] == 127) || (!v4 && inet_pton(AF_INET6, parts[i], a) == 1 &&
+					    (!memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) ||
+					     !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f", 13))))
 			continue;
 		if ((v4 && !memcmp(a, "\0\0\0\0", 4)) ||
 		    (!v4 && !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16)))

@@ -37,7 +37,8 @@ static void test_target(void **state)
 		const char *dir, *shown;
 	} rows[] = {
 		{"/run/netns/c1", 0, "/etc/netns/c1", "/etc/netns/c1/resolv.conf"},
-		{"/var/run/netns/web-1.x", 0, "/etc/netns/web-1.x", "/etc/netns/web-1.x/resolv.conf"},
+		{"/var/run/netns/web-1.x", 0, "/etc/netns/web-1.x",
+		 "/etc/netns/web-1.x/resolv.conf"},
 		{"/proc/42/ns/net", 0, "etc", "/proc/42/root/etc/resolv.conf"},
 		{"/proc/self/ns/net", -ENOENT, NULL, NULL},
 		{"/proc/042/ns/net", -ENOENT, NULL, NULL},
@@ -81,9 +82,9 @@ static void test_format(void **state)
 				   "nameserver fd00:200::1\n"
 				   "search weft.local\n";
 
-	assert_int_equal(ov_resolv_file_format(ns, 2, "weft.local.", "written by weft", buf,
-					       sizeof(buf)),
-			 (int)strlen(want));
+	assert_int_equal(
+		ov_resolv_file_format(ns, 2, "weft.local.", "written by weft", buf, sizeof(buf)),
+		(int)strlen(want));
 	assert_string_equal(buf, want);
 	assert_int_equal(ov_resolv_file_format(ns, 1, "z", NULL, buf, sizeof(buf)), 31);
 	assert_string_equal(buf, "nameserver 10.200.1.1\nsearch z\n");
@@ -91,20 +92,22 @@ static void test_format(void **state)
 	/* Refused. */
 	assert_int_equal(ov_resolv_file_format(ns, 0, "z", NULL, buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(ov_resolv_file_format(ns, 4, "z", NULL, buf, sizeof(buf)), -EINVAL);
-	assert_int_equal(ov_resolv_file_format((const char *[]){"10.200.1"}, 1, "z", NULL, buf,
-					       sizeof(buf)),
-			 -EINVAL);
+	assert_int_equal(
+		ov_resolv_file_format((const char *[]){"10.200.1"}, 1, "z", NULL, buf, sizeof(buf)),
+		-EINVAL);
 	assert_int_equal(ov_resolv_file_format((const char *[]){"1.2.3.4\nnameserver 6.6.6.6"}, 1,
 					       "z", NULL, buf, sizeof(buf)),
 			 -EINVAL);
-	assert_int_equal(ov_resolv_file_format(ns, 1, "weft local", NULL, buf, sizeof(buf)), -EINVAL);
-	assert_int_equal(ov_resolv_file_format(ns, 1, "a\nnameserver 6.6.6.6", NULL, buf,
-					       sizeof(buf)),
+	assert_int_equal(ov_resolv_file_format(ns, 1, "weft local", NULL, buf, sizeof(buf)),
 			 -EINVAL);
+	assert_int_equal(
+		ov_resolv_file_format(ns, 1, "a\nnameserver 6.6.6.6", NULL, buf, sizeof(buf)),
+		-EINVAL);
 	assert_int_equal(ov_resolv_file_format(ns, 1, "", NULL, buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(ov_resolv_file_format(ns, 1, ".", NULL, buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(ov_resolv_file_format(ns, 1, "a..b", NULL, buf, sizeof(buf)), -EINVAL);
-	assert_int_equal(ov_resolv_file_format(ns, 1, "z", "two\nlines", buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ov_resolv_file_format(ns, 1, "z", "two\nlines", buf, sizeof(buf)),
+			 -EINVAL);
 	assert_int_equal(ov_resolv_file_format(ns, 1, "z", NULL, buf, 20), -ENOSPC);
 	assert_int_equal(ov_resolv_file_format(ns, 1, "z", NULL, NULL, 0), -EINVAL);
 }
