@@ -52,8 +52,7 @@
  *   a host that routes the overlay address via the node would otherwise reach the resolver.
  *   Device listeners (ov_dns_server_set_dev_pairs) are a changing set of (device, address)
  *   pairs (a node's local bridges, whose containers ask the node's overlay address on the
- *   DNS port and their gateway on port 53); they
- *   are changed by the event thread between two batches of events, so no event is ever
+ *   DNS port and their gateway on port 53); they are changed by the event thread between two batches of events, so no event is ever
  *   handled for a socket closed in the meantime (slots carry a generation).
  * - Listeners bind with IP_FREEBIND / IPV6_FREEBIND (the overlay address may not exist yet),
  *   v6 sockets are V6ONLY, and replies on UDP leave from the address the query arrived on
@@ -213,14 +212,9 @@ int ov_dns_server_set_dev_pairs(struct ov_dns_server *s, const struct ov_dns_ser
 				size_t n, int *results);
 
 /*
- * The same with one address for every device: addr (its port as given; not 0) bound to each of
- * ifnames[0..n) (0..OV_DNS_SERVER_DEV_LISTEN_MAX distinct names): listeners of devices no
- * longer named, or of another address, or whose device was recreated (its ifindex changed),
- * are closed; the others are kept as they are; missing ones are bound. results (optional, n
- * entries): 0 or the bind error of each device (-ENODEV when the link does not exist yet:
- * call again later). Returns 0, the first error of results, -EINVAL (bad arguments, nothing
- * changed) or -ESHUTDOWN (the event thread has stopped). Waits for the event thread when it
- * runs; must not be called from the event thread (callbacks of edit_zone).
+ * The same with one address for every device: addr (its port as given; not 0) bound to
+ * each of ifnames[0..n) (0..OV_DNS_SERVER_DEV_LISTEN_MAX distinct names); the other device
+ * listeners are closed. Returns as ov_dns_server_set_dev_pairs, or -ENOMEM.
  */
 int ov_dns_server_set_dev_listeners(struct ov_dns_server *s, const struct sockaddr_storage *addr,
 				    const char *const *ifnames, size_t n, int *results);
