@@ -52,8 +52,9 @@
  *   a host that routes the overlay address via the node would otherwise reach the resolver.
  *   Device listeners (ov_dns_server_set_dev_pairs) are a changing set of (device, address)
  *   pairs (a node's local bridges, whose containers ask the node's overlay address on the
- *   DNS port and their gateway on port 53); they are changed by the event thread between two batches of events, so no event is ever
- *   handled for a socket closed in the meantime (slots carry a generation).
+ *   DNS port and their gateway on port 53); they are changed by the event thread between
+ *   two batches of events, so no event is ever handled for a socket closed in the meantime
+ *   (slots carry a generation).
  * - Listeners bind with IP_FREEBIND / IPV6_FREEBIND (the overlay address may not exist yet),
  *   v6 sockets are V6ONLY, and replies on UDP leave from the address the query arrived on
  *   (IP_PKTINFO / IPV6_PKTINFO), so a wildcard listener also answers from the right source.
