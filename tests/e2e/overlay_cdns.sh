@@ -14,7 +14,8 @@
 # TCP), n1.<zone> and a forwarded outside name, and at the IPv6 gateway too; `getent hosts`
 # in c1 through the resolv.conf weft wrote; the --pid container's own /etc/resolv.conf (a
 # symlink out of its root replaced, not followed); bad input (a netns path weft cannot map,
-# a read-only root) refused with the reason and nothing attached; dig @::1 -p 15353 on n2
+# a file in /run/netns that is no namespace, a read-only root) refused with the reason and
+# nothing attached or left in /etc/netns; dig @::1 -p 15353 on n2
 # and at n2's overlay IPv6 from n1; from out nothing answers on 53 or 15353 (gateways, overlay
 # addresses, n2's underlay address), UDP and TCP.
 source "$(dirname "$0")/overlay_lib.sh"
@@ -23,6 +24,7 @@ ETCNS=() PIDS=()
 cleanup_etc() { # what lib.sh's cleanup does not know: /etc/netns/NAME, processes outside its namespaces
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for d in "${ETCNS[@]}"; do rm -rf "/etc/netns/$d"; done
+	[ ! -f "/run/netns/$(ns fake)" ] || rm -f "/run/netns/$(ns fake)"
 }
 trap 'r=$?; cleanup_etc; set +e; (exit $r); cleanup' EXIT
 
@@ -154,6 +156,14 @@ echo "$out" | has "does not know which filesystem is the container's" || fail "m
 umount "$LOGDIR/nsdir/c4"
 out=$(weftc 2 attach --service web --netns "$LOGDIR/resolv.conf" --name web4 --dns 2>&1) &&
 	fail "--dns with a file for --netns was accepted: $out"
+fake=$(ns fake)
+ETCNS+=("$fake")
+touch "/run/netns/$fake"
+out=$(weftc 2 attach --service web --netns "/run/netns/$fake" --name web6 --dns 2>&1) &&
+	fail "--dns with a file in /run/netns was accepted: $out"
+rm -f "/run/netns/$fake"
+echo "$out" | has "not a network namespace: /run/netns/$fake" || fail "message: $out"
+[ ! -e "/etc/netns/$fake" ] || fail "/etc/netns/$fake left behind by a refused attach"
 unshare --net --mount --propagation private sh -c "
 	mount -t tmpfs -o ro tmpfs /etc && exec sleep 600" &
 rpid=$!
@@ -163,12 +173,12 @@ out=$(weftc 2 attach --service web --pid "$rpid" --name web5 --dns 2>&1) &&
 	fail "--dns on a read-only root was accepted: $out"
 echo "$out" | has -F "/proc/$rpid/root/etc/resolv.conf: Read-only file system (nothing attached)" ||
 	fail "message: $out"
-for c in web4 web5; do
+for c in web4 web5 web6; do
 	weftc 2 dns list | has "^$c\." && fail "$c is in the zone after a refused attach"
 	weftc 2 detach "$c" >/dev/null 2>&1 && fail "$c was attached"
 done
 kill "$rpid"
-ok "--dns refused without a known place and on a read-only root, with the reason; nothing attached"
+ok "--dns refused without a known place, for a file that is no namespace and on a read-only root, with the reason; nothing attached or written"
 
 # The node's DNS on ::1 and the overlay IPv6.
 o6=$(ip6_of 2)
