@@ -27,6 +27,7 @@
 #include "ctl/ctl.h"
 #include "ctl/chan.h"
 #include "overlay/alloc.h"
+#include "overlay/resolv_file.h"
 #include "overlay/state.h"
 
 #define PROG "weft"
@@ -1082,18 +1083,85 @@ static int cmd_dns(struct cli_ctx *c, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * attach --dns: where the container's resolv.conf is (resolv_file.h) and the temporary file
+ * next to it. 0, or 1 after printing why (nothing changed).
+ */
+static int attach_dns_open(unsigned long long pid, const char *netns, struct ov_resolv_file *f)
+{
+	struct ov_resolv_target t;
+	char err[PATH_MAX + 128];
+	int r = ov_resolv_target((unsigned long)pid, netns, &t);
+
+	if (r == -ENOENT)
+		return fail("attach --dns: weft does not know which filesystem is the container's "
+			    "for --netns %s: give --pid PID, or a namespace of `ip netns` "
+			    "(/run/netns/NAME); without --dns, attach prints what to put in its "
+			    "resolv.conf",
+			    netns);
+	if (r)
+		return fail("attach --dns: %s: not a namespace name `ip netns` could have made",
+			    netns ? netns : "--pid");
+	if (ov_resolv_file_open(&t, f, err, sizeof(err)))
+		return fail("attach --dns: cannot write %s (nothing attached)", err);
+	return 0;
+}
+
+/* "nameserver A, nameserver B, search ZONE" and the resolv.conf text from attach's reply.
+ * 0, or -ENOENT when the reply has no "dns" (weftd --dns-port 0): line is then "". */
+static int attach_dns_line(const json_t *j, char *line, size_t cap, char *text, size_t tcap,
+			   const char *cname, const char *service)
+{
+	const json_t *d = json_object_get(j, "dns"), *ns = json_object_get(d, "nameservers"), *e;
+	const char *list[OV_RESOLV_FILE_NS_MAX];
+	char note[256];
+	size_t n = 0, i, len = 0;
+
+	line[0] = '\0';
+	if (!json_is_array(ns) || !json_is_string(json_object_get(d, "search")))
+		return -ENOENT;
+	json_array_foreach(ns, i, e)
+		if (json_is_string(e) && n < OV_RESOLV_FILE_NS_MAX)
+			list[n++] = json_string_value(e);
+	snprintf(note, sizeof(note),
+		 "written by weft attach: the cluster DNS on the gateway of service %s "
+		 "(container %s)",
+		 service, cname);
+	if (ov_resolv_file_format(list, n, jstr(d, "search"), note, text, tcap) < 0)
+		return -ENOENT;
+	for (size_t k = 0; k < n && len < cap; k++)
+		len += (size_t)snprintf(line + len, cap - len, "nameserver %s, ", list[k]);
+	if (len < cap)
+		snprintf(line + len, cap - len, "search %s", jstr(d, "search"));
+	return 0;
+}
+
+/* A --dns attach whose resolv.conf could not be written is undone. */
+static void attach_undo(struct cli_ctx *c, const char *cname)
+{
+	struct dmn_request q = {.op = DMN_OP_DETACH};
+	json_t *j = NULL;
+
+	strcpy(q.container, cname);
+	if (call(c, &q, &j) == 0)
+		json_decref(j);
+}
+
 static int cmd_attach(struct cli_ctx *c, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{"data-dir", required_argument, NULL, 'd'}, {"service", required_argument, NULL, 's'},
 		{"pid", required_argument, NULL, 'p'},	    {"netns", required_argument, NULL, 'n'},
 		{"name", required_argument, NULL, 'c'},	    {"port", required_argument, NULL, 'P'},
-		{"json", no_argument, NULL, 'j'},	    {NULL, 0, NULL, 0},
+		{"json", no_argument, NULL, 'j'},	    {"dns", no_argument, NULL, 'D'},
+		{NULL, 0, NULL, 0},
 	};
 	struct dmn_request q = {.op = DMN_OP_ATTACH};
 	unsigned long long pid = 0;
 	const char *netns = NULL, *cname = NULL;
-	char path[64];
+	char path[64], resolv[OV_RESOLV_FILE_TEXT_MAX], ns_line[256];
+	struct ov_resolv_file rf = {.dirfd = -1, .tmpfd = -1};
+	bool want_dns = false;
 	json_t *j;
 	int o;
 
@@ -1130,6 +1198,9 @@ static int cmd_attach(struct cli_ctx *c, int argc, char **argv)
 		case 'j':
 			c->json = true;
 			break;
+		case 'D':
+			want_dns = true;
+			break;
 		default:
 			return fail("attach: bad option (see `weft attach --help`)");
 		}
@@ -1161,8 +1232,33 @@ static int cmd_attach(struct cli_ctx *c, int argc, char **argv)
 		return fail("attach: container name '%s' is not a DNS label (use --name)", cname);
 	strcpy(q.netns, netns);
 	strcpy(q.container, cname);
-	if (call(c, &q, &j))
+	/* --dns: find and prove writable the container's resolv.conf before attaching, so a
+	 * place weft cannot write changes nothing. */
+	if (want_dns && attach_dns_open(pid, pid ? NULL : netns, &rf))
 		return 1;
+	if (call(c, &q, &j)) {
+		ov_resolv_file_abort(&rf);
+		return 1;
+	}
+	if (attach_dns_line(j, ns_line, sizeof(ns_line), resolv, sizeof(resolv), cname, q.service)) {
+		if (want_dns) {
+			ov_resolv_file_abort(&rf);
+			attach_undo(c, cname);
+			json_decref(j);
+			return fail("attach --dns: weftd serves no DNS (started with --dns-port 0): "
+				    "%s not attached",
+				    cname);
+		}
+	} else if (want_dns) {
+		char err[PATH_MAX + 128];
+
+		if (ov_resolv_file_commit(&rf, resolv, strlen(resolv), err, sizeof(err))) {
+			attach_undo(c, cname);
+			json_decref(j);
+			return fail("attach --dns: %s: %s not attached", err, cname);
+		}
+		json_object_set_new(j, "resolv_conf", json_string(rf.t.shown));
+	}
 	if (c->json) {
 		json_object_del(j, "ok");
 		print_json(j);
@@ -1172,6 +1268,13 @@ static int cmd_attach(struct cli_ctx *c, int argc, char **argv)
 		if (json_is_string(json_object_get(j, "addr6")))
 			printf(" and %s", jstr(j, "addr6"));
 		printf("\n");
+		if (ns_line[0] && want_dns)
+			printf("dns: %s: written to %s%s\n", ns_line, rf.t.shown,
+			       rf.t.root[0] ? "" : " (`ip netns exec` mounts it on /etc/resolv.conf)");
+		else if (ns_line[0])
+			printf("dns: %s (give these to the container's runtime, or attach with "
+			       "--dns to write its resolv.conf)\n",
+			       ns_line);
 	}
 	json_decref(j);
 	return 0;
@@ -1239,7 +1342,7 @@ static const struct cli_cmd commands[] = {
 	{"dns", cmd_dns, "list | add NAME ADDRESS | rm NAME [ADDRESS]  [--json] [-d DIR]",
 	 "the cluster's custom host records"},
 	{"attach", cmd_attach,
-	 "--service NAME (--pid PID | --netns PATH) [--name NAME] [--port NAME:PORT/PROTO]... [-d DIR]",
+	 "--service NAME (--pid PID | --netns PATH) [--name NAME] [--port NAME:PORT/PROTO]... [--dns] [-d DIR]",
 	 "attach a container's network namespace to a service"},
 	{"detach", cmd_detach, "NAME [-d DIR]", "detach a container"},
 	{"doctor", cmd_doctor, "[PEER] [--json] [-d DIR]",

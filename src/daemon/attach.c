@@ -52,6 +52,46 @@ static int pick_addr(struct dmn_node *n, const struct ov_prefix *subnet, struct 
 	return -ENOSPC;
 }
 
+/*
+ * The container's resolver (daemon/dns.c): the bridge's gateways, port 53, and the zone to
+ * search, as {"dns": {"nameservers": [gw4, gw6], "search": zone}}. The CLI prints it or,
+ * with --dns, writes it into the container's resolv.conf: the CLI, not weftd, because it
+ * runs in the caller's mount namespace while weftd may be sandboxed (/etc read-only under
+ * systemd's ProtectSystem=strict). No "dns" without a DNS server (--dns-port 0).
+ */
+static int dns_reply(const struct dmn_node *n, const struct ov_prefix *gw4,
+		     const struct ov_prefix *subnet6, json_t *ret)
+{
+	json_t *ns, *d;
+	char zone[OV_STATE_ZONE_MAX + 1];
+	size_t len;
+
+	if (!n->opt.dns_port)
+		return 0;
+	snprintf(zone, sizeof(zone), "%s", n->st.zone);
+	len = strlen(zone);
+	if (len > 1 && zone[len - 1] == '.')
+		zone[len - 1] = '\0';
+	ns = json_array();
+	if (!ns || json_array_append_new(ns, ov_json_prefix_new(gw4, false))) {
+		json_decref(ns);
+		return -ENOMEM;
+	}
+	if (subnet6) {
+		struct ov_prefix gw6 = *subnet6;
+
+		for (int i = 15; i >= 0 && ++gw6.addr[i] == 0; i--)
+			;
+		gw6.len = 128;
+		if (json_array_append_new(ns, ov_json_prefix_new(&gw6, false))) {
+			json_decref(ns);
+			return -ENOMEM;
+		}
+	}
+	d = json_pack("{s:o,s:s}", "nameservers", ns, "search", zone);
+	return d && !json_object_set_new(ret, "dns", d) ? 0 : -ENOMEM;
+}
+
 int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
 	       size_t errlen)
 {
@@ -145,6 +185,10 @@ int dmn_attach(struct dmn_node *n, const struct dmn_request *q, json_t **ret, ch
 	if (*ret && req.addr6.family == 6 &&
 	    (json_object_set_new(*ret, "addr6", ov_json_prefix_new(&req.addr6, false)) ||
 	     json_object_set_new(*ret, "subnet6", ov_json_prefix_new(&req.subnet6, true)))) {
+		json_decref(*ret);
+		*ret = NULL;
+	}
+	if (*ret && dns_reply(n, &gw, req.subnet6.family == 6 ? &req.subnet6 : NULL, *ret)) {
 		json_decref(*ret);
 		*ret = NULL;
 	}

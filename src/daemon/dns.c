@@ -6,12 +6,22 @@
  *
  * Where it listens: every socket is bound to a device (SO_BINDTODEVICE), so the underlay
  * never reaches it, whatever a host there routes via this node:
- *   127.0.0.1        on lo
- *   overlay address  on the WireGuard interface (other nodes and their containers)
- *   overlay address  on lo (this node asking its own overlay address)
- *   overlay address  on each local service bridge wb-* (this node's containers), following
- *                    the view: a bridge is listened on while the view has a container of
- *                    this node on it
+ *   127.0.0.1, ::1     on lo                                  DNS port (15353)
+ *   overlay addresses  on the WireGuard interface (other nodes and their containers), and
+ *                      on lo (this node asking its own overlay address), IPv4 and IPv6
+ *   overlay IPv4       on each local service bridge wb-* holding a container of this node
+ *   bridge gateway     on that bridge, IPv4 and IPv6, port 53: the containers' resolver
+ * The IPv6 ones are optional (a host may have IPv6 off): logged when they cannot bind.
+ * Bridge listeners follow the view: a bridge is listened on while the view has a container
+ * of this node on it.
+ *
+ * Why the gateway, and not a listener inside each container's namespace (Docker's
+ * 127.0.0.11): the gateway is already the container's next hop, on a link only that
+ * service's containers on this node share, so binding to the bridge is the whole access
+ * rule; one socket pair per bridge instead of per container; nothing of weft runs in or is
+ * re-entered into a namespace the runtime owns (a per-namespace socket needs setns for each
+ * container, and its queries would still come back to this process); and the same address
+ * works for every runtime, printed by `weft attach` for the runtime's own --dns option.
  *
  * Records (zone = cluster.zone, REF's names):
  *   <node>              A ip4, AAAA ip6         every node
@@ -44,6 +54,30 @@
 #include "overlay/dns_server.h"
 #include "overlay/dns_zone.h"
 #include "overlay/resolv.h"
+
+enum {
+	/* The containers' resolver: on each local bridge's gateway, where a stub resolver
+	 * (glibc, musl) can use it; resolv.conf has no way to name another port. */
+	DMN_DNS_CONTAINER_PORT = 53,
+};
+
+/* "10.200.0.1:53", "[fd00:200::1]:53". */
+static void format_sockaddr(const struct sockaddr_storage *a, char *out, size_t cap)
+{
+	char t[INET6_ADDRSTRLEN] = "?";
+
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
+
+		inet_ntop(AF_INET, &s4->sin_addr, t, sizeof(t));
+		snprintf(out, cap, "%s:%u", t, ntohs(s4->sin_port));
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, t, sizeof(t));
+		snprintf(out, cap, "[%s]:%u", t, ntohs(s6->sin6_port));
+	}
+}
 
 static uint32_t owner_of(const struct ov_peer *p)
 {
@@ -142,87 +176,164 @@ static size_t upstreams(struct dmn_node *n, struct sockaddr_storage *out, size_t
 	return count;
 }
 
-static void overlay_listen_addr(const struct dmn_node *n, struct sockaddr_storage *ret)
+/* addr (a /32 or /128 of family 4 or 6) and port as a socket address. */
+static void sockaddr_of(const struct ov_prefix *a, uint16_t port, struct sockaddr_storage *ret)
 {
-	struct sockaddr_in *a = (struct sockaddr_in *)ret;
-
 	memset(ret, 0, sizeof(*ret));
-	a->sin_family = AF_INET;
-	a->sin_port = htons(n->opt.dns_port);
-	memcpy(&a->sin_addr, n->st.self.ip4.addr, 4);
+	if (a->family == 4) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ret;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, a->addr, 4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ret;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, a->addr, 16);
+	}
+}
+
+/* The first host of a subnet: the bridge's gateway (overlay/attach.h). */
+static struct ov_prefix gateway_of(const struct ov_prefix *subnet)
+{
+	struct ov_prefix g = *subnet;
+
+	for (int i = g.family == 4 ? 3 : 15; i >= 0 && ++g.addr[i] == 0; i--)
+		;
+	g.len = g.family == 4 ? 32 : 128;
+	return g;
+}
+
+struct dev_set {
+	struct ov_dns_server_dev *devs;
+	char (*names)[OV_ATTACH_IFNAME_MAX];
+	size_t n;
+};
+
+static void dev_add(struct dev_set *d, const char *ifname, const struct ov_prefix *a, uint16_t port)
+{
+	if (d->n == OV_DNS_SERVER_DEV_LISTEN_MAX)
+		return;
+	snprintf(d->names[d->n], sizeof(d->names[d->n]), "%s", ifname);
+	d->devs[d->n].ifname = d->names[d->n];
+	sockaddr_of(a, port, &d->devs[d->n].addr);
+	d->n++;
 }
 
 /*
- * Listen on the overlay address on each local bridge that has a container of this node in
- * the view. Lock held. A bridge not there yet (-ENODEV) is tried again at the next change.
+ * The device listeners of each local bridge that has a container of this node in the view:
+ * the node's overlay IPv4 address on the DNS port (as before), and the containers' resolver,
+ * the bridge's gateway on port 53, IPv4 and (when the cluster has an IPv6 range) IPv6.
+ * Lock held. A bridge not there yet (-ENODEV) is tried again at the next change.
  */
 static void listen_bridges(struct dmn_node *n)
 {
-	char names[OV_DNS_SERVER_DEV_LISTEN_MAX][OV_ATTACH_IFNAME_MAX];
-	const char *list[OV_DNS_SERVER_DEV_LISTEN_MAX] = {0};
-	int results[OV_DNS_SERVER_DEV_LISTEN_MAX];
-	struct sockaddr_storage addr;
-	size_t count = 0;
-	int r;
+	struct dev_set d = {0};
+	int *results = NULL, r;
+	size_t bridges = 0;
 
 	if (!n->dns)
 		return;
-	for (size_t i = 0; i < n->view.n_services && !n->removed; i++) {
-		const struct dmn_service *s = &n->view.services[i];
+	d.devs = calloc(OV_DNS_SERVER_DEV_LISTEN_MAX, sizeof(*d.devs));
+	d.names = calloc(OV_DNS_SERVER_DEV_LISTEN_MAX, sizeof(*d.names));
+	results = calloc(OV_DNS_SERVER_DEV_LISTEN_MAX, sizeof(*results));
+	if (!d.devs || !d.names || !results) {
+		log_error("dns: out of memory listing the local bridges");
+		goto out;
+	}
+	for (size_t i = 0; i < n->view.n_subnets && !n->removed; i++) {
+		const struct dmn_subnet *sn = &n->view.subnets[i];
+		struct ov_prefix gw4, sub6, gw6;
 		char b[OV_ATTACH_IFNAME_MAX];
-		bool seen = false;
+		bool used = false, seen = false;
 
-		if (strcmp(s->node, n->st.self.name) || ov_attach_bridge_name(s->service, b))
+		if (strcmp(sn->node, n->st.self.name) || ov_attach_bridge_name(sn->service, b))
 			continue;
-		for (size_t k = 0; k < count && !seen; k++)
-			seen = !strcmp(names[k], b);
-		if (seen)
+		for (size_t k = 0; k < n->view.n_services && !used; k++)
+			used = !strcmp(n->view.services[k].node, n->st.self.name) &&
+			       !strcmp(n->view.services[k].service, sn->service);
+		for (size_t k = 0; k < d.n && !seen; k++)
+			seen = !strcmp(d.names[k], b);
+		if (!used || seen)
 			continue;
-		if (count == OV_DNS_SERVER_DEV_LISTEN_MAX) {
-			log_error("dns: more than %d local bridges: %s and later ones not served",
-				  OV_DNS_SERVER_DEV_LISTEN_MAX, b);
+		if (d.n + 3 > OV_DNS_SERVER_DEV_LISTEN_MAX) {
+			log_error("dns: more than %zu local bridges: %s and later ones not served",
+				  bridges, b);
 			break;
 		}
-		memcpy(names[count], b, sizeof(b));
-		list[count] = names[count];
-		count++;
+		bridges++;
+		dev_add(&d, b, &n->st.self.ip4, n->opt.dns_port);
+		gw4 = gateway_of(&sn->subnet);
+		dev_add(&d, b, &gw4, DMN_DNS_CONTAINER_PORT);
+		if (!ov_prefix_derive6(&n->st.cidr4, &n->st.cidr6, &sn->subnet, &sub6)) {
+			gw6 = gateway_of(&sub6);
+			dev_add(&d, b, &gw6, DMN_DNS_CONTAINER_PORT);
+		}
 	}
-	overlay_listen_addr(n, &addr);
-	r = ov_dns_server_set_dev_listeners(n->dns, &addr, list, count, results);
+	r = ov_dns_server_set_dev_pairs(n->dns, d.devs, d.n, results);
 	if (r == -EINVAL || r == -ESHUTDOWN) {
 		log_error("dns: local bridges: %s", strerror(-r));
-		return;
+		goto out;
 	}
-	for (size_t k = 0; k < count; k++) {
+	for (size_t k = 0; k < d.n; k++) {
+		char text[OV_PREFIX_STRLEN + 8];
+
+		if (!results[k])
+			continue;
+		format_sockaddr(&d.devs[k].addr, text, sizeof(text));
 		if (results[k] == -ENODEV)
-			log_debug("dns: bridge %s not there yet", list[k]);
-		else if (results[k])
-			log_error("dns: cannot serve bridge %s: %s", list[k],
-				  strerror(-results[k]));
+			log_debug("dns: bridge %s not there yet", d.names[k]);
+		else
+			log_error("dns: cannot serve %s on bridge %s: %s%s", text, d.names[k],
+				  strerror(-results[k]),
+				  results[k] == -EACCES ? " (port 53 needs CAP_NET_BIND_SERVICE)"
+							: "");
 	}
+out:
+	free(d.devs);
+	free(d.names);
+	free(results);
 }
 
 int dmn_dns_start(struct dmn_node *n)
 {
-	struct sockaddr_storage listen[3], up[OV_RESOLV_NS_MAX];
-	struct sockaddr_in *l0 = (struct sockaddr_in *)&listen[0];
-	const char *devs[3] = {"lo", n->opt.ifname, "lo"};
+	struct sockaddr_storage listen[6], up[OV_RESOLV_NS_MAX];
+	const char *devs[6];
+	struct ov_prefix lo4 = {.family = 4, .len = 32}, lo6 = {.family = 6, .len = 128};
 	struct ov_dns_server_config cfg;
 	struct ov_dns_zone *z;
+	size_t nl = 0;
 	int r;
 
 	if (!n->opt.dns_port)
 		return 0; /* --dns-port 0: no DNS server */
-	memset(listen, 0, sizeof(listen));
-	l0->sin_family = AF_INET;
-	l0->sin_port = htons(n->opt.dns_port);
-	l0->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	overlay_listen_addr(n, &listen[1]);
-	overlay_listen_addr(n, &listen[2]);
+	put_be32(lo4.addr, INADDR_LOOPBACK);
+	lo6.addr[15] = 1;
 	memset(&cfg, 0, sizeof(cfg));
+	/* Required: 127.0.0.1 and the overlay IPv4 address. */
+	devs[nl] = "lo";
+	sockaddr_of(&lo4, n->opt.dns_port, &listen[nl++]);
+	devs[nl] = n->opt.ifname;
+	sockaddr_of(&n->st.self.ip4, n->opt.dns_port, &listen[nl++]);
+	devs[nl] = "lo";
+	sockaddr_of(&n->st.self.ip4, n->opt.dns_port, &listen[nl++]);
+	/* Optional (a host may have IPv6 off): ::1 and the overlay IPv6 address. */
+	cfg.optional_mask |= 1u << nl;
+	devs[nl] = "lo";
+	sockaddr_of(&lo6, n->opt.dns_port, &listen[nl++]);
+	if (n->st.self.ip6.family == 6) {
+		cfg.optional_mask |= 1u << nl;
+		devs[nl] = n->opt.ifname;
+		sockaddr_of(&n->st.self.ip6, n->opt.dns_port, &listen[nl++]);
+		cfg.optional_mask |= 1u << nl;
+		devs[nl] = "lo";
+		sockaddr_of(&n->st.self.ip6, n->opt.dns_port, &listen[nl++]);
+	}
 	cfg.listen = listen;
 	cfg.listen_ifnames = devs;
-	cfg.n_listen = 3;
+	cfg.n_listen = nl;
 	cfg.upstreams = up;
 	cfg.n_upstreams = upstreams(n, up, OV_RESOLV_NS_MAX);
 	cfg.upstream_attempts = 2; /* REF: two passes over the upstreams */
@@ -236,6 +347,14 @@ int dmn_dns_start(struct dmn_node *n)
 		log_error("dns: cannot serve port %u: %s", n->opt.dns_port, strerror(-r));
 		return r;
 	}
+	for (size_t i = 3; i < nl; i++) {
+		char text[OV_PREFIX_STRLEN + 8];
+
+		r = ov_dns_server_listen_error(n->dns, i);
+		format_sockaddr(&listen[i], text, sizeof(text));
+		if (r)
+			log_error("dns: not serving %s on %s: %s", text, devs[i], strerror(-r));
+	}
 	r = ov_dns_server_start(n->dns);
 	if (r) {
 		log_error("dns: cannot start: %s", strerror(-r));
@@ -244,10 +363,11 @@ int dmn_dns_start(struct dmn_node *n)
 	pthread_mutex_lock(&n->lock);
 	listen_bridges(n);
 	pthread_mutex_unlock(&n->lock);
-	log_info("dns: zone %s on 127.0.0.1 (lo) and the overlay address (%s, lo, local bridges), "
-		 "port %u, %zu upstream%s",
-		 n->st.zone, n->opt.ifname, n->opt.dns_port, cfg.n_upstreams,
-		 cfg.n_upstreams == 1 ? "" : "s");
+	log_info("dns: zone %s on 127.0.0.1 and ::1 (lo) and the overlay addresses (%s, lo, "
+		 "local bridges), port %u; for containers on each local bridge's gateway, port %u; "
+		 "%zu upstream%s",
+		 n->st.zone, n->opt.ifname, n->opt.dns_port, DMN_DNS_CONTAINER_PORT,
+		 cfg.n_upstreams, cfg.n_upstreams == 1 ? "" : "s");
 	return 0;
 }
 

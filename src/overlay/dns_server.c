@@ -127,7 +127,7 @@ struct fwd {
 /* A change of the device listeners, done by the event thread once it runs. */
 struct dev_req {
 	bool pending;
-	struct sockaddr_storage addr;
+	struct sockaddr_storage addrs[OV_DNS_SERVER_DEV_LISTEN_MAX];
 	char ifnames[OV_DNS_SERVER_DEV_LISTEN_MAX][IF_NAMESIZE];
 	size_t n;
 	int *results;
@@ -1096,9 +1096,9 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 }
 
 /*
- * Make the device listeners exactly r->addr on each of r->ifnames: close those not asked
- * for (another address, a device no longer listed, or one whose ifindex changed: the link
- * was recreated), keep the others, bind the missing ones. Event thread (or before it runs).
+ * Make the device listeners exactly the pairs (r->addrs[k], r->ifnames[k]): close those not
+ * asked for (a pair no longer listed, or one whose device's ifindex changed: the link was
+ * recreated), keep the others, bind the missing ones. Event thread (or before it runs).
  */
 static int do_dev_req(struct ov_dns_server *s, struct dev_req *r)
 {
@@ -1112,7 +1112,8 @@ static int do_dev_req(struct ov_dns_server *s, struct dev_req *r)
 		if (!l->used)
 			continue;
 		for (size_t k = 0; k < r->n && !keep; k++)
-			keep = !strcmp(l->ifname, r->ifnames[k]) && same_addr(&l->addr, &r->addr) &&
+			keep = !strcmp(l->ifname, r->ifnames[k]) &&
+			       same_addr(&l->addr, &r->addrs[k]) &&
 			       l->ifindex == (int)if_nametoindex(r->ifnames[k]);
 		if (!keep)
 			listener_close(l);
@@ -1126,7 +1127,8 @@ static int do_dev_req(struct ov_dns_server *s, struct dev_req *r)
 			const struct listener *l = &s->listeners[i];
 
 			if (l->used)
-				have = !strcmp(l->ifname, r->ifnames[k]);
+				have = !strcmp(l->ifname, r->ifnames[k]) &&
+				       same_addr(&l->addr, &r->addrs[k]);
 			else if (free_slot == SIZE_MAX)
 				free_slot = i;
 		}
@@ -1136,7 +1138,7 @@ static int do_dev_req(struct ov_dns_server *s, struct dev_req *r)
 		if (!have && free_slot != SIZE_MAX) {
 			struct listener *l = &s->listeners[free_slot];
 
-			e = bind_listener(l, &r->addr, r->ifnames[k]);
+			e = bind_listener(l, &r->addrs[k], r->ifnames[k]);
 			if (e == 0) {
 				l->used = l->dev = true;
 				l->gen++;
@@ -1164,30 +1166,37 @@ static void serve_dev_req(struct ov_dns_server *s)
 	pthread_mutex_unlock(&s->req_lock);
 }
 
-int ov_dns_server_set_dev_listeners(struct ov_dns_server *s, const struct sockaddr_storage *addr,
-				    const char *const *ifnames, size_t n, int *results)
+static bool dev_addr_valid(const struct sockaddr_storage *a)
+{
+	return a && (a->ss_family == AF_INET || a->ss_family == AF_INET6) && sa_port(a) != 0;
+}
+
+int ov_dns_server_set_dev_pairs(struct ov_dns_server *s, const struct ov_dns_server_dev *devs,
+				size_t n, int *results)
 {
 	struct dev_req *q;
 	uint64_t one = 1;
 	int r;
 
-	if (!s || !addr || (addr->ss_family != AF_INET && addr->ss_family != AF_INET6) ||
-	    n > OV_DNS_SERVER_DEV_LISTEN_MAX || (n && !ifnames))
+	if (!s || n > OV_DNS_SERVER_DEV_LISTEN_MAX || (n && !devs))
 		return -EINVAL;
 	for (size_t k = 0; k < n; k++) {
-		if (!ifnames[k] || !*ifnames[k] || strlen(ifnames[k]) >= IF_NAMESIZE)
+		const char *name = devs[k].ifname;
+
+		if (!name || !*name || strlen(name) >= IF_NAMESIZE || !dev_addr_valid(&devs[k].addr))
 			return -EINVAL;
 		for (size_t j = 0; j < k; j++)
-			if (!strcmp(ifnames[j], ifnames[k]))
+			if (!strcmp(devs[j].ifname, name) && same_addr(&devs[j].addr, &devs[k].addr))
 				return -EINVAL;
 	}
 	pthread_mutex_lock(&s->req_serial);
 	pthread_mutex_lock(&s->req_lock);
 	q = &s->req;
-	q->addr = *addr;
 	q->n = n;
-	for (size_t k = 0; k < n; k++)
-		snprintf(q->ifnames[k], sizeof(q->ifnames[k]), "%s", ifnames[k]);
+	for (size_t k = 0; k < n; k++) {
+		q->addrs[k] = devs[k].addr;
+		snprintf(q->ifnames[k], sizeof(q->ifnames[k]), "%s", devs[k].ifname);
+	}
 	q->results = results;
 	if (!s->started) {
 		r = do_dev_req(s, q); /* no event thread yet: ours to do */
@@ -1204,6 +1213,30 @@ int ov_dns_server_set_dev_listeners(struct ov_dns_server *s, const struct sockad
 	q->results = NULL;
 	pthread_mutex_unlock(&s->req_lock);
 	pthread_mutex_unlock(&s->req_serial);
+	return r;
+}
+
+int ov_dns_server_set_dev_listeners(struct ov_dns_server *s, const struct sockaddr_storage *addr,
+				    const char *const *ifnames, size_t n, int *results)
+{
+	struct ov_dns_server_dev *devs;
+	int r;
+
+	if (!s || !dev_addr_valid(addr) || n > OV_DNS_SERVER_DEV_LISTEN_MAX || (n && !ifnames))
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++)
+		for (size_t j = 0; j < k; j++)
+			if (ifnames[j] && ifnames[k] && !strcmp(ifnames[j], ifnames[k]))
+				return -EINVAL;
+	devs = calloc(n ? n : 1, sizeof(*devs));
+	if (!devs)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++) {
+		devs[k].ifname = ifnames[k];
+		devs[k].addr = *addr;
+	}
+	r = ov_dns_server_set_dev_pairs(s, devs, n, results);
+	free(devs);
 	return r;
 }
 

@@ -50,10 +50,11 @@
  *   that arrived on that interface reach them, whatever their destination address says. A
  *   node serves its overlay address on the WireGuard interface, never on the underlay, where
  *   a host that routes the overlay address via the node would otherwise reach the resolver.
- *   Device listeners (ov_dns_server_set_dev_listeners) are one address on a changing set of
- *   devices (a node's local bridges, whose containers ask the node's overlay address); they
- *   are changed by the event thread between two batches of events, so no event is ever
- *   handled for a socket closed in the meantime (slots carry a generation).
+ *   Device listeners (ov_dns_server_set_dev_pairs) are a changing set of (device, address)
+ *   pairs (a node's local bridges, whose containers ask the node's overlay address on the
+ *   DNS port and their gateway on port 53); they are changed by the event thread between
+ *   two batches of events, so no event is ever handled for a socket closed in the meantime
+ *   (slots carry a generation).
  * - Listeners bind with IP_FREEBIND / IPV6_FREEBIND (the overlay address may not exist yet),
  *   v6 sockets are V6ONLY, and replies on UDP leave from the address the query arrived on
  *   (IP_PKTINFO / IPV6_PKTINFO), so a wildcard listener also answers from the right source.
@@ -73,7 +74,9 @@
 enum {
 	OV_DNS_SERVER_DEFAULT_PORT = 15353, /* REF DEFAULT_DNS_PORT */
 	OV_DNS_SERVER_LISTEN_MAX = 16,	    /* listen addresses */
-	OV_DNS_SERVER_DEV_LISTEN_MAX = 64,  /* device listeners (one per local bridge) */
+	/* Device listeners: a node's 64 service bridges (leader.h's quota) times the three each
+	 * gets (the overlay address, and the gateway's IPv4 and IPv6 on port 53), and room. */
+	OV_DNS_SERVER_DEV_LISTEN_MAX = 256,
 	OV_DNS_SERVER_UPSTREAMS_MAX = 8,
 	OV_DNS_SERVER_UPSTREAM_TIMEOUT_MS = 2000, /* REF: 2 s per attempt */
 	OV_DNS_SERVER_UPSTREAM_ATTEMPTS_MAX = 4,  /* passes over the upstream list */
@@ -189,15 +192,30 @@ int ov_dns_server_listen_error(const struct ov_dns_server *s, size_t i);
 
 /* ---- Thread-safe, callable while running -------------------------------------------------- */
 
+/* One device listener: addr (AF_INET or AF_INET6, port not 0) bound to ifname. */
+struct ov_dns_server_dev {
+	const char *ifname;
+	struct sockaddr_storage addr;
+};
+
 /*
- * The device listeners become exactly addr (its port as given; not 0) bound to each of
- * ifnames[0..n) (0..OV_DNS_SERVER_DEV_LISTEN_MAX distinct names): listeners of devices no
- * longer named, or of another address, or whose device was recreated (its ifindex changed),
- * are closed; the others are kept as they are; missing ones are bound. results (optional, n
- * entries): 0 or the bind error of each device (-ENODEV when the link does not exist yet:
- * call again later). Returns 0, the first error of results, -EINVAL (bad arguments, nothing
- * changed) or -ESHUTDOWN (the event thread has stopped). Waits for the event thread when it
- * runs; must not be called from the event thread (callbacks of edit_zone).
+ * The device listeners become exactly devs[0..n) (0..OV_DNS_SERVER_DEV_LISTEN_MAX distinct
+ * (ifname, addr) pairs; a device may carry several addresses, e.g. a service bridge's
+ * gateway on port 53 and the node's overlay address): pairs no longer named, or whose device
+ * was recreated (its ifindex changed), are closed; the others are kept as they are; missing
+ * ones are bound. results (optional, n entries): 0 or each pair's bind error (-ENODEV when
+ * the link does not exist yet, -EACCES for port 53 without CAP_NET_BIND_SERVICE). Returns 0,
+ * the first error of results, -EINVAL (bad arguments, nothing changed) or -ESHUTDOWN (the
+ * event thread has stopped). Waits for the event thread when it runs; must not be called from
+ * the event thread (callbacks of edit_zone).
+ */
+int ov_dns_server_set_dev_pairs(struct ov_dns_server *s, const struct ov_dns_server_dev *devs,
+				size_t n, int *results);
+
+/*
+ * The same with one address for every device: addr (its port as given; not 0) bound to
+ * each of ifnames[0..n) (0..OV_DNS_SERVER_DEV_LISTEN_MAX distinct names); the other device
+ * listeners are closed. Returns as ov_dns_server_set_dev_pairs, or -ENOMEM.
  */
 int ov_dns_server_set_dev_listeners(struct ov_dns_server *s, const struct sockaddr_storage *addr,
 				    const char *const *ifnames, size_t n, int *results);

@@ -1624,6 +1624,107 @@ static void test_dig(void **state)
 	stub_stop(&st);
 }
 
+/* A port free for UDP and TCP on ip right now (for device listeners, which need one). */
+static uint16_t free_port(int family, const char *ip)
+{
+	struct sockaddr_storage a = sa(family, ip, 0);
+	socklen_t len = sa_len(&a);
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint16_t port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, len), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&a)->sin_port
+				       : ((struct sockaddr_in6 *)&a)->sin6_port);
+	close(fd);
+	return port;
+}
+
+static bool answers(int family, const char *ip, uint16_t port)
+{
+	uint8_t q[512];
+	size_t ql = mkquery(q, sizeof(q), 0x5353, "db.zlayer.local", OV_DNS_TYPE_A, 0);
+	struct parsed p;
+	ssize_t n = udp_ask(family, ip, port, q, ql, RBUF, sizeof(RBUF), 300);
+
+	if (n <= 0)
+		return false;
+	parse_reply(RBUF, (size_t)n, &p);
+	return has_addr(&p, "10.200.0.20");
+}
+
+/*
+ * Device listeners as (device, address) pairs (a bridge carries the node's overlay address
+ * on the DNS port and its gateway on port 53): several addresses on one device, each pair
+ * kept, closed or bound as the new set says; duplicates, port 0 and bad families refused
+ * without a change; a missing device reported per pair. Needs root (SO_BINDTODEVICE).
+ */
+static void test_dev_pairs(void **state)
+{
+	struct sockaddr_storage listen = sa(AF_INET, "127.0.0.1", 0);
+	struct ov_dns_server_config cfg = {.listen = &listen, .n_listen = 1};
+	struct ov_dns_server *srv;
+	struct ov_dns_server_dev d[4];
+	uint16_t p1 = free_port(AF_INET, "127.0.0.1"), p2, p6;
+	int res[4];
+
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	do
+		p2 = free_port(AF_INET, "127.0.0.1");
+	while (p2 == p1);
+	p6 = free_port(AF_INET6, "::1");
+	assert_int_equal(ov_dns_server_new(&cfg, make_zone("10.200.0.10"), &srv), 0);
+	assert_int_equal(ov_dns_server_start(srv), 0);
+	d[0] = (struct ov_dns_server_dev){.ifname = "lo", .addr = sa(AF_INET, "127.0.0.1", p1)};
+	d[1] = (struct ov_dns_server_dev){.ifname = "lo", .addr = sa(AF_INET, "127.0.0.1", p2)};
+	d[2] = (struct ov_dns_server_dev){.ifname = "lo", .addr = sa(AF_INET6, "::1", p6)};
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, d, 3, res), 0);
+	assert_int_equal(res[0] | res[1] | res[2], 0);
+	assert_true(answers(AF_INET, "127.0.0.1", p1));
+	assert_true(answers(AF_INET, "127.0.0.1", p2));
+	assert_true(answers(AF_INET6, "::1", p6));
+
+	/* Refused, nothing changed: a duplicate pair, port 0, a bad family, a bad name. */
+	d[3] = d[1];
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, d, 4, res), -EINVAL);
+	d[3] = (struct ov_dns_server_dev){.ifname = "lo", .addr = sa(AF_INET, "127.0.0.1", 0)};
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, d, 4, res), -EINVAL);
+	d[3].addr.ss_family = AF_UNIX;
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, d, 4, res), -EINVAL);
+	d[3] = (struct ov_dns_server_dev){.ifname = "", .addr = sa(AF_INET, "127.0.0.1", p1)};
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, d, 4, res), -EINVAL);
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, d, OV_DNS_SERVER_DEV_LISTEN_MAX + 1, res),
+			 -EINVAL);
+	assert_true(answers(AF_INET, "127.0.0.1", p1) && answers(AF_INET, "127.0.0.1", p2));
+
+	/* The same device, one address fewer, and a device that does not exist. */
+	d[0] = d[1];
+	d[1] = (struct ov_dns_server_dev){.ifname = "wzznodev0", .addr = sa(AF_INET, "127.0.0.1", p1)};
+	res[0] = res[1] = 99;
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, d, 2, res), -ENODEV);
+	assert_int_equal(res[0], 0);
+	assert_int_equal(res[1], -ENODEV);
+	assert_false(answers(AF_INET, "127.0.0.1", p1));
+	assert_true(answers(AF_INET, "127.0.0.1", p2));
+	assert_false(answers(AF_INET6, "::1", p6));
+
+	/* The one-address form still works on top (lo at p1), and an empty set closes all. */
+	listen = sa(AF_INET, "127.0.0.1", p1);
+	assert_int_equal(ov_dns_server_set_dev_listeners(srv, &listen, (const char *const[]){"lo"}, 1,
+							 NULL),
+			 0);
+	assert_true(answers(AF_INET, "127.0.0.1", p1));
+	assert_false(answers(AF_INET, "127.0.0.1", p2));
+	assert_int_equal(ov_dns_server_set_dev_pairs(srv, NULL, 0, NULL), 0);
+	assert_false(answers(AF_INET, "127.0.0.1", p1));
+	assert_true(answers(AF_INET, "127.0.0.1", ov_dns_server_port(srv, 0)));
+	ov_dns_server_free(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1646,6 +1747,7 @@ int main(void)
 		cmocka_unit_test(test_wildcard_source),
 		cmocka_unit_test(test_accept_out_of_descriptors),
 		cmocka_unit_test(test_dig),
+		cmocka_unit_test(test_dev_pairs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
