@@ -9,6 +9,7 @@
  *   weft_node_leader                                  gauge: 1 on the leader, 0 on a member
  *   weft_peers{state}                                 gauge: peers up, down, pending
  *   weft_peer_receive_bytes_total{peer}, weft_peer_transmit_bytes_total{peer}
+ *   the engine's per-peer packet, handshake and rekey counters (metrics_dev.h), {peer}
  *   weft_peer_last_handshake_timestamp_seconds{peer}  Unix time; 0: none yet
  *   weft_peer_up{peer}                                gauge: the health checker's verdict
  *   weft_peer_rtt_seconds{peer}                       the last probe's round trip (answered
@@ -22,9 +23,9 @@
  *                                                     or expired at the handshake), refused
  *   weft_dns_queries_total{transport}, weft_dns_responses_total{outcome},
  *   weft_dns_forward_failures_total{reason}           the DNS server's own counters
- * With --metrics-peer-labels=false the per-peer byte counters are summed without a peer
- * label (a removed peer's bytes then leave the sum: Prometheus reads that as a reset), and
- * the other per-peer series are left out; weft_peers{state} stays.
+ * With --metrics-peer-labels=false the per-peer byte, packet, handshake and rekey counters
+ * are summed without a peer label (a removed peer's bytes then leave the sum: Prometheus reads that
+ * as a reset), and the other per-peer series are left out; weft_peers{state} stays.
  *
  * Must not: hold the node lock while it asks the device or the DNS server.
  */
@@ -61,6 +62,7 @@ static void collect_node(struct metrics_writer *w, void *ctx)
 		const struct dmn_health *h;
 	} * peers;
 	bool labels = m->dev.peer_labels;
+	struct dmn_metrics_peer *mp;
 
 	if (dp_device_peers_stats(n->dev, &dp, &ndp))
 		ndp = 0;
@@ -134,6 +136,14 @@ static void collect_node(struct metrics_writer *w, void *ctx)
 
 			metrics_sample_u64(w, &l, 1, peers[i].d ? peers[i].d->tx_bytes : 0);
 		}
+	}
+	mp = calloc(np ? np : 1, sizeof(*mp));
+	if (mp) {
+		for (size_t i = 0; i < np; i++)
+			mp[i] = (struct dmn_metrics_peer){peers[i].name,
+							  peers[i].d ? &peers[i].d->counters : NULL};
+		dmn_metrics_peer_counters(w, "peer", mp, np, labels);
+		free(mp);
 	}
 	if (labels && np) {
 		static const struct {

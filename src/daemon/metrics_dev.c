@@ -3,6 +3,7 @@
  * daemon/metrics_dev — the device's metrics for weftd and weft-wg (see metrics_dev.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,108 @@ void dmn_metrics_collect_build(struct metrics_writer *w, void *ctx)
 		metrics_sample_u64(w, l, 2, 1);
 }
 
+/* One sample of a family: up to two labels of its own, and the counter it reads. */
+struct peer_sub {
+	const char *k1, *v1, *k2, *v2;
+	size_t off; /* of a uint64_t in struct wg_peer_counters */
+};
+
+#define OFF(f) offsetof(struct wg_peer_counters, f)
+
+static const struct peer_sub subs_rxp[] = {{NULL, NULL, NULL, NULL, OFF(rx_packets)}};
+static const struct peer_sub subs_txp[] = {{NULL, NULL, NULL, NULL, OFF(tx_packets)}};
+static const struct peer_sub subs_msg[] = {
+	{"message", "initiation", "direction", "sent", OFF(initiations_sent)},
+	{"message", "initiation", "direction", "received", OFF(initiations_received)},
+	{"message", "response", "direction", "sent", OFF(responses_sent)},
+	{"message", "response", "direction", "received", OFF(responses_received)},
+};
+static const struct peer_sub subs_hs[] = {{NULL, NULL, NULL, NULL, OFF(handshakes_completed)}};
+static const struct peer_sub subs_fail[] = {
+	{"reason", "timeout", NULL, NULL, OFF(failures[WG_HSF_TIMEOUT])},
+	{"reason", "gave_up", NULL, NULL, OFF(failures[WG_HSF_GAVE_UP])},
+	{"reason", "auth", NULL, NULL, OFF(failures[WG_HSF_AUTH])},
+	{"reason", "replay_timestamp", NULL, NULL, OFF(failures[WG_HSF_REPLAY_TIMESTAMP])},
+	{"reason", "flood", NULL, NULL, OFF(failures[WG_HSF_FLOOD])},
+};
+static const struct peer_sub subs_rekey[] = {{NULL, NULL, NULL, NULL, OFF(rekeys)}};
+
+#undef OFF
+
+static const struct {
+	const char *name, *help;
+	const struct peer_sub *subs;
+	size_t n;
+} peer_families[] = {
+	{"weft_peer_receive_packets_total",
+	 "Authenticated WireGuard datagrams received from the peer (data, keepalives, handshake "
+	 "messages).",
+	 subs_rxp, 1},
+	{"weft_peer_transmit_packets_total",
+	 "WireGuard datagrams sent to the peer (data, keepalives, handshake messages).", subs_txp,
+	 1},
+	{"weft_peer_handshake_messages_total",
+	 "Handshake messages with the peer: initiations (first attempts and retries) and "
+	 "responses, sent and received (authenticated).",
+	 subs_msg, sizeof(subs_msg) / sizeof(subs_msg[0])},
+	{"weft_peer_handshakes_total",
+	 "Handshakes completed with the peer (initiator: response received; responder: first "
+	 "packet under the new keys).",
+	 subs_hs, 1},
+	{"weft_peer_handshake_failures_total",
+	 "Handshakes with the peer that did not complete, by reason: timeout (no response in 5 s, "
+	 "retried), gave_up (retries exhausted), auth (its message failed to decrypt), "
+	 "replay_timestamp, flood (its initiation was stale or too soon).",
+	 subs_fail, sizeof(subs_fail) / sizeof(subs_fail[0])},
+	{"weft_peer_session_rekeys_total",
+	 "Sessions derived with the peer while a session existed (rekeys, and handshakes that "
+	 "replaced live keys).",
+	 subs_rekey, 1},
+};
+
+static uint64_t peer_counter(const struct wg_peer_counters *c, size_t off)
+{
+	uint64_t v;
+
+	if (!c)
+		return 0;
+	memcpy(&v, (const uint8_t *)c + off, sizeof(v));
+	return v;
+}
+
+void dmn_metrics_peer_counters(struct metrics_writer *w, const char *label_name,
+			       const struct dmn_metrics_peer *p, size_t n, bool labels)
+{
+	for (size_t f = 0; f < sizeof(peer_families) / sizeof(peer_families[0]); f++) {
+		if (metrics_family(w, peer_families[f].name, METRICS_COUNTER,
+				   peer_families[f].help))
+			return;
+		for (size_t s = 0; s < peer_families[f].n; s++) {
+			const struct peer_sub *u = &peer_families[f].subs[s];
+			struct metrics_label l[3];
+			size_t nl = 0;
+			uint64_t sum = 0;
+
+			if (labels)
+				l[nl++] = (struct metrics_label){label_name, NULL};
+			if (u->k1)
+				l[nl++] = (struct metrics_label){u->k1, u->v1};
+			if (u->k2)
+				l[nl++] = (struct metrics_label){u->k2, u->v2};
+			for (size_t i = 0; i < n; i++) {
+				if (!labels) {
+					sum += peer_counter(p[i].c, u->off);
+					continue;
+				}
+				l[0].value = p[i].label;
+				metrics_sample_u64(w, l, nl, peer_counter(p[i].c, u->off));
+			}
+			if (!labels)
+				metrics_sample_u64(w, l, nl, sum);
+		}
+	}
+}
+
 static void b64(const uint8_t k[32], char out[45])
 {
 	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -55,6 +158,8 @@ static void peers_by_key(struct metrics_writer *w, struct dmn_metrics_dev *m)
 	struct dp_peer_stats *p = NULL;
 	size_t n = 0;
 	uint64_t rx = 0, tx = 0;
+	char(*keys)[45] = NULL; /* the label values, alive while the families are written */
+	struct dmn_metrics_peer *mp = NULL;
 
 	if (dp_device_peers_stats(m->dev, &p, &n))
 		n = 0;
@@ -64,6 +169,8 @@ static void peers_by_key(struct metrics_writer *w, struct dmn_metrics_dev *m)
 		rx += p[i].rx_bytes;
 		tx += p[i].tx_bytes;
 	}
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	mp = calloc(n ? n : 1, sizeof(*mp));
 	static const char *const fam[3][2] = {
 		{"weft_peer_receive_bytes_total",
 		 "Bytes received from the peer (WireGuard datagrams)."},
@@ -92,6 +199,15 @@ static void peers_by_key(struct metrics_writer *w, struct dmn_metrics_dev *m)
 						    : p[i].last_handshake_sec);
 		}
 	}
+	if (keys && mp) {
+		for (size_t i = 0; i < n; i++) {
+			b64(p[i].public_key, keys[i]);
+			mp[i] = (struct dmn_metrics_peer){keys[i], &p[i].counters};
+		}
+		dmn_metrics_peer_counters(w, "public_key", mp, n, m->peer_labels);
+	}
+	free(mp);
+	free(keys);
 	free(p);
 }
 

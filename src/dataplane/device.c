@@ -102,11 +102,15 @@ void dp_send_to_peer(struct dp_device *d, struct dp_peer *p, const uint8_t *msg,
 /*
  * The engine counts a handshake message in tx_bytes when it writes it; a message the kernel
  * did not take (no route, no buffer) was not sent, and the kernel and wireguard-go count
- * only what was: take it back. `lock` held.
+ * only what was: take it back, with the packet and the message counted. `lock` held.
  */
-static void tx_bytes_not_sent(struct wg_peer *wp, size_t len)
+static void tx_bytes_not_sent(struct wg_peer *wp, size_t len, uint64_t *message_counter)
 {
 	wp->tx_bytes = wp->tx_bytes >= len ? wp->tx_bytes - len : 0;
+	if (wp->counters.tx_packets)
+		wp->counters.tx_packets--;
+	if (*message_counter)
+		(*message_counter)--;
 }
 
 static void send_initiation(struct dp_device *d, struct dp_peer *p, bool retry, uint64_t now)
@@ -117,7 +121,7 @@ static void send_initiation(struct dp_device *d, struct dp_peer *p, bool retry, 
 		return;
 	if (wg_peer_initiation(p->wg, retry, now, msg) == WG_TX_OK &&
 	    !send_to_peer(d, p, msg, sizeof(msg)))
-		tx_bytes_not_sent(p->wg, sizeof(msg));
+		tx_bytes_not_sent(p->wg, sizeof(msg), &p->wg->counters.initiations_sent);
 }
 
 /*
@@ -881,7 +885,8 @@ static void *hs_thread(void *arg)
 			pthread_rwlock_unlock(&d->udp_lock);
 			/* A response is counted by the engine (a cookie reply is no peer's). */
 			if (r == WG_RX_HANDSHAKE_INIT && rx.peer && !m.sent)
-				tx_bytes_not_sent(rx.peer, rx.reply_len);
+				tx_bytes_not_sent(rx.peer, rx.reply_len,
+						  &rx.peer->counters.responses_sent);
 		}
 		if (rx.peer) {
 			struct dp_peer *p = rx.peer->user;
@@ -1342,6 +1347,7 @@ static void peer_stats(const struct wg_peer *wp, struct dp_peer_stats *ret)
 	ret->last_handshake_sec = (uint64_t)p->last_handshake.tv_sec;
 	ret->rx_bytes = wp->rx_bytes;
 	ret->tx_bytes = wp->tx_bytes;
+	ret->counters = wp->counters;
 }
 
 int dp_device_peer_stats(struct dp_device *d, const uint8_t key[static 32],

@@ -91,6 +91,7 @@ struct dp_peer_stats {
 	struct wg_endpoint endpoint;
 	uint64_t last_handshake_sec; /* wall clock; 0 = never */
 	uint64_t rx_bytes, tx_bytes;
+	struct wg_peer_counters counters; /* packets, handshakes, rekeys (wg/wg.h) */
 };
 /* The peer with this key: 0, or -ENOENT. O(1): the engine's key table. */
 int dp_device_peer_stats(struct dp_device *d, const uint8_t key[static 32],

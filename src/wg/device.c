@@ -44,6 +44,19 @@ const char *wg_rx_result_name(enum wg_rx_result r)
 	return (unsigned)r < WG_RX__COUNT && rx_names[r] ? rx_names[r] : "unknown";
 }
 
+static const char *const hsf_names[WG_HSF__COUNT] = {
+	[WG_HSF_TIMEOUT] = "timeout",
+	[WG_HSF_GAVE_UP] = "gave_up",
+	[WG_HSF_AUTH] = "auth",
+	[WG_HSF_REPLAY_TIMESTAMP] = "replay_timestamp",
+	[WG_HSF_FLOOD] = "flood",
+};
+
+const char *wg_hs_failure_name(enum wg_hs_failure f)
+{
+	return (unsigned)f < WG_HSF__COUNT && hsf_names[f] ? hsf_names[f] : "unknown";
+}
+
 int wg_device_init(struct wg_device *dev, const struct wg_env *env)
 {
 	uint8_t seed[16];
@@ -182,6 +195,8 @@ static enum wg_rx_result receive_initiation(struct wg_device *dev, uint8_t *pkt,
 	rx->peer = peer;
 	rx->roam = true;
 	peer->rx_bytes += WG_MSG_INITIATION_LEN;
+	peer->counters.rx_packets++;
+	peer->counters.initiations_received++;
 	wg_timers_any_authenticated_packet_received(peer);
 	wg_timers_any_authenticated_packet_traversal(peer, now);
 	if (wg_handshake_create_response(peer, now, reply) ||
@@ -192,6 +207,8 @@ static enum wg_rx_result receive_initiation(struct wg_device *dev, uint8_t *pkt,
 	rx->reply = reply;
 	rx->reply_len = WG_MSG_RESPONSE_LEN;
 	peer->tx_bytes += WG_MSG_RESPONSE_LEN;
+	peer->counters.tx_packets++;
+	peer->counters.responses_sent++;
 	wg_timers_any_authenticated_packet_traversal(peer, now);
 	wg_timers_any_authenticated_packet_sent(peer);
 	return WG_RX_HANDSHAKE_INIT;
@@ -213,6 +230,8 @@ static enum wg_rx_result receive_response(struct wg_device *dev, uint8_t *pkt,
 	rx->peer = peer;
 	rx->roam = true;
 	peer->rx_bytes += WG_MSG_RESPONSE_LEN;
+	peer->counters.rx_packets++;
+	peer->counters.responses_received++;
 	wg_timers_any_authenticated_packet_received(peer);
 	wg_timers_any_authenticated_packet_traversal(peer, now);
 	if (wg_handshake_begin_session(peer, now)) {

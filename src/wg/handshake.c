@@ -77,6 +77,8 @@ enum wg_tx_result wg_peer_initiation(struct wg_peer *peer, bool retry, uint64_t 
 
 	peer->last_sent_handshake = now;
 	peer->tx_bytes += WG_MSG_INITIATION_LEN;
+	peer->counters.tx_packets++;
+	peer->counters.initiations_sent++;
 	wg_timers_any_authenticated_packet_traversal(peer, now);
 	wg_timers_any_authenticated_packet_sent(peer);
 	wg_timers_handshake_initiated(peer, now);
@@ -111,17 +113,21 @@ enum wg_rx_result wg_handshake_consume_initiation(struct wg_device *dev, const u
 	}
 	if (!peer->ss_valid)
 		goto out;
-	if (noise_read_msg1_payload(&s, peer->static_static, body, timestamp, sizeof(timestamp)))
+	if (noise_read_msg1_payload(&s, peer->static_static, body, timestamp, sizeof(timestamp))) {
+		peer->counters.failures[WG_HSF_AUTH]++;
 		goto out;
+	}
 
 	hs = &peer->hs;
 	/* TAI64N is big-endian, so bytewise order is time order (§5.1 replay). */
 	if (hs->have_consumed && memcmp(timestamp, hs->latest_timestamp, WG_TAI64N_LEN) <= 0) {
 		res = WG_RX_DROP_REPLAY_TIMESTAMP;
+		peer->counters.failures[WG_HSF_REPLAY_TIMESTAMP]++;
 		goto out;
 	}
 	if (hs->have_consumed && now - hs->last_initiation_consumption < WG_INITIATION_MIN_INTERVAL) {
 		res = WG_RX_DROP_FLOOD;
+		peer->counters.failures[WG_HSF_FLOOD]++;
 		goto out;
 	}
 
@@ -201,8 +207,10 @@ enum wg_rx_result wg_handshake_consume_response(struct wg_device *dev, const uin
 	memcpy(s.ck, hs->ck, sizeof(s.ck));
 	memcpy(s.h, hs->h, sizeof(s.h));
 	if (noise_read_msg2(&s, hs->e_priv, dev->static_priv, peer->psk,
-			    msg + WG_RESP_OFF_EPHEMERAL, empty, 0, remote_e))
+			    msg + WG_RESP_OFF_EPHEMERAL, empty, 0, remote_e)) {
+		peer->counters.failures[WG_HSF_AUTH]++;
 		goto out;
+	}
 
 	memcpy(hs->remote_e, remote_e, WG_KEY_LEN);
 	hs->remote_index = get_le32(msg + WG_RESP_OFF_SENDER);
@@ -297,6 +305,8 @@ int wg_handshake_begin_session(struct wg_peer *peer, uint64_t now)
 	/* The keypair takes over the handshake's index: the peer already addresses it. */
 	wg_index_replace(dev, &hs->entry, &kp->entry);
 	wg_handshake_clear(peer);
+	if (peer->cur)
+		peer->counters.rekeys++;
 	add_new_keypair(peer, kp);
 	peer->timers.sent_lastminute_handshake = false;
 	wg_timers_session_derived(peer, now);

@@ -88,6 +88,7 @@ enum wg_tx_result wg_peer_encrypt(struct wg_peer *peer, uint8_t *buf, size_t len
 void wg_data_tx_finish(struct wg_peer *peer, size_t wire_len, bool keepalive, uint64_t now)
 {
 	peer->tx_bytes += wire_len;
+	peer->counters.tx_packets++;
 	wg_timers_any_authenticated_packet_traversal(peer, now);
 	wg_timers_any_authenticated_packet_sent(peer);
 	if (!keepalive)
@@ -191,6 +192,7 @@ enum wg_rx_result wg_data_rx_finish(struct wg_keypair *kp, uint64_t counter, uin
 		rx->actions |= WG_ACT_SEND_STAGED | WG_ACT_HANDSHAKE_DONE;
 	}
 	peer->rx_bytes += len;
+	peer->counters.rx_packets++;
 	if (needs_rekey_on_recv(peer, now))
 		rx->actions |= WG_ACT_SEND_INITIATION;
 	wg_timers_any_authenticated_packet_received(peer);

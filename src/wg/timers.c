@@ -233,6 +233,7 @@ void wg_timers_handshake_complete(struct wg_peer *peer, uint64_t now)
 	peer->timers.handshake_attempts = 0;
 	peer->timers.sent_lastminute_handshake = false;
 	peer->last_handshake = now;
+	peer->counters.handshakes_completed++;
 }
 
 /* Call when a new keypair was derived (either role). */
@@ -280,10 +281,12 @@ unsigned wg_peer_timers_run(struct wg_peer *peer, uint64_t now)
 			/* Give up (after MAX + 2 attempts in all); keep keys until zeroing. */
 			t->send_keepalive = 0;
 			act |= WG_ACT_FLUSH_STAGED;
+			peer->counters.failures[WG_HSF_GAVE_UP]++;
 			if (!t->zero_key_material)
 				arm(peer, &t->zero_key_material, now + WG_ZERO_KEYS_AFTER);
 		} else {
 			t->handshake_attempts++;
+			peer->counters.failures[WG_HSF_TIMEOUT]++;
 			act |= WG_ACT_SEND_INITIATION | WG_ACT_INITIATION_RETRY | WG_ACT_CLEAR_SRC;
 		}
 	}

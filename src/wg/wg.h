@@ -186,6 +186,35 @@ struct wg_timers {
 
 struct wg_device;
 
+/* Why a handshake with a known peer did not complete; keep wg_hs_failure_name() in sync. */
+enum wg_hs_failure {
+	WG_HSF_TIMEOUT = 0,       /* no response within REKEY_TIMEOUT: the initiation is retried */
+	WG_HSF_GAVE_UP,           /* retries exhausted (REKEY_ATTEMPT_TIME): staged packets dropped */
+	WG_HSF_AUTH,              /* the peer's initiation payload or response failed to decrypt */
+	WG_HSF_REPLAY_TIMESTAMP,  /* the peer's initiation: TAI64N not newer than the last one */
+	WG_HSF_FLOOD,             /* the peer's initiation within 20 ms of the last accepted one */
+	WG_HSF__COUNT
+};
+
+const char *wg_hs_failure_name(enum wg_hs_failure f);
+
+/*
+ * What happened with a peer, for the metrics: counted where rx_bytes and tx_bytes are, under
+ * the same serialisation (the device's lock), so plain integers and nothing per packet but an
+ * increment. Monotonic, except that the device takes a handshake message back (bytes, packet
+ * and message) when the kernel did not take it, as it does with the bytes.
+ */
+struct wg_peer_counters {
+	uint64_t rx_packets, tx_packets; /* authenticated datagrams: data, keepalives, handshakes */
+	uint64_t initiations_sent;       /* first attempts and retries */
+	uint64_t initiations_received;   /* authenticated and fresh */
+	uint64_t responses_sent, responses_received;
+	uint64_t handshakes_completed;   /* initiator: response consumed; responder: first
+					  * packet under the new keys (wg_timers_handshake_complete) */
+	uint64_t rekeys;                 /* sessions derived while a current session existed */
+	uint64_t failures[WG_HSF__COUNT];
+};
+
 struct wg_peer {
 	struct wg_device *dev;
 	struct wg_peer *hash_next; /* public-key table chain */
@@ -208,6 +237,7 @@ struct wg_peer {
 	uint64_t last_sent_handshake; /* ns, 0 = never */
 	uint64_t last_handshake;      /* ns of the last completed handshake, 0 = never */
 	uint64_t rx_bytes, tx_bytes;  /* UDP payload bytes, kernel accounting */
+	struct wg_peer_counters counters;
 	uint16_t persistent_keepalive; /* seconds, 0 = off */
 
 	/*

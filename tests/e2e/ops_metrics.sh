@@ -4,11 +4,17 @@
 #
 #   n1 (leader, --metrics 127.0.0.1:9100, prometheus on 127.0.0.1:9090 scraping all three)
 #   n2 (--metrics 10.200.0.2:9100: its overlay address)   n3 (--metrics 10.200.0.3:9100)
-#   all on br0 in "ul", 198.18.0.0/24;  w1: a bare weft-wg with --metrics 127.0.0.1:9101
+#   all on br0 in "ul", 198.18.0.0/24;  w1: a bare weft-wg with --metrics 127.0.0.1:9101,
+#   its peer's endpoint 198.18.1.1 on a veth to w2 [198.18.1.3], where nothing answers
 #
 #   - promtool check metrics on weftd's and weft-wg's output (and with peer labels off)
-#   - Prometheus's HTTP API: n1's weft_peer_receive_bytes_total{peer="n2"} rises while n2
-#     pings n1; n1's rx drop counter rises when garbage is sent to its WireGuard port
+#   - the engine's per-peer counters: packets, handshake messages, handshakes completed,
+#     failures by reason, rekeys (weftd and weft-wg; summed with peer labels off)
+#   - Prometheus's HTTP API: n1's weft_peer_receive_bytes_total{peer="n2"} and
+#     weft_peer_receive_packets_total{peer="n2"} rise while n2 pings n1 (and n2's transmit
+#     packets to n1); n1's handshake counters for n3 rise when n3 restarts; n1's rx drop
+#     counter rises when garbage is sent to its WireGuard port
+#   - weft-wg: a peer that never answers: its initiation counted sent, then a timeout
 #   - refused: an underlay address without --metrics-allow-any, a busy port (clear errors)
 #   - malformed requests get 400 (404, 405, 431 where they apply); 20 slow clients that never
 #     finish a request: weft status and ping keep working, the server closes them at its
@@ -37,6 +43,19 @@ has -E '^weft_node_leader 1$' "$LOGDIR/n1.prom" || fail "n1 not leader in metric
 has -E '^weft_joins_total\{result="admitted"\} 2$' "$LOGDIR/n1.prom" || fail "joins not counted"
 has -E '^weft_build_info\{program="weftd",version="[^"]+"\} 1$' "$LOGDIR/n1.prom" || fail "build info"
 has -E '^weft_dns_queries_total\{transport="udp"\}' "$LOGDIR/n1.prom" || fail "dns counters"
+# The engine's counters: n1 and n2 have exchanged packets and completed a handshake.
+has -E '^weft_peer_receive_packets_total\{peer="n2"\} [1-9][0-9]*$' "$LOGDIR/n1.prom" || fail "no per-peer rx packets"
+has -E '^weft_peer_transmit_packets_total\{peer="n2"\} [1-9][0-9]*$' "$LOGDIR/n1.prom" || fail "no per-peer tx packets"
+has -E '^weft_peer_handshakes_total\{peer="n2"\} [1-9][0-9]*$' "$LOGDIR/n1.prom" || fail "no completed handshake with n2"
+has -E '^weft_peer_handshake_messages_total\{peer="n2",message="(initiation|response)",direction="sent"\} [1-9][0-9]*$' \
+	"$LOGDIR/n1.prom" || fail "no handshake message sent to n2"
+has -E '^weft_peer_handshake_messages_total\{peer="n2",message="(initiation|response)",direction="received"\} [1-9][0-9]*$' \
+	"$LOGDIR/n1.prom" || fail "no handshake message received from n2"
+for r in timeout gave_up auth replay_timestamp flood; do
+	has -E "^weft_peer_handshake_failures_total\\{peer=\"n2\",reason=\"$r\"\\} [0-9]+\$" "$LOGDIR/n1.prom" ||
+		fail "no handshake failure series for reason $r"
+done
+has -E '^weft_peer_session_rekeys_total\{peer="n2"\} [0-9]+$' "$LOGDIR/n1.prom" || fail "no rekey series"
 scrape n2 10.200.0.2:9100 >"$LOGDIR/n2.prom" || fail "scrape n2 on its overlay address"
 promtool check metrics <"$LOGDIR/n2.prom" || fail "promtool on n2"
 has -E '^weft_node_leader 0$' "$LOGDIR/n2.prom" || fail "n2 not a member in metrics"
@@ -52,7 +71,11 @@ wait_for 10 sh -c "ip netns exec $(ns n1) curl -sf --max-time 2 http://10.200.0.
 promtool check metrics <"$LOGDIR/n3.prom" || fail "promtool, peer labels off"
 ! has 'peer=' "$LOGDIR/n3.prom" || fail "peer labels with --metrics-peer-labels=false"
 has -E '^weft_peer_receive_bytes_total [0-9]+$' "$LOGDIR/n3.prom" || fail "no summed bytes"
-ok "--metrics-peer-labels=false: no peer label, bytes summed"
+has -E '^weft_peer_receive_packets_total [0-9]+$' "$LOGDIR/n3.prom" || fail "no summed packets"
+has -E '^weft_peer_handshake_messages_total\{message="initiation",direction="sent"\} [0-9]+$' "$LOGDIR/n3.prom" ||
+	fail "no summed handshake messages"
+has -E '^weft_peer_handshake_failures_total\{reason="timeout"\} [0-9]+$' "$LOGDIR/n3.prom" || fail "no summed failures"
+ok "--metrics-peer-labels=false: no peer label, bytes, packets and handshake counters summed"
 
 # weft-wg --metrics: a bare interface with one peer.
 newns w1
@@ -70,6 +93,27 @@ echo "$out" | has "not a loopback address" || fail "weft-wg's refusal unclear: $
 out=$(in_ns w1 "$WEFT_WG" -f --metrics 127.0.0.1:9101 "$PFX-w2" 2>&1) && fail "weft-wg on a busy port"
 echo "$out" | has "in use by another process" || fail "weft-wg busy port message: $out"
 ok "weft-wg metrics pass promtool; non-loopback and busy port refused: $out"
+
+# weft-wg's handshake counters: the peer's endpoint is routed (a veth to an empty namespace)
+# but nobody answers: the initiation is counted sent, and REKEY_TIMEOUT (5 s + jitter) later
+# a timeout.
+newns w2
+link w1 w2 198.18.1.2/24 198.18.1.3/24
+in_ns w1 ip addr add 10.200.99.2/24 dev "$PFX-w1"
+in_ns w1 ip link set "$PFX-w1" up
+in_ns w1 ping -c1 -W1 10.200.99.1 >/dev/null 2>&1 || true
+wgscrape() { in_ns w1 curl -sf --max-time 2 http://127.0.0.1:9101/metrics >"$LOGDIR/w1.prom"; }
+wgscrape || fail "scrape weft-wg"
+has -E '^weft_peer_handshake_messages_total\{public_key="[A-Za-z0-9+/]{43}=",message="initiation",direction="sent"\} 1$' \
+	"$LOGDIR/w1.prom" || fail "weft-wg: initiation not counted sent"
+has -E '^weft_peer_transmit_packets_total\{public_key="[A-Za-z0-9+/]{43}="\} 1$' "$LOGDIR/w1.prom" ||
+	fail "weft-wg: the initiation not counted as a packet"
+has -E '^weft_peer_handshakes_total\{public_key="[A-Za-z0-9+/]{43}="\} 0$' "$LOGDIR/w1.prom" ||
+	fail "weft-wg: a handshake completed with nobody"
+wg_timeout() { wgscrape && has -E '^weft_peer_handshake_failures_total\{public_key="[A-Za-z0-9+/]{43}=",reason="timeout"\} [1-9]' "$LOGDIR/w1.prom"; }
+wait_for 12 wg_timeout || fail "weft-wg: no handshake timeout counted after REKEY_TIMEOUT"
+promtool check metrics <"$LOGDIR/w1.prom" || fail "promtool on weft-wg's metrics with handshakes"
+ok "weft-wg: an unanswered initiation counted sent (1 packet), then a timeout; promtool passes"
 
 # A real Prometheus in n1 scraping the three nodes every second.
 cat >"$LOGDIR/prometheus.yml" <<CONF
@@ -100,6 +144,30 @@ b1=$(query "$q")
 python3 -c "import sys; sys.exit(0 if float('$b1') >= float('$b0') + 20 * 1000 else 1)" ||
 	fail "per-peer rx bytes did not rise with the ping: $b0 -> $b1"
 ok "prometheus: n1's rx bytes from n2 rose from $b0 to $b1 during a 20 x 1000-byte ping"
+q='weft_peer_receive_packets_total{instance="127.0.0.1:9100",peer="n2"}'
+q2='weft_peer_transmit_packets_total{instance="10.200.0.2:9100",peer="n1"}'
+p0=$(query "$q"); t0=$(query "$q2")
+[ -n "$p0" ] && [ -n "$t0" ] || fail "no $q or $q2 in prometheus"
+in_ns n2 ping -c 20 -i 0.1 10.200.0.1 >/dev/null || fail "ping n2 -> n1"
+sleep 2.5
+p1=$(query "$q"); t1=$(query "$q2")
+python3 -c "import sys; sys.exit(0 if float('$p1') >= float('$p0') + 20 and float('$t1') >= float('$t0') + 20 else 1)" ||
+	fail "packet counters did not rise with 20 pings: n1 rx $p0 -> $p1, n2 tx $t0 -> $t1"
+ok "prometheus: n1's rx packets from n2 rose from $p0 to $p1, n2's tx packets to n1 from $t0 to $t1 during 20 pings"
+# n3 restarts with fresh keys for its sessions: n1 completes a new handshake with it.
+q='weft_peer_handshakes_total{instance="127.0.0.1:9100",peer="n3"}'
+qm='sum(weft_peer_handshake_messages_total{instance="127.0.0.1:9100",peer="n3"})'
+h0=$(query "$q"); m0=$(query "$qm")
+[ -n "$h0" ] && [ -n "$m0" ] || fail "no $q in prometheus"
+stop_node 3
+start_node 3 --metrics 10.200.0.3:9100 --metrics-peer-labels=false
+wait_for 10 in_ns n3 ping -c1 -W1 10.200.0.1 || fail "ping n3 -> n1 after n3's restart"
+hs_rose() { [ "$(python3 -c "print(int(float('$(query "$q")' or 0) > float('$h0')))")" = 1 ]; }
+wait_for 10 hs_rose || fail "n1's handshakes with n3 did not rise after n3's restart (from $h0)"
+h1=$(query "$q"); m1=$(query "$qm")
+python3 -c "import sys; sys.exit(0 if float('$m1') >= float('$m0') + 2 else 1)" ||
+	fail "handshake messages with n3 did not rise by 2: $m0 -> $m1"
+ok "prometheus: n3 restarted: n1's handshakes with n3 rose from $h0 to $h1, handshake messages from $m0 to $m1"
 q='sum(weft_wireguard_dropped_packets_total{instance="127.0.0.1:9100",direction="rx"})'
 d0=$(query "$q")
 in_ns n3 python3 -c '

@@ -71,6 +71,26 @@ static void test_handshake_and_data(void **state)
 	assert_int_equal(H.node[1].peer->tx_bytes, H.node[0].peer->rx_bytes);
 	/* B received: the initiation, 120 bytes padded to 128, 1340 bytes padded to 1344. */
 	assert_int_equal(H.node[1].peer->rx_bytes, 148 + (32 + 128) + (32 + 1344));
+
+	/* The counters the metrics export: each side's packets are what the other received. */
+	const struct wg_peer_counters *a = &H.node[0].peer->counters,
+				      *b = &H.node[1].peer->counters;
+
+	assert_int_equal(a->tx_packets, 3); /* initiation, two data */
+	assert_int_equal(b->tx_packets, 3); /* response, two data */
+	assert_int_equal(a->tx_packets, b->rx_packets);
+	assert_int_equal(b->tx_packets, a->rx_packets);
+	assert_int_equal(a->initiations_sent, 1);
+	assert_int_equal(a->responses_received, 1);
+	assert_int_equal(a->initiations_received + a->responses_sent, 0);
+	assert_int_equal(b->initiations_received, 1);
+	assert_int_equal(b->responses_sent, 1);
+	assert_int_equal(b->initiations_sent + b->responses_received, 0);
+	assert_int_equal(a->handshakes_completed, 1);
+	assert_int_equal(b->handshakes_completed, 1);
+	assert_int_equal(a->rekeys + b->rekeys, 0);
+	for (int f = 0; f < WG_HSF__COUNT; f++)
+		assert_int_equal(a->failures[f] + b->failures[f], 0);
 }
 
 static void test_responder_initiates(void **state)
@@ -121,6 +141,9 @@ static void test_rekey_after_time(void **state)
 	assert_int_equal(H.node[0].handshakes_done, 2);
 	assert_ptr_not_equal(H.node[0].peer->cur, first);
 	assert_ptr_equal(H.node[0].peer->prev, first);
+	assert_int_equal(H.node[0].peer->counters.handshakes_completed, 2);
+	assert_int_equal(H.node[0].peer->counters.rekeys, 1);
+	assert_int_equal(H.node[1].peer->counters.rekeys, 1);
 	ping(1, false, 10, 4);
 	ping(0, false, 10, 5);
 }
@@ -177,6 +200,13 @@ static void test_retry_then_give_up(void **state)
 	/* 1 + MAX_TIMER_HANDSHAKES + 1 attempts in all, then silence and no staged packets. */
 	assert_int_equal(H.node[0].initiations_sent, WG_MAX_TIMER_HANDSHAKES + 2);
 	assert_int_equal(H.node[0].nstaged, 0);
+	/* Each retry is a timeout, then one give-up; nothing completed. */
+	assert_int_equal(H.node[0].peer->counters.initiations_sent, WG_MAX_TIMER_HANDSHAKES + 2);
+	assert_int_equal(H.node[0].peer->counters.tx_packets, WG_MAX_TIMER_HANDSHAKES + 2);
+	assert_int_equal(H.node[0].peer->counters.failures[WG_HSF_TIMEOUT],
+			 WG_MAX_TIMER_HANDSHAKES + 1);
+	assert_int_equal(H.node[0].peer->counters.failures[WG_HSF_GAVE_UP], 1);
+	assert_int_equal(H.node[0].peer->counters.handshakes_completed, 0);
 	h_advance(&H, 300 * NSEC_PER_SEC, NSEC_PER_SEC);
 	assert_int_equal(H.node[0].initiations_sent, WG_MAX_TIMER_HANDSHAKES + 2);
 }
@@ -335,6 +365,11 @@ static void test_replayed_initiation_and_flood(void **state)
 	assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, msg), WG_TX_OK);
 	memcpy(m.bytes, msg, sizeof(msg));
 	assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_INIT);
+	/* Counted against the peer: one replay, one flood; the two fresh ones received. */
+	assert_int_equal(H.node[1].peer->counters.failures[WG_HSF_REPLAY_TIMESTAMP], 1);
+	assert_int_equal(H.node[1].peer->counters.failures[WG_HSF_FLOOD], 1);
+	assert_int_equal(H.node[1].peer->counters.initiations_received, 2);
+	assert_int_equal(H.node[1].peer->counters.responses_sent, 2);
 }
 
 /* Encrypt one data packet from node i without delivering it. */
@@ -515,6 +550,9 @@ static void test_padding_and_names(void **state)
 	for (int r = 0; r < WG_RX__COUNT; r++)
 		assert_string_not_equal(wg_rx_result_name((enum wg_rx_result)r), "unknown");
 	assert_string_equal(wg_rx_result_name(WG_RX__COUNT), "unknown");
+	for (int f = 0; f < WG_HSF__COUNT; f++)
+		assert_string_not_equal(wg_hs_failure_name((enum wg_hs_failure)f), "unknown");
+	assert_string_equal(wg_hs_failure_name(WG_HSF__COUNT), "unknown");
 }
 
 int main(void)
