@@ -22,6 +22,7 @@
  *   weft_joins_total{result}                          leader: admitted, refused_token (unknown
  *                                                     or expired at the handshake), refused
  *   weft_dns_queries_total{transport}, weft_dns_responses_total{outcome},
+ *   weft_dns_queries_by_type_total{type}, weft_dns_answers_by_rcode_total{rcode},
  *   weft_dns_forward_failures_total{reason}           the DNS server's own counters
  * With --metrics-peer-labels=false the per-peer byte, packet, handshake and rekey counters
  * are summed without a peer label (a removed peer's bytes then leave the sum: Prometheus reads that
@@ -218,6 +219,32 @@ static void collect_dns(struct metrics_writer *w, void *ctx)
 
 		metrics_sample_u64(w, &u, 1, st.queries_udp);
 		metrics_sample_u64(w, &t, 1, st.queries_tcp);
+	}
+	if (!metrics_family(w, "weft_dns_queries_by_type_total", METRICS_COUNTER,
+			    "Well-formed DNS queries, by the type they ask for.")) {
+		static const char *const types[OV_DNS_QTYPE_SLOT__COUNT] = {
+			[OV_DNS_QTYPE_SLOT_A] = "A",	     [OV_DNS_QTYPE_SLOT_AAAA] = "AAAA",
+			[OV_DNS_QTYPE_SLOT_SRV] = "SRV",     [OV_DNS_QTYPE_SLOT_PTR] = "PTR",
+			[OV_DNS_QTYPE_SLOT_OTHER] = "other",
+		};
+
+		for (size_t i = 0; i < OV_DNS_QTYPE_SLOT__COUNT; i++) {
+			struct metrics_label l = {"type", types[i]};
+
+			metrics_sample_u64(w, &l, 1, st.qtype[i]);
+		}
+	}
+	if (!metrics_family(w, "weft_dns_answers_by_rcode_total", METRICS_COUNTER,
+			    "DNS answers sent (from the zone, relayed or errors), by rcode.")) {
+		static const char *const rcodes[OV_DNS_RCODE_SLOTS] = {
+			"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
+		};
+
+		for (size_t i = 0; i < OV_DNS_RCODE_SLOTS; i++) {
+			struct metrics_label l = {"rcode", rcodes[i]};
+
+			metrics_sample_u64(w, &l, 1, st.rcode[i]);
+		}
 	}
 	if (!metrics_family(w, "weft_dns_responses_total", METRICS_COUNTER,
 			    "How each DNS query ended: answered from the zone (by rcode), relayed "

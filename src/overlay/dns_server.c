@@ -393,7 +393,10 @@ static void reply(struct ov_dns_server *s, const struct dns_client *cl, const ui
 	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
 	struct msghdr mh = {0};
 	const struct listener *l;
+	unsigned rc = len >= 4 ? msg[3] & OV_DNS_RCODE_MASK : OV_DNS_RCODE_SLOTS - 1;
 
+	__atomic_fetch_add(&s->stats.rcode[rc < OV_DNS_RCODE_SLOTS - 1 ? rc : OV_DNS_RCODE_SLOTS - 1],
+			   1, __ATOMIC_RELAXED);
 	if (cl->tcp) {
 		struct tcp_conn *c = client_conn(s, cl);
 
@@ -756,6 +759,22 @@ io_error:
 
 /* ---- Queries -------------------------------------------------------------------------------- */
 
+static enum ov_dns_qtype_slot qtype_slot(uint16_t qtype)
+{
+	switch (qtype) {
+	case OV_DNS_TYPE_A:
+		return OV_DNS_QTYPE_SLOT_A;
+	case OV_DNS_TYPE_AAAA:
+		return OV_DNS_QTYPE_SLOT_AAAA;
+	case OV_DNS_TYPE_SRV:
+		return OV_DNS_QTYPE_SLOT_SRV;
+	case OV_DNS_TYPE_PTR:
+		return OV_DNS_QTYPE_SLOT_PTR;
+	default:
+		return OV_DNS_QTYPE_SLOT_OTHER;
+	}
+}
+
 static void handle_query(struct ov_dns_server *s, const struct dns_client *cl, const uint8_t *buf,
 			 size_t len)
 {
@@ -785,6 +804,7 @@ static void handle_query(struct ov_dns_server *s, const struct dns_client *cl, c
 		reply_error(s, cl, &q, (uint16_t)rcode);
 		return;
 	}
+	__atomic_fetch_add(&s->stats.qtype[qtype_slot(q.qtype)], 1, __ATOMIC_RELAXED);
 
 	pthread_mutex_lock(&s->lock);
 	if (s->zone) {
@@ -1602,6 +1622,10 @@ void ov_dns_server_get_stats(const struct ov_dns_server *s, struct ov_dns_server
 #undef LOAD
 	for (size_t i = 0; i < ARRAY_SIZE(ret->parse); i++)
 		ret->parse[i] = __atomic_load_n(&s->stats.parse[i], __ATOMIC_RELAXED);
+	for (size_t i = 0; i < OV_DNS_QTYPE_SLOT__COUNT; i++)
+		ret->qtype[i] = __atomic_load_n(&s->stats.qtype[i], __ATOMIC_RELAXED);
+	for (size_t i = 0; i < OV_DNS_RCODE_SLOTS; i++)
+		ret->rcode[i] = __atomic_load_n(&s->stats.rcode[i], __ATOMIC_RELAXED);
 	ret->forwards_inflight = __atomic_load_n(&s->stats.forwards_inflight, __ATOMIC_RELAXED);
 	ret->tcp_clients = __atomic_load_n(&s->stats.tcp_clients, __ATOMIC_RELAXED);
 }

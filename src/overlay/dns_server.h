@@ -157,7 +157,21 @@ struct ov_dns_server_config {
 	X(tcp_closed_eof)   /* client closed (after its answers were sent) */                      \
 	X(tcp_closed_error) /* reset, write error */
 
+/* Queries by type and answers by rcode (for metrics): the types a cluster asks most, the rest
+ * together; rcodes 0-5 of RFC 1035 §4.1.1 and every other one together. */
+enum ov_dns_qtype_slot {
+	OV_DNS_QTYPE_SLOT_A,
+	OV_DNS_QTYPE_SLOT_AAAA,
+	OV_DNS_QTYPE_SLOT_SRV,
+	OV_DNS_QTYPE_SLOT_PTR,
+	OV_DNS_QTYPE_SLOT_OTHER,
+	OV_DNS_QTYPE_SLOT__COUNT,
+};
+enum { OV_DNS_RCODE_SLOTS = 7 }; /* 0..5, then "other" */
+
 struct ov_dns_server_stats {
+	uint64_t qtype[OV_DNS_QTYPE_SLOT__COUNT]; /* well-formed queries, by their question's type */
+	uint64_t rcode[OV_DNS_RCODE_SLOTS];	  /* answers sent, by their rcode */
 #define OV_DNS_SERVER_STATS_FIELD(name) uint64_t name;
 	OV_DNS_SERVER_STATS(OV_DNS_SERVER_STATS_FIELD)
 #undef OV_DNS_SERVER_STATS_FIELD

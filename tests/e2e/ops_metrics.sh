@@ -43,6 +43,8 @@ has -E '^weft_node_leader 1$' "$LOGDIR/n1.prom" || fail "n1 not leader in metric
 has -E '^weft_joins_total\{result="admitted"\} 2$' "$LOGDIR/n1.prom" || fail "joins not counted"
 has -E '^weft_build_info\{program="weftd",version="[^"]+"\} 1$' "$LOGDIR/n1.prom" || fail "build info"
 has -E '^weft_dns_queries_total\{transport="udp"\}' "$LOGDIR/n1.prom" || fail "dns counters"
+has -E '^weft_dns_queries_by_type_total\{type="AAAA"\} [0-9]+$' "$LOGDIR/n1.prom" || fail "dns queries by type"
+has -E '^weft_dns_answers_by_rcode_total\{rcode="NXDOMAIN"\} [0-9]+$' "$LOGDIR/n1.prom" || fail "dns answers by rcode"
 # The engine's counters: n1 and n2 have exchanged packets and completed a handshake.
 has -E '^weft_peer_receive_packets_total\{peer="n2"\} [1-9][0-9]*$' "$LOGDIR/n1.prom" || fail "no per-peer rx packets"
 has -E '^weft_peer_transmit_packets_total\{peer="n2"\} [1-9][0-9]*$' "$LOGDIR/n1.prom" || fail "no per-peer tx packets"

@@ -558,6 +558,14 @@ static void test_zone_answers(void **state)
 	assert_int_equal(st.zone_noerror, 3);
 	assert_int_equal(st.zone_nxdomain, 1);
 	assert_int_equal(st.zone_nodata, 1);
+	/* By type (A x3, AAAA x2, SRV x1) and by the rcode of the answer sent. */
+	assert_int_equal(st.qtype[OV_DNS_QTYPE_SLOT_A], 3);
+	assert_int_equal(st.qtype[OV_DNS_QTYPE_SLOT_AAAA], 2);
+	assert_int_equal(st.qtype[OV_DNS_QTYPE_SLOT_SRV], 1);
+	assert_int_equal(st.qtype[OV_DNS_QTYPE_SLOT_PTR] + st.qtype[OV_DNS_QTYPE_SLOT_OTHER], 0);
+	assert_int_equal(st.rcode[OV_DNS_RCODE_NOERROR], 4);
+	assert_int_equal(st.rcode[OV_DNS_RCODE_NXDOMAIN], 1);
+	assert_int_equal(st.rcode[OV_DNS_RCODE_SERVFAIL], 1);
 	assert_int_equal(st.servfail_no_upstream, 1);
 	assert_int_equal(st.parse[OV_DNS_PARSE_OK], 6);
 	ov_dns_server_free(fx.srv);
