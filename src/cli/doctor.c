@@ -322,6 +322,66 @@ static void check_clock(struct report *r, const char *dir, const json_t *node)
 	json_decref(j);
 }
 
+/* --- the underlay ---------------------------------------------------------------------- */
+
+/*
+ * A member reaches the leader over the underlay for joins (TCP, the cluster port) and for
+ * WireGuard (UDP, the same port): a TCP connection to the leader's endpoint says whether the
+ * path and the port are open. (UDP cannot be told apart from a silent peer without a
+ * handshake: the handshake check below is its answer.)
+ */
+static void check_underlay(struct report *r, const json_t *node, const json_t *peers)
+{
+	struct sockaddr_storage sa;
+	struct ov_endpoint ep;
+	const json_t *p, *leader = NULL;
+	const char *text;
+	size_t i;
+	int fd;
+
+	if (!strcmp(str(node, "role"), "leader"))
+		return; /* the members check their way to it */
+	json_array_foreach(peers, i, p) if (json_is_true(json_object_get(p, "leader"))) leader = p;
+	text = leader ? json_string_value(json_object_get(leader, "endpoint")) : NULL;
+	if (!text || ov_endpoint_parse(text, &ep)) {
+		add(r, "underlay", NULL, SKIP, NULL, "the leader's underlay endpoint is not known");
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	if (ep.family == 4) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(ep.port);
+		memcpy(&s4->sin_addr, ep.addr, 4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(ep.port);
+		memcpy(&s6->sin6_addr, ep.addr, 16);
+	}
+	fd = ctl_connect(&sa, 2000, NULL);
+	if (fd < 0) {
+		char fix[256];
+
+		snprintf(fix, sizeof(fix),
+			 "open TCP and UDP port %u towards the leader %s (its host firewall, a "
+			 "cloud security group, a NAT in between) and check its address with `weft "
+			 "status` there",
+			 ep.port, str(leader, "name"));
+		add(r, "underlay", NULL, fd == -ETIMEDOUT ? FAIL : WARN, fix,
+		    "the leader %s at %s: TCP port %u %s", str(leader, "name"), text, ep.port,
+		    fd == -ETIMEDOUT	  ? "does not answer within 2 s"
+		    : fd == -ECONNREFUSED ? "refused (weftd not listening there?)"
+					  : strerror(-fd));
+		return;
+	}
+	close(fd);
+	add(r, "underlay", NULL, PASS, NULL, "the leader %s at %s accepts TCP on port %u",
+	    str(leader, "name"), text, ep.port);
+}
+
 /* --- DNS
  * ------------------------------------------------------------------------------------------ */
 
@@ -658,6 +718,7 @@ int cli_doctor(const char *dir, const char *peer, bool json)
 		mtu = 0;
 	check_view(&r, node);
 	check_clock(&r, dir, node);
+	check_underlay(&r, node, peers);
 	check_dns(&r, node);
 	json_array_foreach(peers, i, p)
 	{

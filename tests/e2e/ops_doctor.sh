@@ -42,7 +42,25 @@ assert {c.get("peer") for c in r["checks"]} == {None, "n1", "n3"}, r' || fail "d
 doctor 2 n3 >"$LOGDIR/doctor2-n3.txt" || fail "doctor n3"
 ! grep -qE "^  [a-zA-Z]+ +(handshake|mtu) n1 " "$LOGDIR/doctor2-n3.txt" || fail "doctor PEER reported another peer"
 grep -qE "^  ok    mtu n3 " "$LOGDIR/doctor2-n3.txt" || fail "doctor PEER left its peer out"
+grep -qE "^  ok    underlay " "$LOGDIR/doctor2.txt" || fail "healthy doctor on n2 lacks the underlay check"
 ok "healthy cluster: doctor passes every check on n1 and n2 (text, --json, one PEER)"
+
+# The leader's port closed on the underlay (a table of the test's own on n1): n2 names it.
+in_ns n1 nft -f - <<'NFT'
+table inet doctortest {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "eth0" tcp dport 51420 drop
+	}
+}
+NFT
+doctor 2 >"$LOGDIR/doctor-port.txt" && fail "doctor on n2 passed with the leader's port closed"
+grep -E '^  FAIL  underlay .*TCP port 51420 does not answer' "$LOGDIR/doctor-port.txt" >/dev/null ||
+	{ cat "$LOGDIR/doctor-port.txt"; fail "doctor on n2 does not name the closed port"; }
+grep -E 'fix: open TCP and UDP port 51420' "$LOGDIR/doctor-port.txt" >/dev/null || fail "no fix for the port"
+in_ns n1 nft delete table inet doctortest
+doctor 2 >/dev/null || fail "doctor on n2 still fails once the port is open"
+ok "the leader's TCP port closed on the underlay: n2 names it and the fix"
 
 # The underlay MTU lowered below what the overlay needs.
 in_ns n3 ip link set eth0 mtu 1400
