@@ -278,10 +278,9 @@ int dmn_lead_do(struct dmn_node *n, const struct dmn_actor *who, const struct dm
 	if (!r)
 		r = leader_publish(n, &l, &c, err, errlen);
 	pthread_mutex_unlock(&n->lock);
-	if (r)
+	if (r) {
 		log_info("%s from %s refused: %s", dmn_op_name(q->op),
 			 who->kind == DMN_ACTOR_ADMIN ? "the admin" : who->node, err);
-	if (r) {
 		json_decref(*ret);
 		*ret = NULL;
 	}
@@ -292,8 +291,8 @@ int dmn_lead_do(struct dmn_node *n, const struct dmn_actor *who, const struct dm
  * What a node asks of the leader (the leader asks itself through this too); node is the
  * asking node. GET_VIEW is answered by the caller. 0 and *ret (may stay NULL) or -errno.
  */
-int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const char *node, json_t **ret,
-		  char *err, size_t errlen)
+int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const char *node,
+			  json_t **ret, char *err, size_t errlen)
 {
 	struct dmn_actor who;
 
@@ -309,7 +308,7 @@ int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const
 	return dmn_lead_do(n, &who, q, ret, err, errlen);
 }
 
-/* --- the overlay channel ----------------------------------------------------------------------------- */
+/* --- this node's own requests ------------------------------------------------------------ */
 
 int dmn_cluster_request(struct dmn_node *n, const struct dmn_request *q, json_t **ret, char *err,
 			size_t errlen)
