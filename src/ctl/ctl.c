@@ -132,17 +132,6 @@ static json_t *jhex(const uint8_t *b, size_t n)
 	return j;
 }
 
-static json_t *jprefix(const struct ov_prefix *p, bool with_len)
-{
-	char buf[OV_PREFIX_STRLEN];
-
-	if (with_len)
-		ov_prefix_format(p, buf);
-	else
-		ov_addr_format(p, buf);
-	return json_string(buf);
-}
-
 /* --- tokens ---------------------------------------------------------------------------------- */
 
 void dmn_token_format(const struct dmn_token *t, char out[static DMN_CTL_TOKEN_STRLEN])
@@ -683,7 +672,7 @@ json_t *dmn_view_to_json(const struct dmn_view *v)
 		bad |= !o;
 		bad |= json_object_set_new(o, "service", json_string(v->subnets[i].service));
 		bad |= json_object_set_new(o, "node", json_string(v->subnets[i].node));
-		bad |= json_object_set_new(o, "subnet", jprefix(&v->subnets[i].subnet, true));
+		bad |= json_object_set_new(o, "subnet", ov_json_prefix_new(&v->subnets[i].subnet, true));
 		bad |= json_array_append_new(subnets, o);
 	}
 	for (size_t i = 0; i < v->n_services && !bad; i++) {
@@ -694,7 +683,7 @@ json_t *dmn_view_to_json(const struct dmn_view *v)
 		bad |= json_object_set_new(o, "service", json_string(s->service));
 		bad |= json_object_set_new(o, "node", json_string(s->node));
 		bad |= json_object_set_new(o, "container", json_string(s->container));
-		bad |= json_object_set_new(o, "addr", jprefix(&s->addr, false));
+		bad |= json_object_set_new(o, "addr", ov_json_prefix_new(&s->addr, false));
 		bad |= json_object_set_new(o, "ports", ports_to_json(s->ports, s->n_ports));
 		bad |= json_array_append_new(services, o);
 	}
@@ -703,7 +692,7 @@ json_t *dmn_view_to_json(const struct dmn_view *v)
 
 		bad |= !o;
 		bad |= json_object_set_new(o, "name", json_string(v->records[i].name));
-		bad |= json_object_set_new(o, "addr", jprefix(&v->records[i].addr, false));
+		bad |= json_object_set_new(o, "addr", ov_json_prefix_new(&v->records[i].addr, false));
 		bad |= json_object_set_new(o, "owner", json_string(v->records[i].owner));
 		bad |= json_array_append_new(records, o);
 	}
@@ -868,8 +857,8 @@ json_t *dmn_welcome_to_json(const struct ov_state *cl, const struct ov_peer *lea
 	json_t *j = json_object(), *o = json_object();
 	int bad = !j || !o;
 
-	bad |= json_object_set_new(o, "cidr4", jprefix(&cl->cidr4, true));
-	bad |= json_object_set_new(o, "cidr6", jprefix(&cl->cidr6, true));
+	bad |= json_object_set_new(o, "cidr4", ov_json_prefix_new(&cl->cidr4, true));
+	bad |= json_object_set_new(o, "cidr6", ov_json_prefix_new(&cl->cidr6, true));
 	bad |= json_object_set_new(o, "port", json_integer(cl->port));
 	bad |= json_object_set_new(o, "zone", json_string(cl->zone));
 	bad |= json_object_set_new(o, "mtu", json_integer(cl->mtu));
@@ -1024,7 +1013,7 @@ json_t *dmn_request_to_json(const struct dmn_request *r)
 	if (op_has(r->op, "netns"))
 		bad |= json_object_set_new(j, "netns", json_string(r->netns));
 	if (op_has(r->op, "addr") && r->has_addr)
-		bad |= json_object_set_new(j, "addr", jprefix(&r->addr, false));
+		bad |= json_object_set_new(j, "addr", ov_json_prefix_new(&r->addr, false));
 	if (op_has(r->op, "ports") && r->n_ports)
 		bad |= json_object_set_new(j, "ports", ports_to_json(r->ports, r->n_ports));
 	if (op_has(r->op, "endpoint")) {

@@ -31,6 +31,7 @@
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "platform/firewall.h"
+#include "overlay/attach.h"
 #include "platform/netif.h"
 #include "platform/signals.h"
 #include "platform/wakeup.h"
@@ -188,12 +189,10 @@ static void *dev_main(void *arg)
 
 /* --- the seal (platform/firewall.h): installed first at bring-up, removed last at close --- */
 
-#define SEAL_BRIDGE_PREFIX "wb-" /* overlay/attach.h: every service bridge is "wb-..." */
-
 static int seal_up(struct dmn_node *n)
 {
 	struct plat_fw_seal_config cfg = {.wg_ifname = n->opt.ifname,
-					  .bridge_prefix = SEAL_BRIDGE_PREFIX};
+					  .bridge_prefix = OV_ATTACH_BRIDGE_PREFIX};
 	char err[PLAT_FW_SEAL_ERR_LEN];
 	int r;
 
@@ -205,7 +204,7 @@ static int seal_up(struct dmn_node *n)
 		return r;
 	}
 	log_info("firewall: table inet %s: only %s and %s* reach the overlay and the containers",
-		 PLAT_FW_SEAL_TABLE, n->opt.ifname, SEAL_BRIDGE_PREFIX);
+		 PLAT_FW_SEAL_TABLE, n->opt.ifname, OV_ATTACH_BRIDGE_PREFIX);
 	return 0;
 }
 
@@ -365,9 +364,9 @@ static bool conn_take(struct dmn_node *n, struct dmn_conn *c)
 	size_t same = 0, live = 0;
 
 	if (c->kind == CONN_LOCAL) {
-		if (n->conns[CONN_LOCAL] >= conn_kinds[CONN_LOCAL].max)
+		if (n->conns_local >= conn_kinds[CONN_LOCAL].max)
 			return false;
-		n->conns[CONN_LOCAL]++;
+		n->conns_local++;
 		return true;
 	}
 	for (size_t i = 0; i < n->n_conns_live; i++) {
@@ -398,13 +397,15 @@ static bool conn_take(struct dmn_node *n, struct dmn_conn *c)
 		shutdown(victim->fd, SHUT_RDWR);
 	}
 	n->conns_live[n->n_conns_live++] = c;
-	n->conns[c->kind]++;
 	return true;
 }
 
 static void conn_release(struct dmn_node *n, struct dmn_conn *c)
 {
-	n->conns[c->kind]--;
+	if (c->kind == CONN_LOCAL) {
+		n->conns_local--;
+		return;
+	}
 	for (size_t i = 0; i < n->n_conns_live; i++)
 		if (n->conns_live[i] == c) {
 			memmove(&n->conns_live[i], &n->conns_live[i + 1],
@@ -574,7 +575,7 @@ void dmn_node_close(struct dmn_node *n)
 		unsigned c;
 
 		pthread_mutex_lock(&n->lock);
-		c = n->conns[CONN_LOCAL] + n->conns[CONN_OVERLAY] + n->conns[CONN_JOIN];
+		c = n->conns_local + (unsigned)n->n_conns_live;
 		pthread_mutex_unlock(&n->lock);
 		live = c;
 		if (!c)

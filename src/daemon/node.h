@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "ctl/chan.h"
 #include "ctl/ctl.h"
 #include "overlay/state.h"
 
@@ -110,7 +111,7 @@ struct dmn_node {
 	struct ov_dns_server *dns;
 	int join_fd, ctl_fd, probe_fd, local_fd;
 	struct plat_wakeup *wake; /* the device thread tells the loop it ended */
-	unsigned conns[3]; /* per channel: local, overlay, join */
+	unsigned conns_local; /* local connections served (overlay and join: conns_live) */
 	struct dmn_conn **conns_live; /* overlay and join connections, in arrival order */
 	size_t n_conns_live;
 	struct plat_fw_seal *seal; /* weft's nftables table, from bring-up to close */
@@ -149,12 +150,10 @@ int dmn_node_up(struct dmn_node *n);
 int dmn_node_run(struct dmn_node *n);
 void dmn_node_close(struct dmn_node *n);
 
+/* Monotonic milliseconds: the control channels' clock (ctl/chan.h). */
 static inline uint64_t dmn_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return ctl_now_ms();
 }
 
 /* The wall clock this node reports for `weft doctor`'s skew check, in ms; plus

@@ -58,11 +58,12 @@ int ov_attach_bridge_name(const char *service, char out[static OV_ATTACH_IFNAME_
 		return -EINVAL;
 	n = strlen(service);
 	if (n <= OV_ATTACH_BRIDGE_SHORT_MAX) {
-		snprintf(out, OV_ATTACH_IFNAME_MAX, "wb-%s", service);
+		snprintf(out, OV_ATTACH_IFNAME_MAX, OV_ATTACH_BRIDGE_PREFIX "%s", service);
 		return 0;
 	}
 	h = ov_alloc_fnv1a64(OV_FNV1A64_INIT, service, n);
-	snprintf(out, OV_ATTACH_IFNAME_MAX, "wb-%.4s_%07x", service, (unsigned)(h >> 36));
+	snprintf(out, OV_ATTACH_IFNAME_MAX, OV_ATTACH_BRIDGE_PREFIX "%.4s_%07x", service,
+		 (unsigned)(h >> 36));
 	return 0;
 }
 

@@ -52,6 +52,9 @@
 #ifndef WEFT_OVERLAY_ATTACH_H
 #define WEFT_OVERLAY_ATTACH_H
 
+/* Every service bridge name starts with this (the seal matches bridges by it). */
+#define OV_ATTACH_BRIDGE_PREFIX "wb-"
+
 #include <stdbool.h>
 #include <stddef.h>
 
