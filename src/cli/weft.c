@@ -138,6 +138,33 @@ static void print_json(const json_t *j)
 
 /* --- init -------------------------------------------------------------------------------------- */
 
+/* A secret from its file (one line; the trailing newline dropped), never from argv where
+ * every local user can read it. */
+static int read_secret_file(const char *flag, const char *path,
+			    char out[static OV_NAT_SECRET_MAX + 1])
+{
+	char buf[OV_NAT_SECRET_MAX + 3];
+	size_t n;
+	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+
+	if (!f)
+		return fail("%s: %s: %s", flag, path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (f != stdin)
+		fclose(f);
+	buf[n] = '\0';
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (!ov_nat_secret_valid(buf, false)) {
+		crypto_wipe(buf, sizeof(buf));
+		return fail("%s: %s must hold 1 to %d printable characters on one line", flag,
+			    path, OV_NAT_SECRET_MAX);
+	}
+	memcpy(out, buf, n + 1);
+	crypto_wipe(buf, sizeof(buf));
+	return 0;
+}
+
 static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -145,7 +172,12 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 		{"endpoint", required_argument, NULL, 'e'}, {"cidr4", required_argument, NULL, '4'},
 		{"cidr6", required_argument, NULL, '6'},    {"port", required_argument, NULL, 'p'},
 		{"zone", required_argument, NULL, 'z'},	    {"mtu", required_argument, NULL, 'm'},
-		{"keepalive", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0},
+		{"keepalive", required_argument, NULL, 'k'}, {"stun", required_argument, NULL, 'S'},
+		{"turn", required_argument, NULL, 'T'},
+		{"turn-secret-file", required_argument, NULL, 'F'},
+		{"turn-user", required_argument, NULL, 'U'},
+		{"turn-password-file", required_argument, NULL, 'P'},
+		{NULL, 0, NULL, 0},
 	};
 	struct ov_alloc_config acfg;
 	struct ov_alloc_lease lease;
@@ -213,12 +245,46 @@ static int cmd_init(struct cli_ctx *c, int argc, char **argv)
 				return 1;
 			st.keepalive = (uint16_t)v;
 			break;
+		case 'S':
+			if (st.nat.n_stun == OV_NAT_STUN_MAX)
+				return fail("--stun: at most %d servers", OV_NAT_STUN_MAX);
+			if (ov_nat_server_parse(optarg, &st.nat.stun[st.nat.n_stun]))
+				return fail("--stun: '%s' is not IP:PORT or stun:IP[:PORT]", optarg);
+			st.nat.n_stun++;
+			break;
+		case 'T':
+			if (ov_nat_server_parse(optarg, &st.nat.turn))
+				return fail("--turn: '%s' is not turn:IP[:PORT]", optarg);
+			st.nat.has_turn = true;
+			break;
+		case 'F':
+		case 'P':
+			if (read_secret_file(o == 'F' ? "--turn-secret-file" : "--turn-password-file",
+					     optarg, o == 'F' ? st.nat.turn_secret
+							      : st.nat.turn_password))
+				return 1;
+			break;
+		case 'U':
+			if (!ov_nat_secret_valid(optarg, true))
+				return fail("--turn-user: 1 to %d printable characters, no ':'",
+					    OV_NAT_SECRET_MAX);
+			snprintf(st.nat.turn_user, sizeof(st.nat.turn_user), "%s", optarg);
+			break;
 		default:
 			return fail("init: bad option (see `weft init --help`)");
 		}
 	}
 	if (optind != argc)
 		return fail("init: unexpected argument '%s'", argv[optind]);
+	if ((st.nat.turn_secret[0] || st.nat.turn_user[0]) && !st.nat.has_turn)
+		return fail("init: TURN credentials without --turn turn:IP[:PORT]");
+	if (!st.nat.turn_user[0] != !st.nat.turn_password[0])
+		return fail("init: --turn-user and --turn-password-file go together");
+	if (st.nat.turn_secret[0] && st.nat.turn_user[0])
+		return fail("init: --turn-secret-file (TURN REST) or --turn-user (static), not both");
+	if (st.nat.has_turn && !st.nat.turn_secret[0] && !st.nat.turn_user[0])
+		return fail("init: --turn needs --turn-secret-file FILE or --turn-user U "
+			    "--turn-password-file FILE");
 	if (!ov_alloc_name_valid(name))
 		return fail("--name: '%s' is not a node name (1-63 of a-z, 0-9, '-')", name);
 	/* The zone's node-<...> names are derived from addresses (leader.h): "leader" is the
@@ -1316,7 +1382,12 @@ static int cmd_help(struct cli_ctx *c, int argc, char **argv);
 static const struct cli_cmd commands[] = {
 	{"init", cmd_init,
 	 "--endpoint IP[:PORT] [--name NAME] [--cidr4 CIDR] [--cidr6 CIDR] [--port PORT] "
-	 "[--zone ZONE] [--mtu MTU] [--keepalive SECONDS] [-d DIR]\n"
+	 "[--zone ZONE] [--mtu MTU] [--keepalive SECONDS] [--stun IP:PORT]... "
+	 "[--turn turn:IP[:PORT] (--turn-secret-file FILE | --turn-user USER "
+	 "--turn-password-file FILE)] [-d DIR]\n"
+	 "  Nodes behind NAT: every weftd answers STUN on its WireGuard port; --stun adds a\n"
+	 "  server of your own, --turn a TURN server (coturn) to relay through when no direct\n"
+	 "  path exists, with its REST shared secret (use-auth-secret) or a static user.\n"
 	 "  init only writes the state directory: run weftd on it (`weftd -d DIR`, or a service\n"
 	 "  unit) when you are ready. `join` starts weftd itself, because a join is done only\n"
 	 "  once the node is up and reachable (its --no-start leaves that to you).",

@@ -696,6 +696,7 @@ static int tun_write_batch(struct dp_device *d, struct dp_batch *b)
 static void rx_begin(struct dp_device *d, struct dp_batch *b)
 {
 	uint64_t now = dp_now();
+	unsigned nforeign = 0;
 
 	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; i < b->n; i++) {
@@ -704,6 +705,12 @@ static void rx_begin(struct dp_device *d, struct dp_batch *b)
 		enum wg_rx_result r;
 
 		j->ok = false;
+		j->foreign = false;
+		if (d->foreign_fn && (m->len < 4 || get_le32(m->buf) - 1u >= 4u)) {
+			j->foreign = true; /* not WireGuard: for the hook, after the lock */
+			nforeign++;
+			continue;
+		}
 		if (m->len >= 4 && m->buf[0] != WG_MSG_DATA && m->buf[0] >= 1 && m->buf[0] <= 3 &&
 		    m->len <= WG_MAX_HANDSHAKE_LEN) {
 			if (!queue_handshake(d, m, false))
@@ -724,6 +731,12 @@ static void rx_begin(struct dp_device *d, struct dp_batch *b)
 		j->ok = true;
 	}
 	pthread_mutex_unlock(&d->lock);
+	for (unsigned i = 0; i < b->n && nforeign; i++)
+		if (b->jobs[i].foreign) {
+			d->foreign_fn(d->foreign_ctx, b->msgs[i].buf, b->msgs[i].len,
+				      &b->msgs[i].peer);
+			nforeign--;
+		}
 	if (b->ncookies) {
 		pthread_rwlock_rdlock(&d->udp_lock);
 		plat_udp_send(d->udp, b->cookie_msgs, b->ncookies);
@@ -1120,6 +1133,24 @@ void dp_device_free_peers(struct dp_device *d)
 {
 	while (d->wg.peers)
 		peer_free(d->wg.peers->user);
+}
+
+void dp_device_set_foreign(struct dp_device *d, dp_foreign_fn *fn, void *ctx)
+{
+	d->foreign_ctx = ctx;
+	d->foreign_fn = fn;
+}
+
+int dp_device_send_raw(struct dp_device *d, const struct wg_endpoint *to, const uint8_t *buf,
+		       size_t len)
+{
+	struct plat_udp_msg m = {.buf = (uint8_t *)buf, .len = len, .peer = *to};
+	int n;
+
+	pthread_rwlock_rdlock(&d->udp_lock);
+	n = plat_udp_send(d->udp, &m, 1);
+	pthread_rwlock_unlock(&d->udp_lock);
+	return n == 1 && m.sent ? 0 : -EAGAIN;
 }
 
 /* Rebind to port; the old sockets stay until the new ones are bound. */

@@ -106,6 +106,21 @@ int dp_device_stats(struct dp_device *d, struct strbuf *out);
  */
 void dp_device_serve_uapi(struct dp_device *d, int fd);
 
+/*
+ * Datagrams on the WireGuard socket that are not WireGuard messages (a WireGuard message is
+ * type 1..4 in a little-endian word: bytes 1..3 zero) go to fn, if set, instead of being
+ * dropped: weftd answers and reads STUN (RFC 8489) on the socket WireGuard itself uses, so
+ * the mapping STUN sees is WireGuard's. fn runs on a UDP reader thread with no device lock
+ * held; it must copy what it keeps, return quickly and may call dp_device_send_raw(). Set it
+ * before dp_device_start().
+ */
+typedef void dp_foreign_fn(void *ctx, const uint8_t *buf, size_t len,
+			   const struct wg_endpoint *from);
+void dp_device_set_foreign(struct dp_device *d, dp_foreign_fn *fn, void *ctx);
+/* Send buf from the WireGuard socket to `to`. 0, or -errno (-EAGAIN: the kernel refused it). */
+int dp_device_send_raw(struct dp_device *d, const struct wg_endpoint *to, const uint8_t *buf,
+		       size_t len);
+
 const char *dp_device_name(const struct dp_device *d);
 int dp_device_ifindex(const struct dp_device *d);
 uint16_t dp_device_port(const struct dp_device *d);

@@ -78,6 +78,7 @@ struct dp_job {
 	struct wg_endpoint ep;	 /* tx: destination and sticky source, read in begin */
 	struct plat_udp_src src;
 	bool ok;
+	bool foreign; /* rx: not WireGuard, for the foreign hook (dp_device_set_foreign) */
 };
 
 struct dp_batch;
@@ -166,6 +167,9 @@ struct dp_tun_reader {
 
 struct dp_device {
 	char name[16];
+	/* Not-WireGuard datagrams of the UDP socket (set before dp_device_start; see device.h). */
+	dp_foreign_fn *foreign_fn;
+	void *foreign_ctx;
 	unsigned mtu;
 	char sock_path[108];
 	int uapi_fd, inotify_fd, signal_fd;

@@ -431,10 +431,141 @@ static void read_member_role(struct ov_jctx *c, const json_t *root, struct ov_st
 		ov_jctx_fail(c, -EINVAL, "leader: a slice holds the other's ip4");
 }
 
+int ov_nat_server_parse(const char *s, struct ov_endpoint *ret)
+{
+	char buf[OV_ENDPOINT_STRLEN + 8];
+	const char *rest = s;
+	bool scheme = false;
+	size_t n;
+
+	if (!strncmp(s, "turn:", 5) || !strncmp(s, "stun:", 5)) {
+		rest = s + 5;
+		scheme = true;
+	}
+	n = strlen(rest);
+	if (!n || n >= OV_ENDPOINT_STRLEN)
+		return -EINVAL;
+	if (!ov_endpoint_parse(rest, ret))
+		return 0;
+	if (!scheme) /* a bare "IP:PORT" must have its port */
+		return -EINVAL;
+	/* no port: the standard one (RFC 8489 §18.1) */
+	snprintf(buf, sizeof(buf), strchr(rest, ':') ? "[%s]:3478" : "%s:3478", rest);
+	return ov_endpoint_parse(buf, ret);
+}
+
+bool ov_nat_secret_valid(const char *s, bool is_user)
+{
+	size_t n = strnlen(s, OV_NAT_SECRET_MAX + 1);
+
+	if (!n || n > OV_NAT_SECRET_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e || (is_user && s[i] == ':'))
+			return false;
+	return true;
+}
+
+static void read_nat_secret(struct ov_jctx *c, const json_t *o, const char *key, bool is_user,
+			    char out[static OV_NAT_SECRET_MAX + 1])
+{
+	const char *v;
+
+	if (!json_object_get(o, key))
+		return;
+	v = ov_json_str(c, o, "nat", key, OV_NAT_SECRET_MAX);
+	if (!v)
+		return;
+	if (!ov_nat_secret_valid(v, is_user))
+		ov_jctx_fail(c, -EINVAL, "nat.%s: 1 to %d printable characters%s", key,
+			     OV_NAT_SECRET_MAX, is_user ? ", no ':'" : "");
+	else
+		strcpy(out, v);
+}
+
+static void read_nat(struct ov_jctx *c, const json_t *root, struct ov_nat_config *nat)
+{
+	static const char *const fields[] = {"stun", "turn", "turn_secret", "turn_user",
+					     "turn_password", NULL};
+	const json_t *o = ov_json_get(c, root, "", "nat", JSON_OBJECT), *a;
+	const char *v;
+
+	if (!o || !ov_json_fields(c, o, "nat", fields))
+		return;
+	if ((a = json_object_get(o, "stun"))) {
+		if (!json_is_array(a) || json_array_size(a) > OV_NAT_STUN_MAX) {
+			ov_jctx_fail(c, -EINVAL, "nat.stun: an array of at most %d servers",
+				     OV_NAT_STUN_MAX);
+			return;
+		}
+		for (size_t i = 0; i < json_array_size(a); i++) {
+			const json_t *e = json_array_get(a, i);
+
+			if (!json_is_string(e) ||
+			    ov_nat_server_parse(json_string_value(e), &nat->stun[i])) {
+				ov_jctx_fail(c, -EINVAL, "nat.stun[%zu]: not IP:PORT", i);
+				return;
+			}
+			nat->n_stun = i + 1;
+		}
+	}
+	if (json_object_get(o, "turn")) {
+		v = ov_json_str(c, o, "nat", "turn", OV_ENDPOINT_STRLEN);
+		if (!v)
+			return;
+		if (ov_nat_server_parse(v, &nat->turn)) {
+			ov_jctx_fail(c, -EINVAL, "nat.turn: not turn:IP:PORT");
+			return;
+		}
+		nat->has_turn = true;
+	}
+	read_nat_secret(c, o, "turn_secret", false, nat->turn_secret);
+	read_nat_secret(c, o, "turn_user", true, nat->turn_user);
+	read_nat_secret(c, o, "turn_password", false, nat->turn_password);
+	if (c->ret)
+		return;
+	if (!nat->turn_user[0] != !nat->turn_password[0])
+		ov_jctx_fail(c, -EINVAL, "nat: turn_user and turn_password go together");
+	else if (nat->turn_secret[0] && nat->turn_user[0])
+		ov_jctx_fail(c, -EINVAL, "nat: turn_secret or turn_user, not both");
+	else if (!nat->has_turn && (nat->turn_secret[0] || nat->turn_user[0]))
+		ov_jctx_fail(c, -EINVAL, "nat: credentials without a turn server");
+}
+
+static json_t *nat_to_json(const struct ov_nat_config *nat)
+{
+	char ep[OV_ENDPOINT_STRLEN], t[OV_ENDPOINT_STRLEN + 8];
+	json_t *o = json_object(), *a = json_array();
+	int bad = !o || !a;
+
+	for (size_t i = 0; i < nat->n_stun && !bad; i++) {
+		ov_endpoint_format(&nat->stun[i], ep);
+		bad |= json_array_append_new(a, json_string(ep));
+	}
+	bad |= json_object_set_new(o, "stun", a);
+	if (nat->has_turn) {
+		ov_endpoint_format(&nat->turn, ep);
+		snprintf(t, sizeof(t), "turn:%s", ep);
+		bad |= json_object_set_new(o, "turn", json_string(t));
+	}
+	if (nat->turn_secret[0])
+		bad |= json_object_set_new(o, "turn_secret", json_string(nat->turn_secret));
+	if (nat->turn_user[0]) {
+		bad |= json_object_set_new(o, "turn_user", json_string(nat->turn_user));
+		bad |= json_object_set_new(o, "turn_password", json_string(nat->turn_password));
+	}
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 int ov_state_parse(const char *buf, size_t len, struct ov_state *ret, char *err, size_t errlen)
 {
 	static const char *const fields[] = {"version", "cluster",   "node",	  "leader",
-					     "members", "allocator", "interface", NULL};
+					     "members", "allocator", "interface", "nat",
+					     NULL};
 	struct ov_jctx c;
 	struct ov_state s;
 	json_error_t je;
@@ -487,6 +618,8 @@ int ov_state_parse(const char *buf, size_t len, struct ov_state *ret, char *err,
 		if (ifname && !c.ret)
 			strcpy(s.ifname, ifname);
 	}
+	if (json_object_get(root, "nat"))
+		read_nat(&c, root, &s.nat);
 	node = ov_json_get(&c, root, "", "node", JSON_OBJECT);
 	if (!node)
 		goto out;
@@ -572,6 +705,8 @@ static json_t *state_to_json(const struct ov_state *s)
 	bad |= json_object_set_new(root, "node", peer_to_json(&s->self, role_name(s->role)));
 	if (s->ifname[0])
 		bad |= json_object_set_new(root, "interface", json_string(s->ifname));
+	if (s->nat.n_stun || s->nat.has_turn)
+		bad |= json_object_set_new(root, "nat", nat_to_json(&s->nat));
 	if (s->role == OV_ROLE_MEMBER) {
 		bad |= json_object_set_new(root, "leader", peer_to_json(&s->leader, NULL));
 	} else if (s->role == OV_ROLE_LEADER) {

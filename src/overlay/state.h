@@ -82,6 +82,27 @@ struct ov_peer {
 	struct ov_prefix slice;	   /* IPv4 network inside cidr4 */
 };
 
+/*
+ * "nat" (optional, the leader's file): how nodes find paths through NATs. STUN servers (each
+ * weftd also answers STUN on its WireGuard port, so none is needed) and a TURN server (RFC
+ * 8656) for relaying, with the TURN REST shared secret (the leader makes time-limited
+ * credentials from it) or static long-term credentials. Members are told what they need
+ * over the overlay channel (never the secret).
+ */
+enum {
+	OV_NAT_STUN_MAX = 4,
+	OV_NAT_SECRET_MAX = 255, /* bytes of printable ASCII */
+};
+struct ov_nat_config {
+	struct ov_endpoint stun[OV_NAT_STUN_MAX];
+	size_t n_stun;
+	bool has_turn;
+	struct ov_endpoint turn;
+	char turn_secret[OV_NAT_SECRET_MAX + 1];   /* "" = none */
+	char turn_user[OV_NAT_SECRET_MAX + 1];	   /* static long-term user ("" = none) */
+	char turn_password[OV_NAT_SECRET_MAX + 1];
+};
+
 struct ov_state {
 	/* "cluster" */
 	struct ov_prefix cidr4, cidr6;
@@ -99,7 +120,15 @@ struct ov_state {
 	struct ov_alloc alloc;
 	/* "interface": "" when absent (weftd's default) */
 	char ifname[OV_STATE_IFNAME_MAX + 1];
+	struct ov_nat_config nat; /* "nat": zeroed when absent */
 };
+
+/* A TURN or STUN server as a user writes it: "turn:IP:PORT", "stun:IP:PORT" or "IP:PORT"
+ * (port 3478 when left out of a scheme'd form). 0 or -EINVAL. */
+int ov_nat_server_parse(const char *s, struct ov_endpoint *ret);
+/* A secret or credential for "nat": 1..OV_NAT_SECRET_MAX printable ASCII bytes, no ':' in a
+ * user name (TURN REST user names use it). */
+bool ov_nat_secret_valid(const char *s, bool is_user);
 
 /* An interface name as weftd takes it: 1..15 bytes, printable, no '/', ':' or space. */
 bool ov_state_ifname_valid(const char *s);
