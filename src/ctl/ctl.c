@@ -448,6 +448,129 @@ static bool json_record_owner(struct ov_jctx *c, const json_t *o, const char *pa
 
 /* --- view ------------------------------------------------------------------------------------ */
 
+/* --- paths --------------------------------------------------------------------------------------- */
+
+static const char *const nat_names[] = {
+	[DMN_NAT_UNKNOWN] = "unknown",
+	[DMN_NAT_NONE] = "none",
+	[DMN_NAT_EIM] = "endpoint-independent",
+	[DMN_NAT_EDM] = "endpoint-dependent",
+};
+static const char *const cand_names[] = {
+	[DMN_CAND_HOST] = "host",
+	[DMN_CAND_SRFLX] = "srflx",
+	[DMN_CAND_RELAY] = "relay",
+};
+
+const char *dmn_nat_type_name(enum dmn_nat_type t)
+{
+	return (unsigned)t <= DMN_NAT_EDM ? nat_names[t] : "?";
+}
+
+const char *dmn_cand_kind_name(enum dmn_cand_kind k)
+{
+	return k >= DMN_CAND_HOST && k <= DMN_CAND_RELAY ? cand_names[k] : "?";
+}
+
+int dmn_cand_parse(const char *s, struct dmn_cand *ret)
+{
+	for (int k = DMN_CAND_HOST; k <= DMN_CAND_RELAY; k++) {
+		size_t n = strlen(cand_names[k]);
+		struct ov_endpoint ep;
+
+		if (strncmp(s, cand_names[k], n) || s[n] != ' ' ||
+		    strnlen(s + n + 1, OV_ENDPOINT_STRLEN) >= OV_ENDPOINT_STRLEN ||
+		    ov_endpoint_parse(s + n + 1, &ep))
+			continue;
+		ret->kind = (enum dmn_cand_kind)k;
+		ret->ep = ep;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void dmn_cand_format(const struct dmn_cand *c, char out[static OV_ENDPOINT_STRLEN + 8])
+{
+	char ep[OV_ENDPOINT_STRLEN];
+
+	ov_endpoint_format(&c->ep, ep);
+	snprintf(out, OV_ENDPOINT_STRLEN + 8, "%s %s", dmn_cand_kind_name(c->kind), ep);
+}
+
+bool dmn_paths_equal(const struct dmn_paths *a, const struct dmn_paths *b)
+{
+	if (strcmp(a->node, b->node) || a->nat != b->nat || a->n_cand != b->n_cand)
+		return false;
+	for (size_t i = 0; i < a->n_cand; i++)
+		if (a->cand[i].kind != b->cand[i].kind ||
+		    a->cand[i].ep.family != b->cand[i].ep.family ||
+		    a->cand[i].ep.port != b->cand[i].ep.port ||
+		    memcmp(a->cand[i].ep.addr, b->cand[i].ep.addr, 16))
+			return false;
+	return true;
+}
+
+/* "nat" and "candidates" of o into p (not "node"). */
+static bool paths_read(struct ov_jctx *c, const json_t *o, const char *path, struct dmn_paths *p)
+{
+	const char *s = ov_json_str(c, o, path, "nat", 32);
+	const json_t *a;
+
+	if (!s)
+		return false;
+	p->nat = (enum dmn_nat_type)-1;
+	for (int t = DMN_NAT_UNKNOWN; t <= DMN_NAT_EDM; t++)
+		if (!strcmp(s, nat_names[t]))
+			p->nat = (enum dmn_nat_type)t;
+	if ((int)p->nat < 0) {
+		ov_jctx_fail(c, -EINVAL, "%s%snat: not a NAT type", path, path[0] ? "." : "");
+		return false;
+	}
+	a = ov_json_get(c, o, path, "candidates", JSON_ARRAY);
+	if (!a)
+		return false;
+	if (json_array_size(a) > DMN_CAND_MAX) {
+		ov_jctx_fail(c, -EINVAL, "%s%scandidates: more than %d", path, path[0] ? "." : "",
+			     DMN_CAND_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const json_t *e = json_array_get(a, i);
+
+		if (!json_is_string(e) || dmn_cand_parse(json_string_value(e), &p->cand[i])) {
+			ov_jctx_fail(c, -EINVAL,
+				     "%s%scandidates[%zu]: not \"host|srflx|relay IP:PORT\"", path,
+				     path[0] ? "." : "", i);
+			return false;
+		}
+		p->n_cand = i + 1;
+	}
+	return true;
+}
+
+static int paths_put(json_t *o, const struct dmn_paths *p)
+{
+	char cs[OV_ENDPOINT_STRLEN + 8];
+	json_t *a = json_array();
+	int bad = !a;
+
+	for (size_t i = 0; i < p->n_cand && !bad; i++) {
+		dmn_cand_format(&p->cand[i], cs);
+		bad |= json_array_append_new(a, json_string(cs));
+	}
+	bad |= json_object_set_new(o, "nat", json_string(dmn_nat_type_name(p->nat)));
+	bad |= json_object_set_new(o, "candidates", a);
+	return bad;
+}
+
+const struct dmn_paths *dmn_view_paths(const struct dmn_view *v, const char *node)
+{
+	for (size_t i = 0; i < v->n_paths; i++)
+		if (!strcmp(v->paths[i].node, node))
+			return &v->paths[i];
+	return NULL;
+}
+
 void dmn_view_done(struct dmn_view *v)
 {
 	if (!v)
@@ -456,6 +579,7 @@ void dmn_view_done(struct dmn_view *v)
 	free(v->subnets);
 	free(v->services);
 	free(v->records);
+	free(v->paths);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -553,7 +677,9 @@ static int view_read(struct ov_jctx *c, const json_t *j, const struct ov_state *
 		     struct dmn_view *v)
 {
 	static const char *const top[] = {"version",  "generation", "leader",  "nodes",
-					  "subnets", "services",   "records", NULL};
+					  "subnets", "services",   "records", "paths", NULL};
+	static const char *const path_fields[] = {"node", "nat", "candidates", NULL};
+	const json_t *paths;
 	static const char *const sub_fields[] = {"service", "node", "subnet", NULL};
 	static const char *const svc_fields[] = {"service", "node", "container", "addr", "ports",
 						 NULL};
@@ -637,6 +763,32 @@ static int view_read(struct ov_jctx *c, const json_t *j, const struct ov_state *
 			break;
 		v->n_records = i + 1;
 	}
+	paths = json_object_get(j, "paths");
+	if (paths && !c->ret) {
+		if (!json_is_array(paths))
+			ov_jctx_fail(c, -EINVAL, "paths: not an array");
+		else
+			v->paths = arr_alloc(c, paths, "paths", OV_ALLOC_MAX_NODES,
+					     sizeof(*v->paths));
+	}
+	for (size_t i = 0; paths && i < json_array_size(paths) && !c->ret; i++) {
+		const json_t *o = json_array_get(paths, i);
+		struct dmn_paths *pt = &v->paths[i];
+
+		snprintf(p, sizeof(p), "paths[%zu]", i);
+		if (!json_is_object(o)) {
+			ov_jctx_fail(c, -EINVAL, "%s: not an object", p);
+			break;
+		}
+		if (!ov_json_fields(c, o, p, path_fields) || !ov_json_name(c, o, p, "node", pt->node) ||
+		    !paths_read(c, o, p, pt))
+			break;
+		if (!dmn_view_node(v, pt->node) || dmn_view_paths(v, pt->node)) {
+			ov_jctx_fail(c, -EINVAL, "%s.node: not a node of the view, or twice", p);
+			break;
+		}
+		v->n_paths = i + 1;
+	}
 	if (!c->ret)
 		view_check(c, v);
 	return c->ret;
@@ -703,6 +855,19 @@ json_t *dmn_view_to_json(const struct dmn_view *v)
 	bad |= json_object_set_new(j, "subnets", subnets);
 	bad |= json_object_set_new(j, "services", services);
 	bad |= json_object_set_new(j, "records", records);
+	if (v->n_paths && !bad) {
+		json_t *pa = json_array();
+
+		bad |= !pa;
+		for (size_t i = 0; i < v->n_paths && !bad; i++) {
+			json_t *o = json_object();
+
+			bad |= !o || json_object_set_new(o, "node", json_string(v->paths[i].node));
+			bad |= paths_put(o, &v->paths[i]);
+			bad |= json_array_append_new(pa, o);
+		}
+		bad |= json_object_set_new(j, "paths", pa);
+	}
 	if (bad) {
 		json_decref(j);
 		return NULL;
@@ -730,6 +895,7 @@ int dmn_view_copy(const struct dmn_view *v, struct dmn_view *ret)
 	c.subnets = dup_array(v->subnets, v->n_subnets, sizeof(*v->subnets), &bad);
 	c.services = dup_array(v->services, v->n_services, sizeof(*v->services), &bad);
 	c.records = dup_array(v->records, v->n_records, sizeof(*v->records), &bad);
+	c.paths = dup_array(v->paths, v->n_paths, sizeof(*v->paths), &bad);
 	if (bad) {
 		dmn_view_done(&c);
 		return -ENOMEM;
@@ -894,6 +1060,10 @@ static const struct {
 	[DMN_OP_SERVICE_ADD] = {"service-add", {"service", "container", "addr", "ports", NULL}},
 	[DMN_OP_SERVICE_DEL] = {"service-del", {"container", NULL}},
 	[DMN_OP_TIME] = {"time", {NULL}},
+	[DMN_OP_PATHS] = {"paths", {"nat", "candidates", NULL}},
+	[DMN_OP_PUNCH] = {"punch", {"name", NULL}},
+	[DMN_OP_NAT_CONFIG] = {"nat-config", {NULL}},
+	[DMN_OP_PEERS] = {"peers", {NULL}},
 };
 
 const char *dmn_op_name(enum dmn_op op)
@@ -946,7 +1116,7 @@ int dmn_request_from_json(const json_t *j, struct dmn_request *ret, char *err, s
 	    ov_json_int(&c, j, "", "generation", 0, INT64_MAX, &n))
 		r.generation = (uint64_t)n;
 	if (op_has(r.op, "name")) {
-		if (r.op == DMN_OP_NODE_REMOVE) {
+		if (r.op == DMN_OP_NODE_REMOVE || r.op == DMN_OP_PUNCH) {
 			char name[OV_ALLOC_NAME_MAX + 1];
 
 			if (ov_json_name(&c, j, "", "name", name))
@@ -974,6 +1144,8 @@ int dmn_request_from_json(const json_t *j, struct dmn_request *ret, char *err, s
 	}
 	if (op_has(r.op, "ports") && json_object_get(j, "ports"))
 		read_ports(&c, j, "", r.ports, &r.n_ports);
+	if (op_has(r.op, "candidates") && !c.ret)
+		paths_read(&c, j, "", &r.paths);
 	if (op_has(r.op, "endpoint") &&
 	    (s = ov_json_str(&c, j, "", "endpoint", OV_ENDPOINT_STRLEN)) &&
 	    ov_endpoint_parse(s, &r.endpoint)) {
@@ -1022,6 +1194,8 @@ json_t *dmn_request_to_json(const struct dmn_request *r)
 		ov_endpoint_format(&r->endpoint, ep);
 		bad |= json_object_set_new(j, "endpoint", json_string(ep));
 	}
+	if (op_has(r->op, "candidates"))
+		bad |= paths_put(j, &r->paths);
 	if (bad) {
 		json_decref(j);
 		return NULL;

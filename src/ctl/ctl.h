@@ -147,6 +147,42 @@ struct dmn_subnet {
 };
 
 /*
+ * How to reach one node through NATs (daemon/nat.c): the addresses it can be reached at, as
+ * it found them (candidates), and the NAT behaviour it observed. Sent by the node to the
+ * leader (PATHS), carried in the view for its peers. Ephemeral: the leader keeps them in
+ * memory and a node sends them again when they change or the leader restarts.
+ */
+enum { DMN_CAND_MAX = 8 };
+enum dmn_cand_kind {
+	DMN_CAND_HOST = 1, /* an address of a physical interface of the node */
+	DMN_CAND_SRFLX,	   /* server-reflexive: its WireGuard socket as a STUN server saw it */
+	DMN_CAND_RELAY,	   /* its TURN allocation's relayed address */
+};
+enum dmn_nat_type {
+	DMN_NAT_UNKNOWN = 0, /* fewer than two STUN servers answered */
+	DMN_NAT_NONE,	     /* the reflexive address is one of its own */
+	DMN_NAT_EIM,	     /* endpoint-independent mapping: one mapping for all servers */
+	DMN_NAT_EDM,	     /* endpoint-dependent mapping ("symmetric") */
+};
+struct dmn_cand {
+	enum dmn_cand_kind kind;
+	struct ov_endpoint ep;
+};
+struct dmn_paths {
+	char node[OV_ALLOC_NAME_MAX + 1];
+	enum dmn_nat_type nat;
+	struct dmn_cand cand[DMN_CAND_MAX];
+	size_t n_cand;
+};
+const char *dmn_nat_type_name(enum dmn_nat_type t);
+const char *dmn_cand_kind_name(enum dmn_cand_kind k);
+/* "host 10.200.1.2:51820" and back. 0 or -EINVAL. */
+int dmn_cand_parse(const char *s, struct dmn_cand *ret);
+void dmn_cand_format(const struct dmn_cand *c, char out[static OV_ENDPOINT_STRLEN + 8]);
+/* Same node, NAT type and candidates (in order). */
+bool dmn_paths_equal(const struct dmn_paths *a, const struct dmn_paths *b);
+
+/*
  * What every node needs to know of the cluster, made by the leader, pushed to members on
  * every change and kept by each (view.json) so a node comes up with its peers while the
  * leader is away. generation only grows; a member ignores a view older than its own.
@@ -162,7 +198,11 @@ struct dmn_view {
 	size_t n_services;
 	struct dmn_record *records;
 	size_t n_records;
+	struct dmn_paths *paths; /* "paths" (optional): at most one per node of the view */
+	size_t n_paths;
 };
+/* The node's paths in v, or NULL. */
+const struct dmn_paths *dmn_view_paths(const struct dmn_view *v, const char *node);
 
 void dmn_view_done(struct dmn_view *v);
 /*
@@ -220,7 +260,14 @@ enum dmn_op {
 	DMN_OP_SERVICE_DEL,    /* {"container"} */
 	/* both: the CLI asks its node (weft doctor), a member asks the leader */
 	DMN_OP_TIME,	       /* {} → {"time_ms"} the leader's wall clock (local: see lead.c) */
-	DMN_OP__MAX = DMN_OP_TIME,
+	/* NAT traversal (daemon/nat.c) */
+	DMN_OP_PATHS,	   /* member → leader {"nat", "candidates"}: the asking node's paths */
+	DMN_OP_PUNCH,	   /* member → leader {"name"}: punch with that node now; the leader then
+			      sends PUNCH {"name": the other} to both ends */
+	DMN_OP_NAT_CONFIG, /* member → leader {} → {"stun": [...], "turn": {"server", "user",
+			      "password", "expires"} or absent} */
+	DMN_OP_PEERS,	   /* local {} → what `weft peers` shows */
+	DMN_OP__MAX = DMN_OP_PEERS,
 };
 
 struct dmn_request {
@@ -236,6 +283,7 @@ struct dmn_request {
 	struct ov_endpoint endpoint;
 	struct dmn_port ports[DMN_CTL_PORTS_MAX];
 	size_t n_ports;
+	struct dmn_paths paths; /* PATHS ("node" unused: the sender's key names it) */
 };
 
 const char *dmn_op_name(enum dmn_op op);

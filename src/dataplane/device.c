@@ -113,15 +113,22 @@ static void tx_bytes_not_sent(struct wg_peer *wp, size_t len, uint64_t *message_
 		(*message_counter)--;
 }
 
-static void send_initiation(struct dp_device *d, struct dp_peer *p, bool retry, uint64_t now)
+static enum wg_tx_result send_initiation(struct dp_device *d, struct dp_peer *p, bool retry,
+					 uint64_t now)
 {
 	uint8_t msg[WG_MSG_INITIATION_LEN];
+	enum wg_tx_result r;
 
 	if (!p->has_endpoint)
-		return;
-	if (wg_peer_initiation(p->wg, retry, now, msg) == WG_TX_OK &&
-	    !send_to_peer(d, p, msg, sizeof(msg)))
+		return WG_TX_NO_KEY;
+	r = wg_peer_initiation(p->wg, retry, now, msg);
+	if (r != WG_TX_OK)
+		return r;
+	memcpy(p->last_init, msg, sizeof(msg));
+	p->last_init_at = now;
+	if (!send_to_peer(d, p, msg, sizeof(msg)))
 		tx_bytes_not_sent(p->wg, sizeof(msg), &p->wg->counters.initiations_sent);
+	return r;
 }
 
 /*
@@ -1390,6 +1397,40 @@ int dp_device_peer_stats(struct dp_device *d, const uint8_t key[static 32],
 	wp = wg_peer_lookup(&d->wg, key);
 	if (wp)
 		peer_stats(wp, ret);
+	pthread_mutex_unlock(&d->lock);
+	return wp ? 0 : -ENOENT;
+}
+
+int dp_device_peer_endpoint(struct dp_device *d, const uint8_t key[static 32],
+			    const struct wg_endpoint *ep, bool kick)
+{
+	struct wg_peer *wp;
+	struct dp_peer *p;
+	uint64_t now = dp_now();
+
+	pthread_mutex_lock(&d->lock);
+	wp = wg_peer_lookup(&d->wg, key);
+	if (wp) {
+		p = wp->user;
+		if (ep && (!p->has_endpoint || memcmp(&p->endpoint, ep, sizeof(*ep)))) {
+			p->endpoint = *ep;
+			p->has_endpoint = true;
+			p->src.valid = false;
+		}
+		/* A keepalive under the current session; without one an initiation, or the one
+		 * in flight (sent less than REKEY_TIMEOUT ago, to the old path) once more: the
+		 * responder's TAI64N check drops it if it had it already. */
+		if (kick && p->has_endpoint) {
+			uint8_t buf[WG_DATA_OVERHEAD];
+			unsigned act = 0;
+
+			if (!send_one_locked(d, p, buf, 0, now, &act) &&
+			    send_initiation(d, p, false, now) == WG_TX_RATE_LIMITED &&
+			    p->last_init_at && now - p->last_init_at < WG_REKEY_TIMEOUT &&
+			    p->wg->hs.state == WG_HS_CREATED_INITIATION)
+				send_to_peer(d, p, p->last_init, sizeof(p->last_init));
+		}
+	}
 	pthread_mutex_unlock(&d->lock);
 	return wp ? 0 : -ENOENT;
 }

@@ -96,6 +96,13 @@ struct dp_peer_stats {
 /* The peer with this key: 0, or -ENOENT. O(1): the engine's key table. */
 int dp_device_peer_stats(struct dp_device *d, const uint8_t key[static 32],
 			 struct dp_peer_stats *ret);
+/*
+ * The control plane's path choice (weftd's NAT traversal): set the peer's endpoint to ep (if
+ * not NULL) as a UAPI endpoint= would, and with kick send a keepalive now (an initiation
+ * when there is no session), so a new path is tried at once. 0, or -ENOENT.
+ */
+int dp_device_peer_endpoint(struct dp_device *d, const uint8_t key[static 32],
+			    const struct wg_endpoint *ep, bool kick);
 /* Every peer, in the order they were added: a malloc'ed array in *ret. 0 or -ENOMEM. */
 int dp_device_peers_stats(struct dp_device *d, struct dp_peer_stats **ret, size_t *ret_n);
 /* Human-readable per-reason counters. */

@@ -148,6 +148,10 @@ struct dp_peer {
 	struct timespec last_handshake; /* wall clock; 0 = never */
 	struct dp_staged staged[DP_STAGED];
 	size_t staged_head, staged_len;
+	/* The last initiation sent, so a new path (dp_device_peer_endpoint's kick) can carry it
+	 * at once instead of waiting out REKEY_TIMEOUT for the next one. */
+	uint8_t last_init[WG_MSG_INITIATION_LEN];
+	uint64_t last_init_at; /* dp_now(); 0 = none */
 };
 
 struct dp_hs_item {
