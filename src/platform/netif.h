@@ -81,6 +81,16 @@ int plat_netif_list_addresses(int ifindex, int (*fn)(void *ctx, const struct pla
 			      void *ctx);
 
 /*
+ * The host's own addresses a peer could reach it at ("host candidates" of NAT traversal):
+ * those of links that are up and physical-like (Ethernet, Wi-Fi, veth, VLAN, bond), not the
+ * loopback, not point-to-point or tunnel links (WireGuard, TUN, GRE...), not bridges and not
+ * a bridge's or bond's ports (container plumbing), and not the link named skip. Link-local
+ * IPv6 (fe80::/10) left out. Up to max into out; *ret_n the count. 0 or -errno.
+ */
+int plat_netif_host_addresses(const char *skip, struct plat_addr *out, size_t max,
+			      size_t *ret_n);
+
+/*
  * Watch one link. The caller polls plat_netif_monitor_fd() for input (the fd is
  * non-blocking) and then calls plat_netif_monitor_read(), which drains what is queued and
  * returns a mask of PLAT_NETIF_EV_* (0 when nothing relevant happened), or -errno. Up and

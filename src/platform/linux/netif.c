@@ -12,7 +12,9 @@
 #include "platform/linux/rtnl.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -888,4 +890,68 @@ void plat_netif_monitor_close(struct plat_netif_monitor *m)
 		mnl_socket_close(m->nl);
 	free(m->buf);
 	free(m);
+}
+
+/* sysfs: a link that is a bridge, a bridge/bond port, a TUN/TAP or has no device type of
+ * Ethernet (1) is not a host candidate's link. */
+static bool link_is_physical(const char *name)
+{
+	char path[PATH_MAX], buf[16];
+	FILE *f;
+	bool eth;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", name);
+	if (!access(path, F_OK))
+		return false;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/master", name);
+	if (!access(path, F_OK))
+		return false;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
+	if (!access(path, F_OK))
+		return false;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/type", name);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	eth = fgets(buf, sizeof(buf), f) && atoi(buf) == 1; /* ARPHRD_ETHER */
+	fclose(f);
+	return eth;
+}
+
+int plat_netif_host_addresses(const char *skip, struct plat_addr *out, size_t max,
+			      size_t *ret_n)
+{
+	struct ifaddrs *ifa, *i;
+	size_t n = 0;
+
+	if (getifaddrs(&ifa))
+		return -errno;
+	for (i = ifa; i && n < max; i = i->ifa_next) {
+		struct plat_addr a = {0};
+
+		if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK) ||
+		    (i->ifa_flags & IFF_POINTOPOINT) || (skip && !strcmp(i->ifa_name, skip)))
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			a.family = 4;
+			memcpy(a.addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+			a.prefix = 32;
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			const uint8_t *b = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr;
+
+			if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+				continue; /* link-local */
+			a.family = 6;
+			memcpy(a.addr, b, 16);
+			a.prefix = 128;
+		} else {
+			continue;
+		}
+		if (!link_is_physical(i->ifa_name))
+			continue;
+		out[n++] = a;
+	}
+	freeifaddrs(ifa);
+	*ret_n = n;
+	return 0;
 }

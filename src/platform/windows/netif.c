@@ -516,3 +516,13 @@ int plat_netif_monitor_read(struct plat_netif_monitor *m)
 void plat_netif_monitor_close(struct plat_netif_monitor *m)
 {
 }
+
+int plat_netif_host_addresses(const char *skip, struct plat_addr *out, size_t max,
+			      size_t *ret_n)
+{
+	(void)skip;
+	(void)out;
+	(void)max;
+	*ret_n = 0;
+	return -EOPNOTSUPP; /* weftd (NAT traversal) is not built for Windows yet */
+}
