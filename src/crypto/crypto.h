@@ -132,4 +132,25 @@ bool crypto_is_zero(const void *a, size_t len);
 /* Wipe that the compiler may not elide (OPENSSL_cleanse). */
 void crypto_wipe(void *p, size_t len);
 
+/* --- STUN's primitives (RFC 8489): legacy hashes, for STUN/TURN only (crypto/legacy.c) --- */
+
+enum {
+	CRYPTO_SHA1_LEN = 20, /* HMAC-SHA1 output (MESSAGE-INTEGRITY) */
+	CRYPTO_MD5_LEN = 16,  /* MD5 output (long-term credential key) */
+};
+
+/* HMAC-SHA1(key, in) (RFC 2104; OpenSSL). Aborts only when libcrypto cannot allocate. */
+void crypto_hmac_sha1(uint8_t out[static CRYPTO_SHA1_LEN], const void *key, size_t keylen,
+		      const void *in, size_t len);
+/* MD5 of a || b (b may be NULL with blen 0) (OpenSSL). */
+void crypto_md5(uint8_t out[static CRYPTO_MD5_LEN], const void *a, size_t alen, const void *b,
+		size_t blen);
+/* CRC-32 of ISO 3309 / ITU-T V.42 (libgcrypt's GCRY_MD_CRC32), as STUN's FINGERPRINT uses. */
+uint32_t crypto_crc32(const void *in, size_t len);
+/*
+ * Standard base64 with padding (RFC 4648 §4) of in into out, NUL-terminated. Returns the
+ * length written (without the NUL) or -ENOSPC when outcap < 4 * ceil(len / 3) + 1.
+ */
+int crypto_base64(char *out, size_t outcap, const void *in, size_t len);
+
 #endif

@@ -48,6 +48,7 @@ enum {
 	OV_STUN_REALM_MAX = 763,              /* RFC 8489 §14.9: < 128 chars, <= 763 bytes */
 	OV_STUN_NONCE_MAX = 763,              /* RFC 8489 §14.10 */
 	OV_STUN_REASON_MAX = 763,             /* RFC 8489 §14.8 */
+	OV_STUN_PASSWORD_MAX = 255,           /* our cap on a password (weft's are short) */
 	OV_STUN_CHANNEL_MIN = 0x4000,         /* RFC 8656 §12: channel numbers 0x4000..0x4FFF */
 	OV_STUN_CHANNEL_MAX = 0x4FFF,
 	OV_STUN_CHANNEL_HEADER_LEN = 4, /* RFC 8656 §12.4: channel number, length */
@@ -232,9 +233,10 @@ bool ov_stun_check_integrity(const uint8_t *buf, size_t len, const struct ov_stu
 			     const uint8_t *key, size_t keylen);
 
 /* Long-term credential key MD5(user ":" realm ":" pass) (RFC 8489 §9.2.2). realm is not
- * NUL-terminated (as it comes from a parse); user and pass are C strings. */
-void ov_stun_long_term_key(uint8_t out[static OV_STUN_LONG_TERM_KEY_LEN], const char *user,
-			   const char *realm, size_t realm_len, const char *pass);
+ * NUL-terminated (as it comes from a parse); user and pass are C strings. 0, or -EINVAL when
+ * one is longer than its cap. */
+int ov_stun_long_term_key(uint8_t out[static OV_STUN_LONG_TERM_KEY_LEN], const char *user,
+			  const char *realm, size_t realm_len, const char *pass);
 
 /* --- ChannelData (RFC 8656 §12.4) --- */
 
@@ -249,7 +251,7 @@ int ov_stun_channel_data_parse(const uint8_t *buf, size_t len, uint16_t *ret_cha
 int ov_stun_channel_data_build(uint8_t *buf, size_t cap, uint16_t channel, const uint8_t *data,
 			       size_t len);
 
-/* "Binding", "Allocate", ... or "method 0x%03x" into a static table: names for logs. */
+/* "Binding", "Allocate", ... or "unknown method": names for logs. */
 const char *ov_stun_method_name(uint16_t method);
 
 #endif
