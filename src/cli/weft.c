@@ -104,7 +104,20 @@ static int parse_endpoint(const char *flag, const char *s, uint16_t port, struct
 
 /* --- talking to weftd ------------------------------------------------------------------------ */
 
+static int call_opt(struct cli_ctx *c, const struct dmn_request *req, json_t **ret, bool quiet);
+
 static int call(struct cli_ctx *c, const struct dmn_request *req, json_t **ret)
+{
+	return call_opt(c, req, ret, false);
+}
+
+/* A call whose failure the caller handles (an older weftd without the op). */
+static int call_quiet(struct cli_ctx *c, const struct dmn_request *req, json_t **ret)
+{
+	return call_opt(c, req, ret, true);
+}
+
+static int call_opt(struct cli_ctx *c, const struct dmn_request *req, json_t **ret, bool quiet)
 {
 	char path[PATH_MAX + 32], err[512];
 	json_t *j = dmn_request_to_json(req);
@@ -122,6 +135,8 @@ static int call(struct cli_ctx *c, const struct dmn_request *req, json_t **ret)
 	r = j ? ctl_chan_call(&ch, j, &type, ret, err, sizeof(err)) : -ENOMEM;
 	close(fd);
 	json_decref(j);
+	if (r && quiet)
+		return 1;
 	if (r)
 		return fail("%s: %s", dmn_op_name(req->op), r == -ENOMEM ? strerror(ENOMEM) : err);
 	return 0;
@@ -902,8 +917,8 @@ static void print_peers(const json_t *peers)
 	size_t i;
 	json_t *p;
 
-	printf("%-16s %-15s %-24s %-10s %-10s %-10s %-8s %s\n", "PEER", "OVERLAY IP", "ENDPOINT",
-	       "HANDSHAKE", "RX", "TX", "HEALTH", "RTT");
+	printf("%-16s %-15s %-24s %-10s %-10s %-10s %-8s %-9s %s\n", "PEER", "OVERLAY IP",
+	       "ENDPOINT", "HANDSHAKE", "RX", "TX", "HEALTH", "RTT", "PATH");
 	json_array_foreach(peers, i, p) {
 		char rx[16], tx[16], hs[24], rtt[16] = "-";
 		json_t *age = json_object_get(p, "handshake_age"), *r = json_object_get(p, "rtt_ms");
@@ -918,8 +933,9 @@ static void print_peers(const json_t *peers)
 			snprintf(hs, sizeof(hs), "never");
 		if (json_is_real(r))
 			snprintf(rtt, sizeof(rtt), "%.2f ms", json_real_value(r));
-		printf("%-16s %-15s %-24s %-10s %-10s %-10s %-8s %s\n", jstr(p, "name"),
-		       jstr(p, "ip4"), jstr(p, "endpoint"), hs, rx, tx, jstr(p, "health"), rtt);
+		printf("%-16s %-15s %-24s %-10s %-10s %-10s %-8s %-9s %s\n", jstr(p, "name"),
+		       jstr(p, "ip4"), jstr(p, "endpoint"), hs, rx, tx, jstr(p, "health"), rtt,
+		       jstr(p, "path")[0] ? jstr(p, "path") : "-");
 	}
 }
 
@@ -977,11 +993,13 @@ static int cmd_status(struct cli_ctx *c, int argc, char **argv)
 	return 0;
 }
 
+/* The status's peers with their paths (weftd's nat.c) merged in, as `weft peers` shows them. */
 static int cmd_peers(struct cli_ctx *c, int argc, char **argv)
 {
-	struct dmn_request q = {.op = DMN_OP_STATUS};
+	struct dmn_request q = {.op = DMN_OP_STATUS}, qn = {.op = DMN_OP_PEERS};
 	int i = common_opts(c, argc, argv, "peers");
-	json_t *j;
+	json_t *j, *nj = NULL, *peers, *np, *p, *e, *relay;
+	size_t k, m;
 
 	if (i < 0)
 		return 1;
@@ -989,10 +1007,55 @@ static int cmd_peers(struct cli_ctx *c, int argc, char **argv)
 		return fail("peers: unexpected argument '%s'", argv[i]);
 	if (call(c, &q, &j))
 		return 1;
-	if (c->json)
-		print_json(json_object_get(j, "peers"));
-	else
-		print_peers(json_object_get(j, "peers"));
+	if (call_quiet(c, &qn, &nj))
+		nj = json_object();
+	json_object_del(nj, "ok");
+	peers = json_object_get(j, "peers");
+	np = json_object_get(nj, "peers");
+	json_array_foreach(peers, k, p) {
+		json_array_foreach(np, m, e) {
+			const char *key;
+			json_t *v;
+
+			if (strcmp(jstr(e, "name"), jstr(p, "name")))
+				continue;
+			json_object_foreach(e, key, v)
+				if (!json_object_get(p, key))
+					json_object_set(p, key, v);
+		}
+	}
+	json_object_set(nj, "peers", peers);
+	if (c->json) {
+		print_json(nj);
+		goto out;
+	}
+	print_peers(peers);
+	printf("\nNAT %s", json_string_value(json_object_get(nj, "nat"))
+				    ? jstr(nj, "nat") : "(not running)");
+	json_array_foreach(json_object_get(nj, "reflexive"), k, e)
+		printf("%s %s (seen by %s)", k ? "," : "  reflexive", jstr(e, "mapped"),
+		       jstr(e, "server"));
+	relay = json_object_get(nj, "relay");
+	if (relay && strcmp(jstr(relay, "state"), "off")) {
+		printf("\nrelay %s: %s", jstr(relay, "server"), jstr(relay, "state"));
+		if (jstr(relay, "relayed")[0])
+			printf(" at %s", jstr(relay, "relayed"));
+		if (jstr(relay, "error")[0])
+			printf(" (%s)", jstr(relay, "error"));
+	}
+	printf("\n");
+	json_array_foreach(peers, k, p) {
+		bool relayed = !strcmp(jstr(p, "path"), "relay");
+
+		if (!jstr(p, "reason")[0] || !strcmp(jstr(p, "path"), "direct"))
+			continue;
+		printf("%s: %s%s%s, since %llds: %s\n", jstr(p, "name"), jstr(p, "path"),
+		       relayed ? " via " : "", relayed ? jstr(p, "via") : "",
+		       (long long)json_integer_value(json_object_get(p, "since_s")),
+		       jstr(p, "reason"));
+	}
+out:
+	json_decref(nj);
 	json_decref(j);
 	return 0;
 }

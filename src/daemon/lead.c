@@ -16,6 +16,7 @@
 #include "crypto/crypto.h"
 #include "daemon/leader.h"
 #include "daemon/node.h"
+#include "daemon/relay.h"
 #include "lib/log.h"
 
 /* The view as the leader's state makes it; services and records carried over. */
@@ -58,6 +59,17 @@ int dmn_lead_build_view(struct dmn_node *n, struct dmn_view *v)
 	for (size_t i = 0; i < n->view.n_records; i++)
 		if (!n->view.records[i].owner[0] || dmn_view_node(v, n->view.records[i].owner))
 			v->records[v->n_records++] = n->view.records[i];
+	/* Paths through NATs, as the nodes reported them (nat.c), for nodes still present. */
+	if (n->n_lead_paths) {
+		v->paths = calloc(n->n_lead_paths, sizeof(*v->paths));
+		if (!v->paths) {
+			dmn_view_done(v);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n->n_lead_paths; i++)
+			if (dmn_view_node(v, n->lead_paths[i].node))
+				v->paths[v->n_paths++] = n->lead_paths[i];
+	}
 	return 0;
 }
 
@@ -287,6 +299,91 @@ int dmn_lead_do(struct dmn_node *n, const struct dmn_actor *who, const struct dm
 	return r;
 }
 
+/* --- NAT traversal: a member's paths, punch orders, STUN and TURN settings ----------------- */
+
+/*
+ * PATHS: the node's own candidates (the key proved which node; it cannot speak for another),
+ * in the view from the next generation when they changed. PUNCH: tell the other node to
+ * check now, at most once per second per asking node (the other end sends at most a round
+ * of checks to the asker's published addresses, so a member cannot turn a peer into a
+ * flood toward addresses of its choosing). NAT_CONFIG: STUN servers and the node's TURN
+ * credentials (REST ones name the node; never the shared secret).
+ */
+static int lead_nat(struct dmn_node *n, const struct dmn_request *q, const char *node,
+		    json_t **ret, char *err, size_t errlen)
+{
+	if (q->op == DMN_OP_PATHS) {
+		struct dmn_paths p = q->paths;
+		int r;
+
+		snprintf(p.node, sizeof(p.node), "%s", node);
+		r = dmn_nat_lead_paths(n, &p);
+		if (r < 0) {
+			snprintf(err, errlen, "%s", strerror(-r));
+			return r;
+		}
+		if (r > 0) {
+			pthread_mutex_lock(&n->lock);
+			r = dmn_lead_publish(n);
+			pthread_mutex_unlock(&n->lock);
+			if (r < 0) {
+				snprintf(err, errlen, "publishing: %s", strerror(-r));
+				return r;
+			}
+		}
+		*ret = json_object();
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (q->op == DMN_OP_PUNCH) {
+		bool known;
+		uint64_t now = dmn_now_ms();
+
+		pthread_mutex_lock(&n->lock);
+		known = dmn_view_node(&n->view, q->name) != NULL;
+		pthread_mutex_unlock(&n->lock);
+		if (!known || !strcmp(q->name, node)) {
+			snprintf(err, errlen, "%s is not another node of the cluster", q->name);
+			return -EINVAL;
+		}
+		if (dmn_nat_punch_allowed(n, node, q->name, now)) {
+			if (!strcmp(q->name, n->st.self.name))
+				dmn_nat_punch(n, node);
+			else
+				dmn_nat_tell_punch(n, q->name, node);
+		}
+		*ret = json_object();
+		return *ret ? 0 : -ENOMEM;
+	}
+	/* NAT_CONFIG */
+	{
+		struct dmn_relay_config t;
+		uint64_t expires = 0;
+		char ep[OV_ENDPOINT_STRLEN];
+		json_t *j = json_object(), *stun = json_array();
+		int bad = !j || !stun;
+
+		for (size_t i = 0; i < n->st.nat.n_stun && !bad; i++) {
+			ov_endpoint_format(&n->st.nat.stun[i], ep);
+			bad |= json_array_append_new(stun, json_string(ep));
+		}
+		bad |= json_object_set_new(j, "stun", stun);
+		if (!bad && !dmn_nat_turn_credentials(n, node, &t, &expires)) {
+			ov_endpoint_format(&n->st.nat.turn, ep);
+			bad |= json_object_set_new(j, "turn",
+						   json_pack("{s:s, s:s, s:s, s:I}", "server", ep,
+							     "user", t.user, "password", t.pass,
+							     "expires", (json_int_t)expires));
+		}
+		crypto_wipe(&t, sizeof(t));
+		if (bad) {
+			json_decref(j);
+			return -ENOMEM;
+		}
+		*ret = j;
+		return 0;
+	}
+}
+
 /*
  * What a node asks of the leader (the leader asks itself through this too); node is the
  * asking node. GET_VIEW is answered by the caller. 0 and *ret (may stay NULL) or -errno.
@@ -305,6 +402,8 @@ int dmn_lead_node_request(struct dmn_node *n, const struct dmn_request *q, const
 		snprintf(err, errlen, "not a node name");
 		return -EPERM;
 	}
+	if (q->op == DMN_OP_PATHS || q->op == DMN_OP_PUNCH || q->op == DMN_OP_NAT_CONFIG)
+		return lead_nat(n, q, node, ret, err, errlen);
 	return dmn_lead_do(n, &who, q, ret, err, errlen);
 }
 

@@ -65,6 +65,7 @@ enum {
 	NAT_STUN_GLOBAL_PER_S = 2000,	/* Binding responses per second, all sources */
 	NAT_REFLEX_MAX = OV_NAT_STUN_MAX + 1, /* configured servers and the leader */
 	NAT_REQ_MIN_LEN = 64, /* our requests: never smaller than a response to them */
+	NAT_PUNCH_LOG = 256,  /* the leader's memory of punch orders (rate limit per pair) */
 };
 
 enum nat_path { NAT_PATH_NONE, NAT_PATH_DIRECT, NAT_PATH_RELAY };
@@ -148,6 +149,13 @@ struct dmn_nat {
 	struct nat_peer *peers;
 	size_t n_peers;
 	uint64_t next_classify;
+
+	/* the leader: punch orders asked lately, (asker, target) pairs */
+	struct {
+		char asker[OV_ALLOC_NAME_MAX + 1], target[OV_ALLOC_NAME_MAX + 1];
+		uint64_t ms;
+	} punch_log[NAT_PUNCH_LOG];
+	size_t punch_next;
 
 	/* the STUN server */
 	struct wg_ratelimiter rl;
@@ -1176,7 +1184,7 @@ int dmn_nat_turn_credentials(struct dmn_node *n, const char *node, struct dmn_re
 	if (c->turn_secret[0]) {
 		uint64_t expires = (uint64_t)time(NULL) + DMN_TURN_CREDENTIAL_TTL_S;
 		int r = ov_turn_rest_credentials(c->turn_secret, node, expires, ret->user,
-						 sizeof(ret->user), ret->pass, sizeof(ret->pass));
+						 ret->pass);
 
 		if (r)
 			return r;
@@ -1265,4 +1273,69 @@ json_t *dmn_nat_peers_json(struct dmn_node *n)
 		return NULL;
 	}
 	return j;
+}
+
+int dmn_nat_lead_paths(struct dmn_node *n, const struct dmn_paths *p)
+{
+	struct dmn_paths *a;
+	int r = 1;
+
+	pthread_mutex_lock(&n->lock);
+	for (size_t i = 0; i < n->n_lead_paths; i++)
+		if (!strcmp(n->lead_paths[i].node, p->node)) {
+			r = !dmn_paths_equal(&n->lead_paths[i], p);
+			n->lead_paths[i] = *p;
+			goto out;
+		}
+	if (n->n_lead_paths >= OV_ALLOC_MAX_NODES) {
+		/* forget those of nodes no longer in the view */
+		size_t k = 0;
+
+		for (size_t i = 0; i < n->n_lead_paths; i++)
+			if (dmn_view_node(&n->view, n->lead_paths[i].node))
+				n->lead_paths[k++] = n->lead_paths[i];
+		n->n_lead_paths = k;
+		if (k >= OV_ALLOC_MAX_NODES) {
+			r = -ENOSPC;
+			goto out;
+		}
+	}
+	a = realloc(n->lead_paths, (n->n_lead_paths + 1) * sizeof(*a));
+	if (!a) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n->lead_paths = a;
+	a[n->n_lead_paths++] = *p;
+out:
+	/* the leader's own: node.c publishes (this file is below lead.c) */
+	if (r > 0 && !strcmp(p->node, n->st.self.name))
+		n->paths_publish = true;
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+bool dmn_nat_punch_allowed(struct dmn_node *n, const char *asker, const char *target,
+			   uint64_t now_ms)
+{
+	struct dmn_nat *nat = n->nat;
+	bool ok = true;
+
+	if (!nat)
+		return false;
+	pthread_mutex_lock(&nat->lock);
+	for (size_t i = 0; i < NAT_PUNCH_LOG && ok; i++)
+		if (nat->punch_log[i].ms && now_ms - nat->punch_log[i].ms < NAT_ROUND_MIN_GAP_MS &&
+		    !strcmp(nat->punch_log[i].asker, asker) &&
+		    !strcmp(nat->punch_log[i].target, target))
+			ok = false;
+	if (ok) {
+		size_t k = nat->punch_next++ % NAT_PUNCH_LOG;
+
+		snprintf(nat->punch_log[k].asker, sizeof(nat->punch_log[k].asker), "%s", asker);
+		snprintf(nat->punch_log[k].target, sizeof(nat->punch_log[k].target), "%s", target);
+		nat->punch_log[k].ms = now_ms;
+	}
+	pthread_mutex_unlock(&nat->lock);
+	return ok;
 }

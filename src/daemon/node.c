@@ -252,6 +252,14 @@ int dmn_node_up(struct dmn_node *n)
 		return r;
 	}
 	pthread_mutex_lock(&n->lock);
+	if (n->st.role == OV_ROLE_LEADER && n->view.n_paths) {
+		/* the paths nodes reported before a restart, until they report again */
+		n->lead_paths = calloc(n->view.n_paths, sizeof(*n->lead_paths));
+		if (n->lead_paths) {
+			memcpy(n->lead_paths, n->view.paths, n->view.n_paths * sizeof(*n->lead_paths));
+			n->n_lead_paths = n->view.n_paths;
+		}
+	}
 	if (n->st.role == OV_ROLE_LEADER)
 		r = dmn_lead_publish(n);
 	else
@@ -298,6 +306,12 @@ int dmn_node_up(struct dmn_node *n)
 	r = plat_wakeup_open(&n->wake);
 	if (r)
 		return r;
+	/* NAT traversal: the device's hook for STUN goes in before its threads start */
+	r = dmn_nat_start(n);
+	if (r) {
+		log_error("NAT traversal: %s", strerror(-r));
+		return r;
+	}
 	r = dp_device_start(n->dev);
 	if (r) {
 		log_error("%s: cannot start the device threads: %s", n->opt.ifname, strerror(-r));
@@ -511,6 +525,14 @@ int dmn_node_run(struct dmn_node *n)
 			dmn_attach_sweep(n);
 			next_sweep = now + DMN_SWEEP_INTERVAL_MS;
 		}
+		if (n->st.role == OV_ROLE_LEADER && __atomic_load_n(&n->paths_publish, __ATOMIC_RELAXED)) {
+			/* the leader's own paths changed (nat.c, which is below lead.c) */
+			pthread_mutex_lock(&n->lock);
+			n->paths_publish = false;
+			if (dmn_lead_publish(n))
+				n->paths_publish = true;
+			pthread_mutex_unlock(&n->lock);
+		}
 		if (n->st.role == OV_ROLE_MEMBER && !n->removed && now >= next_pull) {
 			if (next_pull)
 				dmn_member_refresh(n);
@@ -563,6 +585,7 @@ void dmn_node_close(struct dmn_node *n)
 	pthread_mutex_unlock(&n->lock);
 	if (n->push_thread_live)
 		pthread_join(n->push_thread, NULL);
+	dmn_nat_stop(n); /* before the device: it sends through it */
 	if (n->dev_thread_live) {
 		dp_device_stop(n->dev);
 		pthread_join(n->dev_thread, NULL);
@@ -584,6 +607,9 @@ void dmn_node_close(struct dmn_node *n)
 	}
 	dp_device_free(n->dev);
 	n->dev = NULL;
+	dmn_nat_free(n); /* after the device: its hook ran on the device's threads */
+	free(n->lead_paths);
+	n->lead_paths = NULL;
 	if (n->local_fd >= 0) {
 		snprintf(path, sizeof(path), "%s/%s", n->opt.dir, DMN_SOCKET_FILE);
 		unlink(path);

@@ -118,6 +118,13 @@ struct dmn_node {
 	pthread_t dev_thread, push_thread;
 	bool dev_thread_live, push_thread_live;
 
+	/* NAT traversal (nat.c): its state; on the leader, every node's paths as they reported
+	 * them (in memory; in the view from the next publish) */
+	struct dmn_nat *nat;
+	struct dmn_paths *lead_paths;
+	size_t n_lead_paths;
+	bool paths_publish; /* the leader's own paths changed: node.c publishes */
+
 	/* Operations (metrics, doctor) */
 	struct dmn_metrics *metrics;
 	uint64_t view_heard_ms; /* monotonic: the leader's last publish, a member's last view */
@@ -135,6 +142,7 @@ struct dmn_node {
  *   attach.c  this node's containers
  *   status.c  what `weft status` and `weft dns list` show
  *   lead.c    the leader's side: leader.c's decisions persisted, published and pushed
+ *   nat.c     paths through NATs: candidates, STUN on the WireGuard socket, punching, relay
  *   member.c  a member's side: asking the leader, taking its views
  *   leader.c  the leader's decisions, pure (leader.h)
  *   view.c    the view turned into WireGuard peers and the DNS zone
@@ -142,6 +150,7 @@ struct dmn_node {
  *   link.c    the overlay channel to another node, authenticated by its key
  *   dns.c     the DNS service
  *   store.c   the state directory's files
+ *   relay.c   the TURN relay and its loopback forwarders (relay.h)
  */
 
 /* node.c */
@@ -217,6 +226,30 @@ int dmn_lead_publish(struct dmn_node *n);
 int dmn_lead_build_view(struct dmn_node *n, struct dmn_view *v);
 /* The push thread (pthread start routine): pushes each new view to every member. */
 void *dmn_lead_push_main(void *arg);
+
+/* nat.c: paths through NATs (see the file's header for who can reach what). */
+enum { DMN_TURN_CREDENTIAL_TTL_S = 86400 }; /* TURN REST credentials the leader hands out */
+struct dmn_relay_config;
+/* Start after the device is up (the hook and the thread); stop before the device goes,
+ * free after. */
+int dmn_nat_start(struct dmn_node *n);
+void dmn_nat_stop(struct dmn_node *n);
+void dmn_nat_free(struct dmn_node *n);
+/* Check peer's candidates now (the leader said so, or it is the leader's own). */
+void dmn_nat_punch(struct dmn_node *n, const char *peer);
+/* The leader: false when asker asked for a punch with target less than a second ago. */
+bool dmn_nat_punch_allowed(struct dmn_node *n, const char *asker, const char *target,
+			   uint64_t now_ms);
+/* The leader: tell node `to` to punch with `about` now. 0 or -errno. Lock not held. */
+int dmn_nat_tell_punch(struct dmn_node *n, const char *to, const char *about);
+/* The leader: TURN credentials for node (REST ones made from the secret, or the static
+ * ones). 0, -ENOENT without TURN, -errno. */
+int dmn_nat_turn_credentials(struct dmn_node *n, const char *node, struct dmn_relay_config *ret,
+			     uint64_t *ret_expires);
+/* The leader: a node's paths as it reported them. 1 changed, 0 same, -errno. Lock not held. */
+int dmn_nat_lead_paths(struct dmn_node *n, const struct dmn_paths *p);
+/* What `weft peers` shows (lock not held). NULL when NAT traversal is not running. */
+json_t *dmn_nat_peers_json(struct dmn_node *n);
 
 /* member.c */
 /* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */

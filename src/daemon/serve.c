@@ -60,7 +60,7 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 		json_decref(j);
 		if (r == -EPROTO)
 			snprintf(err, sizeof(err), "expected a request");
-		if (!r && q.op >= DMN_OP_GET_VIEW && q.op != DMN_OP_TIME) {
+		if (!r && q.op >= DMN_OP_GET_VIEW && q.op != DMN_OP_TIME && q.op != DMN_OP_PEERS) {
 			snprintf(err, sizeof(err), "%s is not a local operation", dmn_op_name(q.op));
 			r = -EINVAL;
 		}
@@ -94,6 +94,13 @@ void dmn_serve_local(struct dmn_node *n, int fd)
 				break;
 			case DMN_OP_DETACH:
 				r = dmn_detach(n, q.container, err, sizeof(err));
+				break;
+			case DMN_OP_PEERS: /* weft peers */
+				reply = dmn_nat_peers_json(n);
+				if (!reply) {
+					snprintf(err, sizeof(err), "NAT traversal is not running");
+					r = -ENOTCONN;
+				}
 				break;
 			case DMN_OP_TIME: /* ops: weft doctor */
 				r = dmn_cluster_time(n, &reply, err, sizeof(err));
@@ -213,6 +220,19 @@ void dmn_serve_overlay(struct dmn_node *n, int fd, const struct sockaddr_storage
 	}
 	if (type == DMN_CTL_VIEW && n->st.role == OV_ROLE_MEMBER && op.leader) {
 		dmn_member_take_view(n, j);
+	} else if (type == DMN_CTL_REQUEST && n->st.role == OV_ROLE_MEMBER && op.leader) {
+		/* the leader's one order to a member: punch with a node now (nat.c) */
+		if (dmn_request_from_json(j, &q, err, sizeof(err))) {
+			ctl_chan_send_error(&ch, err);
+		} else if (q.op != DMN_OP_PUNCH) {
+			ctl_chan_send_error(&ch, "not an order a member takes");
+		} else {
+			json_t *ok = json_object();
+
+			dmn_nat_punch(n, q.name);
+			ctl_chan_send_ok(&ch, ok);
+			json_decref(ok);
+		}
 	} else if (type == DMN_CTL_REQUEST && n->st.role == OV_ROLE_LEADER) {
 		if (dmn_request_from_json(j, &q, err, sizeof(err)))
 			ctl_chan_send_error(&ch, err);
