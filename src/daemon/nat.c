@@ -580,6 +580,7 @@ static void round_start(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 			t->kind = c->kind;
 			new_txid(t->txid);
 		}
+	log_debug("nat: %s: checking %zu address(es)", p->name, p->n_targets);
 	p->round_start = ms;
 	p->round_until = ms + NAT_ROUND_MS;
 	p->next_check = ms;
@@ -862,6 +863,7 @@ static bool peer_tick(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 			return false;
 		}
 		explain(nat, p);
+		log_debug("nat: %s: no check answered (%s)", p->name, p->reason);
 		p->backoff = p->backoff ? p->backoff * 2 : NAT_BACKOFF_MIN_MS;
 		if (p->backoff > NAT_BACKOFF_MAX_MS)
 			p->backoff = NAT_BACKOFF_MAX_MS;
