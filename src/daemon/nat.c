@@ -46,6 +46,8 @@
 enum {
 	NAT_TICK_MS = 50,
 	NAT_REFLEX_INTERVAL_MS = 25000, /* re-ask STUN servers: also keeps the mapping open */
+	NAT_REFLEX_FAST_MS = 5000,	/* ... while a peer has no direct path (a NAT may have
+					   rebooted with new mappings) */
 	NAT_REFLEX_RTO_MS = 500,	/* a request unanswered this long is sent again */
 	NAT_REFLEX_TRIES = 4,		/* then the server counts as not answering */
 	NAT_HOST_INTERVAL_MS = 10000,	/* host addresses re-read (DHCP, roaming) */
@@ -94,6 +96,7 @@ struct nat_peer {
 	struct wg_endpoint won_ep;  /* the best one */
 	int won_prio;
 	uint64_t next_round, backoff;
+	unsigned failed_rounds; /* since the last direct path */
 
 	/* the path, as the device's endpoint shows it */
 	enum nat_path path;
@@ -103,6 +106,11 @@ struct nat_peer {
 	uint64_t since;		/* monotonic ms of the last change of path */
 	char reason[128];	/* why not direct */
 	uint64_t last_handshake_s, rx_bytes, tx_bytes;
+	/* direct means: something came in since the device's endpoint last changed */
+	struct wg_endpoint seen_ep;
+	bool seen_has;
+	uint64_t ep_changed_ms, rx_ms;
+	uint64_t kick_ms; /* the last kick toward the peer's relay */
 };
 
 struct nat_reflex {
@@ -134,6 +142,7 @@ struct dmn_nat {
 	struct nat_reflex reflex[NAT_REFLEX_MAX];
 	size_t n_reflex;
 	enum dmn_nat_type nat_type;
+	bool reflex_fast; /* a peer has no direct path: re-ask every NAT_REFLEX_FAST_MS */
 
 	/* this node's candidates and what the leader has of them */
 	struct plat_addr host[DMN_CAND_MAX];
@@ -359,7 +368,7 @@ static void on_success(struct dmn_nat *nat, const struct ov_stun_msg *m,
 		r->mapped = *mapped;
 		r->tries = 0;
 		r->sent = 0;
-		r->next = ms + NAT_REFLEX_INTERVAL_MS;
+		r->next = ms + (nat->reflex_fast ? NAT_REFLEX_FAST_MS : NAT_REFLEX_INTERVAL_MS);
 		new_txid(r->txid); /* the next request is a new transaction */
 		pthread_cond_signal(&nat->cond);
 		return;
@@ -780,6 +789,9 @@ static void ask_punch(struct dmn_nat *nat, const char *peer)
 static void classify(struct dmn_nat *nat, uint64_t ms)
 {
 	time_t wall = time(NULL);
+	/* persistent keepalives (and health probes) come at least this often on a live path */
+	uint64_t rx_window = 1000ull * (nat->n->st.keepalive ? 2u * nat->n->st.keepalive + 5 : 60);
+	bool all_direct = true;
 
 	for (size_t i = 0; i < nat->n_peers; i++) {
 		struct nat_peer *p = &nat->peers[i];
@@ -790,6 +802,14 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 
 		if (dp_device_peer_stats(nat->n->dev, p->key, &st))
 			continue;
+		if (st.has_endpoint != p->seen_has ||
+		    (st.has_endpoint && !ep_equal(&st.endpoint, &p->seen_ep))) {
+			p->seen_has = st.has_endpoint;
+			p->seen_ep = st.endpoint;
+			p->ep_changed_ms = ms;
+		}
+		if (st.rx_bytes != p->rx_bytes)
+			p->rx_ms = ms;
 		p->has_endpoint = st.has_endpoint;
 		p->endpoint = st.endpoint;
 		p->rx_bytes = st.rx_bytes;
@@ -807,7 +827,8 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 			via = *theirs;
 			path = NAT_PATH_RELAY;
 		} else if (st.has_endpoint && st.last_handshake_sec &&
-			   (uint64_t)wall - st.last_handshake_sec < DMN_HANDSHAKE_HEALTHY_S) {
+			   (uint64_t)wall - st.last_handshake_sec < DMN_HANDSHAKE_HEALTHY_S &&
+			   p->rx_ms && p->rx_ms >= p->ep_changed_ms && ms - p->rx_ms < rx_window) {
 			path = NAT_PATH_DIRECT;
 		}
 		if (path != p->path) {
@@ -826,7 +847,41 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 				p->reason[0] = '\0';
 		}
 		p->via = via;
+		all_direct &= path == NAT_PATH_DIRECT;
 	}
+	nat->reflex_fast = !all_direct;
+}
+
+/*
+ * No direct path after a round: the relay. A pair uses the relay of the node with the
+ * smaller name among those that have one; the other end sends to it straight from its
+ * WireGuard socket, and the owner's device roams to the relay's forwarder when the first
+ * packet comes through. Checked on every tick, so a relay published late is taken too.
+ * nat->lock held.
+ */
+static void relay_fallback(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
+{
+	struct wg_endpoint rb;
+	const struct wg_endpoint *theirs = relay_of(p, &rb);
+	bool mine = false;
+
+	if (nat->relay) {
+		struct dmn_relay_status rs;
+
+		dmn_relay_status(nat->relay, &rs);
+		mine = rs.state == DMN_RELAY_ALLOCATED;
+	}
+	if (!theirs || (mine && strcmp(p->name, nat->n->st.self.name) > 0))
+		return; /* none, or ours: the peer comes to it */
+	/* until packets come back through it, kick once a second: the first initiation may
+	 * have met the relay before its owner had permitted our address */
+	if (p->has_endpoint && ep_equal(&p->endpoint, theirs) &&
+	    (p->path == NAT_PATH_RELAY || ms - p->kick_ms < NAT_ROUND_MIN_GAP_MS))
+		return;
+	dp_device_peer_endpoint(nat->n->dev, p->key, theirs, true);
+	p->kick_ms = ms;
+	p->endpoint = *theirs;
+	p->has_endpoint = true;
 }
 
 /* One peer's rounds and verdicts. nat->lock held; may drop it (returns true then: the
@@ -864,31 +919,16 @@ static bool peer_tick(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 		}
 		explain(nat, p);
 		log_debug("nat: %s: no check answered (%s)", p->name, p->reason);
+		p->failed_rounds++;
 		p->backoff = p->backoff ? p->backoff * 2 : NAT_BACKOFF_MIN_MS;
 		if (p->backoff > NAT_BACKOFF_MAX_MS)
 			p->backoff = NAT_BACKOFF_MAX_MS;
 		p->next_round = ms + p->backoff;
-		if (p->path != NAT_PATH_RELAY) {
-			/* the relay: the pair uses the relay of the node with the smaller name
-			 * that has one; the other sends to it straight from its socket */
-			struct wg_endpoint rb;
-			const struct wg_endpoint *theirs = relay_of(p, &rb);
-			bool mine = false;
-
-			if (nat->relay) {
-				struct dmn_relay_status rs;
-
-				dmn_relay_status(nat->relay, &rs);
-				mine = rs.state == DMN_RELAY_ALLOCATED;
-			}
-			if (theirs && (!mine || strcmp(p->name, nat->n->st.self.name) < 0)) {
-				dp_device_peer_endpoint(nat->n->dev, p->key, theirs, true);
-				p->endpoint = *theirs;
-			}
-			/* else ours: the peer comes to it, the device roams to its forwarder */
-		}
-		return false;
 	}
+	if (p->path == NAT_PATH_DIRECT)
+		p->failed_rounds = 0;
+	else if (p->failed_rounds && !p->won)
+		relay_fallback(nat, p, ms);
 	if (p->path == NAT_PATH_DIRECT || !has_targets || ms < p->next_round)
 		return false;
 	/* no working direct path: a coordinated round (the other end is told to punch now) */
@@ -901,7 +941,7 @@ static bool peer_tick(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 		ask_punch(nat, name);
 		pthread_mutex_lock(&nat->lock);
 		p = peer_by_name(nat, name, strlen(name));
-		if (p)
+		if (p && !p->round_until) /* the leader's order may have started one meanwhile */
 			round_start(nat, p, dmn_now_ms());
 	}
 	return true;
