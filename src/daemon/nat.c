@@ -567,6 +567,14 @@ static const struct wg_endpoint *relay_of(const struct nat_peer *p, struct wg_en
 	return NULL;
 }
 
+static bool peer_has_targets(const struct nat_peer *p)
+{
+	for (size_t i = 0; i < p->paths.n_cand; i++)
+		if (p->paths.cand[i].kind != DMN_CAND_RELAY)
+			return true;
+	return false;
+}
+
 /* Start a round of checks to p's candidates. nat->lock held. */
 static void round_start(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 {
@@ -824,8 +832,10 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 			via = rs.relayed;
 			path = NAT_PATH_RELAY;
 		} else if (st.has_endpoint && theirs && ep_equal(theirs, &st.endpoint)) {
+			/* sent to the peer's relay: relayed once something came back through it */
 			via = *theirs;
-			path = NAT_PATH_RELAY;
+			if (p->rx_ms && p->rx_ms >= p->ep_changed_ms && ms - p->rx_ms < rx_window)
+				path = NAT_PATH_RELAY;
 		} else if (st.has_endpoint && st.last_handshake_sec &&
 			   (uint64_t)wall - st.last_handshake_sec < DMN_HANDSHAKE_HEALTHY_S &&
 			   p->rx_ms && p->rx_ms >= p->ep_changed_ms && ms - p->rx_ms < rx_window) {
@@ -888,10 +898,7 @@ static void relay_fallback(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
  * caller restarts its walk, the peer array may have changed). */
 static bool peer_tick(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 {
-	bool has_targets = false;
-
-	for (size_t i = 0; i < p->paths.n_cand; i++)
-		has_targets |= p->paths.cand[i].kind != DMN_CAND_RELAY;
+	bool has_targets = peer_has_targets(p);
 	/* a check won: use it now (a better one of the same round may follow) */
 	if (p->won_new) {
 		char e[OV_ENDPOINT_STRLEN];
@@ -1178,7 +1185,7 @@ void dmn_nat_punch(struct dmn_node *n, const char *peer)
 	pthread_mutex_lock(&nat->lock);
 	p = peer_by_name(nat, peer, strlen(peer));
 	/* at most one round per NAT_ROUND_MIN_GAP_MS per peer, whoever asks */
-	if (p && !p->round_until && (!p->round_start || ms - p->round_start >= NAT_ROUND_MIN_GAP_MS)) {
+	if (p && peer_has_targets(p) && !p->round_until && (!p->round_start || ms - p->round_start >= NAT_ROUND_MIN_GAP_MS)) {
 		round_start(nat, p, ms);
 		pthread_cond_signal(&nat->cond);
 	}
