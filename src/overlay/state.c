@@ -450,7 +450,8 @@ int ov_nat_server_parse(const char *s, struct ov_endpoint *ret)
 	if (!scheme) /* a bare "IP:PORT" must have its port */
 		return -EINVAL;
 	/* no port: the standard one (RFC 8489 §18.1) */
-	snprintf(buf, sizeof(buf), strchr(rest, ':') ? "[%s]:3478" : "%s:3478", rest);
+	snprintf(buf, sizeof(buf), rest[0] != '[' && strchr(rest, ':') ? "[%s]:3478" : "%s:3478",
+		 rest);
 	return ov_endpoint_parse(buf, ret);
 }
 

@@ -1131,6 +1131,12 @@ static const char *const good_requests[] = {
 	"\"addr\": \"10.200.103.34\"}",
 	"{\"op\": \"service-del\", \"container\": \"web-1\"}",
 	"{\"op\": \"time\"}",
+	"{\"op\": \"paths\", \"nat\": \"endpoint-independent\", \"candidates\": "
+	"[\"host 198.19.1.2:51420\", \"srflx 198.18.0.10:51420\", \"relay [fd00::9]:50000\"]}",
+	"{\"op\": \"paths\", \"nat\": \"unknown\", \"candidates\": []}",
+	"{\"op\": \"punch\", \"name\": \"node-b\"}",
+	"{\"op\": \"nat-config\"}",
+	"{\"op\": \"peers\"}",
 };
 
 static void test_request_round_trip(void **state)
@@ -1373,6 +1379,146 @@ static void test_request_refusals(void **state)
 	}
 }
 
+/* --- paths through NATs ------------------------------------------------------------------- */
+
+static void cand_set(struct dmn_cand *c, enum dmn_cand_kind k, const char *ep)
+{
+	c->kind = k;
+	assert_int_equal(ov_endpoint_parse(ep, &c->ep), 0);
+}
+
+static void test_cand(void **state)
+{
+	static const char *const good[] = {"host 198.19.1.2:51420", "srflx 198.18.0.10:3852",
+					   "relay 198.18.0.2:49152", "host [fd00::2]:51420"};
+	static const char *const bad[] = {
+		"", "host", "host ", "host 198.19.1.2", "peer 198.19.1.2:1", "HOST 1.2.3.4:5",
+		"host  1.2.3.4:5", "host 1.2.3.4:0", "host 1.2.3.4:65536", "srflx fe80::1:5",
+		"relay 1.2.3.4:5 ", "hostx 1.2.3.4:5", "host 999.1.1.1:5"};
+	char out[OV_ENDPOINT_STRLEN + 8];
+	struct dmn_cand c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(dmn_cand_parse(good[i], &c), 0);
+		dmn_cand_format(&c, out);
+		assert_string_equal(out, good[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (dmn_cand_parse(bad[i], &c) != -EINVAL)
+			fail_msg("candidate \"%s\" taken", bad[i]);
+	assert_string_equal(dmn_nat_type_name(DMN_NAT_EDM), "endpoint-dependent");
+	assert_string_equal(dmn_nat_type_name((enum dmn_nat_type)9), "?");
+	assert_string_equal(dmn_cand_kind_name((enum dmn_cand_kind)0), "?");
+}
+
+static void test_view_paths(void **state)
+{
+	char err[OV_STATE_ERR_LEN] = "";
+	struct dmn_view v, w;
+	struct ov_state s;
+	json_t *j, *pa, *o;
+
+	(void)state;
+	ov_state_init(&s);
+	view_make(&v);
+	v.paths = calloc(2, sizeof(*v.paths));
+	assert_non_null(v.paths);
+	strcpy(v.paths[0].node, "node-a");
+	v.paths[0].nat = DMN_NAT_EIM;
+	cand_set(&v.paths[0].cand[0], DMN_CAND_HOST, "198.19.1.2:51420");
+	cand_set(&v.paths[0].cand[1], DMN_CAND_SRFLX, "198.18.0.10:51420");
+	cand_set(&v.paths[0].cand[2], DMN_CAND_RELAY, "198.18.0.2:50000");
+	v.paths[0].n_cand = 3;
+	strcpy(v.paths[1].node, "leader");
+	v.paths[1].nat = DMN_NAT_NONE;
+	v.n_paths = 2;
+
+	j = dmn_view_to_json(&v);
+	if (dmn_view_from_json(j, &s, &w, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(w.n_paths, 2);
+	assert_true(dmn_paths_equal(&v.paths[0], dmn_view_paths(&w, "node-a")));
+	assert_true(dmn_paths_equal(&v.paths[1], dmn_view_paths(&w, "leader")));
+	assert_null(dmn_view_paths(&w, "node-b"));
+	assert_false(dmn_paths_equal(&v.paths[0], &v.paths[1]));
+	dmn_view_done(&w);
+	/* a copy carries them */
+	assert_int_equal(dmn_view_copy(&v, &w), 0);
+	assert_true(dmn_paths_equal(&v.paths[0], &w.paths[0]));
+	dmn_view_done(&w);
+	/* a view without "paths" (view.json before NAT traversal) is fine */
+	json_object_del(j, "paths");
+	assert_int_equal(dmn_view_from_json(j, &s, &w, err, sizeof(err)), 0);
+	assert_int_equal(w.n_paths, 0);
+	dmn_view_done(&w);
+	json_decref(j);
+
+	/* refusals: each one a fresh copy with one thing wrong */
+#define PATHS_REFUSED(mutate, needle)                                                        \
+	do {                                                                               \
+		j = dmn_view_to_json(&v);                                                  \
+		pa = json_object_get(j, "paths");                                          \
+		o = json_array_get(pa, 0);                                                 \
+		(void)o;                                                                   \
+		mutate;                                                                    \
+		view_json_refused(j, &s, needle);                                          \
+	} while (0)
+	PATHS_REFUSED(json_object_set_new(o, "node", json_string("node-z")), "not a node of the view");
+	PATHS_REFUSED(json_object_set_new(o, "node", json_string("leader")), "twice");
+	PATHS_REFUSED(json_object_set_new(o, "nat", json_string("full-cone")), "nat");
+	PATHS_REFUSED(json_object_set_new(o, "nat", json_integer(2)), "nat");
+	PATHS_REFUSED(json_object_set_new(o, "extra", json_true()), "extra");
+	PATHS_REFUSED(json_object_del(o, "candidates"), "candidates");
+	PATHS_REFUSED(json_array_append_new(json_object_get(o, "candidates"), json_string("host 1.2.3.4")),
+		      "candidates[3]");
+	PATHS_REFUSED(json_array_append_new(json_object_get(o, "candidates"), json_integer(1)),
+		      "candidates[3]");
+	PATHS_REFUSED(for (int k = 0; k < DMN_CAND_MAX; k++) json_array_append_new(
+			      json_object_get(o, "candidates"), json_string("host 1.2.3.4:5")),
+		      "more than");
+	PATHS_REFUSED(json_object_set_new(j, "paths", json_object()), "paths");
+	PATHS_REFUSED(json_array_append_new(pa, json_string("x")), "paths[2]");
+#undef PATHS_REFUSED
+	dmn_view_done(&v);
+}
+
+static void test_request_paths(void **state)
+{
+	char err[OV_STATE_ERR_LEN] = "";
+	struct dmn_request q = {.op = DMN_OP_PATHS}, r;
+	json_t *j;
+
+	(void)state;
+	q.paths.nat = DMN_NAT_EDM;
+	cand_set(&q.paths.cand[0], DMN_CAND_SRFLX, "198.18.0.10:3852");
+	q.paths.n_cand = 1;
+	j = dmn_request_to_json(&q);
+	assert_null(json_object_get(j, "node")); /* the key names the node, never the request */
+	assert_int_equal(dmn_request_from_json(j, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.op, DMN_OP_PATHS);
+	assert_true(dmn_paths_equal(&q.paths, &r.paths));
+	json_object_set_new(j, "node", json_string("leader"));
+	assert_true(dmn_request_from_json(j, &r, err, sizeof(err)) < 0);
+	err_has(err, "node");
+	json_decref(j);
+	/* punch names a node; nat-config and peers take nothing */
+	j = parse_ok("{\"op\": \"punch\", \"name\": \"node-a\"}");
+	assert_int_equal(dmn_request_from_json(j, &r, err, sizeof(err)), 0);
+	assert_string_equal(r.name, "node-a");
+	json_decref(j);
+	j = parse_ok("{\"op\": \"punch\", \"name\": \"Node A\"}");
+	assert_true(dmn_request_from_json(j, &r, err, sizeof(err)) < 0);
+	json_decref(j);
+	j = parse_ok("{\"op\": \"nat-config\", \"stun\": []}");
+	assert_true(dmn_request_from_json(j, &r, err, sizeof(err)) < 0);
+	json_decref(j);
+	j = parse_ok("{\"op\": \"peers\"}");
+	assert_int_equal(dmn_request_from_json(j, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.op, DMN_OP_PEERS);
+	json_decref(j);
+}
+
 static void test_port_parse(void **state)
 {
 	static const struct {
@@ -1528,6 +1674,9 @@ int main(void)
 		cmocka_unit_test(test_request_round_trip),
 		cmocka_unit_test(test_request_refusals),
 		cmocka_unit_test(test_port_parse),
+		cmocka_unit_test(test_cand),
+		cmocka_unit_test(test_view_paths),
+		cmocka_unit_test(test_request_paths),
 		cmocka_unit_test(test_record_name),
 	};
 

@@ -437,6 +437,56 @@ static void test_round_trip(void **state)
 }
 
 /* The writer checks with the loader's rules: a state that would not load is not written. */
+static void test_nat_config(void **state)
+{
+	static const char *const good[] = {"turn:198.18.0.2:3478", "turn:198.18.0.2",
+					   "stun:[fd00::2]", "198.18.0.3:3479", "stun:[fd00::2]:9"};
+	static const char *const bad[] = {"", "turn:", "turn:host.example", "198.18.0.3",
+					  "tcp:198.18.0.3:1", "turn:198.18.0.2:0", "turn:[fd00::2"};
+	char err[OV_STATE_ERR_LEN] = "", *text;
+	struct ov_state s, t;
+	struct ov_endpoint e;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (ov_nat_server_parse(good[i], &e))
+			fail_msg("server \"%s\" refused", good[i]);
+	assert_int_equal(ov_nat_server_parse("turn:198.18.0.2", &e), 0);
+	assert_int_equal(e.port, 3478);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (!ov_nat_server_parse(bad[i], &e))
+			fail_msg("server \"%s\" taken", bad[i]);
+	assert_true(ov_nat_secret_valid("s3cr3t!", false));
+	assert_false(ov_nat_secret_valid("a b", false));
+	assert_false(ov_nat_secret_valid("", false));
+	assert_false(ov_nat_secret_valid("a:b", true));
+	assert_true(ov_nat_secret_valid("a:b", false));
+
+	make_leader(&s);
+	assert_int_equal(ov_nat_server_parse("198.18.0.3:3479", &s.nat.stun[0]), 0);
+	s.nat.n_stun = 1;
+	assert_int_equal(ov_nat_server_parse("turn:198.18.0.2", &s.nat.turn), 0);
+	s.nat.has_turn = true;
+	strcpy(s.nat.turn_secret, "weft-secret");
+	assert_int_equal(ov_state_format(&s, &text, &len, err, sizeof(err)), 0);
+	assert_non_null(strstr(text, "\"turn\": \"turn:198.18.0.2:3478\""));
+	if (ov_state_parse(text, len, &t, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(t.nat.n_stun, 1);
+	assert_memory_equal(&t.nat.stun[0], &s.nat.stun[0], sizeof(e));
+	assert_true(t.nat.has_turn);
+	assert_string_equal(t.nat.turn_secret, "weft-secret");
+	free(text);
+	ov_state_done(&t);
+	/* no "nat" when nothing is set (files of older builds stay as they were) */
+	memset(&s.nat, 0, sizeof(s.nat));
+	assert_int_equal(ov_state_format(&s, &text, &len, err, sizeof(err)), 0);
+	assert_null(strstr(text, "\"nat\""));
+	free(text);
+	ov_state_done(&s);
+}
+
 static void test_format_refuses_invalid(void **state)
 {
 	struct ov_state s;
@@ -721,6 +771,23 @@ static const struct corrupt leader_cases[] = {
 	{"interface", "\"\"", NULL, -EINVAL, "interface"},
 	{"interface", "\"sixteen-bytes-xx\"", NULL, -EINVAL, "interface"},
 	{"interface", "7", NULL, -EINVAL, "interface"},
+	{"nat", "[]", NULL, -EINVAL, "nat: expected an object"},
+	{"nat", "{\"stn\": []}", NULL, -EINVAL, "nat: unknown field \"stn\""},
+	{"nat", "{\"stun\": [\"stun.example:3478\"]}", NULL, -EINVAL, "nat.stun[0]: not IP:PORT"},
+	{"nat", "{\"stun\": [\"198.18.0.3\"]}", NULL, -EINVAL, "nat.stun[0]"},
+	{"nat", "{\"stun\": [\"1.1.1.1:1\", \"1.1.1.1:2\", \"1.1.1.1:3\", \"1.1.1.1:4\", \"1.1.1.1:5\"]}",
+	 NULL, -EINVAL, "nat.stun: an array of at most 4"},
+	{"nat", "{\"turn\": \"turn:host.example\"}", NULL, -EINVAL, "nat.turn: not turn:IP:PORT"},
+	{"nat", "{\"turn_secret\": \"s\"}", NULL, -EINVAL, "credentials without a turn server"},
+	{"nat", "{\"turn\": \"turn:198.18.0.2\", \"turn_secret\": \"a b\"}", NULL, -EINVAL,
+	 "nat.turn_secret: 1 to 255 printable"},
+	{"nat", "{\"turn\": \"turn:198.18.0.2\", \"turn_user\": \"u\"}", NULL, -EINVAL,
+	 "turn_user and turn_password go together"},
+	{"nat", "{\"turn\": \"turn:198.18.0.2\", \"turn_user\": \"a:b\", \"turn_password\": \"p\"}",
+	 NULL, -EINVAL, "no ':'"},
+	{"nat", "{\"turn\": \"turn:198.18.0.2\", \"turn_secret\": \"s\", \"turn_user\": \"u\", "
+		"\"turn_password\": \"p\"}",
+	 NULL, -EINVAL, "turn_secret or turn_user, not both"},
 	{"allocator", NULL, NULL, -EINVAL, "allocator: missing"},
 	{"allocator/next_host", "\"10.200.0.2\"", NULL, -EINVAL,
 	 "allocator.nodes[1].ip4: 10.200.0.2 is not below next_host"},
@@ -1005,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_endpoint),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_format_refuses_invalid),
+		cmocka_unit_test(test_nat_config),
 		cmocka_unit_test_setup_teardown(test_save_load, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_key_file_refused, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_lock, setup_dir, teardown_dir),
