@@ -4,6 +4,7 @@
 #   make bench         weft-wg against wireguard-go in network namespaces, with ratios
 #   make bench-crypto  crypto and engine throughput against `openssl speed`
 #   make bench-control the control plane: joins, view propagation, idle CPU (namespaces)
+#   make bench-nat     NAT traversal: time to a path per NAT case, relayed vs direct, idle STUN
 #   make fuzz          longer libFuzzer runs (FUZZ_SECONDS each, default 300)
 #   make windows       cross-build for x86_64 Windows (mingw-w64); check-windows runs its tests under Wine
 #   make install       meson install of $(BUILD) with PREFIX (default /usr/local) into DESTDIR
@@ -26,7 +27,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: install deb
-.PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto bench-control fuzz clean format \
+.PHONY: all deps build demo demo-engine check check-build check-asan check-fuzz bench bench-build bench-crypto bench-control bench-nat fuzz clean format \
 	windows check-windows
 
 all: build
@@ -78,6 +79,10 @@ bench: bench-build
 # The control plane: join time, view propagation, idle CPU and RSS of 3- and 20-node clusters.
 bench-control: build
 	WEFT_WG=$(BUILD)/src/daemon/weft-wg bench/control.sh
+
+# NAT traversal: time to a direct or relayed path per NAT case, relay cost, idle messages.
+bench-nat: build
+	WEFT_WG=$(BUILD)/src/daemon/weft-wg bench/nat.sh
 
 bench-crypto: bench-build
 	scripts/bench-crypto.sh $(BENCH_BUILD)

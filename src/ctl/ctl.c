@@ -563,6 +563,100 @@ static int paths_put(json_t *o, const struct dmn_paths *p)
 	return bad;
 }
 
+int dmn_nat_config_from_json(const json_t *j, struct dmn_nat_config *ret, char *err,
+			     size_t errlen)
+{
+	static const char *const top[] = {"ok", "stun", "turn", NULL};
+	static const char *const turn_fields[] = {"server", "user", "password", "expires", NULL};
+	struct dmn_nat_config c;
+	struct ov_jctx x;
+	const json_t *a, *t;
+	const char *s;
+	long long ex;
+
+	memset(&c, 0, sizeof(c));
+	ov_jctx_init(&x, err, errlen);
+	if (!ov_json_fields(&x, j, "", top) || !(a = ov_json_get(&x, j, "", "stun", JSON_ARRAY)))
+		return x.ret;
+	if (json_array_size(a) > OV_NAT_STUN_MAX) {
+		ov_jctx_fail(&x, -EINVAL, "stun: more than %d servers", OV_NAT_STUN_MAX);
+		return x.ret;
+	}
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const json_t *e = json_array_get(a, i);
+
+		if (!json_is_string(e) || strnlen(json_string_value(e), OV_ENDPOINT_STRLEN) >=
+						  OV_ENDPOINT_STRLEN ||
+		    ov_endpoint_parse(json_string_value(e), &c.stun[i])) {
+			ov_jctx_fail(&x, -EINVAL, "stun[%zu]: not IP:PORT", i);
+			return x.ret;
+		}
+		c.n_stun = i + 1;
+	}
+	t = json_object_get(j, "turn");
+	if (t) {
+		if (!json_is_object(t)) {
+			ov_jctx_fail(&x, -EINVAL, "turn: not an object");
+			return x.ret;
+		}
+		if (!ov_json_fields(&x, t, "turn", turn_fields) ||
+		    !(s = ov_json_str(&x, t, "turn", "server", OV_ENDPOINT_STRLEN)))
+			return x.ret;
+		if (ov_endpoint_parse(s, &c.turn)) {
+			ov_jctx_fail(&x, -EINVAL, "turn.server: not IP:PORT");
+			return x.ret;
+		}
+		if (!(s = ov_json_str(&x, t, "turn", "user", OV_NAT_SECRET_MAX)))
+			return x.ret;
+		if (!ov_nat_secret_valid(s, false)) {
+			ov_jctx_fail(&x, -EINVAL, "turn.user: not 1 to %d printable characters",
+				     OV_NAT_SECRET_MAX);
+			return x.ret;
+		}
+		strcpy(c.user, s);
+		if (!(s = ov_json_str(&x, t, "turn", "password", OV_NAT_SECRET_MAX)))
+			return x.ret;
+		if (!ov_nat_secret_valid(s, false)) {
+			ov_jctx_fail(&x, -EINVAL, "turn.password: not 1 to %d printable characters",
+				     OV_NAT_SECRET_MAX);
+			return x.ret;
+		}
+		strcpy(c.password, s);
+		if (!ov_json_int(&x, t, "turn", "expires", 0, INT64_MAX, &ex))
+			return x.ret;
+		c.expires = (uint64_t)ex;
+		c.has_turn = true;
+	}
+	*ret = c;
+	crypto_wipe(&c, sizeof(c));
+	return 0;
+}
+
+json_t *dmn_nat_config_to_json(const struct dmn_nat_config *c)
+{
+	char ep[OV_ENDPOINT_STRLEN];
+	json_t *j = json_object(), *a = json_array();
+	int bad = !j || !a;
+
+	for (size_t i = 0; i < c->n_stun && !bad; i++) {
+		ov_endpoint_format(&c->stun[i], ep);
+		bad |= json_array_append_new(a, json_string(ep));
+	}
+	bad |= json_object_set_new(j, "stun", a);
+	if (c->has_turn && !bad) {
+		ov_endpoint_format(&c->turn, ep);
+		bad |= json_object_set_new(j, "turn",
+					   json_pack("{s:s, s:s, s:s, s:I}", "server", ep, "user",
+						     c->user, "password", c->password, "expires",
+						     (json_int_t)c->expires));
+	}
+	if (bad) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 const struct dmn_paths *dmn_view_paths(const struct dmn_view *v, const char *node)
 {
 	for (size_t i = 0; i < v->n_paths; i++)

@@ -182,6 +182,20 @@ void dmn_cand_format(const struct dmn_cand *c, char out[static OV_ENDPOINT_STRLE
 /* Same node, NAT type and candidates (in order). */
 bool dmn_paths_equal(const struct dmn_paths *a, const struct dmn_paths *b);
 
+/* NAT_CONFIG's reply: STUN servers, and TURN with the asking node's credentials. */
+struct dmn_nat_config {
+	struct ov_endpoint stun[OV_NAT_STUN_MAX];
+	size_t n_stun;
+	bool has_turn;
+	struct ov_endpoint turn;
+	char user[OV_NAT_SECRET_MAX + 1], password[OV_NAT_SECRET_MAX + 1];
+	uint64_t expires; /* wall clock, s; 0 = static credentials */
+};
+/* Strict, like every payload here; ret only on success. */
+int dmn_nat_config_from_json(const json_t *j, struct dmn_nat_config *ret, char *err,
+			     size_t errlen);
+json_t *dmn_nat_config_to_json(const struct dmn_nat_config *c);
+
 /*
  * What every node needs to know of the cluster, made by the leader, pushed to members on
  * every change and kept by each (view.json) so a node comes up with its peers while the

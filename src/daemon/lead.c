@@ -356,31 +356,23 @@ static int lead_nat(struct dmn_node *n, const struct dmn_request *q, const char 
 	}
 	/* NAT_CONFIG */
 	{
+		struct dmn_nat_config c = {0};
 		struct dmn_relay_config t;
 		uint64_t expires = 0;
-		char ep[OV_ENDPOINT_STRLEN];
-		json_t *j = json_object(), *stun = json_array();
-		int bad = !j || !stun;
 
-		for (size_t i = 0; i < n->st.nat.n_stun && !bad; i++) {
-			ov_endpoint_format(&n->st.nat.stun[i], ep);
-			bad |= json_array_append_new(stun, json_string(ep));
+		c.n_stun = n->st.nat.n_stun;
+		memcpy(c.stun, n->st.nat.stun, sizeof(c.stun));
+		if (!dmn_nat_turn_credentials(n, node, &t, &expires)) {
+			c.has_turn = true;
+			c.turn = n->st.nat.turn;
+			snprintf(c.user, sizeof(c.user), "%s", t.user);
+			snprintf(c.password, sizeof(c.password), "%s", t.pass);
+			c.expires = expires;
 		}
-		bad |= json_object_set_new(j, "stun", stun);
-		if (!bad && !dmn_nat_turn_credentials(n, node, &t, &expires)) {
-			ov_endpoint_format(&n->st.nat.turn, ep);
-			bad |= json_object_set_new(j, "turn",
-						   json_pack("{s:s, s:s, s:s, s:I}", "server", ep,
-							     "user", t.user, "password", t.pass,
-							     "expires", (json_int_t)expires));
-		}
+		*ret = dmn_nat_config_to_json(&c);
 		crypto_wipe(&t, sizeof(t));
-		if (bad) {
-			json_decref(j);
-			return -ENOMEM;
-		}
-		*ret = j;
-		return 0;
+		crypto_wipe(&c, sizeof(c));
+		return *ret ? 0 : -ENOMEM;
 	}
 }
 

@@ -671,38 +671,24 @@ static void fetch_config(struct dmn_nat *nat, uint64_t ms)
 		struct dmn_request q = {.op = DMN_OP_NAT_CONFIG};
 		uint8_t type;
 
-		if (!dmn_ask_leader(n, &q, &type, &reply, err, sizeof(err)) && type == DMN_CTL_REPLY) {
-			const json_t *a = json_object_get(reply, "stun"), *t;
-			size_t i;
-			json_t *e;
+		struct dmn_nat_config c;
 
-			json_array_foreach(a, i, e) {
-				struct ov_endpoint o;
-
-				if (n_stun < OV_NAT_STUN_MAX && json_is_string(e) &&
-				    !ov_endpoint_parse(json_string_value(e), &o))
-					ep_from_ov(&o, &stun[n_stun++]);
-			}
-			t = json_object_get(reply, "turn");
-			if (json_is_object(t)) {
-				const char *srv = json_string_value(json_object_get(t, "server"));
-				const char *u = json_string_value(json_object_get(t, "user"));
-				const char *pw = json_string_value(json_object_get(t, "password"));
-				json_int_t ex = json_integer_value(json_object_get(t, "expires"));
-				struct ov_endpoint o;
-
-				if (srv && u && pw && !ov_endpoint_parse(srv, &o) &&
-				    strlen(u) < sizeof(turn.user) && strlen(pw) < sizeof(turn.pass)) {
-					ep_from_ov(&o, &turn.server);
-					snprintf(turn.user, sizeof(turn.user), "%s", u);
-					snprintf(turn.pass, sizeof(turn.pass), "%s", pw);
-					expires = ex > 0 ? (uint64_t)ex : 0;
-					turn_set = true;
-				}
-			}
-			ok = true;
-		} else {
+		if (dmn_ask_leader(n, &q, &type, &reply, err, sizeof(err)) ||
+		    type != DMN_CTL_REPLY ||
+		    dmn_nat_config_from_json(reply, &c, err, sizeof(err))) {
 			log_debug("nat: settings from the leader: %s", err[0] ? err : "no reply");
+		} else {
+			for (size_t i = 0; i < c.n_stun; i++)
+				ep_from_ov(&c.stun[i], &stun[n_stun++]);
+			if (c.has_turn) {
+				ep_from_ov(&c.turn, &turn.server);
+				snprintf(turn.user, sizeof(turn.user), "%s", c.user);
+				snprintf(turn.pass, sizeof(turn.pass), "%s", c.password);
+				expires = c.expires;
+				turn_set = true;
+			}
+			crypto_wipe(&c, sizeof(c));
+			ok = true;
 		}
 		json_decref(reply);
 	}

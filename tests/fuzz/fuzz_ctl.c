@@ -7,6 +7,7 @@
  *   1 view payload, default cluster   5 JOIN payload                  
  *   2 tokens file                     6 text up to the first NUL: join token, port spec,
  *   3 request payload                   record name, hex
+ *                                     7 NAT_CONFIG reply
  * A success must survive a round trip: format it, parse that again, and the second parse
  * must succeed and format to the same thing (and, where the parser takes only canonical text,
  * to the input itself). A failure must set the error message and leave the output untouched.
@@ -30,6 +31,7 @@ enum {
 	SEL_WELCOME,
 	SEL_JOIN_MSGS,
 	SEL_TEXT,
+	SEL_NAT_CONFIG,
 	SEL__N,
 	TEXT_MAX = 2 * DMN_CTL_TOKEN_STRLEN,
 	SENTINEL = 0xa5,
@@ -279,6 +281,39 @@ static void fuzz_request(const uint8_t *data, size_t size)
 	json_decref(j2);
 }
 
+/* --- 7: NAT_CONFIG reply ---------------------------------------------------------------------- */
+
+static void fuzz_nat_config(const uint8_t *data, size_t size)
+{
+	char err[OV_STATE_ERR_LEN];
+	struct dmn_nat_config c, d;
+	json_t *j = payload(data, size), *j1, *j2;
+	int rc;
+
+	if (!j)
+		return;
+	memset(&c, SENTINEL, sizeof(c));
+	err[0] = '\0';
+	rc = dmn_nat_config_from_json(j, &c, err, sizeof(err));
+	if (rc) {
+		check(rc == -EINVAL, "nat-config: unexpected error code");
+		check(err[0] != '\0', "nat-config: failure without a message");
+		check(untouched(&c, sizeof(c)), "nat-config: output written on failure");
+		json_decref(j);
+		return;
+	}
+	check(c.n_stun <= OV_NAT_STUN_MAX, "nat-config: too many servers");
+	j1 = dmn_nat_config_to_json(&c);
+	check(j1 != NULL, "nat-config: to_json");
+	check(dmn_nat_config_from_json(j1, &d, err, sizeof(err)) == 0,
+	      "nat-config: a formatted reply does not parse");
+	j2 = dmn_nat_config_to_json(&d);
+	check_json_equal(j1, j2, "nat-config: format is not stable");
+	json_decref(j);
+	json_decref(j1);
+	json_decref(j2);
+}
+
 /* --- 4: WELCOME ------------------------------------------------------------------------------- */
 
 static void fuzz_welcome(const uint8_t *data, size_t size)
@@ -449,6 +484,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case SEL_JOIN_MSGS:
 		fuzz_join_msgs(data + 1, size - 1);
+		break;
+	case SEL_NAT_CONFIG:
+		fuzz_nat_config(data + 1, size - 1);
 		break;
 	default:
 		fuzz_text(data + 1, size - 1);

@@ -1519,6 +1519,45 @@ static void test_request_paths(void **state)
 	json_decref(j);
 }
 
+static void test_nat_config_reply(void **state)
+{
+	char err[OV_STATE_ERR_LEN] = "";
+	struct dmn_nat_config c = {0}, d, sentinel;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(ov_endpoint_parse("198.18.0.3:3479", &c.stun[0]), 0);
+	c.n_stun = 1;
+	c.has_turn = true;
+	assert_int_equal(ov_endpoint_parse("198.18.0.2:3478", &c.turn), 0);
+	strcpy(c.user, "1796691306:n2");
+	strcpy(c.password, "q9Jk+/0=");
+	c.expires = 1796691306;
+	j = dmn_nat_config_to_json(&c);
+	assert_int_equal(dmn_nat_config_from_json(j, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.n_stun, 1);
+	assert_true(d.has_turn);
+	assert_string_equal(d.user, c.user);
+	assert_string_equal(d.password, c.password);
+	assert_int_equal(d.expires, c.expires);
+	/* one thing wrong at a time: refused, output untouched */
+	json_object_set_new(json_object_get(j, "turn"), "server", json_string("turn.example:3478"));
+	memset(&sentinel, 0xa5, sizeof(sentinel));
+	d = sentinel;
+	assert_true(dmn_nat_config_from_json(j, &d, err, sizeof(err)) < 0);
+	err_has(err, "turn.server");
+	assert_memory_equal(&d, &sentinel, sizeof(d));
+	json_object_set_new(json_object_get(j, "turn"), "server", json_string("198.18.0.2:3478"));
+	json_object_set_new(json_object_get(j, "turn"), "password", json_string("has space"));
+	assert_true(dmn_nat_config_from_json(j, &d, err, sizeof(err)) < 0);
+	err_has(err, "turn.password");
+	json_object_del(j, "turn");
+	json_array_append_new(json_object_get(j, "stun"), json_string("nope"));
+	assert_true(dmn_nat_config_from_json(j, &d, err, sizeof(err)) < 0);
+	err_has(err, "stun[1]");
+	json_decref(j);
+}
+
 static void test_port_parse(void **state)
 {
 	static const struct {
@@ -1677,6 +1716,7 @@ int main(void)
 		cmocka_unit_test(test_cand),
 		cmocka_unit_test(test_view_paths),
 		cmocka_unit_test(test_request_paths),
+		cmocka_unit_test(test_nat_config_reply),
 		cmocka_unit_test(test_record_name),
 	};
 
