@@ -25,7 +25,7 @@ now_ms() { date +%s%3N; }
 path_of() { # path_of I PEER
 	weftc "$1" peers --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
-for p in json.load(sys.stdin)["peers"]:
+for p in json.load(sys.stdin):
     if p["name"] == sys.argv[1]: print(p.get("path", "none"))' "$2" 2>/dev/null || echo none
 }
 pid_of() { pgrep -nf "weftd --data-dir $(dir "$1") "; }

@@ -953,7 +953,15 @@ static int cmd_status(struct cli_ctx *c, int argc, char **argv)
 	if (call(c, &q, &j))
 		return 1;
 	if (c->json) {
+		json_t *nj = NULL;
+
 		json_object_del(j, "ok");
+		/* this node's NAT, reflexive addresses, relay and STUN counters (nat.c) */
+		if (!call_quiet(c, &(struct dmn_request){.op = DMN_OP_PEERS}, &nj)) {
+			json_object_del(nj, "ok");
+			json_object_del(nj, "peers");
+			json_object_set_new(j, "nat", nj);
+		}
 		print_json(j);
 		json_decref(j);
 		return 0;
@@ -1024,14 +1032,13 @@ static int cmd_peers(struct cli_ctx *c, int argc, char **argv)
 					json_object_set(p, key, v);
 		}
 	}
-	json_object_set(nj, "peers", peers);
-	if (c->json) {
-		print_json(nj);
+	if (c->json) { /* the peers, each with its path; the node's NAT is in status --json */
+		print_json(peers);
 		goto out;
 	}
 	print_peers(peers);
-	printf("\nNAT %s", json_string_value(json_object_get(nj, "nat"))
-				    ? jstr(nj, "nat") : "(not running)");
+	printf("\nNAT %s", json_string_value(json_object_get(nj, "type"))
+				    ? jstr(nj, "type") : "(not running)");
 	json_array_foreach(json_object_get(nj, "reflexive"), k, e)
 		printf("%s %s (seen by %s)", k ? "," : "  reflexive", jstr(e, "mapped"),
 		       jstr(e, "server"));

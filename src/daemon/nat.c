@@ -68,6 +68,7 @@ enum {
 	NAT_REFLEX_MAX = OV_NAT_STUN_MAX + 1, /* configured servers and the leader */
 	NAT_REQ_MIN_LEN = 64, /* our requests: never smaller than a response to them */
 	NAT_PUNCH_LOG = 256,  /* the leader's memory of punch orders (rate limit per pair) */
+	NAT_CALL_TIMEOUT_MS = 1000, /* one overlay call of this thread (a few per pass at most) */
 };
 
 enum nat_path { NAT_PATH_NONE, NAT_PATH_DIRECT, NAT_PATH_RELAY };
@@ -396,7 +397,9 @@ static void on_success(struct dmn_nat *nat, const struct ov_stun_msg *m,
 	}
 }
 
-static void nat_foreign(void *ctx, const uint8_t *buf, size_t len, const struct wg_endpoint *from)
+/* The device's hook: STUN on the WireGuard socket. false for anything else (the device
+ * counts it as a drop). */
+static bool nat_foreign(void *ctx, const uint8_t *buf, size_t len, const struct wg_endpoint *from)
 {
 	struct dmn_nat *nat = ctx;
 	struct ov_stun_msg m;
@@ -406,7 +409,7 @@ static void nat_foreign(void *ctx, const uint8_t *buf, size_t len, const struct 
 		pthread_mutex_lock(&nat->lock);
 		nat->stun_bad++;
 		pthread_mutex_unlock(&nat->lock);
-		return;
+		return false;
 	}
 	if (m.cls == OV_STUN_REQUEST) {
 		on_request(nat, buf, len, &m, from, now);
@@ -416,6 +419,7 @@ static void nat_foreign(void *ctx, const uint8_t *buf, size_t len, const struct 
 		pthread_mutex_unlock(&nat->lock);
 	}
 	/* errors and indications: nothing of ours asks for them on this socket */
+	return true;
 }
 
 /* --- this node's candidates --------------------------------------------------------------------- */
@@ -644,6 +648,27 @@ static void explain(struct dmn_nat *nat, struct nat_peer *p)
 
 /* --- the thread ----------------------------------------------------------------------------- */
 
+/*
+ * A request to the leader with a short deadline: the thread makes at most a few blocking
+ * calls per pass, so stopping never waits long for a leader that is away.
+ */
+static int nat_ask_leader(struct dmn_node *n, const struct dmn_request *q, uint8_t *ret_type,
+			  json_t **ret, char *err, size_t errlen)
+{
+	json_t *j = dmn_request_to_json(q);
+	struct ov_peer leader;
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->lock);
+	leader = n->st.leader;
+	pthread_mutex_unlock(&n->lock);
+	r = dmn_overlay_call(n, &leader, j, ret_type, ret, NAT_CALL_TIMEOUT_MS, err, errlen);
+	json_decref(j);
+	return r;
+}
+
 static void nat_permits(struct dmn_nat *nat);
 
 /* The NAT settings: the leader's own state, or asked of the leader. Lock not held. */
@@ -673,7 +698,7 @@ static void fetch_config(struct dmn_nat *nat, uint64_t ms)
 
 		struct dmn_nat_config c;
 
-		if (dmn_ask_leader(n, &q, &type, &reply, err, sizeof(err)) ||
+		if (nat_ask_leader(n, &q, &type, &reply, err, sizeof(err)) ||
 		    type != DMN_CTL_REPLY ||
 		    dmn_nat_config_from_json(reply, &c, err, sizeof(err))) {
 			log_debug("nat: settings from the leader: %s", err[0] ? err : "no reply");
@@ -774,7 +799,7 @@ static void ask_punch(struct dmn_nat *nat, const char *peer)
 	snprintf(q.name, sizeof(q.name), "%s", peer);
 	if (n->st.role == OV_ROLE_LEADER)
 		dmn_nat_tell_punch(n, peer, n->st.self.name);
-	else if (dmn_ask_leader(n, &q, &type, &reply, err, sizeof(err)))
+	else if (nat_ask_leader(n, &q, &type, &reply, err, sizeof(err)))
 		log_debug("nat: punch with %s through the leader: %s", peer, err);
 	json_decref(reply);
 }
@@ -997,7 +1022,7 @@ static void publish_mine(struct dmn_nat *nat, uint64_t ms)
 		json_t *reply = NULL;
 		uint8_t type;
 
-		r = dmn_ask_leader(n, &q, &type, &reply, err, sizeof(err));
+		r = nat_ask_leader(n, &q, &type, &reply, err, sizeof(err));
 		json_decref(reply);
 	}
 	pthread_mutex_lock(&nat->lock);
@@ -1038,7 +1063,7 @@ static void *nat_main(void *arg)
 		bool have_rs = false;
 		struct timespec until;
 
-		if (ms >= nat->next_config && !n->removed)
+		if (ms >= nat->next_config && !n->removed && !__atomic_load_n(&nat->stop, __ATOMIC_RELAXED))
 			fetch_config(nat, ms);
 		if (nat->relay) {
 			dmn_relay_status(nat->relay, &rs);
@@ -1065,15 +1090,17 @@ static void *nat_main(void *arg)
 			classify(nat, ms);
 			nat->next_classify = ms + NAT_CLASSIFY_MS;
 		}
+		/* one punch order per pass (it blocks on the leader): the rest wait a tick */
 		for (size_t i = 0; i < nat->n_peers && !nat->stop; i++)
 			if (peer_tick(nat, &nat->peers[i], dmn_now_ms()))
-				i = (size_t)-1; /* the lock was dropped: walk again */
+				break;
 		if (nat->stop) {
 			pthread_mutex_unlock(&nat->lock);
 			break;
 		}
 		pthread_mutex_unlock(&nat->lock);
-		publish_mine(nat, ms);
+		if (!__atomic_load_n(&nat->stop, __ATOMIC_RELAXED))
+			publish_mine(nat, ms);
 		pthread_mutex_lock(&nat->lock);
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += NAT_TICK_MS * 1000000L;
@@ -1199,7 +1226,7 @@ int dmn_nat_tell_punch(struct dmn_node *n, const char *to, const char *about)
 	j = dmn_request_to_json(&q);
 	if (!j)
 		return -ENOMEM;
-	r = dmn_overlay_call(n, &peer, j, &type, &reply, 2000, err, sizeof(err));
+	r = dmn_overlay_call(n, &peer, j, &type, &reply, NAT_CALL_TIMEOUT_MS, err, sizeof(err));
 	if (r)
 		log_debug("nat: telling %s to punch with %s: %s", to, about, err);
 	json_decref(j);
@@ -1294,7 +1321,7 @@ json_t *dmn_nat_peers_json(struct dmn_node *n)
 					    json_string(dmn_nat_type_name(p->paths.nat)));
 		bad |= json_array_append_new(peers, o);
 	}
-	bad |= json_object_set_new(j, "nat", json_string(dmn_nat_type_name(nat->nat_type)));
+	bad |= json_object_set_new(j, "type", json_string(dmn_nat_type_name(nat->nat_type)));
 	bad |= json_object_set_new(j, "stun", json_pack("{s:I, s:I, s:I, s:I, s:I}", "answered",
 		(json_int_t)nat->stun_answered, "refused", (json_int_t)nat->stun_refused, "bad",
 		(json_int_t)nat->stun_bad, "checks_sent", (json_int_t)nat->checks_sent,

@@ -740,8 +740,9 @@ static void rx_begin(struct dp_device *d, struct dp_batch *b)
 	pthread_mutex_unlock(&d->lock);
 	for (unsigned i = 0; i < b->n && nforeign; i++)
 		if (b->jobs[i].foreign) {
-			d->foreign_fn(d->foreign_ctx, b->msgs[i].buf, b->msgs[i].len,
-				      &b->msgs[i].peer);
+			if (!d->foreign_fn(d->foreign_ctx, b->msgs[i].buf, b->msgs[i].len,
+					   &b->msgs[i].peer))
+				count_rx(d, b->msgs[i].len < 4 ? WG_RX_DROP_SHORT : WG_RX_DROP_TYPE);
 			nforeign--;
 		}
 	if (b->ncookies) {

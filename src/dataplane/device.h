@@ -118,10 +118,11 @@ void dp_device_serve_uapi(struct dp_device *d, int fd);
  * type 1..4 in a little-endian word: bytes 1..3 zero) go to fn, if set, instead of being
  * dropped: weftd answers and reads STUN (RFC 8489) on the socket WireGuard itself uses, so
  * the mapping STUN sees is WireGuard's. fn runs on a UDP reader thread with no device lock
- * held; it must copy what it keeps, return quickly and may call dp_device_send_raw(). Set it
+ * held; it must copy what it keeps, return quickly and may call dp_device_send_raw(). It
+ * returns false for what it does not take (counted as a drop, as without a hook). Set it
  * before dp_device_start().
  */
-typedef void dp_foreign_fn(void *ctx, const uint8_t *buf, size_t len,
+typedef bool dp_foreign_fn(void *ctx, const uint8_t *buf, size_t len,
 			   const struct wg_endpoint *from);
 void dp_device_set_foreign(struct dp_device *d, dp_foreign_fn *fn, void *ctx);
 /* Send buf from the WireGuard socket to `to`. 0, or -errno (-EAGAIN: the kernel refused it). */

@@ -41,12 +41,12 @@ PY
 ok "STUN: good answered (no larger than asked), malformed/unsolicited ignored, flood rate-limited"
 
 # The node counted it and works on.
-weftc 1 peers --json | /usr/bin/python3 -c '
+weftc 1 status --json | /usr/bin/python3 -c '
 import json, sys
 j = json.load(sys.stdin)
-st = j["stun"]
+st = j["nat"]["stun"]
 assert st["refused"] > 0 and st["bad"] > 0 and st["answered"] > 0, st
-' || fail "counters of n1: $(weftc 1 peers --json)"
+' || fail "counters of n1: $(weftc 1 status --json)"
 in_ns n1 ping -c2 -W1 "$A2" >/dev/null || fail "n1 lost n2 after the STUN"
 wait_for 10 sh -c "$WEFT -d $(dir 1) peers --json | grep -q '\"path\": \"direct\"'" ||
 	fail "n1's path to n2 not direct: $(weftc 1 peers)"
