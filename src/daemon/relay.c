@@ -524,6 +524,7 @@ void dmn_relay_status(struct dmn_relay *r, struct dmn_relay_status *ret)
 	ret->packets_to_peers = r->pkts_to;
 	ret->packets_from_peers = r->pkts_from;
 	ret->remotes = r->nremotes;
+	ret->channels_bound = st.channels_bound;
 	ret->dropped_foreign = r->dropped_foreign;
 	ret->dropped_server = r->dropped_server;
 	pthread_mutex_unlock(&r->lock);
