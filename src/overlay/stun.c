@@ -112,7 +112,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 	case OV_STUN_ATTR_XOR_PEER_ADDRESS:
 	case OV_STUN_ATTR_XOR_RELAYED_ADDRESS:
 		if (decode_addr(v, n, xor, m->txid, &ep) < 0)
-			return fail(err, errlen, "attribute 0x%04x: bad address (length %zu)", type, n);
+			return fail(err, errlen, "attribute 0x%04x: bad address (length %u)", type, (unsigned)n);
 		if (type == OV_STUN_ATTR_MAPPED_ADDRESS && !m->has_mapped) {
 			m->has_mapped = true;
 			m->mapped = ep;
@@ -130,7 +130,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 	case OV_STUN_ATTR_ERROR_CODE:
 		/* 21 reserved bits, class (3 bits, 3..6), number (0..99), reason (RFC 8489 §14.8) */
 		if (n < 4 || n - 4 > OV_STUN_REASON_MAX)
-			return fail(err, errlen, "ERROR-CODE: bad length %zu", n);
+			return fail(err, errlen, "ERROR-CODE: bad length %u", (unsigned)n);
 		if ((v[2] & 7) < 3 || (v[2] & 7) > 6 || v[3] > 99)
 			return fail(err, errlen, "ERROR-CODE: bad code %u%02u", v[2] & 7, v[3]);
 		if (!m->has_error) {
@@ -142,7 +142,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_LIFETIME:
 		if (n != 4)
-			return fail(err, errlen, "LIFETIME: bad length %zu", n);
+			return fail(err, errlen, "LIFETIME: bad length %u", (unsigned)n);
 		if (!m->has_lifetime) {
 			m->has_lifetime = true;
 			m->lifetime = get_be32(v);
@@ -150,7 +150,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_CHANNEL_NUMBER:
 		if (n != 4)
-			return fail(err, errlen, "CHANNEL-NUMBER: bad length %zu", n);
+			return fail(err, errlen, "CHANNEL-NUMBER: bad length %u", (unsigned)n);
 		if (!m->has_channel) {
 			m->has_channel = true;
 			m->channel = get_be16(v);
@@ -165,7 +165,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_USERNAME:
 		if (n > OV_STUN_USERNAME_MAX)
-			return fail(err, errlen, "USERNAME: %zu bytes", n);
+			return fail(err, errlen, "USERNAME: %u bytes", (unsigned)n);
 		if (!m->has_username) {
 			m->has_username = true;
 			m->username = (const char *)v;
@@ -174,7 +174,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_REALM:
 		if (n > OV_STUN_REALM_MAX)
-			return fail(err, errlen, "REALM: %zu bytes", n);
+			return fail(err, errlen, "REALM: %u bytes", (unsigned)n);
 		if (!m->has_realm) {
 			m->has_realm = true;
 			m->realm = (const char *)v;
@@ -183,7 +183,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_NONCE:
 		if (n > OV_STUN_NONCE_MAX)
-			return fail(err, errlen, "NONCE: %zu bytes", n);
+			return fail(err, errlen, "NONCE: %u bytes", (unsigned)n);
 		if (!m->has_nonce) {
 			m->has_nonce = true;
 			m->nonce = (const char *)v;
@@ -192,13 +192,13 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_MESSAGE_INTEGRITY:
 		if (n != OV_STUN_INTEGRITY_LEN)
-			return fail(err, errlen, "MESSAGE-INTEGRITY: bad length %zu", n);
+			return fail(err, errlen, "MESSAGE-INTEGRITY: bad length %u", (unsigned)n);
 		m->has_integrity = true;
 		m->integrity_offset = pos;
 		return 0;
 	case OV_STUN_ATTR_FINGERPRINT:
 		if (n != 4)
-			return fail(err, errlen, "FINGERPRINT: bad length %zu", n);
+			return fail(err, errlen, "FINGERPRINT: bad length %u", (unsigned)n);
 		if (pos + 8 != len)
 			return fail(err, errlen, "FINGERPRINT is not the last attribute");
 		crc = crypto_crc32(buf, pos) ^ OV_STUN_FINGERPRINT_XOR;
@@ -226,18 +226,18 @@ int ov_stun_parse(const uint8_t *buf, size_t len, struct ov_stun_msg *ret, char 
 	int r;
 
 	if (len < OV_STUN_HEADER_LEN)
-		return fail(err, errlen, "%zu bytes: shorter than a STUN header", len);
+		return fail(err, errlen, "%u bytes: shorter than a STUN header", (unsigned)len);
 	if (len > OV_STUN_MAX_MSG)
-		return fail(err, errlen, "%zu bytes: longer than %d", len, OV_STUN_MAX_MSG);
+		return fail(err, errlen, "%lu bytes: longer than %d", (unsigned long)len, OV_STUN_MAX_MSG);
 	if (buf[0] & 0xC0)
 		return fail(err, errlen, "first two bits not zero");
 	if (get_be32(buf + 4) != OV_STUN_MAGIC_COOKIE)
 		return fail(err, errlen, "no magic cookie");
 	if ((size_t)get_be16(buf + 2) + OV_STUN_HEADER_LEN != len)
-		return fail(err, errlen, "length field %u does not match %zu bytes",
-			    get_be16(buf + 2), len);
+		return fail(err, errlen, "length field %u does not match %u bytes",
+			    get_be16(buf + 2), (unsigned)len);
 	if (len & 3)
-		return fail(err, errlen, "length %zu is not a multiple of 4", len);
+		return fail(err, errlen, "length %u is not a multiple of 4", (unsigned)len);
 
 	memset(&m, 0, sizeof(m));
 	type = get_be16(buf);
