@@ -38,7 +38,12 @@ enum {
 	OV_TURN_MAX_PERMISSIONS = 64, /* peer IPs in the permitted set */
 	OV_TURN_MAX_CHANNELS = 256,   /* remotes with a channel */
 	OV_TURN_MAX_TXN = 16,         /* requests in flight */
-	OV_TURN_REQ_MAX = 640,        /* our largest request (auth + one address) */
+	OV_TURN_REALM_MAX = 256,      /* realm and nonce kept (longer ones are cut, and then
+				       * refused by the server: a bounded failure) */
+	OV_TURN_NONCE_MAX = 256,
+	/* Our largest request: header, transport, lifetime, channel, an IPv6 peer, USERNAME,
+	 * REALM and NONCE at their caps, MESSAGE-INTEGRITY (872 bytes): encoding cannot fail. */
+	OV_TURN_REQ_MAX = 1024,
 	OV_TURN_RTO_MS = 500,         /* RFC 8489 §6.2.1 */
 	OV_TURN_RC = 7,               /* RFC 8489 §6.2.1: transmissions */
 	OV_TURN_RM = 16,              /* RFC 8489 §6.2.1: last wait, in RTOs */
@@ -137,7 +142,7 @@ struct ov_turn_channel {
 struct ov_turn {
 	struct ov_turn_env env;
 	char user[OV_TURN_CRED_MAX], pass[OV_TURN_CRED_MAX];
-	char realm[OV_STUN_REALM_MAX + 1], nonce[OV_STUN_NONCE_MAX + 1];
+	char realm[OV_TURN_REALM_MAX], nonce[OV_TURN_NONCE_MAX];
 	size_t realm_len, nonce_len;
 	bool have_key;
 	uint8_t key[OV_STUN_LONG_TERM_KEY_LEN];
