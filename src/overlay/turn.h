@@ -146,6 +146,10 @@ struct ov_turn {
 	size_t realm_len, nonce_len;
 	bool have_key;
 	uint8_t key[OV_STUN_LONG_TERM_KEY_LEN];
+	/* The credentials the allocation was made with: its Refresh, CreatePermission and
+	 * ChannelBind requests use them (the server ties the allocation to its username). */
+	char auser[OV_TURN_CRED_MAX];
+	uint8_t akey[OV_STUN_LONG_TERM_KEY_LEN];
 
 	enum ov_turn_state state;
 	char error[OV_TURN_ERROR_LEN];
@@ -171,8 +175,8 @@ void ov_turn_done(struct ov_turn *t);
 void ov_turn_start(struct ov_turn *t, uint64_t now);
 /*
  * New credentials (the leader's time-limited ones). An allocation held keeps running on the
- * ones it was made with until a refresh is refused, then a new one is made; a FAILED client
- * retries at once. -EINVAL (nothing changed) when one does not fit OV_TURN_CRED_MAX.
+ * ones it was made with (Refresh, CreatePermission, ChannelBind) until a Refresh is refused,
+ * then a new one is made at once with the new ones; a FAILED client retries at once. -EINVAL (nothing changed) when one does not fit OV_TURN_CRED_MAX.
  */
 int ov_turn_set_credentials(struct ov_turn *t, const char *user, const char *pass, uint64_t now);
 /*

@@ -418,6 +418,41 @@ static void test_responses_refused(void **state)
 	test_free(t);
 }
 
+/* New credentials while allocated: the allocation keeps its own until refused, then a new one. */
+static void test_credentials_rotated(void **state)
+{
+	struct ov_turn *t = test_malloc(sizeof(*t));
+	struct ov_turn_status st;
+	struct req r;
+	struct resp o;
+	uint8_t key[16];
+
+	(void)state;
+	allocate(t, 0);
+	assert_int_equal(ov_turn_set_credentials(t, "1800000000:node-a", "new-pass", 1000), 0);
+	next_req(t, 540000, &r);
+	assert_int_equal(r.m.method, OV_STUN_REFRESH);
+	assert_authenticated(&r, "nonce-1"); /* the allocation's user and key */
+	resp_success(&o, &r, 600, true, PASS);
+	assert_int_equal(feed(t, 540000, &o), OV_TURN_RX_RESPONSE);
+	/* The server stops accepting the old (expired) user: a new allocation at once. */
+	next_req(t, 1080000, &r);
+	resp_error(&o, &r, 401, "nonce-1");
+	feed(t, 1080000, &o);
+	ov_turn_status(t, &st);
+	assert_int_equal(st.state, OV_TURN_FAILED);
+	assert_int_equal(st.retry_at_ms, 1080000);
+	next_req(t, 1080000, &r);
+	assert_int_equal(r.m.method, OV_STUN_ALLOCATE);
+	assert_true(r.m.username_len == 17 && !memcmp(r.m.username, "1800000000:node-a", 17));
+	assert_int_equal(ov_stun_long_term_key(key, "1800000000:node-a", REALM, strlen(REALM),
+					       "new-pass"),
+			 0);
+	assert_true(ov_stun_check_integrity(r.buf, r.len, &r.m, key, 16));
+	ov_turn_done(t);
+	test_free(t);
+}
+
 static void test_refresh_lost(void **state)
 {
 	struct ov_turn *t = test_malloc(sizeof(*t));
@@ -647,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_stale_nonce),
 		cmocka_unit_test(test_credentials_refused),
 		cmocka_unit_test(test_responses_refused),
+		cmocka_unit_test(test_credentials_rotated),
 		cmocka_unit_test(test_refresh_lost),
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_channels),
