@@ -13,7 +13,8 @@
 # indication, then ChannelData once the channel is bound): 200 rounds byte for byte with
 # static credentials, 20 with TURN REST credentials; a foreign datagram to a forwarder dropped
 # and counted; expired REST credentials and a wrong password refused with a clear status and
-# a retry (new credentials then allocate); a server that is down: "server did not answer"
+# a retry (new credentials then allocate); the deallocation on free seen in coturn's log;
+# a server that is down: "server did not answer"
 # and retries until it is started. coturn needs no option to relay to 198.18.0.0/15 peers
 # (only loopback peers need --allow-loopback-peers); one instance cannot mix use-auth-secret
 # with static users (the secret wins), hence two.
@@ -38,7 +39,7 @@ turn() {
 		--listening-port="$port" --min-port="$min" --max-port=$((min + 99)) \
 		--no-tls --no-dtls --no-cli --realm=weft.test --no-software-attribute \
 		--userdb="$LOGDIR/$name.db" --pidfile="$LOGDIR/$name.pid" \
-		--log-file="$LOGDIR/$name.log" --simple-log --no-stdout-log "$@" \
+		--log-file="$LOGDIR/$name.log" --simple-log --no-stdout-log --verbose "$@" \
 		>"$LOGDIR/$name.out" 2>&1 &
 	wait_for 5 sh -c "ip netns exec $(ns srv) ss -Hlun | grep -q '198.18.40.1:$port '" ||
 		fail "turnserver $name did not listen on :$port"
@@ -50,6 +51,10 @@ probe() { in_ns node "$PROBE" "$@" 2>>"$LOGDIR/probe.log"; }
 
 probe 198.18.40.1 3479 data node-b pw-b 198.18.40.3 || fail "data through coturn (static credentials)"
 ok "static credentials: data both ways through coturn"
+# dmn_relay_free deallocated: coturn logged the Refresh with lifetime 0 (--verbose).
+wait_for 3 grep -q "refreshed, realm=<weft.test>, username=<node-b>, lifetime=0" "$LOGDIR/static.log" ||
+	fail "no deallocation (Refresh with lifetime 0) in coturn's log"
+ok "the allocation was deallocated when the relay was freed"
 probe 198.18.40.1 3478 rest s3cret 198.18.40.3 || fail "data through coturn (REST credentials)"
 ok "TURN REST credentials: data both ways"
 probe 198.18.40.1 3478 expired s3cret || fail "expired REST credentials"
@@ -67,7 +72,7 @@ wait "$down_pid" || { cat "$LOGDIR/down.out"; fail "no allocation once the serve
 tail -n 2 "$LOGDIR/down.out"
 ok "server down: \"server did not answer\", retried, allocated once it was up"
 
-# coturn saw the deallocations (Refresh with lifetime 0) and is still running.
+# Every turnserver is still running (nothing here made one exit).
 for n in rest static late; do
 	kill -0 "$(cat "$LOGDIR/$n.pid")" 2>/dev/null || fail "turnserver $n exited"
 done
