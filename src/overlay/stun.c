@@ -538,6 +538,47 @@ int ov_stun_channel_data_build(uint8_t *buf, size_t cap, uint16_t channel, const
 	return (int)(OV_STUN_CHANNEL_HEADER_LEN + len);
 }
 
+/* --- Binding --- */
+
+int ov_stun_binding_answer(const uint8_t *req, size_t len, const struct wg_endpoint *src,
+			   uint8_t *out, size_t cap)
+{
+	struct ov_stun_builder b;
+	struct ov_stun_msg m;
+	int n;
+
+	if (ov_stun_parse(req, len, &m, NULL, 0) < 0 || m.method != OV_STUN_BINDING ||
+	    m.cls != OV_STUN_REQUEST)
+		return -EBADMSG;
+	/* The answer is built within the request's size: it cannot come out larger. */
+	ov_stun_begin(&b, out, cap < len ? cap : len, OV_STUN_BINDING,
+		      m.n_unknown ? OV_STUN_ERROR : OV_STUN_SUCCESS, m.txid);
+	if (m.n_unknown) {
+		ov_stun_add_error(&b, OV_STUN_ERR_UNKNOWN_ATTRIBUTE, "Unknown Attribute");
+		ov_stun_add_unknown(&b, m.unknown, m.n_unknown);
+	} else {
+		ov_stun_add_xor_addr(&b, OV_STUN_ATTR_XOR_MAPPED_ADDRESS, src);
+	}
+	if (m.has_fingerprint)
+		ov_stun_add_fingerprint(&b);
+	n = ov_stun_end(&b);
+	if (n == -ENOSPC && cap >= len)
+		return -EMSGSIZE;
+	return n;
+}
+
+int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], uint8_t *out, size_t cap)
+{
+	struct ov_stun_builder b;
+
+	/* 20 + SOFTWARE (4 + 24) + FINGERPRINT (8) = 56 >= the largest answer: 20 + an IPv6
+	 * XOR-MAPPED-ADDRESS (24) + FINGERPRINT (8) = 52. */
+	ov_stun_begin(&b, out, cap, OV_STUN_BINDING, OV_STUN_REQUEST, txid);
+	ov_stun_add_string(&b, OV_STUN_ATTR_SOFTWARE, "weft (padded, no amplif)");
+	ov_stun_add_fingerprint(&b);
+	return ov_stun_end(&b);
+}
+
 const char *ov_stun_method_name(uint16_t method)
 {
 	switch (method) {

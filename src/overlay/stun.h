@@ -251,6 +251,27 @@ int ov_stun_channel_data_parse(const uint8_t *buf, size_t len, uint16_t *ret_cha
 int ov_stun_channel_data_build(uint8_t *buf, size_t cap, uint16_t channel, const uint8_t *data,
 			       size_t len);
 
+/* --- Binding (RFC 8489 §3), for the WireGuard port that answers and asks --- */
+
+/*
+ * The answer to a Binding request req (len bytes, received from src) into out: a success with
+ * XOR-MAPPED-ADDRESS src (and FINGERPRINT when the request had one), or 420 with
+ * UNKNOWN-ATTRIBUTES when it carries comprehension-required attributes we do not know.
+ * Never larger than the request, so answering cannot amplify (issue 14): -EMSGSIZE when it
+ * would be (do not answer). -EBADMSG (do not answer) for anything but a well-formed Binding
+ * request. MESSAGE-INTEGRITY in the request is not checked: the answer only tells the sender
+ * its own address. Returns the answer's length.
+ */
+int ov_stun_binding_answer(const uint8_t *req, size_t len, const struct wg_endpoint *src,
+			   uint8_t *out, size_t cap);
+/*
+ * A Binding request that ov_stun_binding_answer will answer for either family: padded with a
+ * SOFTWARE attribute (comprehension-optional, so any server accepts it) to OV_STUN_BINDING_LEN
+ * bytes, with FINGERPRINT. Returns its length or -ENOSPC.
+ */
+enum { OV_STUN_BINDING_LEN = 56 };
+int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], uint8_t *out, size_t cap);
+
 /* "Binding", "Allocate", ... or "unknown method": names for logs. */
 const char *ov_stun_method_name(uint16_t method);
 

@@ -7,7 +7,8 @@
  * decoded attributes written again with the builder (plus integrity and fingerprint) must
  * parse back to the same values, with valid integrity. Integrity is checked against a fixed
  * key (any answer, no crash). ChannelData that parses must rebuild to the same bytes (without
- * padding). Any mismatch aborts; sanitizers catch the rest.
+ * padding). A Binding answer is never larger than the input. Any mismatch aborts; sanitizers
+ * catch the rest.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -117,6 +118,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rebuild(&m);
 	} else {
 		CHECK(memchr(err, 0, sizeof(err)));
+	}
+	{
+		/* Answering never amplifies. */
+		static uint8_t ans[OV_STUN_MAX_MSG];
+		struct wg_endpoint src = {.family = WG_AF_INET6, .port = 9, .addr = {0xfd}};
+		int al = ov_stun_binding_answer(data, size, &src, ans, sizeof(ans));
+
+		CHECK(al < 0 || ((size_t)al <= size && ov_stun_is_stun(ans, (size_t)al)));
 	}
 	if (ov_stun_channel_data_parse(data, size, &ch, &cd, &cdlen) == 0) {
 		static uint8_t out[65536 + 4];
