@@ -38,8 +38,8 @@ uint16_t ov_stun_type(uint16_t method, enum ov_stun_class cls)
 {
 	unsigned m = method & 0x0FFF, c = (unsigned)cls & 3;
 
-	return (uint16_t)((m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | ((c & 1) << 4) |
-			  ((c & 2) << 7));
+	return (uint16_t)((m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) |
+			  ((c & 1) << 4) | ((c & 2) << 7));
 }
 
 bool ov_stun_is_stun(const uint8_t *buf, size_t len)
@@ -74,9 +74,9 @@ static int decode_addr(const uint8_t *v, size_t n, bool xor, const uint8_t *txid
 	}
 	if (n != 4 + alen)
 		return -EBADMSG;
-	ep->port = (uint16_t)(get_be16(v + 2) ^ (xor ? OV_STUN_MAGIC_COOKIE >> 16 : 0));
+	ep->port = (uint16_t)(get_be16(v + 2) ^ (xor? OV_STUN_MAGIC_COOKIE >> 16 : 0));
 	for (i = 0; i < alen; i++)
-		ep->addr[i] = (uint8_t)(v[4 + i] ^ (xor ? mask[i] : 0));
+		ep->addr[i] = (uint8_t)(v[4 + i] ^ (xor? mask[i] : 0));
 	return 0;
 }
 
@@ -112,7 +112,8 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 	case OV_STUN_ATTR_XOR_PEER_ADDRESS:
 	case OV_STUN_ATTR_XOR_RELAYED_ADDRESS:
 		if (decode_addr(v, n, xor, m->txid, &ep) < 0)
-			return fail(err, errlen, "attribute 0x%04x: bad address (length %u)", type, (unsigned)n);
+			return fail(err, errlen, "attribute 0x%04x: bad address (length %u)", type,
+				    (unsigned)n);
 		if (type == OV_STUN_ATTR_MAPPED_ADDRESS && !m->has_mapped) {
 			m->has_mapped = true;
 			m->mapped = ep;
@@ -128,7 +129,8 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		}
 		return 0;
 	case OV_STUN_ATTR_ERROR_CODE:
-		/* 21 reserved bits, class (3 bits, 3..6), number (0..99), reason (RFC 8489 §14.8) */
+		/* 21 reserved bits, class (3 bits, 3..6), number (0..99), reason (RFC 8489 §14.8)
+		 */
 		if (n < 4 || n - 4 > OV_STUN_REASON_MAX)
 			return fail(err, errlen, "ERROR-CODE: bad length %u", (unsigned)n);
 		if ((v[2] & 7) < 3 || (v[2] & 7) > 6 || v[3] > 99)
@@ -217,8 +219,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 	}
 }
 
-int ov_stun_parse(const uint8_t *buf, size_t len, struct ov_stun_msg *ret, char *err,
-		  size_t errlen)
+int ov_stun_parse(const uint8_t *buf, size_t len, struct ov_stun_msg *ret, char *err, size_t errlen)
 {
 	struct ov_stun_msg m;
 	size_t pos, nattrs = 0;
@@ -228,7 +229,8 @@ int ov_stun_parse(const uint8_t *buf, size_t len, struct ov_stun_msg *ret, char 
 	if (len < OV_STUN_HEADER_LEN)
 		return fail(err, errlen, "%u bytes: shorter than a STUN header", (unsigned)len);
 	if (len > OV_STUN_MAX_MSG)
-		return fail(err, errlen, "%lu bytes: longer than %d", (unsigned long)len, OV_STUN_MAX_MSG);
+		return fail(err, errlen, "%lu bytes: longer than %d", (unsigned long)len,
+			    OV_STUN_MAX_MSG);
 	if (buf[0] & 0xC0)
 		return fail(err, errlen, "first two bits not zero");
 	if (get_be32(buf + 4) != OV_STUN_MAGIC_COOKIE)
@@ -338,9 +340,9 @@ static void add_addr(struct ov_stun_builder *b, uint16_t type, const struct wg_e
 	memcpy(mask + 4, b->buf + 8, OV_STUN_TXID_LEN);
 	v[0] = 0;
 	v[1] = ep->family == WG_AF_INET ? 0x01 : 0x02;
-	put_be16(v + 2, (uint16_t)(ep->port ^ (xor ? OV_STUN_MAGIC_COOKIE >> 16 : 0)));
+	put_be16(v + 2, (uint16_t)(ep->port ^ (xor? OV_STUN_MAGIC_COOKIE >> 16 : 0)));
 	for (i = 0; i < alen; i++)
-		v[4 + i] = (uint8_t)(ep->addr[i] ^ (xor ? mask[i] : 0));
+		v[4 + i] = (uint8_t)(ep->addr[i] ^ (xor? mask[i] : 0));
 }
 
 void ov_stun_add_xor_addr(struct ov_stun_builder *b, uint16_t type, const struct wg_endpoint *ep)

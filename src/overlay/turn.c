@@ -22,7 +22,8 @@
 
 #include "crypto/crypto.h"
 
-static void set_error(struct ov_turn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct ov_turn *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void set_error(struct ov_turn *t, const char *fmt, ...)
 {
 	va_list ap;
@@ -263,7 +264,8 @@ static void fail_alloc(struct ov_turn *t, uint64_t now)
 	t->stale = 0;
 	set_state(t, OV_TURN_FAILED, now);
 	t->retry_at = now + t->backoff;
-	t->backoff = t->backoff * 2 > OV_TURN_BACKOFF_MAX_MS ? OV_TURN_BACKOFF_MAX_MS : t->backoff * 2;
+	t->backoff =
+		t->backoff * 2 > OV_TURN_BACKOFF_MAX_MS ? OV_TURN_BACKOFF_MAX_MS : t->backoff * 2;
 }
 
 static void begin_allocate(struct ov_turn *t, uint64_t now)
@@ -515,10 +517,10 @@ uint64_t ov_turn_next_timer(const struct ov_turn *t)
 	bool room = txn_free_slot(t);
 	size_t i;
 
-#define EARLIER(v)                                                                               \
-	do {                                                                                     \
-		if ((v) < next)                                                                  \
-			next = (v);                                                              \
+#define EARLIER(v)                  \
+	do {                        \
+		if ((v) < next)     \
+			next = (v); \
 	} while (0)
 	if (t->state == OV_TURN_CLOSED || t->state == OV_TURN_IDLE)
 		return UINT64_MAX;
@@ -558,7 +560,7 @@ static void error_text(struct ov_turn *t, const char *what, const struct ov_stun
 {
 	char reason[96];
 	size_t i, n = m->error_reason_len < sizeof(reason) - 1 ? m->error_reason_len
-							      : sizeof(reason) - 1;
+							       : sizeof(reason) - 1;
 
 	/* The server's words, printable ASCII only. */
 	for (i = 0; i < n; i++) {
@@ -586,8 +588,8 @@ static bool stale_retry(struct ov_turn *t, const struct ov_stun_msg *m)
 	return true;
 }
 
-static void on_allocate(struct ov_turn *t, const struct ov_turn_txn *x,
-			const struct ov_stun_msg *m, uint64_t now)
+static void on_allocate(struct ov_turn *t, const struct ov_turn_txn *x, const struct ov_stun_msg *m,
+			uint64_t now)
 {
 	if (m->cls == OV_STUN_SUCCESS) {
 		if (!m->has_xor_relayed) {
@@ -743,8 +745,9 @@ static enum ov_turn_rx on_response(struct ov_turn *t, const uint8_t *buf, size_t
 	 * are taken (401 and 438 cannot have it).
 	 */
 	if (m->has_integrity) {
-		if (!t->have_key || !ov_stun_check_integrity(buf, len, m, kind_key(t, t->txn[i].kind),
-							       OV_STUN_LONG_TERM_KEY_LEN))
+		if (!t->have_key ||
+		    !ov_stun_check_integrity(buf, len, m, kind_key(t, t->txn[i].kind),
+					     OV_STUN_LONG_TERM_KEY_LEN))
 			return OV_TURN_RX_DROP_INTEGRITY;
 	} else if (m->cls == OV_STUN_SUCCESS && t->txn[i].authenticated) {
 		return OV_TURN_RX_DROP_INTEGRITY;
@@ -848,7 +851,8 @@ int ov_turn_send(struct ov_turn *t, uint64_t now, const struct wg_endpoint *peer
 	i = channel_want(t, peer, now);
 	if (i >= 0 && t->chan[i].bound)
 		return ov_stun_channel_data_build(out, cap, t->chan[i].number, data, len);
-	/* No channel yet: a Send indication (RFC 8656 §11.1), no integrity (indications have none). */
+	/* No channel yet: a Send indication (RFC 8656 §11.1), no integrity (indications have none).
+	 */
 	t->env.random(t->env.ctx, txid, sizeof(txid));
 	ov_stun_begin(&b, out, cap, OV_STUN_SEND, OV_STUN_INDICATION, txid);
 	ov_stun_add_xor_addr(&b, OV_STUN_ATTR_XOR_PEER_ADDRESS, peer);

@@ -125,8 +125,8 @@ static void wait_state(struct dmn_relay *r, int state, int timeout_ms, struct dm
 		if (st->state == state)
 			return;
 		if (mono_ms() > end)
-			die("state %d after %d ms, wanted %d (error: %s)", st->state, timeout_ms, state,
-			    st->error);
+			die("state %d after %d ms, wanted %d (error: %s)", st->state, timeout_ms,
+			    state, st->error);
 		usleep(50000);
 	}
 }
@@ -193,8 +193,8 @@ static void data_test(struct dmn_relay *r, int dev, const char *peer_ip, int rou
 		die("nothing from the peer reached the device through %s", ep_text(&relayed));
 	printf("ok: peer -> device after %" PRIu64 " ms, from forwarder %s\n", mono_ms() - t0,
 	       ep_text(&lp));
-	if (!dmn_relay_remote_of(r, &lp, &remote) ||
-	    memcmp(&remote.addr, peer_ep.addr, 4) || remote.port != peer_port)
+	if (!dmn_relay_remote_of(r, &lp, &remote) || memcmp(&remote.addr, peer_ep.addr, 4) ||
+	    remote.port != peer_port)
 		die("remote_of(%s) is not the peer %s", ep_text(&lp), ep_text(&peer_ep));
 	printf("ok: remote_of(%s) = %s\n", ep_text(&lp), ep_text(&remote));
 	while (recv_within(dev, in, sizeof(in), NULL, 100) >= 0)
@@ -231,7 +231,8 @@ static void data_test(struct dmn_relay *r, int dev, const char *peer_ip, int rou
 	       st.packets_from_peers, st.remotes, st.channels_bound);
 	if (st.channels_bound != 1)
 		die("the remote's channel is not bound (ChannelData never used)");
-	if (st.remotes != 1 || st.bytes_to_peers != bytes || st.packets_to_peers != (uint64_t)rounds)
+	if (st.remotes != 1 || st.bytes_to_peers != bytes ||
+	    st.packets_to_peers != (uint64_t)rounds)
 		die("counters: %u remotes, %" PRIu64 " bytes to peers (sent %" PRIu64 ")",
 		    st.remotes, st.bytes_to_peers, bytes);
 	if (st.bytes_from_peers < bytes + 148)

@@ -99,8 +99,8 @@ static const struct ov_turn_txn *in_flight(const struct ov_turn *t, uint8_t pick
 
 static uint16_t method_of(uint8_t kind)
 {
-	static const uint16_t m[] = {0, OV_STUN_ALLOCATE, OV_STUN_REFRESH, OV_STUN_CREATE_PERMISSION,
-				     OV_STUN_CHANNEL_BIND};
+	static const uint16_t m[] = {0, OV_STUN_ALLOCATE, OV_STUN_REFRESH,
+				     OV_STUN_CREATE_PERMISSION, OV_STUN_CHANNEL_BIND};
 
 	return kind < 5 ? m[kind] : 0;
 }

@@ -30,12 +30,12 @@
 #include "daemon/relay.h"
 #include "overlay/stun.h"
 
-#define USER "node-b"
-#define PASS "pw-b"
+#define USER  "node-b"
+#define PASS  "pw-b"
 #define REALM "fake"
 
-static const struct wg_endpoint relayed = {.family = WG_AF_INET, .port = 50000,
-					   .addr = {198, 18, 99, 1}};
+static const struct wg_endpoint relayed = {
+	.family = WG_AF_INET, .port = 50000, .addr = {198, 18, 99, 1}};
 
 /* --- the fake server --- */
 
@@ -235,7 +235,8 @@ static ssize_t recv_within(int fd, void *buf, size_t cap, struct wg_endpoint *fr
 
 static void send_lo(int fd, uint16_t port, const void *buf, size_t len)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 
 	assert_int_equal(sendto(fd, buf, len, 0, (struct sockaddr *)&sa, sizeof(sa)), (ssize_t)len);
@@ -243,7 +244,8 @@ static void send_lo(int fd, uint16_t port, const void *buf, size_t len)
 
 static struct wg_endpoint peer_n(unsigned i)
 {
-	struct wg_endpoint p = {.family = WG_AF_INET, .port = (uint16_t)(10000 + i),
+	struct wg_endpoint p = {.family = WG_AF_INET,
+				.port = (uint16_t)(10000 + i),
 				.addr = {198, 18, (uint8_t)(i >> 8), (uint8_t)i}};
 
 	return p;
@@ -282,8 +284,8 @@ static void test_relay(void **state)
 	srv_start();
 	dev = udp_lo(&wg_port);
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.server = (struct wg_endpoint){.family = WG_AF_INET, .port = ntohs(srv.addr.sin_port),
-					  .addr = {127, 0, 0, 1}};
+	cfg.server = (struct wg_endpoint){
+		.family = WG_AF_INET, .port = ntohs(srv.addr.sin_port), .addr = {127, 0, 0, 1}};
 	snprintf(cfg.user, sizeof(cfg.user), USER);
 	snprintf(cfg.pass, sizeof(cfg.pass), PASS);
 	cfg.wg_port = wg_port;
@@ -395,7 +397,8 @@ static void test_bad_config(void **state)
 	(void)state;
 	memset(&cfg, 0, sizeof(cfg));
 	assert_int_equal(dmn_relay_start(&cfg, &r), -EINVAL); /* no server */
-	cfg.server = (struct wg_endpoint){.family = WG_AF_INET, .port = 3478, .addr = {127, 0, 0, 1}};
+	cfg.server =
+		(struct wg_endpoint){.family = WG_AF_INET, .port = 3478, .addr = {127, 0, 0, 1}};
 	assert_int_equal(dmn_relay_start(&cfg, &r), -EINVAL); /* no wg_port */
 	cfg.wg_port = 51820;
 	memset(cfg.user, 'x', sizeof(cfg.user));
