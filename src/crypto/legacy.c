@@ -53,7 +53,8 @@ void crypto_hmac_sha1(uint8_t out[static CRYPTO_SHA1_LEN], const void *key, size
 	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA1", NULL, keylen ? key : empty, keylen,
 		       len ? in : empty, len, out, CRYPTO_SHA1_LEN, &n) ||
 	    n != CRYPTO_SHA1_LEN)
-		abort(); /* out of memory or a libcrypto without SHA-1: not a condition to carry on */
+		abort(); /* out of memory or a libcrypto without SHA-1: not a condition to carry on
+			  */
 }
 
 void crypto_md5(uint8_t out[static CRYPTO_MD5_LEN], const void *a, size_t alen, const void *b,
@@ -64,8 +65,8 @@ void crypto_md5(uint8_t out[static CRYPTO_MD5_LEN], const void *a, size_t alen, 
 
 	if (!ctx || EVP_DigestInit_ex2(ctx, EVP_md5(), NULL) != 1 ||
 	    (alen && EVP_DigestUpdate(ctx, a, alen) != 1) ||
-	    (blen && EVP_DigestUpdate(ctx, b, blen) != 1) || EVP_DigestFinal_ex(ctx, out, &n) != 1 ||
-	    n != CRYPTO_MD5_LEN)
+	    (blen && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != CRYPTO_MD5_LEN)
 		abort();
 	/* EVP_MD_CTX_free wipes the state, which held the password. */
 	EVP_MD_CTX_free(ctx);

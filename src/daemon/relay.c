@@ -39,7 +39,7 @@
 
 enum {
 	RELAY_BUF = 65536 + 64, /* a ChannelData or Data indication of the largest datagram */
-	RELAY_TICK_MS = 1000,   /* idle expiry resolution */
+	RELAY_TICK_MS = 1000,	/* idle expiry resolution */
 };
 
 struct relay_remote {
@@ -368,7 +368,9 @@ static void *relay_thread(void *arg)
 			last_expire = now;
 		}
 		next = ov_turn_next_timer(&r->turn);
-		timeout = next <= now ? 0 : next - now > RELAY_TICK_MS ? RELAY_TICK_MS : (int)(next - now);
+		timeout = next <= now		       ? 0
+			  : next - now > RELAY_TICK_MS ? RELAY_TICK_MS
+						       : (int)(next - now);
 		pfd[n] = (struct pollfd){.fd = plat_wakeup_fd(r->wake), .events = POLLIN};
 		owner[n++] = NULL;
 		pfd[n] = (struct pollfd){.fd = r->sock, .events = POLLIN};
@@ -396,7 +398,8 @@ static void *relay_thread(void *arg)
 			if (!pfd[i].revents)
 				continue;
 			pthread_mutex_lock(&r->lock);
-			/* Still the same forwarder (from_server may have made room in the table)? */
+			/* Still the same forwarder (from_server may have made room in the table)?
+			 */
 			if (owner[i]->used && owner[i]->fd == pfd[i].fd)
 				from_device(r, owner[i]);
 			pthread_mutex_unlock(&r->lock);
@@ -512,8 +515,9 @@ void dmn_relay_status(struct dmn_relay *r, struct dmn_relay_status *ret)
 	pthread_mutex_lock(&r->lock);
 	ov_turn_status(&r->turn, &st);
 	ret->state = st.state == OV_TURN_ALLOCATED ? DMN_RELAY_ALLOCATED
-		     : st.state == OV_TURN_FAILED || st.state == OV_TURN_CLOSED ? DMN_RELAY_FAILED
-										 : DMN_RELAY_CONNECTING;
+		     : st.state == OV_TURN_FAILED || st.state == OV_TURN_CLOSED
+			     ? DMN_RELAY_FAILED
+			     : DMN_RELAY_CONNECTING;
 	ret->relayed = st.relayed;
 	ret->mapped = st.mapped;
 	snprintf(ret->error, sizeof(ret->error), "%s", st.error);
@@ -524,6 +528,7 @@ void dmn_relay_status(struct dmn_relay *r, struct dmn_relay_status *ret)
 	ret->packets_to_peers = r->pkts_to;
 	ret->packets_from_peers = r->pkts_from;
 	ret->remotes = r->nremotes;
+	ret->channels_bound = st.channels_bound;
 	ret->dropped_foreign = r->dropped_foreign;
 	ret->dropped_server = r->dropped_server;
 	pthread_mutex_unlock(&r->lock);

@@ -60,8 +60,9 @@ struct dmn_relay_status {
 	uint64_t since_ms, retry_at_ms; /* monotonic ms (CLOCK_MONOTONIC) */
 	uint64_t bytes_to_peers, bytes_from_peers, packets_to_peers, packets_from_peers;
 	unsigned remotes;
-	uint64_t dropped_foreign;  /* datagrams to a forwarder not from the device's port */
-	uint64_t dropped_server;   /* datagrams from the server that turn.c refused */
+	unsigned channels_bound;  /* remotes whose payloads travel as ChannelData */
+	uint64_t dropped_foreign; /* datagrams to a forwarder not from the device's port */
+	uint64_t dropped_server;  /* datagrams from the server that turn.c refused */
 };
 void dmn_relay_status(struct dmn_relay *r, struct dmn_relay_status *ret);
 /* A device endpoint that is one of this relay's loopback forwarders: the remote behind it. */

@@ -38,8 +38,8 @@ uint16_t ov_stun_type(uint16_t method, enum ov_stun_class cls)
 {
 	unsigned m = method & 0x0FFF, c = (unsigned)cls & 3;
 
-	return (uint16_t)((m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | ((c & 1) << 4) |
-			  ((c & 2) << 7));
+	return (uint16_t)((m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) |
+			  ((c & 1) << 4) | ((c & 2) << 7));
 }
 
 bool ov_stun_is_stun(const uint8_t *buf, size_t len)
@@ -74,9 +74,9 @@ static int decode_addr(const uint8_t *v, size_t n, bool xor, const uint8_t *txid
 	}
 	if (n != 4 + alen)
 		return -EBADMSG;
-	ep->port = (uint16_t)(get_be16(v + 2) ^ (xor ? OV_STUN_MAGIC_COOKIE >> 16 : 0));
+	ep->port = (uint16_t)(get_be16(v + 2) ^ (xor? OV_STUN_MAGIC_COOKIE >> 16 : 0));
 	for (i = 0; i < alen; i++)
-		ep->addr[i] = (uint8_t)(v[4 + i] ^ (xor ? mask[i] : 0));
+		ep->addr[i] = (uint8_t)(v[4 + i] ^ (xor? mask[i] : 0));
 	return 0;
 }
 
@@ -112,7 +112,8 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 	case OV_STUN_ATTR_XOR_PEER_ADDRESS:
 	case OV_STUN_ATTR_XOR_RELAYED_ADDRESS:
 		if (decode_addr(v, n, xor, m->txid, &ep) < 0)
-			return fail(err, errlen, "attribute 0x%04x: bad address (length %zu)", type, n);
+			return fail(err, errlen, "attribute 0x%04x: bad address (length %u)", type,
+				    (unsigned)n);
 		if (type == OV_STUN_ATTR_MAPPED_ADDRESS && !m->has_mapped) {
 			m->has_mapped = true;
 			m->mapped = ep;
@@ -128,9 +129,10 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		}
 		return 0;
 	case OV_STUN_ATTR_ERROR_CODE:
-		/* 21 reserved bits, class (3 bits, 3..6), number (0..99), reason (RFC 8489 §14.8) */
+		/* 21 reserved bits, class (3 bits, 3..6), number (0..99), reason (RFC 8489 §14.8)
+		 */
 		if (n < 4 || n - 4 > OV_STUN_REASON_MAX)
-			return fail(err, errlen, "ERROR-CODE: bad length %zu", n);
+			return fail(err, errlen, "ERROR-CODE: bad length %u", (unsigned)n);
 		if ((v[2] & 7) < 3 || (v[2] & 7) > 6 || v[3] > 99)
 			return fail(err, errlen, "ERROR-CODE: bad code %u%02u", v[2] & 7, v[3]);
 		if (!m->has_error) {
@@ -142,7 +144,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_LIFETIME:
 		if (n != 4)
-			return fail(err, errlen, "LIFETIME: bad length %zu", n);
+			return fail(err, errlen, "LIFETIME: bad length %u", (unsigned)n);
 		if (!m->has_lifetime) {
 			m->has_lifetime = true;
 			m->lifetime = get_be32(v);
@@ -150,7 +152,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_CHANNEL_NUMBER:
 		if (n != 4)
-			return fail(err, errlen, "CHANNEL-NUMBER: bad length %zu", n);
+			return fail(err, errlen, "CHANNEL-NUMBER: bad length %u", (unsigned)n);
 		if (!m->has_channel) {
 			m->has_channel = true;
 			m->channel = get_be16(v);
@@ -165,7 +167,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_USERNAME:
 		if (n > OV_STUN_USERNAME_MAX)
-			return fail(err, errlen, "USERNAME: %zu bytes", n);
+			return fail(err, errlen, "USERNAME: %u bytes", (unsigned)n);
 		if (!m->has_username) {
 			m->has_username = true;
 			m->username = (const char *)v;
@@ -174,7 +176,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_REALM:
 		if (n > OV_STUN_REALM_MAX)
-			return fail(err, errlen, "REALM: %zu bytes", n);
+			return fail(err, errlen, "REALM: %u bytes", (unsigned)n);
 		if (!m->has_realm) {
 			m->has_realm = true;
 			m->realm = (const char *)v;
@@ -183,7 +185,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_NONCE:
 		if (n > OV_STUN_NONCE_MAX)
-			return fail(err, errlen, "NONCE: %zu bytes", n);
+			return fail(err, errlen, "NONCE: %u bytes", (unsigned)n);
 		if (!m->has_nonce) {
 			m->has_nonce = true;
 			m->nonce = (const char *)v;
@@ -192,13 +194,13 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 		return 0;
 	case OV_STUN_ATTR_MESSAGE_INTEGRITY:
 		if (n != OV_STUN_INTEGRITY_LEN)
-			return fail(err, errlen, "MESSAGE-INTEGRITY: bad length %zu", n);
+			return fail(err, errlen, "MESSAGE-INTEGRITY: bad length %u", (unsigned)n);
 		m->has_integrity = true;
 		m->integrity_offset = pos;
 		return 0;
 	case OV_STUN_ATTR_FINGERPRINT:
 		if (n != 4)
-			return fail(err, errlen, "FINGERPRINT: bad length %zu", n);
+			return fail(err, errlen, "FINGERPRINT: bad length %u", (unsigned)n);
 		if (pos + 8 != len)
 			return fail(err, errlen, "FINGERPRINT is not the last attribute");
 		crc = crypto_crc32(buf, pos) ^ OV_STUN_FINGERPRINT_XOR;
@@ -217,8 +219,7 @@ static int parse_attr(const uint8_t *buf, size_t len, size_t pos, uint16_t type,
 	}
 }
 
-int ov_stun_parse(const uint8_t *buf, size_t len, struct ov_stun_msg *ret, char *err,
-		  size_t errlen)
+int ov_stun_parse(const uint8_t *buf, size_t len, struct ov_stun_msg *ret, char *err, size_t errlen)
 {
 	struct ov_stun_msg m;
 	size_t pos, nattrs = 0;
@@ -226,18 +227,19 @@ int ov_stun_parse(const uint8_t *buf, size_t len, struct ov_stun_msg *ret, char 
 	int r;
 
 	if (len < OV_STUN_HEADER_LEN)
-		return fail(err, errlen, "%zu bytes: shorter than a STUN header", len);
+		return fail(err, errlen, "%u bytes: shorter than a STUN header", (unsigned)len);
 	if (len > OV_STUN_MAX_MSG)
-		return fail(err, errlen, "%zu bytes: longer than %d", len, OV_STUN_MAX_MSG);
+		return fail(err, errlen, "%lu bytes: longer than %d", (unsigned long)len,
+			    OV_STUN_MAX_MSG);
 	if (buf[0] & 0xC0)
 		return fail(err, errlen, "first two bits not zero");
 	if (get_be32(buf + 4) != OV_STUN_MAGIC_COOKIE)
 		return fail(err, errlen, "no magic cookie");
 	if ((size_t)get_be16(buf + 2) + OV_STUN_HEADER_LEN != len)
-		return fail(err, errlen, "length field %u does not match %zu bytes",
-			    get_be16(buf + 2), len);
+		return fail(err, errlen, "length field %u does not match %u bytes",
+			    get_be16(buf + 2), (unsigned)len);
 	if (len & 3)
-		return fail(err, errlen, "length %zu is not a multiple of 4", len);
+		return fail(err, errlen, "length %u is not a multiple of 4", (unsigned)len);
 
 	memset(&m, 0, sizeof(m));
 	type = get_be16(buf);
@@ -338,9 +340,9 @@ static void add_addr(struct ov_stun_builder *b, uint16_t type, const struct wg_e
 	memcpy(mask + 4, b->buf + 8, OV_STUN_TXID_LEN);
 	v[0] = 0;
 	v[1] = ep->family == WG_AF_INET ? 0x01 : 0x02;
-	put_be16(v + 2, (uint16_t)(ep->port ^ (xor ? OV_STUN_MAGIC_COOKIE >> 16 : 0)));
+	put_be16(v + 2, (uint16_t)(ep->port ^ (xor? OV_STUN_MAGIC_COOKIE >> 16 : 0)));
 	for (i = 0; i < alen; i++)
-		v[4 + i] = (uint8_t)(ep->addr[i] ^ (xor ? mask[i] : 0));
+		v[4 + i] = (uint8_t)(ep->addr[i] ^ (xor? mask[i] : 0));
 }
 
 void ov_stun_add_xor_addr(struct ov_stun_builder *b, uint16_t type, const struct wg_endpoint *ep)
@@ -536,6 +538,47 @@ int ov_stun_channel_data_build(uint8_t *buf, size_t cap, uint16_t channel, const
 	put_be16(buf, channel);
 	put_be16(buf + 2, (uint16_t)len);
 	return (int)(OV_STUN_CHANNEL_HEADER_LEN + len);
+}
+
+/* --- Binding --- */
+
+int ov_stun_binding_answer(const uint8_t *req, size_t len, const struct wg_endpoint *src,
+			   uint8_t *out, size_t cap)
+{
+	struct ov_stun_builder b;
+	struct ov_stun_msg m;
+	int n;
+
+	if (ov_stun_parse(req, len, &m, NULL, 0) < 0 || m.method != OV_STUN_BINDING ||
+	    m.cls != OV_STUN_REQUEST)
+		return -EBADMSG;
+	/* The answer is built within the request's size: it cannot come out larger. */
+	ov_stun_begin(&b, out, cap < len ? cap : len, OV_STUN_BINDING,
+		      m.n_unknown ? OV_STUN_ERROR : OV_STUN_SUCCESS, m.txid);
+	if (m.n_unknown) {
+		ov_stun_add_error(&b, OV_STUN_ERR_UNKNOWN_ATTRIBUTE, "Unknown Attribute");
+		ov_stun_add_unknown(&b, m.unknown, m.n_unknown);
+	} else {
+		ov_stun_add_xor_addr(&b, OV_STUN_ATTR_XOR_MAPPED_ADDRESS, src);
+	}
+	if (m.has_fingerprint)
+		ov_stun_add_fingerprint(&b);
+	n = ov_stun_end(&b);
+	if (n == -ENOSPC && cap >= len)
+		return -EMSGSIZE;
+	return n;
+}
+
+int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], uint8_t *out, size_t cap)
+{
+	struct ov_stun_builder b;
+
+	/* 20 + SOFTWARE (4 + 24) + FINGERPRINT (8) = 56 >= the largest answer: 20 + an IPv6
+	 * XOR-MAPPED-ADDRESS (24) + FINGERPRINT (8) = 52. */
+	ov_stun_begin(&b, out, cap, OV_STUN_BINDING, OV_STUN_REQUEST, txid);
+	ov_stun_add_string(&b, OV_STUN_ATTR_SOFTWARE, "weft (padded, no amplif)");
+	ov_stun_add_fingerprint(&b);
+	return ov_stun_end(&b);
 }
 
 const char *ov_stun_method_name(uint16_t method)

@@ -35,34 +35,34 @@
 #include "wg/wg.h" /* struct wg_endpoint */
 
 enum {
-	OV_STUN_HEADER_LEN = 20,              /* RFC 8489 §5 */
+	OV_STUN_HEADER_LEN = 20,	      /* RFC 8489 §5 */
 	OV_STUN_MAGIC_COOKIE = 0x2112A442,    /* RFC 8489 §5 */
-	OV_STUN_TXID_LEN = 12,                /* RFC 8489 §5: 96 bits */
-	OV_STUN_INTEGRITY_LEN = 20,           /* HMAC-SHA1, RFC 8489 §14.5 */
-	OV_STUN_LONG_TERM_KEY_LEN = 16,       /* MD5(user:realm:pass), RFC 8489 §9.2.2 */
+	OV_STUN_TXID_LEN = 12,		      /* RFC 8489 §5: 96 bits */
+	OV_STUN_INTEGRITY_LEN = 20,	      /* HMAC-SHA1, RFC 8489 §14.5 */
+	OV_STUN_LONG_TERM_KEY_LEN = 16,	      /* MD5(user:realm:pass), RFC 8489 §9.2.2 */
 	OV_STUN_FINGERPRINT_XOR = 0x5354554e, /* "STUN", RFC 8489 §14.7 */
-	OV_STUN_MAX_MSG = 1500,               /* our cap on a message we parse or build (§6.1) */
-	OV_STUN_MAX_ATTRS = 48,               /* our cap on attributes in one message */
-	OV_STUN_MAX_UNKNOWN = 8,              /* comprehension-required unknowns listed */
-	OV_STUN_USERNAME_MAX = 512,           /* RFC 8489 §14.3: < 513 bytes */
-	OV_STUN_REALM_MAX = 763,              /* RFC 8489 §14.9: < 128 chars, <= 763 bytes */
-	OV_STUN_NONCE_MAX = 763,              /* RFC 8489 §14.10 */
-	OV_STUN_REASON_MAX = 763,             /* RFC 8489 §14.8 */
-	OV_STUN_PASSWORD_MAX = 255,           /* our cap on a password (weft's are short) */
-	OV_STUN_CHANNEL_MIN = 0x4000,         /* RFC 8656 §12: channel numbers 0x4000..0x4FFF */
+	OV_STUN_MAX_MSG = 1500,		      /* our cap on a message we parse or build (§6.1) */
+	OV_STUN_MAX_ATTRS = 48,		      /* our cap on attributes in one message */
+	OV_STUN_MAX_UNKNOWN = 8,	      /* comprehension-required unknowns listed */
+	OV_STUN_USERNAME_MAX = 512,	      /* RFC 8489 §14.3: < 513 bytes */
+	OV_STUN_REALM_MAX = 763,	      /* RFC 8489 §14.9: < 128 chars, <= 763 bytes */
+	OV_STUN_NONCE_MAX = 763,	      /* RFC 8489 §14.10 */
+	OV_STUN_REASON_MAX = 763,	      /* RFC 8489 §14.8 */
+	OV_STUN_PASSWORD_MAX = 255,	      /* our cap on a password (weft's are short) */
+	OV_STUN_CHANNEL_MIN = 0x4000,	      /* RFC 8656 §12: channel numbers 0x4000..0x4FFF */
 	OV_STUN_CHANNEL_MAX = 0x4FFF,
 	OV_STUN_CHANNEL_HEADER_LEN = 4, /* RFC 8656 §12.4: channel number, length */
 };
 
 /* Methods (RFC 8489 §18.2, RFC 8656 §17). */
 enum ov_stun_method {
-	OV_STUN_BINDING = 0x001,           /* RFC 8489 §3 */
-	OV_STUN_ALLOCATE = 0x003,          /* RFC 8656 §7 */
-	OV_STUN_REFRESH = 0x004,           /* RFC 8656 §8 */
-	OV_STUN_SEND = 0x006,              /* RFC 8656 §11.1 (indication only) */
-	OV_STUN_DATA = 0x007,              /* RFC 8656 §11.3 (indication only) */
+	OV_STUN_BINDING = 0x001,	   /* RFC 8489 §3 */
+	OV_STUN_ALLOCATE = 0x003,	   /* RFC 8656 §7 */
+	OV_STUN_REFRESH = 0x004,	   /* RFC 8656 §8 */
+	OV_STUN_SEND = 0x006,		   /* RFC 8656 §11.1 (indication only) */
+	OV_STUN_DATA = 0x007,		   /* RFC 8656 §11.3 (indication only) */
 	OV_STUN_CREATE_PERMISSION = 0x008, /* RFC 8656 §10 */
-	OV_STUN_CHANNEL_BIND = 0x009,      /* RFC 8656 §12 */
+	OV_STUN_CHANNEL_BIND = 0x009,	   /* RFC 8656 §12 */
 };
 
 /* Classes (RFC 8489 §5: bits C1 C0 of the message type). */
@@ -76,36 +76,36 @@ enum ov_stun_class {
 /* Attribute types (RFC 8489 §18.3, RFC 8656 §18). */
 enum ov_stun_attr {
 	/* comprehension-required (0x0000..0x7FFF) */
-	OV_STUN_ATTR_MAPPED_ADDRESS = 0x0001,      /* RFC 8489 §14.1 */
-	OV_STUN_ATTR_USERNAME = 0x0006,            /* RFC 8489 §14.3 */
-	OV_STUN_ATTR_MESSAGE_INTEGRITY = 0x0008,   /* RFC 8489 §14.5 */
-	OV_STUN_ATTR_ERROR_CODE = 0x0009,          /* RFC 8489 §14.8 */
-	OV_STUN_ATTR_UNKNOWN_ATTRIBUTES = 0x000A,  /* RFC 8489 §14.13 */
-	OV_STUN_ATTR_CHANNEL_NUMBER = 0x000C,      /* RFC 8656 §18.1 */
-	OV_STUN_ATTR_LIFETIME = 0x000D,            /* RFC 8656 §18.2 */
-	OV_STUN_ATTR_XOR_PEER_ADDRESS = 0x0012,    /* RFC 8656 §18.3 */
-	OV_STUN_ATTR_DATA = 0x0013,                /* RFC 8656 §18.4 */
-	OV_STUN_ATTR_REALM = 0x0014,               /* RFC 8489 §14.9 */
-	OV_STUN_ATTR_NONCE = 0x0015,               /* RFC 8489 §14.10 */
-	OV_STUN_ATTR_XOR_RELAYED_ADDRESS = 0x0016, /* RFC 8656 §18.5 */
+	OV_STUN_ATTR_MAPPED_ADDRESS = 0x0001,		/* RFC 8489 §14.1 */
+	OV_STUN_ATTR_USERNAME = 0x0006,			/* RFC 8489 §14.3 */
+	OV_STUN_ATTR_MESSAGE_INTEGRITY = 0x0008,	/* RFC 8489 §14.5 */
+	OV_STUN_ATTR_ERROR_CODE = 0x0009,		/* RFC 8489 §14.8 */
+	OV_STUN_ATTR_UNKNOWN_ATTRIBUTES = 0x000A,	/* RFC 8489 §14.13 */
+	OV_STUN_ATTR_CHANNEL_NUMBER = 0x000C,		/* RFC 8656 §18.1 */
+	OV_STUN_ATTR_LIFETIME = 0x000D,			/* RFC 8656 §18.2 */
+	OV_STUN_ATTR_XOR_PEER_ADDRESS = 0x0012,		/* RFC 8656 §18.3 */
+	OV_STUN_ATTR_DATA = 0x0013,			/* RFC 8656 §18.4 */
+	OV_STUN_ATTR_REALM = 0x0014,			/* RFC 8489 §14.9 */
+	OV_STUN_ATTR_NONCE = 0x0015,			/* RFC 8489 §14.10 */
+	OV_STUN_ATTR_XOR_RELAYED_ADDRESS = 0x0016,	/* RFC 8656 §18.5 */
 	OV_STUN_ATTR_REQUESTED_ADDRESS_FAMILY = 0x0017, /* RFC 8656 §18.6 */
-	OV_STUN_ATTR_EVEN_PORT = 0x0018,                /* RFC 8656 §18.7 */
-	OV_STUN_ATTR_REQUESTED_TRANSPORT = 0x0019,      /* RFC 8656 §18.8 */
-	OV_STUN_ATTR_DONT_FRAGMENT = 0x001A,            /* RFC 8656 §18.9 */
+	OV_STUN_ATTR_EVEN_PORT = 0x0018,		/* RFC 8656 §18.7 */
+	OV_STUN_ATTR_REQUESTED_TRANSPORT = 0x0019,	/* RFC 8656 §18.8 */
+	OV_STUN_ATTR_DONT_FRAGMENT = 0x001A,		/* RFC 8656 §18.9 */
 	OV_STUN_ATTR_MESSAGE_INTEGRITY_SHA256 = 0x001C, /* RFC 8489 §14.6 */
-	OV_STUN_ATTR_PASSWORD_ALGORITHM = 0x001D,       /* RFC 8489 §14.12 */
-	OV_STUN_ATTR_USERHASH = 0x001E,                 /* RFC 8489 §14.4 */
-	OV_STUN_ATTR_XOR_MAPPED_ADDRESS = 0x0020,       /* RFC 8489 §14.2 */
-	OV_STUN_ATTR_RESERVATION_TOKEN = 0x0022,        /* RFC 8656 §18.10 */
+	OV_STUN_ATTR_PASSWORD_ALGORITHM = 0x001D,	/* RFC 8489 §14.12 */
+	OV_STUN_ATTR_USERHASH = 0x001E,			/* RFC 8489 §14.4 */
+	OV_STUN_ATTR_XOR_MAPPED_ADDRESS = 0x0020,	/* RFC 8489 §14.2 */
+	OV_STUN_ATTR_RESERVATION_TOKEN = 0x0022,	/* RFC 8656 §18.10 */
 	/* comprehension-optional (0x8000..0xFFFF) */
 	OV_STUN_ATTR_ADDITIONAL_ADDRESS_FAMILY = 0x8000, /* RFC 8656 §18.11 */
-	OV_STUN_ATTR_ADDRESS_ERROR_CODE = 0x8001,        /* RFC 8656 §18.12 */
-	OV_STUN_ATTR_PASSWORD_ALGORITHMS = 0x8002,       /* RFC 8489 §14.11 */
-	OV_STUN_ATTR_ALTERNATE_DOMAIN = 0x8003,          /* RFC 8489 §14.16 */
-	OV_STUN_ATTR_ICMP = 0x8004,                      /* RFC 8656 §18.13 */
-	OV_STUN_ATTR_SOFTWARE = 0x8022,                  /* RFC 8489 §14.14 */
-	OV_STUN_ATTR_ALTERNATE_SERVER = 0x8023,          /* RFC 8489 §14.15 */
-	OV_STUN_ATTR_FINGERPRINT = 0x8028,               /* RFC 8489 §14.7 */
+	OV_STUN_ATTR_ADDRESS_ERROR_CODE = 0x8001,	 /* RFC 8656 §18.12 */
+	OV_STUN_ATTR_PASSWORD_ALGORITHMS = 0x8002,	 /* RFC 8489 §14.11 */
+	OV_STUN_ATTR_ALTERNATE_DOMAIN = 0x8003,		 /* RFC 8489 §14.16 */
+	OV_STUN_ATTR_ICMP = 0x8004,			 /* RFC 8656 §18.13 */
+	OV_STUN_ATTR_SOFTWARE = 0x8022,			 /* RFC 8489 §14.14 */
+	OV_STUN_ATTR_ALTERNATE_SERVER = 0x8023,		 /* RFC 8489 §14.15 */
+	OV_STUN_ATTR_FINGERPRINT = 0x8028,		 /* RFC 8489 §14.7 */
 };
 
 /* Error codes used here (RFC 8489 §14.8, RFC 8656 §18). */
@@ -113,17 +113,17 @@ enum ov_stun_error_code {
 	OV_STUN_ERR_TRY_ALTERNATE = 300,
 	OV_STUN_ERR_BAD_REQUEST = 400,
 	OV_STUN_ERR_UNAUTHORIZED = 401,
-	OV_STUN_ERR_FORBIDDEN = 403,           /* RFC 8656 */
+	OV_STUN_ERR_FORBIDDEN = 403, /* RFC 8656 */
 	OV_STUN_ERR_UNKNOWN_ATTRIBUTE = 420,
 	OV_STUN_ERR_ALLOCATION_MISMATCH = 437, /* RFC 8656 */
 	OV_STUN_ERR_STALE_NONCE = 438,
-	OV_STUN_ERR_ADDRESS_FAMILY = 440,      /* RFC 8656 */
-	OV_STUN_ERR_WRONG_CREDENTIALS = 441,   /* RFC 8656 */
+	OV_STUN_ERR_ADDRESS_FAMILY = 440,	 /* RFC 8656 */
+	OV_STUN_ERR_WRONG_CREDENTIALS = 441,	 /* RFC 8656 */
 	OV_STUN_ERR_UNSUPPORTED_TRANSPORT = 442, /* RFC 8656 */
-	OV_STUN_ERR_PEER_ADDRESS_FAMILY = 443, /* RFC 8656 */
-	OV_STUN_ERR_QUOTA = 486,               /* RFC 8656: allocation quota reached */
+	OV_STUN_ERR_PEER_ADDRESS_FAMILY = 443,	 /* RFC 8656 */
+	OV_STUN_ERR_QUOTA = 486,		 /* RFC 8656: allocation quota reached */
 	OV_STUN_ERR_SERVER = 500,
-	OV_STUN_ERR_CAPACITY = 508,            /* RFC 8656: insufficient capacity */
+	OV_STUN_ERR_CAPACITY = 508, /* RFC 8656: insufficient capacity */
 };
 
 /* REQUESTED-TRANSPORT's protocol number for UDP (RFC 8656 §18.8). */
@@ -132,7 +132,7 @@ enum ov_stun_error_code {
 /* A parsed message. Pointers point into the buffer given to ov_stun_parse. */
 struct ov_stun_msg {
 	uint16_t method; /* enum ov_stun_method (12 bits) */
-	uint8_t cls;     /* enum ov_stun_class */
+	uint8_t cls;	 /* enum ov_stun_class */
 	uint8_t txid[OV_STUN_TXID_LEN];
 	uint16_t length; /* the header's length field */
 
@@ -158,7 +158,7 @@ struct ov_stun_msg {
 
 	bool has_integrity;
 	size_t integrity_offset; /* offset of the MESSAGE-INTEGRITY attribute's header in buf */
-	bool has_fingerprint;    /* present (a parse only succeeds when it is also valid) */
+	bool has_fingerprint;	 /* present (a parse only succeeds when it is also valid) */
 
 	/* Comprehension-required attributes this codec does not know, in order. */
 	uint16_t unknown[OV_STUN_MAX_UNKNOWN];
@@ -250,6 +250,27 @@ int ov_stun_channel_data_parse(const uint8_t *buf, size_t len, uint16_t *ret_cha
  * data may already sit at buf + OV_STUN_CHANNEL_HEADER_LEN (then it is not moved). */
 int ov_stun_channel_data_build(uint8_t *buf, size_t cap, uint16_t channel, const uint8_t *data,
 			       size_t len);
+
+/* --- Binding (RFC 8489 §3), for the WireGuard port that answers and asks --- */
+
+/*
+ * The answer to a Binding request req (len bytes, received from src) into out: a success with
+ * XOR-MAPPED-ADDRESS src (and FINGERPRINT when the request had one), or 420 with
+ * UNKNOWN-ATTRIBUTES when it carries comprehension-required attributes we do not know.
+ * Never larger than the request, so answering cannot amplify (issue 14): -EMSGSIZE when it
+ * would be (do not answer). -EBADMSG (do not answer) for anything but a well-formed Binding
+ * request. MESSAGE-INTEGRITY in the request is not checked: the answer only tells the sender
+ * its own address. Returns the answer's length.
+ */
+int ov_stun_binding_answer(const uint8_t *req, size_t len, const struct wg_endpoint *src,
+			   uint8_t *out, size_t cap);
+/*
+ * A Binding request that ov_stun_binding_answer will answer for either family: padded with a
+ * SOFTWARE attribute (comprehension-optional, so any server accepts it) to OV_STUN_BINDING_LEN
+ * bytes, with FINGERPRINT. Returns its length or -ENOSPC.
+ */
+enum { OV_STUN_BINDING_LEN = 56 };
+int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], uint8_t *out, size_t cap);
 
 /* "Binding", "Allocate", ... or "unknown method": names for logs. */
 const char *ov_stun_method_name(uint16_t method);

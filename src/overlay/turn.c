@@ -22,7 +22,8 @@
 
 #include "crypto/crypto.h"
 
-static void set_error(struct ov_turn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct ov_turn *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void set_error(struct ov_turn *t, const char *fmt, ...)
 {
 	va_list ap;
@@ -90,6 +91,7 @@ void ov_turn_done(struct ov_turn *t)
 	crypto_wipe(t->user, sizeof(t->user));
 	crypto_wipe(t->pass, sizeof(t->pass));
 	crypto_wipe(t->key, sizeof(t->key));
+	crypto_wipe(t->akey, sizeof(t->akey));
 	t->have_key = false;
 }
 
@@ -163,16 +165,24 @@ static uint16_t txn_method(uint8_t kind)
 	}
 }
 
+/* The key of a transaction kind: the current credentials' for an Allocate, the
+ * allocation's for everything done within it. */
+static const uint8_t *kind_key(const struct ov_turn *t, uint8_t kind)
+{
+	return kind == OV_TURN_TXN_ALLOCATE ? t->key : t->akey;
+}
+
 /* USERNAME, REALM, NONCE, MESSAGE-INTEGRITY when the server has told us its realm and nonce
  * (RFC 8489 §9.2.3); the first Allocate goes without them to learn them. */
-static bool add_auth(struct ov_turn *t, struct ov_stun_builder *b)
+static bool add_auth(struct ov_turn *t, struct ov_stun_builder *b, uint8_t kind)
 {
 	if (!t->have_key || !t->nonce_len)
 		return false;
-	ov_stun_add_string(b, OV_STUN_ATTR_USERNAME, t->user);
+	ov_stun_add_string(b, OV_STUN_ATTR_USERNAME,
+			   kind == OV_TURN_TXN_ALLOCATE ? t->user : t->auser);
 	ov_stun_add_bytes(b, OV_STUN_ATTR_REALM, t->realm, t->realm_len);
 	ov_stun_add_bytes(b, OV_STUN_ATTR_NONCE, t->nonce, t->nonce_len);
-	ov_stun_add_integrity(b, t->key, sizeof(t->key));
+	ov_stun_add_integrity(b, kind_key(t, kind), OV_STUN_LONG_TERM_KEY_LEN);
 	return true;
 }
 
@@ -199,7 +209,7 @@ static bool txn_encode(struct ov_turn *t, struct ov_turn_txn *x, uint32_t lifeti
 		ov_stun_add_xor_addr(&b, OV_STUN_ATTR_XOR_PEER_ADDRESS, &t->chan[x->slot].peer);
 		break;
 	}
-	x->authenticated = add_auth(t, &b);
+	x->authenticated = add_auth(t, &b, x->kind);
 	len = ov_stun_end(&b);
 	if (len < 0) {
 		x->kind = OV_TURN_TXN_NONE;
@@ -254,7 +264,8 @@ static void fail_alloc(struct ov_turn *t, uint64_t now)
 	t->stale = 0;
 	set_state(t, OV_TURN_FAILED, now);
 	t->retry_at = now + t->backoff;
-	t->backoff = t->backoff * 2 > OV_TURN_BACKOFF_MAX_MS ? OV_TURN_BACKOFF_MAX_MS : t->backoff * 2;
+	t->backoff =
+		t->backoff * 2 > OV_TURN_BACKOFF_MAX_MS ? OV_TURN_BACKOFF_MAX_MS : t->backoff * 2;
 }
 
 static void begin_allocate(struct ov_turn *t, uint64_t now)
@@ -506,10 +517,10 @@ uint64_t ov_turn_next_timer(const struct ov_turn *t)
 	bool room = txn_free_slot(t);
 	size_t i;
 
-#define EARLIER(v)                                                                               \
-	do {                                                                                     \
-		if ((v) < next)                                                                  \
-			next = (v);                                                              \
+#define EARLIER(v)                  \
+	do {                        \
+		if ((v) < next)     \
+			next = (v); \
 	} while (0)
 	if (t->state == OV_TURN_CLOSED || t->state == OV_TURN_IDLE)
 		return UINT64_MAX;
@@ -549,7 +560,7 @@ static void error_text(struct ov_turn *t, const char *what, const struct ov_stun
 {
 	char reason[96];
 	size_t i, n = m->error_reason_len < sizeof(reason) - 1 ? m->error_reason_len
-							      : sizeof(reason) - 1;
+							       : sizeof(reason) - 1;
 
 	/* The server's words, printable ASCII only. */
 	for (i = 0; i < n; i++) {
@@ -577,8 +588,8 @@ static bool stale_retry(struct ov_turn *t, const struct ov_stun_msg *m)
 	return true;
 }
 
-static void on_allocate(struct ov_turn *t, const struct ov_turn_txn *x,
-			const struct ov_stun_msg *m, uint64_t now)
+static void on_allocate(struct ov_turn *t, const struct ov_turn_txn *x, const struct ov_stun_msg *m,
+			uint64_t now)
 {
 	if (m->cls == OV_STUN_SUCCESS) {
 		if (!m->has_xor_relayed) {
@@ -587,6 +598,8 @@ static void on_allocate(struct ov_turn *t, const struct ov_turn_txn *x,
 			return;
 		}
 		t->relayed = m->xor_relayed;
+		memcpy(t->auser, t->user, sizeof(t->auser));
+		memcpy(t->akey, t->key, sizeof(t->akey));
 		if (m->has_xor_mapped)
 			t->mapped = m->xor_mapped;
 		t->lifetime = m->has_lifetime && m->lifetime ? m->lifetime : OV_TURN_LIFETIME_S;
@@ -644,6 +657,11 @@ static void on_refresh(struct ov_turn *t, const struct ov_stun_msg *m, uint64_t 
 	}
 	error_text(t, "allocation lost: Refresh refused", m);
 	fail_alloc(t, now);
+	if (strcmp(t->auser, t->user)) {
+		/* Refused for credentials that have been replaced since: allocate anew at once. */
+		t->retry_at = now;
+		t->backoff = OV_TURN_BACKOFF_MIN_MS;
+	}
 }
 
 static void on_permission(struct ov_turn *t, const struct ov_turn_txn *x,
@@ -727,7 +745,9 @@ static enum ov_turn_rx on_response(struct ov_turn *t, const uint8_t *buf, size_t
 	 * are taken (401 and 438 cannot have it).
 	 */
 	if (m->has_integrity) {
-		if (!t->have_key || !ov_stun_check_integrity(buf, len, m, t->key, sizeof(t->key)))
+		if (!t->have_key ||
+		    !ov_stun_check_integrity(buf, len, m, kind_key(t, t->txn[i].kind),
+					     OV_STUN_LONG_TERM_KEY_LEN))
 			return OV_TURN_RX_DROP_INTEGRITY;
 	} else if (m->cls == OV_STUN_SUCCESS && t->txn[i].authenticated) {
 		return OV_TURN_RX_DROP_INTEGRITY;
@@ -831,7 +851,8 @@ int ov_turn_send(struct ov_turn *t, uint64_t now, const struct wg_endpoint *peer
 	i = channel_want(t, peer, now);
 	if (i >= 0 && t->chan[i].bound)
 		return ov_stun_channel_data_build(out, cap, t->chan[i].number, data, len);
-	/* No channel yet: a Send indication (RFC 8656 §11.1), no integrity (indications have none). */
+	/* No channel yet: a Send indication (RFC 8656 §11.1), no integrity (indications have none).
+	 */
 	t->env.random(t->env.ctx, txid, sizeof(txid));
 	ov_stun_begin(&b, out, cap, OV_STUN_SEND, OV_STUN_INDICATION, txid);
 	ov_stun_add_xor_addr(&b, OV_STUN_ATTR_XOR_PEER_ADDRESS, peer);

@@ -34,22 +34,27 @@
 #include "overlay/stun.h"
 
 enum {
-	OV_TURN_CRED_MAX = 256,       /* user and password, NUL included */
+	OV_TURN_CRED_MAX = 256,	      /* user and password, NUL included */
 	OV_TURN_MAX_PERMISSIONS = 64, /* peer IPs in the permitted set */
 	OV_TURN_MAX_CHANNELS = 256,   /* remotes with a channel */
-	OV_TURN_MAX_TXN = 16,         /* requests in flight */
-	OV_TURN_REQ_MAX = 640,        /* our largest request (auth + one address) */
-	OV_TURN_RTO_MS = 500,         /* RFC 8489 §6.2.1 */
-	OV_TURN_RC = 7,               /* RFC 8489 §6.2.1: transmissions */
-	OV_TURN_RM = 16,              /* RFC 8489 §6.2.1: last wait, in RTOs */
-	OV_TURN_LIFETIME_S = 600,     /* requested allocation lifetime (RFC 8656 §3.2 default) */
-	OV_TURN_PERM_REFRESH_MS = 240000,    /* permissions last 300 s (RFC 8656 §9) */
+	OV_TURN_MAX_TXN = 16,	      /* requests in flight */
+	OV_TURN_REALM_MAX = 256,      /* realm and nonce kept (longer ones are cut, and then
+				       * refused by the server: a bounded failure) */
+	OV_TURN_NONCE_MAX = 256,
+	/* Our largest request: header, transport, lifetime, channel, an IPv6 peer, USERNAME,
+	 * REALM and NONCE at their caps, MESSAGE-INTEGRITY (872 bytes): encoding cannot fail. */
+	OV_TURN_REQ_MAX = 1024,
+	OV_TURN_RTO_MS = 500,	  /* RFC 8489 §6.2.1 */
+	OV_TURN_RC = 7,		  /* RFC 8489 §6.2.1: transmissions */
+	OV_TURN_RM = 16,	  /* RFC 8489 §6.2.1: last wait, in RTOs */
+	OV_TURN_LIFETIME_S = 600, /* requested allocation lifetime (RFC 8656 §3.2 default) */
+	OV_TURN_PERM_REFRESH_MS = 240000, /* permissions last 300 s (RFC 8656 §9) */
 	OV_TURN_PERM_LIFETIME_MS = 300000,
 	OV_TURN_CHANNEL_REFRESH_MS = 300000, /* channels last 600 s (RFC 8656 §12) */
 	OV_TURN_CHANNEL_LIFETIME_MS = 600000,
 	OV_TURN_BACKOFF_MIN_MS = 2000,
 	OV_TURN_BACKOFF_MAX_MS = 64000,
-	OV_TURN_MAX_STALE = 3,        /* 438s in a row before giving up on a request */
+	OV_TURN_MAX_STALE = 3, /* 438s in a row before giving up on a request */
 	OV_TURN_ERROR_LEN = 160,
 };
 
@@ -63,14 +68,14 @@ enum ov_turn_state {
 
 /* What ov_turn_input made of a datagram. One value per drop reason (counted by the caller). */
 enum ov_turn_rx {
-	OV_TURN_RX_DATA = 0,           /* ret_data: a peer's payload (Data indication/ChannelData) */
-	OV_TURN_RX_RESPONSE,           /* a response to one of our requests, consumed */
-	OV_TURN_RX_DROP_MALFORMED,     /* neither valid STUN nor ChannelData */
-	OV_TURN_RX_DROP_UNKNOWN_TXID,  /* a response to nothing in flight (late, spoofed) */
-	OV_TURN_RX_DROP_INTEGRITY,     /* MESSAGE-INTEGRITY missing or wrong */
-	OV_TURN_RX_DROP_UNEXPECTED,    /* a request, or an indication other than Data */
+	OV_TURN_RX_DATA = 0,	      /* ret_data: a peer's payload (Data indication/ChannelData) */
+	OV_TURN_RX_RESPONSE,	      /* a response to one of our requests, consumed */
+	OV_TURN_RX_DROP_MALFORMED,    /* neither valid STUN nor ChannelData */
+	OV_TURN_RX_DROP_UNKNOWN_TXID, /* a response to nothing in flight (late, spoofed) */
+	OV_TURN_RX_DROP_INTEGRITY,    /* MESSAGE-INTEGRITY missing or wrong */
+	OV_TURN_RX_DROP_UNEXPECTED,   /* a request, or an indication other than Data */
 	OV_TURN_RX_DROP_UNKNOWN_CHANNEL, /* ChannelData on a channel we have not bound */
-	OV_TURN_RX_DROP_NOT_ALLOCATED, /* data while we hold no allocation */
+	OV_TURN_RX_DROP_NOT_ALLOCATED,	 /* data while we hold no allocation */
 	OV_TURN_RX__COUNT,
 };
 
@@ -137,10 +142,14 @@ struct ov_turn_channel {
 struct ov_turn {
 	struct ov_turn_env env;
 	char user[OV_TURN_CRED_MAX], pass[OV_TURN_CRED_MAX];
-	char realm[OV_STUN_REALM_MAX + 1], nonce[OV_STUN_NONCE_MAX + 1];
+	char realm[OV_TURN_REALM_MAX], nonce[OV_TURN_NONCE_MAX];
 	size_t realm_len, nonce_len;
 	bool have_key;
 	uint8_t key[OV_STUN_LONG_TERM_KEY_LEN];
+	/* The credentials the allocation was made with: its Refresh, CreatePermission and
+	 * ChannelBind requests use them (the server ties the allocation to its username). */
+	char auser[OV_TURN_CRED_MAX];
+	uint8_t akey[OV_STUN_LONG_TERM_KEY_LEN];
 
 	enum ov_turn_state state;
 	char error[OV_TURN_ERROR_LEN];
@@ -166,8 +175,9 @@ void ov_turn_done(struct ov_turn *t);
 void ov_turn_start(struct ov_turn *t, uint64_t now);
 /*
  * New credentials (the leader's time-limited ones). An allocation held keeps running on the
- * ones it was made with until a refresh is refused, then a new one is made; a FAILED client
- * retries at once. -EINVAL (nothing changed) when one does not fit OV_TURN_CRED_MAX.
+ * ones it was made with (Refresh, CreatePermission, ChannelBind) until a Refresh is refused,
+ * then a new one is made at once with the new ones; a FAILED client retries at once. -EINVAL
+ * (nothing changed) when one does not fit OV_TURN_CRED_MAX.
  */
 int ov_turn_set_credentials(struct ov_turn *t, const char *user, const char *pass, uint64_t now);
 /*

@@ -21,8 +21,8 @@
 #include "crypto/crypto.h"
 #include "overlay/turn.h"
 
-#define USER "1700000000:node-a"
-#define PASS "XrVs9mMSvq3eh2dB5eNjVvZjHQ4="
+#define USER  "1700000000:node-a"
+#define PASS  "XrVs9mMSvq3eh2dB5eNjVvZjHQ4="
 #define REALM "weft.test"
 
 static uint32_t rng_state = 1;
@@ -41,12 +41,12 @@ static void fake_random(void *ctx, void *buf, size_t len)
 
 static const struct ov_turn_env env = {.random = fake_random};
 
-static const struct wg_endpoint relayed = {.family = WG_AF_INET, .port = 50000,
-					   .addr = {198, 18, 0, 1}};
-static const struct wg_endpoint mapped = {.family = WG_AF_INET, .port = 40000,
-					  .addr = {198, 18, 5, 5}};
-static const struct wg_endpoint peer = {.family = WG_AF_INET, .port = 51820,
-					.addr = {198, 18, 7, 7}};
+static const struct wg_endpoint relayed = {
+	.family = WG_AF_INET, .port = 50000, .addr = {198, 18, 0, 1}};
+static const struct wg_endpoint mapped = {
+	.family = WG_AF_INET, .port = 40000, .addr = {198, 18, 5, 5}};
+static const struct wg_endpoint peer = {
+	.family = WG_AF_INET, .port = 51820, .addr = {198, 18, 7, 7}};
 
 struct req {
 	uint8_t buf[OV_STUN_MAX_MSG];
@@ -96,7 +96,8 @@ static void assert_authenticated(const struct req *r, const char *nonce)
 	uint8_t key[16];
 
 	assert_true(r->m.has_username);
-	assert_true(r->m.username_len == strlen(USER) && !memcmp(r->m.username, USER, strlen(USER)));
+	assert_true(r->m.username_len == strlen(USER) &&
+		    !memcmp(r->m.username, USER, strlen(USER)));
 	assert_true(r->m.has_realm && r->m.realm_len == strlen(REALM));
 	assert_true(r->m.has_nonce && r->m.nonce_len == strlen(nonce) &&
 		    !memcmp(r->m.nonce, nonce, strlen(nonce)));
@@ -350,10 +351,12 @@ static void test_credentials_refused(void **state)
 	ov_turn_status(t, &st);
 	assert_int_equal(st.state, OV_TURN_FAILED);
 	assert_string_equal(st.error, "Allocate refused: 486: Some Reason");
-	assert_int_equal(ov_turn_set_credentials(t, USER, (const char *)memset(
-						     (char[OV_TURN_CRED_MAX + 1]){0}, 'x',
-						     OV_TURN_CRED_MAX), 0),
-			 -EINVAL);
+	assert_int_equal(
+		ov_turn_set_credentials(t, USER,
+					(const char *)memset((char[OV_TURN_CRED_MAX + 1]){0}, 'x',
+							     OV_TURN_CRED_MAX),
+					0),
+		-EINVAL);
 	ov_turn_done(t);
 	test_free(t);
 }
@@ -389,9 +392,9 @@ static void test_responses_refused(void **state)
 	assert_int_equal(feed(t, 0, &o), OV_TURN_RX_DROP_UNKNOWN_TXID);
 	r.m.method = OV_STUN_ALLOCATE;
 	/* Garbage, a request, a Send indication from the server. */
-	assert_int_equal(ov_turn_input(t, 0, (const uint8_t *)"garbage", 7,
-				       &(struct ov_turn_data){0}),
-			 OV_TURN_RX_DROP_MALFORMED);
+	assert_int_equal(
+		ov_turn_input(t, 0, (const uint8_t *)"garbage", 7, &(struct ov_turn_data){0}),
+		OV_TURN_RX_DROP_MALFORMED);
 	{
 		struct ov_stun_builder b;
 		uint8_t buf[64];
@@ -414,6 +417,41 @@ static void test_responses_refused(void **state)
 	assert_int_equal(feed(t, 0, &o), OV_TURN_RX_DROP_UNKNOWN_TXID);
 	ov_turn_status(t, &st);
 	assert_int_equal(st.state, OV_TURN_ALLOCATED);
+	ov_turn_done(t);
+	test_free(t);
+}
+
+/* New credentials while allocated: the allocation keeps its own until refused, then a new one. */
+static void test_credentials_rotated(void **state)
+{
+	struct ov_turn *t = test_malloc(sizeof(*t));
+	struct ov_turn_status st;
+	struct req r;
+	struct resp o;
+	uint8_t key[16];
+
+	(void)state;
+	allocate(t, 0);
+	assert_int_equal(ov_turn_set_credentials(t, "1800000000:node-a", "new-pass", 1000), 0);
+	next_req(t, 540000, &r);
+	assert_int_equal(r.m.method, OV_STUN_REFRESH);
+	assert_authenticated(&r, "nonce-1"); /* the allocation's user and key */
+	resp_success(&o, &r, 600, true, PASS);
+	assert_int_equal(feed(t, 540000, &o), OV_TURN_RX_RESPONSE);
+	/* The server stops accepting the old (expired) user: a new allocation at once. */
+	next_req(t, 1080000, &r);
+	resp_error(&o, &r, 401, "nonce-1");
+	feed(t, 1080000, &o);
+	ov_turn_status(t, &st);
+	assert_int_equal(st.state, OV_TURN_FAILED);
+	assert_int_equal(st.retry_at_ms, 1080000);
+	next_req(t, 1080000, &r);
+	assert_int_equal(r.m.method, OV_STUN_ALLOCATE);
+	assert_true(r.m.username_len == 17 && !memcmp(r.m.username, "1800000000:node-a", 17));
+	assert_int_equal(
+		ov_stun_long_term_key(key, "1800000000:node-a", REALM, strlen(REALM), "new-pass"),
+		0);
+	assert_true(ov_stun_check_integrity(r.buf, r.len, &r.m, key, 16));
 	ov_turn_done(t);
 	test_free(t);
 }
@@ -582,8 +620,8 @@ static void test_channels(void **state)
 		struct wg_endpoint p2 = peer;
 
 		p2.port = 9;
-		assert_true(ov_turn_send(t, 330012, &p2, (const uint8_t *)"x", 1, buf, sizeof(buf)) >
-			    0);
+		assert_true(ov_turn_send(t, 330012, &p2, (const uint8_t *)"x", 1, buf,
+					 sizeof(buf)) > 0);
 		next_req(t, 330012, &r);
 		assert_int_equal(r.m.xor_peer.port, 9);
 		assert_int_equal(r.m.channel, 0x4002);
@@ -647,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_stale_nonce),
 		cmocka_unit_test(test_credentials_refused),
 		cmocka_unit_test(test_responses_refused),
+		cmocka_unit_test(test_credentials_rotated),
 		cmocka_unit_test(test_refresh_lost),
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_channels),
