@@ -66,7 +66,6 @@ enum {
 	NAT_CLASSIFY_MS = 1000,		/* the device's endpoints read back */
 	NAT_STUN_GLOBAL_PER_S = 2000,	/* Binding responses per second, all sources */
 	NAT_REFLEX_MAX = OV_NAT_STUN_MAX + 1, /* configured servers and the leader */
-	NAT_REQ_MIN_LEN = 64, /* our requests: never smaller than a response to them */
 	NAT_PUNCH_LOG = 256,  /* the leader's memory of punch orders (rate limit per pair) */
 	NAT_CALL_TIMEOUT_MS = 1000, /* one overlay call of this thread (a few per pass at most) */
 };
@@ -234,26 +233,6 @@ static bool ep_is_loopback(const struct wg_endpoint *e)
 
 /* --- STUN messages ---------------------------------------------------------------------------- */
 
-/* A Binding request, padded (SOFTWARE, comprehension-optional) to NAT_REQ_MIN_LEN so that
- * a weftd's answer to it is never larger. username: "weft:NAME" for checks, NULL else. */
-static int binding_request(uint8_t *buf, size_t cap, const uint8_t txid[OV_STUN_TXID_LEN],
-			   const char *username)
-{
-	static const char pad[] = "weft                                        ";
-	struct ov_stun_builder b;
-	size_t have;
-
-	ov_stun_begin(&b, buf, cap, OV_STUN_BINDING, OV_STUN_REQUEST, txid);
-	if (username)
-		ov_stun_add_string(&b, OV_STUN_ATTR_USERNAME, username);
-	have = b.len + 4 + 8; /* SOFTWARE's header, FINGERPRINT */
-	if (have < NAT_REQ_MIN_LEN)
-		ov_stun_add_bytes(&b, OV_STUN_ATTR_SOFTWARE, pad,
-				  (NAT_REQ_MIN_LEN - have + 3) & ~3u);
-	ov_stun_add_fingerprint(&b);
-	return ov_stun_end(&b);
-}
-
 static void new_txid(uint8_t txid[OV_STUN_TXID_LEN])
 {
 	crypto_random(txid, OV_STUN_TXID_LEN);
@@ -263,7 +242,7 @@ static void send_request(struct dmn_nat *nat, const struct wg_endpoint *to,
 			 const uint8_t txid[OV_STUN_TXID_LEN], const char *username)
 {
 	uint8_t buf[256];
-	int len = binding_request(buf, sizeof(buf), txid, username);
+	int len = ov_stun_binding_request(txid, username, buf, sizeof(buf));
 
 	if (len > 0 && nat->n->dev)
 		dp_device_send_raw(nat->n->dev, to, buf, (size_t)len);
@@ -288,13 +267,14 @@ static int cand_prio(enum dmn_cand_kind k)
 static void on_request(struct dmn_nat *nat, const uint8_t *buf, size_t len,
 		       const struct ov_stun_msg *m, const struct wg_endpoint *from, uint64_t now)
 {
-	uint8_t out[128];
-	struct ov_stun_builder b;
+	uint8_t out[OV_STUN_MAX_MSG];
 	bool allow;
 	int olen;
 
-	if (m->method != OV_STUN_BINDING || m->n_unknown) {
+	if (m->method != OV_STUN_BINDING) {
+		pthread_mutex_lock(&nat->lock);
 		nat->stun_bad++;
+		pthread_mutex_unlock(&nat->lock);
 		return;
 	}
 	pthread_mutex_lock(&nat->lock);
@@ -334,12 +314,9 @@ static void on_request(struct dmn_nat *nat, const uint8_t *buf, size_t len,
 	pthread_mutex_unlock(&nat->lock);
 	if (!allow)
 		return;
-	ov_stun_begin(&b, out, sizeof(out), OV_STUN_BINDING, OV_STUN_SUCCESS, m->txid);
-	ov_stun_add_xor_addr(&b, OV_STUN_ATTR_XOR_MAPPED_ADDRESS, from);
-	ov_stun_add_fingerprint(&b);
-	olen = ov_stun_end(&b);
 	/* never more bytes back than came in: no amplification for a spoofed source */
-	if (olen <= 0 || (size_t)olen > len) {
+	olen = ov_stun_binding_answer(buf, len, from, out, sizeof(out));
+	if (olen <= 0) {
 		pthread_mutex_lock(&nat->lock);
 		nat->stun_refused++;
 		pthread_mutex_unlock(&nat->lock);

@@ -569,14 +569,22 @@ int ov_stun_binding_answer(const uint8_t *req, size_t len, const struct wg_endpo
 	return n;
 }
 
-int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], uint8_t *out, size_t cap)
+int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], const char *username,
+			    uint8_t *out, size_t cap)
 {
+	static const char pad[] = "weft (padded, no amplif)";
 	struct ov_stun_builder b;
+	size_t have;
 
 	/* 20 + SOFTWARE (4 + 24) + FINGERPRINT (8) = 56 >= the largest answer: 20 + an IPv6
-	 * XOR-MAPPED-ADDRESS (24) + FINGERPRINT (8) = 52. */
+	 * XOR-MAPPED-ADDRESS (24) + FINGERPRINT (8) = 52. A USERNAME takes the padding's
+	 * place as far as it goes. */
 	ov_stun_begin(&b, out, cap, OV_STUN_BINDING, OV_STUN_REQUEST, txid);
-	ov_stun_add_string(&b, OV_STUN_ATTR_SOFTWARE, "weft (padded, no amplif)");
+	if (username)
+		ov_stun_add_string(&b, OV_STUN_ATTR_USERNAME, username);
+	have = b.len + 8; /* with FINGERPRINT; lengths here are multiples of 4 */
+	if (have < OV_STUN_BINDING_LEN) /* SOFTWARE: a 4-byte header and the rest */
+		ov_stun_add_bytes(&b, OV_STUN_ATTR_SOFTWARE, pad, OV_STUN_BINDING_LEN - have - 4);
 	ov_stun_add_fingerprint(&b);
 	return ov_stun_end(&b);
 }

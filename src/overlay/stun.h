@@ -266,11 +266,14 @@ int ov_stun_binding_answer(const uint8_t *req, size_t len, const struct wg_endpo
 			   uint8_t *out, size_t cap);
 /*
  * A Binding request that ov_stun_binding_answer will answer for either family: padded with a
- * SOFTWARE attribute (comprehension-optional, so any server accepts it) to OV_STUN_BINDING_LEN
- * bytes, with FINGERPRINT. Returns its length or -ENOSPC.
+ * SOFTWARE attribute (comprehension-optional, so any server accepts it) to at least
+ * OV_STUN_BINDING_LEN bytes, with FINGERPRINT; with a USERNAME when username is not NULL
+ * (weft's connectivity checks name their sender: "weft:NAME"). Returns its length or
+ * -ENOSPC.
  */
 enum { OV_STUN_BINDING_LEN = 56 };
-int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], uint8_t *out, size_t cap);
+int ov_stun_binding_request(const uint8_t txid[static OV_STUN_TXID_LEN], const char *username,
+			    uint8_t *out, size_t cap);
 
 /* "Binding", "Allocate", ... or "unknown method": names for logs. */
 const char *ov_stun_method_name(uint16_t method);

@@ -710,7 +710,7 @@ static void test_binding(void **state)
 	int rl, al, i;
 
 	(void)state;
-	rl = ov_stun_binding_request(txid, req, sizeof(req));
+	rl = ov_stun_binding_request(txid, NULL, req, sizeof(req));
 	assert_int_equal(rl, OV_STUN_BINDING_LEN);
 	assert_true(ov_stun_is_stun(req, (size_t)rl));
 	for (i = 0; i < 2; i++) {
@@ -721,6 +721,20 @@ static void test_binding(void **state)
 		assert_memory_equal(m.txid, txid, 12);
 		assert_true(m.has_fingerprint);
 		assert_memory_equal(&m.xor_mapped, src[i], sizeof(*src[i]));
+	}
+	/* A connectivity check names its sender and is still answered, for either family. */
+	for (size_t nl = 1; nl <= 63; nl += 7) {
+		char user[80] = "weft:";
+
+		memset(user + 5, 'n', nl);
+		rl = ov_stun_binding_request(txid, user, req, sizeof(req));
+		assert_true(rl >= OV_STUN_BINDING_LEN);
+		parse_ok(req, (size_t)rl, &m);
+		assert_true(m.has_username);
+		assert_int_equal(m.username_len, strlen(user));
+		assert_memory_equal(m.username, user, m.username_len);
+		al = ov_stun_binding_answer(req, (size_t)rl, &v6, ans, sizeof(ans));
+		assert_true(al > 0 && al <= rl);
 	}
 	/* A bare 20-byte request would be amplified: not answered. */
 	{
