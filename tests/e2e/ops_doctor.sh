@@ -19,7 +19,7 @@ join_node 3
 for i in 2 3; do wait_for 10 in_ns n1 ping -c1 -W1 "10.200.0.$i" >/dev/null || fail "n1 -> n$i"; done
 wait_for 10 in_ns n2 ping -c1 -W1 10.200.0.3 >/dev/null || fail "n2 -> n3"
 for i in 1 2 3; do
-	wait_for 15 sh -c "! $WEFT -d $(dir $i) peers | tail -n +2 | grep -v ' up '" || fail "peers of n$i not all up"
+	wait_for 15 sh -c "! $WEFT -d $(dir $i) peers | awk 'NR > 1 && NF == 0 { exit } NR > 1' | grep -v ' up '" || fail "peers of n$i not all up"
 done
 
 doctor() { local i=$1; shift; in_ns "n$i" "$WEFT" -d "$(dir "$i")" doctor "$@"; }

@@ -11,7 +11,7 @@ for i in 2 3 4; do join_node $i; done
 t0=$(date +%s.%N)
 for s in $(seq 40); do
 	sleep 0.5
-	out=$(weftc 2 peers --json 2>/dev/null | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(" ".join(p["name"]+"="+p.get("path","?") for p in j["peers"]))')
+	out=$(weftc 2 peers --json 2>/dev/null | /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print(" ".join(p["name"]+"="+p.get("path","?") for p in j))')
 	echo "$s: $out"
 	case "$out" in *"n4=direct"*"") ;; esac
 done
