@@ -6,7 +6,8 @@
  * One thread polls the TURN socket, a wake-up, and every loopback forwarder. A datagram from
  * the server goes through ov_turn_input; a peer's payload leaves through that remote's
  * forwarder to 127.0.0.1:wg_port. A datagram the device sends to a forwarder is wrapped by
- * ov_turn_send and goes to the server. After each event and at each timer, everything
+ * ov_turn_send and goes to the server. After each response, after each batch of datagrams
+ * (a first payload to or from a remote asks for its channel) and at each timer, everything
  * ov_turn_output has is sent. When the allocation fails the TURN socket is replaced, so the
  * next attempt comes from a new 5-tuple (an allocation the server still holds for the old
  * one would answer 437).
@@ -40,7 +41,19 @@
 enum {
 	RELAY_BUF = 65536 + 64, /* a ChannelData or Data indication of the largest datagram */
 	RELAY_TICK_MS = 1000,	/* idle expiry resolution */
+	RELAY_SOCKBUF = 4 << 20, /* the TURN socket carries every remote's traffic: bursts */
+	RELAY_FWD_SOCKBUF = 1 << 20,
 };
+
+/* Larger socket buffers, past rmem_max/wmem_max when we may (weftd runs as root); a
+ * refusal leaves the default (bursts may then drop). */
+static void set_bufs(int fd, int bytes)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
 
 struct relay_remote {
 	bool used;
@@ -134,6 +147,7 @@ static int open_server_socket(const struct wg_endpoint *server)
 	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	set_bufs(fd, RELAY_SOCKBUF);
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
 		int e = -errno;
 
@@ -196,6 +210,7 @@ static struct relay_remote *remote_get(struct dmn_relay *r, const struct wg_endp
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
+	set_bufs(fd, RELAY_FWD_SOCKBUF);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &salen) < 0) {
@@ -302,11 +317,12 @@ static void from_server(struct dmn_relay *r)
 				}
 				rm->last_ms = now;
 			}
-		} else if (rx != OV_TURN_RX_RESPONSE) {
+		} else if (rx == OV_TURN_RX_RESPONSE) {
+			flush_output(r, now); /* the next request may be due (401, 438) */
+			note_state(r);
+		} else {
 			r->dropped_server++;
 		}
-		flush_output(r, now);
-		note_state(r);
 		pthread_mutex_unlock(&r->lock);
 	}
 }
@@ -337,7 +353,6 @@ static void from_device(struct dmn_relay *r, struct relay_remote *rm)
 			r->pkts_to++;
 		}
 		rm->last_ms = now;
-		flush_output(r, now); /* a first send may have asked for a channel */
 	}
 }
 

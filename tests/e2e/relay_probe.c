@@ -11,10 +11,14 @@
  *   weft-relay-probe SERVER PORT expired SECRET
  *   weft-relay-probe SERVER PORT refused USER BADPASS GOODPASS
  *   weft-relay-probe SERVER PORT down    USER PASS      (prints "failed: ..." then waits)
+ *   weft-relay-probe SERVER PORT bench   USER PASS PEER_IP MIB (throughput and the relay
+ *                                          thread's CPU, MIB MiB each way in 1,400-byte
+ *                                          datagrams, 64 in flight)
  *
  * Prints "ok: ..." lines; exits 0 when every check held, 1 (with "FAIL: ...") otherwise.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -81,6 +85,10 @@ static int udp_bound(const char *ip, uint16_t *ret_port)
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
+	int big = 4 << 20;
+
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	if (fd < 0 || inet_pton(AF_INET, ip, &sa.sin_addr) != 1 ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
@@ -263,6 +271,100 @@ static void data_test(struct dmn_relay *r, int dev, const char *peer_ip, int rou
 	close(peer);
 }
 
+/* CPU ms of every thread of this process but the main one (that is, the relay's). */
+static uint64_t relay_cpu_ms(void)
+{
+	char path[300], line[512];
+	uint64_t total = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		FILE *f;
+		unsigned long ut, st;
+		char *p;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && (p = strrchr(line, ')')) &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+			total += (uint64_t)(ut + st) * 1000 / (uint64_t)sysconf(_SC_CLK_TCK);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/* One direction: n datagrams of len from a to b (b's address to_b), at most 64 in flight. */
+static uint64_t pump(int a, const struct wg_endpoint *to_b, int b, size_t n, size_t len,
+		     size_t *lost)
+{
+	uint8_t out[1500], in[2048];
+	size_t sent = 0, got = 0;
+	uint64_t t0 = mono_ms();
+
+	memset(out, 0x5a, sizeof(out));
+	while (got < n) {
+		while (sent < n && sent - got < 64) {
+			send_to(a, to_b, out, len);
+			sent++;
+		}
+		if (recv_within(b, in, sizeof(in), NULL, 50) != (ssize_t)len)
+			(*lost)++; /* a loss (UDP): counted, and the window moves on */
+		got++;
+	}
+	return mono_ms() - t0;
+}
+
+static void bench(struct dmn_relay *r, int dev, const char *peer_ip, unsigned mib)
+{
+	struct dmn_relay_status st;
+	struct wg_endpoint lp, relayed;
+	uint16_t peer_port;
+	int peer = udp_bound(peer_ip, &peer_port), i;
+	struct wg_endpoint peer_ep = ep4(peer_ip, peer_port);
+	uint8_t buf[2048];
+	size_t n = (size_t)mib * 1024 * 1024 / 1400;
+	uint64_t c0, ms_in, ms_out, cpu;
+	size_t lost_in = 0, lost_out = 0;
+
+	wait_state(r, DMN_RELAY_ALLOCATED, 10000, &st);
+	relayed = st.relayed;
+	dmn_relay_permit(r, &peer_ep, 1);
+	for (i = 0; i < 50; i++) {
+		send_to(peer, &relayed, "hello", 5);
+		if (recv_within(dev, buf, sizeof(buf), &lp, 200) == 5)
+			break;
+	}
+	if (i == 50)
+		die("no first contact");
+	for (i = 0; i < 100; i++) { /* wait for the channel */
+		dmn_relay_status(r, &st);
+		if (st.channels_bound)
+			break;
+		send_to(dev, &lp, "x", 1);
+		recv_within(peer, buf, sizeof(buf), NULL, 100);
+	}
+	while (recv_within(dev, buf, sizeof(buf), NULL, 100) >= 0)
+		;
+	c0 = relay_cpu_ms();
+	ms_in = pump(peer, &relayed, dev, n, 1400, &lost_in);
+	ms_out = pump(dev, &lp, peer, n, 1400, &lost_out);
+	cpu = relay_cpu_ms() - c0;
+	printf("ok: bench: %zu x 1400 B each way; peer -> device %.1f MiB/s (%zu lost), device -> "
+	       "peer %.1f MiB/s (%zu lost); relay thread CPU %" PRIu64
+	       " ms for %.1f MiB (%.0f ms per GiB)\n",
+	       n, mib * 1000.0 / (double)(ms_in ? ms_in : 1), lost_in,
+	       mib * 1000.0 / (double)(ms_out ? ms_out : 1), lost_out, cpu, 2.0 * mib,
+	       (double)cpu * 1024.0 / (2.0 * mib));
+	close(peer);
+}
+
 int main(int argc, char **argv)
 {
 	struct dmn_relay_status st;
@@ -281,6 +383,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[3], "data") && argc == 7) {
 		r = start(argv[1], argv[2], argv[4], argv[5], wg_port);
 		data_test(r, dev, argv[6], 200);
+	} else if (!strcmp(argv[3], "bench") && argc == 8) {
+		r = start(argv[1], argv[2], argv[4], argv[5], wg_port);
+		bench(r, dev, argv[6], (unsigned)atoi(argv[7]));
 	} else if (!strcmp(argv[3], "rest") && argc == 6) {
 		char user[OV_TURN_CRED_MAX], pass[OV_TURN_CRED_MAX];
 

@@ -55,6 +55,8 @@ ok "static credentials: data both ways through coturn"
 wait_for 3 grep -q "refreshed, realm=<weft.test>, username=<node-b>, lifetime=0" "$LOGDIR/static.log" ||
 	fail "no deallocation (Refresh with lifetime 0) in coturn's log"
 ok "the allocation was deallocated when the relay was freed"
+# Throughput and the relay thread's CPU (printed, not judged: the machine is shared).
+probe 198.18.40.1 3479 bench node-b pw-b 198.18.40.3 16 || fail "bench through coturn"
 probe 198.18.40.1 3478 rest s3cret 198.18.40.3 || fail "data through coturn (REST credentials)"
 ok "TURN REST credentials: data both ways"
 probe 198.18.40.1 3478 expired s3cret || fail "expired REST credentials"
