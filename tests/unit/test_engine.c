@@ -231,6 +231,7 @@ static void test_simultaneous_initiation(void **state)
 }
 
 static bool keep_b_loaded(struct harness *h, int from, struct h_msg *m);
+static size_t seal(int i, uint8_t *out, uint8_t fill);
 
 static bool keep_b_loaded_fwd(struct harness *h, int from, struct h_msg *m)
 {
@@ -472,6 +473,62 @@ static void test_crossing_kernel_both_waits(void **state)
 	assert_int_equal(H.node[1].ninbox, 1);
 	ping(0, false, 10, 1);
 	ping(1, false, 10, 2);
+}
+
+/*
+ * A crossing while a session is up (both rekey at once), with data sent under the old
+ * session before and after each initiation: nothing is lost on either side.
+ */
+static void test_crossing_rekey_in_flight(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 4; k++) {
+		uint8_t ia[WG_MSG_INITIATION_LEN], ib[WG_MSG_INITIATION_LEN];
+		struct h_msg d[4];
+		struct h_msg *order[8];
+		size_t n = 0, before[2];
+
+		reinit(crossing_seeds[k]);
+		ping(0, false, 10, 1);
+		ping(1, false, 10, 2);
+		h_advance(&H, 6 * NSEC_PER_SEC, NSEC_PER_SEC);
+		before[0] = H.node[0].ninbox;
+		before[1] = H.node[1].ninbox;
+		for (int i = 0; i < 2; i++) {
+			d[2 * i].to = d[2 * i + 1].to = !i;
+			d[2 * i].len = seal(i, d[2 * i].bytes, (uint8_t)(0x10 + i));
+		}
+		assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, ia), WG_TX_OK);
+		assert_int_equal(wg_peer_initiation(H.node[1].peer, false, H.now, ib), WG_TX_OK);
+		for (int i = 0; i < 2; i++)
+			d[2 * i + 1].len = seal(i, d[2 * i + 1].bytes, (uint8_t)(0x20 + i));
+		/* Old-session data, initiations, old-session data, both ways, then responses. */
+		h_enqueue(&H, 1, ia, sizeof(ia));
+		h_enqueue(&H, 0, ib, sizeof(ib));
+		order[n++] = &d[0];
+		order[n++] = &d[2];
+		for (size_t j = 0; j < n; j++)
+			assert_int_equal(h_receive(&H, order[j]), WG_RX_DATA);
+		h_deliver(&H, 2); /* the two initiations: both see a crossing */
+		assert_int_equal(H.node[0].peer->crossed.state, WG_HS_CREATED_INITIATION);
+		assert_int_equal(H.node[1].peer->crossed.state, WG_HS_CREATED_INITIATION);
+		assert_int_equal(h_receive(&H, &d[1]), WG_RX_DATA);
+		assert_int_equal(h_receive(&H, &d[3]), WG_RX_DATA);
+		h_deliver(&H, 1000);
+		assert_int_equal(H.node[0].ninbox, before[0] + 2);
+		assert_int_equal(H.node[1].ninbox, before[1] + 2);
+		H.node[0].ninbox = H.node[1].ninbox = 0; /* room for what follows */
+		assert_converged();
+		ping(0, false, 10, 3);
+		ping(1, false, 10, 4);
+		assert_int_equal(H.node[0].rx_count[WG_RX_DROP_UNKNOWN_INDEX] +
+					 H.node[1].rx_count[WG_RX_DROP_UNKNOWN_INDEX],
+				 0);
+		assert_int_equal(H.node[0].rx_count[WG_RX_DROP_REPLAY] +
+					 H.node[1].rx_count[WG_RX_DROP_REPLAY],
+				 0);
+		assert_steady(1, 0); /* the harness counts only what it sent itself */
+	}
 }
 
 /*
@@ -951,6 +1008,7 @@ int main(void)
 		T(test_crossing_with_loss),
 		T(test_crossing_kernel_peer),
 		T(test_crossing_kernel_both_waits),
+		T(test_crossing_rekey_in_flight),
 		T(test_crossing_rekey_and_zero),
 		T(test_crossing_kept_initiation_lifetime),
 		T(test_crossing_replay_keeps_state),
