@@ -19,7 +19,7 @@
 TEST=bench-control
 source "$(dirname "$0")/../tests/e2e/overlay_lib.sh"
 IDLE_SECONDS=${IDLE_SECONDS:-60}
-WEFTD_OPTS="--log-level info"
+WEFTD_OPTS=${BENCH_WEFTD_OPTS:-"--log-level info"}
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now_ms() { date +%s%3N; }
@@ -39,15 +39,15 @@ run() {
 		addr=$(sed -n 's/.*: overlay \([0-9.]*\),.*/\1/p' <<<"$out")
 		[ -n "$addr" ] || fail "no address for n$i in: $out"
 		rm -f "$LOGDIR"/reach.*
-		start_node "$i"
+		# Every existing member starts pinging the new node as its weftd starts, as health
+		# probes would (one ping process each, 100 ms apart, done at the first reply), while
+		# the new node's own probes initiate handshakes to every member at its start.
 		ts=$(now_ms)
-		# Every existing member pings the new node as soon as it runs, as health probes
-		# would (one ping process each, 100 ms apart, done at the first reply), while the
-		# new node's own probes initiate handshakes to every member.
 		for j in $(seq 1 $((i - 1))); do
 			(in_ns "n$j" ping -n -q -c1 -w30 -i0.1 "$addr" >/dev/null 2>&1 &&
 				now_ms >"$LOGDIR/reach.$j") &
 		done
+		start_node "$i"
 		until in_ns "n$i" ping -c1 -W1 10.200.0.1 >/dev/null 2>&1; do
 			[ $(($(now_ms) - t0)) -lt 20000 ] || fail "n$i never reached the leader"
 		done
@@ -59,7 +59,7 @@ run() {
 			reach+=($(($(cat "$LOGDIR/reach.$j") - ts)))
 		done
 	done
-	printf '%d nodes: members reach the new node: median %d ms, max %d ms, %d of %d over 1 s\n' \
+	printf '%d nodes: members reach the new node: median %s ms, max %d ms, %d of %d over 1 s\n' \
 		"$n" "$(printf '%s\n' "${reach[@]}" | median)" \
 		"$(printf '%s\n' "${reach[@]}" | sort -n | tail -1)" \
 		"$(printf '%s\n' "${reach[@]}" | awk '$1 > 1000' | wc -l)" "${#reach[@]}"
