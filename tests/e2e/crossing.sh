@@ -17,6 +17,7 @@ source "$(dirname "$0")/lib.sh"
 DELAY_MS=${DELAY_MS:-100}
 ROUNDS=${ROUNDS:-3}
 GO_GO=${GO_GO:-1} # rounds of the go/go baseline
+ASSERT=${ASSERT:-yes} # no: only print (to measure an older build)
 
 newns a
 newns r
@@ -71,10 +72,10 @@ check() { # impl_a impl_b assert(yes|no)
 	return 0
 }
 
-check weft weft yes
+check weft weft "$ASSERT"
 if command -v wireguard-go >/dev/null; then
-	check weft go yes
-	check go weft yes
+	check weft go "$ASSERT"
+	check go weft "$ASSERT"
 	[ "$GO_GO" -gt 0 ] && ROUNDS=$GO_GO check go go no
 else
 	echo "(wireguard-go not installed: weft/go pairings skipped)"
