@@ -386,6 +386,57 @@ static void test_crossing_one_side_sees_it(void **state)
 	}
 }
 
+/*
+ * The ordering left unconverged (docs/architecture.md): both directions reorder. B's
+ * response overtakes B's initiation (so the winner W sees no crossing and answers the
+ * loser's initiation as a plain next), and W's response overtakes W's first data (so the
+ * loser L completes its kept initiation before it hears from W). Each side then takes the
+ * other's session on its first packet: they send with different sessions. Traffic flows
+ * both ways all along, and at REJECT_AFTER_TIME a new handshake ends it.
+ */
+static void test_crossing_double_reorder(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct h_msg iw, il, m, rw, dw;
+		int w, l;
+
+		reinit(crossing_seeds[k]);
+		w = winner();
+		l = !w;
+		send_both();
+		assert_true(h_pop(&H, &iw)); /* A's initiation first */
+		assert_true(h_pop(&H, &il));
+		if (w == 1) {
+			m = iw;
+			iw = il;
+			il = m;
+		}
+		assert_int_equal(h_receive(&H, &iw), WG_RX_HANDSHAKE_INIT); /* L: crossing */
+		assert_true(h_pop(&H, &m));                                  /* L's response */
+		assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_RESP);   /* W: no crossing */
+		assert_true(h_pop(&H, &dw));                                 /* W's data */
+		assert_int_equal(h_receive(&H, &il), WG_RX_HANDSHAKE_INIT);  /* W answers L's */
+		assert_true(h_pop(&H, &rw));
+		assert_int_equal(h_receive(&H, &rw), WG_RX_HANDSHAKE_RESP);  /* before dw */
+		assert_int_equal(h_receive(&H, &dw), WG_RX_DATA);
+		h_deliver(&H, 1000);
+		assert_int_equal(H.node[0].ninbox, 1);
+		assert_int_equal(H.node[1].ninbox, 1);
+		/* Not converged: each sends with the session the other initiated. */
+		assert_false(H.node[w].peer->cur->initiator);
+		assert_false(H.node[l].peer->cur->initiator);
+		H.node[0].ninbox = H.node[1].ninbox = 0;
+		for (int t = 0; t < 20; t++) { /* 200 s of traffic both ways: nothing lost */
+			ping(0, false, 20, (uint8_t)t);
+			ping(1, false, 20, (uint8_t)t);
+			H.node[0].ninbox = H.node[1].ninbox = 0;
+			h_advance(&H, 10 * NSEC_PER_SEC, NSEC_PER_SEC);
+		}
+		assert_converged();
+	}
+}
+
 /* Drop the first message of a type that node `from` sends. */
 struct drop_first {
 	int from;
@@ -1005,6 +1056,7 @@ int main(void)
 		T(test_simultaneous_initiation),
 		T(test_crossing),
 		T(test_crossing_one_side_sees_it),
+		T(test_crossing_double_reorder),
 		T(test_crossing_with_loss),
 		T(test_crossing_kernel_peer),
 		T(test_crossing_kernel_both_waits),
