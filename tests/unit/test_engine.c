@@ -267,7 +267,8 @@ static void assert_converged(void)
 static void send_both(void)
 {
 	uint8_t pa[H_MAX_MSG], pb[H_MAX_MSG];
-	size_t la = h_make_packet(pa, 0, false, 40, 0xa0), lb = h_make_packet(pb, 1, false, 40, 0xb0);
+	size_t la = h_make_packet(pa, 0, false, 40, 0xa0),
+	       lb = h_make_packet(pb, 1, false, 40, 0xb0);
 
 	h_send(&H, 0, pa, la);
 	h_send(&H, 1, pb, lb);
@@ -376,9 +377,9 @@ static void test_crossing_one_side_sees_it(void **state)
 		assert_true(h_pop(&H, &ia));
 		assert_true(h_pop(&H, &ib));
 		assert_int_equal(h_receive(&H, &ia), WG_RX_HANDSHAKE_INIT); /* B: crossing */
-		assert_true(h_pop(&H, &m));                                  /* B's response */
-		assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_RESP);   /* before ib */
-		assert_int_equal(h_receive(&H, &ib), WG_RX_HANDSHAKE_INIT);  /* A: no crossing */
+		assert_true(h_pop(&H, &m));				    /* B's response */
+		assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_RESP);  /* before ib */
+		assert_int_equal(h_receive(&H, &ib), WG_RX_HANDSHAKE_INIT); /* A: no crossing */
 		h_deliver(&H, 1000);
 		assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_RESP], 1);
 		assert_up_now();
@@ -413,12 +414,12 @@ static void test_crossing_double_reorder(void **state)
 			il = m;
 		}
 		assert_int_equal(h_receive(&H, &iw), WG_RX_HANDSHAKE_INIT); /* L: crossing */
-		assert_true(h_pop(&H, &m));                                  /* L's response */
-		assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_RESP);   /* W: no crossing */
-		assert_true(h_pop(&H, &dw));                                 /* W's data */
-		assert_int_equal(h_receive(&H, &il), WG_RX_HANDSHAKE_INIT);  /* W answers L's */
+		assert_true(h_pop(&H, &m));				    /* L's response */
+		assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_RESP);  /* W: no crossing */
+		assert_true(h_pop(&H, &dw));				    /* W's data */
+		assert_int_equal(h_receive(&H, &il), WG_RX_HANDSHAKE_INIT); /* W answers L's */
 		assert_true(h_pop(&H, &rw));
-		assert_int_equal(h_receive(&H, &rw), WG_RX_HANDSHAKE_RESP);  /* before dw */
+		assert_int_equal(h_receive(&H, &rw), WG_RX_HANDSHAKE_RESP); /* before dw */
 		assert_int_equal(h_receive(&H, &dw), WG_RX_DATA);
 		h_deliver(&H, 1000);
 		assert_int_equal(H.node[0].ninbox, 1);
