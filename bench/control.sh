@@ -3,6 +3,10 @@
 #
 #   join      `weft join` + weftd start to the first ping of the leader's overlay address,
 #             per joining node (median)
+#   reach     from the new node's weftd start until each existing member's ping (every
+#             100 ms from then on, as a health probe would) gets its first reply from the
+#             new node: median and max over all (join, member) pairs, and how many took
+#             longer than 1 s (issue 16: crossing initiations used to cost REKEY_TIMEOUT, 5 s)
 #   view      a change on the leader (weft dns add) until every member has saved the new
 #             view generation (a watcher per member on its view.json, a few ms of resolution)
 #   idle CPU  every weftd's user+system CPU over IDLE_SECONDS (default 60) at the default
@@ -15,7 +19,7 @@
 TEST=bench-control
 source "$(dirname "$0")/../tests/e2e/overlay_lib.sh"
 IDLE_SECONDS=${IDLE_SECONDS:-60}
-WEFTD_OPTS="--log-level info"
+WEFTD_OPTS=${BENCH_WEFTD_OPTS:-"--log-level info"}
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now_ms() { date +%s%3N; }
@@ -25,20 +29,41 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pid_of() { pgrep -nf "weftd --data-dir $(dir "$1") "; }
 
 run() {
-	local n=$1 joins=() t0 t1 target gens
+	local n=$1 joins=() reach=() t0 t1 ts target gens addr out
 	underlay "$n"
 	init_leader
 	for i in $(seq 2 "$n"); do
 		tok=$(weftc 1 token create) || fail "token create"
 		t0=$(now_ms)
-		weftc "$i" join "$tok" --name "n$i" --no-start >/dev/null || fail "n$i join"
+		out=$(weftc "$i" join "$tok" --name "n$i" --no-start) || fail "n$i join"
+		addr=$(sed -n 's/.*: overlay \([0-9.]*\),.*/\1/p' <<<"$out")
+		[ -n "$addr" ] || fail "no address for n$i in: $out"
+		rm -f "$LOGDIR"/reach.*
+		# Every existing member starts pinging the new node as its weftd starts, as health
+		# probes would (one ping process each, 100 ms apart, done at the first reply), while
+		# the new node's own probes initiate handshakes to every member at its start.
+		ts=$(now_ms)
+		for j in $(seq 1 $((i - 1))); do
+			(in_ns "n$j" ping -n -q -c1 -w30 -i0.1 "$addr" >/dev/null 2>&1 &&
+				now_ms >"$LOGDIR/reach.$j") &
+		done
 		start_node "$i"
 		until in_ns "n$i" ping -c1 -W1 10.200.0.1 >/dev/null 2>&1; do
 			[ $(($(now_ms) - t0)) -lt 20000 ] || fail "n$i never reached the leader"
 		done
 		t1=$(now_ms)
 		joins+=($((t1 - t0)))
+		wait
+		for j in $(seq 1 $((i - 1))); do
+			[ -s "$LOGDIR/reach.$j" ] || fail "n$j never reached n$i"
+			reach+=($(($(cat "$LOGDIR/reach.$j") - ts)))
+		done
 	done
+	printf '%d nodes: members reach the new node: median %s ms, max %d ms, %d of %d over 1 s\n' \
+		"$n" "$(printf '%s\n' "${reach[@]}" | median)" \
+		"$(printf '%s\n' "${reach[@]}" | sort -n | tail -1)" \
+		"$(printf '%s\n' "${reach[@]}" | awk '$1 > 1000' | wc -l)" "${#reach[@]}"
+	[ -z "$REACH_ALL" ] || echo "reach (ms): ${reach[*]}"
 	# Let the last pushes settle, then time one change to every member.
 	sleep 3
 	target=$(($(gen_of 1) + 1))

@@ -200,7 +200,7 @@ static enum wg_rx_result receive_initiation(struct wg_device *dev, uint8_t *pkt,
 	wg_timers_any_authenticated_packet_received(peer);
 	wg_timers_any_authenticated_packet_traversal(peer, now);
 	if (wg_handshake_create_response(peer, now, reply) ||
-	    wg_handshake_begin_session(peer, now)) {
+	    wg_handshake_begin_session(peer, &peer->hs, now)) {
 		wg_handshake_clear(peer);
 		return WG_RX_DROP_HANDSHAKE_AUTH;
 	}
@@ -219,12 +219,13 @@ static enum wg_rx_result receive_response(struct wg_device *dev, uint8_t *pkt,
 					  uint8_t *reply, struct wg_rx *rx)
 {
 	struct wg_peer *peer = NULL;
+	struct wg_handshake *hs = NULL;
 	enum wg_rx_result res;
 
 	res = check_handshake_macs(dev, pkt, WG_MSG_RESPONSE_LEN, src, now, reply, rx);
 	if (res != WG_RX_DATA)
 		return res;
-	res = wg_handshake_consume_response(dev, pkt, now, &peer);
+	res = wg_handshake_consume_response(dev, pkt, now, &peer, &hs);
 	if (res != WG_RX_HANDSHAKE_RESP)
 		return res;
 	rx->peer = peer;
@@ -234,7 +235,7 @@ static enum wg_rx_result receive_response(struct wg_device *dev, uint8_t *pkt,
 	peer->counters.responses_received++;
 	wg_timers_any_authenticated_packet_received(peer);
 	wg_timers_any_authenticated_packet_traversal(peer, now);
-	if (wg_handshake_begin_session(peer, now)) {
+	if (wg_handshake_begin_session(peer, hs, now)) {
 		wg_handshake_clear(peer);
 		return WG_RX_DROP_HANDSHAKE_AUTH;
 	}

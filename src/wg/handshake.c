@@ -4,6 +4,16 @@
  * timestamps, replay and flood rules, MACs, and deriving a session. Every consume function
  * works on temporaries and commits to the peer only once the message authenticated, so a
  * forged or replayed message changes nothing.
+ *
+ * Crossing initiations (issue 16). When the peer's initiation arrives while ours is in
+ * flight, the kernel and wireguard-go answer it and drop their own; if the peer did the
+ * same, each response names an index the other no longer has and the session waits
+ * REKEY_TIMEOUT for a retry. We answer it too, but keep our initiation (peer->crossed, its
+ * index still registered), so the peer's response to it still completes a session: a
+ * kernel peer answers ours and drops its own, and our response to its dropped initiation
+ * is then harmless. Nothing on the wire changes. When both sessions complete (the peer
+ * keeps its initiation too), both sides converge on the one initiated by the larger static
+ * key (add_crossed_keypair); the placement is safe whatever the peer does.
  */
 #include <errno.h>
 #include <string.h>
@@ -21,11 +31,10 @@ int wg_handshake_ephemeral(struct wg_device *dev, uint8_t priv[WG_KEY_LEN],
 	return crypto_x25519_public(pub, priv);
 }
 
-void wg_handshake_clear(struct wg_peer *peer)
+/* Unlink and wipe one handshake state; the peer's initiation replay state is kept. */
+static void handshake_wipe(struct wg_device *dev, struct wg_handshake *hs)
 {
-	struct wg_handshake *hs = &peer->hs;
-
-	wg_index_remove(peer->dev, &hs->entry);
+	wg_index_remove(dev, &hs->entry);
 	hs->state = WG_HS_ZEROED;
 	crypto_wipe(hs->ck, sizeof(hs->ck));
 	crypto_wipe(hs->h, sizeof(hs->h));
@@ -33,6 +42,39 @@ void wg_handshake_clear(struct wg_peer *peer)
 	memset(hs->e_pub, 0, sizeof(hs->e_pub));
 	memset(hs->remote_e, 0, sizeof(hs->remote_e));
 	hs->remote_index = 0;
+	hs->twin_id = 0;
+}
+
+void wg_handshake_clear(struct wg_peer *peer)
+{
+	handshake_wipe(peer->dev, &peer->hs);
+	handshake_wipe(peer->dev, &peer->crossed);
+}
+
+void wg_handshake_clear_crossed(struct wg_peer *peer)
+{
+	handshake_wipe(peer->dev, &peer->crossed);
+}
+
+/*
+ * The peer's initiation crossed ours (hs holds our initiation): move ours to peer->crossed
+ * under the same index, so hs is free to answer the peer's.
+ */
+static void keep_initiation(struct wg_peer *peer)
+{
+	struct wg_device *dev = peer->dev;
+	struct wg_handshake *hs = &peer->hs, *k = &peer->crossed;
+
+	handshake_wipe(dev, k);
+	k->entry.kind = WG_INDEX_HANDSHAKE;
+	k->entry.peer = peer;
+	wg_index_replace(dev, &hs->entry, &k->entry);
+	memcpy(k->ck, hs->ck, sizeof(k->ck));
+	memcpy(k->h, hs->h, sizeof(k->h));
+	memcpy(k->e_priv, hs->e_priv, sizeof(k->e_priv));
+	memcpy(k->e_pub, hs->e_pub, sizeof(k->e_pub));
+	k->state = WG_HS_CREATED_INITIATION;
+	handshake_wipe(dev, hs);
 }
 
 enum wg_tx_result wg_peer_initiation(struct wg_peer *peer, bool retry, uint64_t now,
@@ -131,8 +173,11 @@ enum wg_rx_result wg_handshake_consume_initiation(struct wg_device *dev, const u
 		goto out;
 	}
 
-	/* Authenticated and fresh: commit. */
-	wg_handshake_clear(peer);
+	/* Authenticated and fresh: commit. Ours in flight is kept (see the top of the file). */
+	if (hs->state == WG_HS_CREATED_INITIATION)
+		keep_initiation(peer);
+	else
+		handshake_wipe(dev, hs);
 	memcpy(hs->latest_timestamp, timestamp, WG_TAI64N_LEN);
 	hs->last_initiation_consumption = now;
 	hs->have_consumed = true;
@@ -181,13 +226,14 @@ int wg_handshake_create_response(struct wg_peer *peer, uint64_t now,
 	wg_cookie_add_macs(&peer->cookie, out, WG_MSG_RESPONSE_LEN, now);
 out:
 	if (r)
-		wg_handshake_clear(peer);
+		handshake_wipe(dev, hs);
 	noise_symmetric_wipe(&s);
 	return r;
 }
 
 enum wg_rx_result wg_handshake_consume_response(struct wg_device *dev, const uint8_t *msg,
-						uint64_t now, struct wg_peer **ret_peer)
+						uint64_t now, struct wg_peer **ret_peer,
+						struct wg_handshake **ret_hs)
 {
 	struct wg_index_entry *e;
 	struct wg_handshake *hs;
@@ -200,7 +246,7 @@ enum wg_rx_result wg_handshake_consume_response(struct wg_device *dev, const uin
 	if (!e)
 		return WG_RX_DROP_UNKNOWN_INDEX;
 	peer = e->peer;
-	hs = &peer->hs;
+	hs = container_of(e, struct wg_handshake, entry); /* peer->hs or peer->crossed */
 	if (hs->state != WG_HS_CREATED_INITIATION)
 		return WG_RX_DROP_STATE;
 
@@ -218,6 +264,7 @@ enum wg_rx_result wg_handshake_consume_response(struct wg_device *dev, const uin
 	memcpy(hs->h, s.h, sizeof(s.h));
 	hs->state = WG_HS_CONSUMED_RESPONSE;
 	*ret_peer = peer;
+	*ret_hs = hs;
 	res = WG_RX_HANDSHAKE_RESP;
 out:
 	noise_symmetric_wipe(&s);
@@ -234,12 +281,19 @@ static void add_new_keypair(struct wg_peer *peer, struct wg_keypair *kp)
 	struct wg_device *dev = peer->dev;
 
 	if (kp->initiator) {
-		if (peer->next) {
+		if (peer->next && !peer->next->crossing) {
 			wg_keypair_clear(dev, peer->prev);
 			peer->prev = peer->next;
 			peer->next = NULL;
 			wg_keypair_clear(dev, peer->cur);
 		} else {
+			/*
+			 * A crossing twin still next was never taken up (a kernel peer dropped
+			 * the initiation it answers) or is kept only to receive: the peer uses
+			 * the current one, which stays for its packets in flight.
+			 */
+			wg_keypair_clear(dev, peer->next);
+			peer->next = NULL;
 			wg_keypair_clear(dev, peer->prev);
 			peer->prev = peer->cur;
 		}
@@ -252,6 +306,42 @@ static void add_new_keypair(struct wg_peer *peer, struct wg_keypair *kp)
 	}
 }
 
+/*
+ * Place the keypair of our kept initiation (we initiated it) beside its twin, the keypair we
+ * derived answering the peer's crossing initiation. A weft peer may hold both too; both
+ * sides converge on the one the larger static public key initiated, and each placement is
+ * also right for a peer that holds only one (a kernel peer has only ours):
+ *   - twin still next: send with ours at once (the peer may have only ours); the current
+ *     one stays as previous for packets in flight. When ours wins, the twin is kept only to
+ *     receive (the peer sends under it until it takes ours); when the peer's wins, the twin
+ *     stays next and becomes current on the first packet under it, as any next does.
+ *   - twin already current (the peer sent under it): ours becomes current when it wins;
+ *     otherwise the twin stays current and ours is kept as previous.
+ *   - no twin (replaced since): as any new keypair.
+ */
+static void add_crossed_keypair(struct wg_peer *peer, struct wg_keypair *kp, uint64_t twin_id)
+{
+	struct wg_device *dev = peer->dev;
+	bool ours_wins = memcmp(dev->static_pub, peer->remote_static, WG_KEY_LEN) > 0;
+
+	if (twin_id && peer->next && peer->next->id == twin_id) {
+		wg_keypair_clear(dev, peer->prev);
+		peer->prev = peer->cur;
+		peer->cur = kp;
+		peer->next->receive_only = ours_wins;
+	} else if (twin_id && peer->cur && peer->cur->id == twin_id && !peer->next) {
+		wg_keypair_clear(dev, peer->prev);
+		if (ours_wins) {
+			peer->prev = peer->cur;
+			peer->cur = kp;
+		} else {
+			peer->prev = kp;
+		}
+	} else {
+		add_new_keypair(peer, kp);
+	}
+}
+
 static struct wg_keypair *free_slot(struct wg_peer *peer)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(peer->slots); i++)
@@ -260,14 +350,14 @@ static struct wg_keypair *free_slot(struct wg_peer *peer)
 	return NULL; /* unreachable: at most three slots are live */
 }
 
-int wg_handshake_begin_session(struct wg_peer *peer, uint64_t now)
+int wg_handshake_begin_session(struct wg_peer *peer, struct wg_handshake *hs, uint64_t now)
 {
 	struct wg_device *dev = peer->dev;
-	struct wg_handshake *hs = &peer->hs;
 	struct noise_symmetric s;
 	struct wg_keypair *kp;
 	uint8_t k1[WG_KEY_LEN], k2[WG_KEY_LEN];
-	bool initiator;
+	bool initiator, kept = hs == &peer->crossed;
+	uint64_t twin_id = hs->twin_id;
 	int r;
 
 	if (hs->state == WG_HS_CONSUMED_RESPONSE)
@@ -300,14 +390,25 @@ int wg_handshake_begin_session(struct wg_peer *peer, uint64_t now)
 	kp->initiator = initiator;
 	kp->remote_index = hs->remote_index;
 	kp->in_use = true;
+	kp->crossing = false;
+	kp->receive_only = false;
 	kp->entry.kind = WG_INDEX_KEYPAIR;
 	kp->entry.peer = peer;
 	/* The keypair takes over the handshake's index: the peer already addresses it. */
 	wg_index_replace(dev, &hs->entry, &kp->entry);
-	wg_handshake_clear(peer);
+	handshake_wipe(dev, hs);
+	/* The first session we answer while our initiation is kept is its twin. */
+	if (!initiator && peer->crossed.state == WG_HS_CREATED_INITIATION &&
+	    !peer->crossed.twin_id) {
+		kp->crossing = true;
+		peer->crossed.twin_id = kp->id;
+	}
 	if (peer->cur)
 		peer->counters.rekeys++;
-	add_new_keypair(peer, kp);
+	if (kept)
+		add_crossed_keypair(peer, kp, twin_id);
+	else
+		add_new_keypair(peer, kp);
 	peer->timers.sent_lastminute_handshake = false;
 	wg_timers_session_derived(peer, now);
 out:

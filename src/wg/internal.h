@@ -28,11 +28,19 @@ enum wg_rx_result wg_handshake_consume_initiation(struct wg_device *dev, const u
 						  uint64_t now, struct wg_peer **ret_peer);
 int wg_handshake_create_response(struct wg_peer *peer, uint64_t now,
 				 uint8_t out[WG_MSG_RESPONSE_LEN]);
+/* *ret_hs: the handshake the response completes, peer->hs or peer->crossed. */
 enum wg_rx_result wg_handshake_consume_response(struct wg_device *dev, const uint8_t *msg,
-						uint64_t now, struct wg_peer **ret_peer);
-/* Derive a keypair from a finished handshake. 0, -EINVAL (wrong state) or -ENOMEM/-EIO. */
-int wg_handshake_begin_session(struct wg_peer *peer, uint64_t now);
+						uint64_t now, struct wg_peer **ret_peer,
+						struct wg_handshake **ret_hs);
+/*
+ * Derive a keypair from a finished handshake (hs: peer->hs, or peer->crossed for a kept
+ * initiation). 0, -EINVAL (wrong state) or -ENOMEM/-EIO.
+ */
+int wg_handshake_begin_session(struct wg_peer *peer, struct wg_handshake *hs, uint64_t now);
+/* Wipe all handshake state of the peer, a kept initiation included. */
 void wg_handshake_clear(struct wg_peer *peer);
+/* Forget a kept initiation only (what a kernel peer does when an initiation crosses its). */
+void wg_handshake_clear_crossed(struct wg_peer *peer);
 /* Generate a fresh ephemeral key pair from the env's randomness. */
 int wg_handshake_ephemeral(struct wg_device *dev, uint8_t priv[WG_KEY_LEN],
 			   uint8_t pub[WG_KEY_LEN]);

@@ -107,6 +107,8 @@ void wg_keypair_clear(struct wg_device *dev, struct wg_keypair *kp)
 	kp->in_use = false;
 	kp->send_counter = 0;
 	kp->remote_index = 0;
+	kp->crossing = false;
+	kp->receive_only = false;
 }
 
 void wg_peer_clear_keypairs(struct wg_peer *peer)
@@ -139,7 +141,7 @@ bool wg_peer_can_send(const struct wg_peer *peer, uint64_t now)
 
 bool wg_peer_received_with_keypair(struct wg_peer *peer, struct wg_keypair *kp)
 {
-	if (kp != peer->next)
+	if (kp != peer->next || kp->receive_only)
 		return false;
 	/* Key confirmation (kern wg_noise_received_with_keypair): next becomes current. */
 	wg_keypair_clear(peer->dev, peer->prev);

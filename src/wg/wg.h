@@ -138,6 +138,13 @@ struct wg_keypair {
 	uint32_t remote_index;
 	bool initiator;
 	bool in_use;
+	/*
+	 * Crossing initiations (handshake.c): crossing = derived as responder to the peer's
+	 * initiation while our own was kept in flight; receive_only = such a keypair kept beside
+	 * the session we converge on, to receive what the peer sent under it, never made current.
+	 */
+	bool crossing;
+	bool receive_only;
 };
 
 enum wg_handshake_state {
@@ -157,6 +164,8 @@ struct wg_handshake {
 	uint8_t e_pub[WG_KEY_LEN];
 	uint8_t remote_e[WG_KEY_LEN];
 	uint32_t remote_index;
+	uint64_t twin_id; /* kept initiation: the keypair we derived answering the crossing one */
+	/* Replay and flood state of the peer's initiations (used in peer->hs only). */
 	uint8_t latest_timestamp[WG_TAI64N_LEN];
 	uint64_t last_initiation_consumption; /* ns, 0 = never */
 	bool have_consumed;
@@ -227,6 +236,12 @@ struct wg_peer {
 	bool ss_valid;                      /* false when the DH is zero or we have no key */
 
 	struct wg_handshake hs;
+	/*
+	 * Our initiation, kept when the peer's initiation crossed it (state
+	 * WG_HS_CREATED_INITIATION, its index still in the table), so that the peer's response
+	 * to it still completes a session; otherwise WG_HS_ZEROED. See handshake.c.
+	 */
+	struct wg_handshake crossed;
 	struct wg_cookie cookie;
 	struct wg_timers timers;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "wg/internal.h"
 
 #define H_CHECK(cond)                                                                      \
 	do {                                                                               \
@@ -249,6 +250,8 @@ enum wg_rx_result h_receive(struct harness *h, struct h_msg *m)
 
 	r = wg_device_receive(&n->dev, m->bytes, m->len, &h->node[!m->to].ep, h->now, reply, &rx);
 	n->rx_count[r]++;
+	if (r == WG_RX_HANDSHAKE_INIT && n->kernel_crossing)
+		wg_handshake_clear_crossed(rx.peer);
 	if (rx.reply)
 		h_enqueue(h, !m->to, rx.reply, rx.reply_len);
 	if (r == WG_RX_DATA && n->ninbox < H_INBOX) {

@@ -50,6 +50,11 @@ struct h_node {
 	unsigned initiations_sent;
 	unsigned handshakes_done;
 	unsigned keepalives_sent;
+	/*
+	 * Behave like the kernel and wireguard-go when the peer's initiation crosses ours: drop
+	 * our own (weft keeps it, see wg/handshake.c).
+	 */
+	bool kernel_crossing;
 };
 
 struct harness {

@@ -230,6 +230,494 @@ static void test_simultaneous_initiation(void **state)
 	ping(0, true, 10, 3);
 }
 
+static bool keep_b_loaded(struct harness *h, int from, struct h_msg *m);
+static size_t seal(int i, uint8_t *out, uint8_t fill);
+
+static bool keep_b_loaded_fwd(struct harness *h, int from, struct h_msg *m)
+{
+	return keep_b_loaded(h, from, m);
+}
+
+/*
+ * Crossing initiations (issue 16, wg/handshake.c): both nodes have a packet to send and
+ * initiate in the same instant. Each answers the other's initiation and keeps its own, so
+ * the session is up within the round trip, with no REKEY_TIMEOUT, and both sides end on
+ * the one session the larger static key initiated.
+ */
+
+/* The node whose initiation the sessions converge on: the larger static public key. */
+static int winner(void)
+{
+	return memcmp(H.node[0].pub, H.node[1].pub, WG_KEY_LEN) > 0 ? 0 : 1;
+}
+
+/* Both sides send with the same session, and each receives what the other sends. */
+static void assert_converged(void)
+{
+	const struct wg_keypair *a = H.node[0].peer->cur, *b = H.node[1].peer->cur;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_memory_equal(a->send_key, b->recv_key, WG_KEY_LEN);
+	assert_memory_equal(a->recv_key, b->send_key, WG_KEY_LEN);
+	assert_true(a->initiator != b->initiator);
+}
+
+/* Both nodes stage a packet and initiate; the wire then holds A's and B's initiations. */
+static void send_both(void)
+{
+	uint8_t pa[H_MAX_MSG], pb[H_MAX_MSG];
+	size_t la = h_make_packet(pa, 0, false, 40, 0xa0),
+	       lb = h_make_packet(pb, 1, false, 40, 0xb0);
+
+	h_send(&H, 0, pa, la);
+	h_send(&H, 1, pb, lb);
+	assert_int_equal(H.node[0].initiations_sent, 1);
+	assert_int_equal(H.node[1].initiations_sent, 1);
+	assert_int_equal(H.qlen, H.filter ? H.qlen : 2);
+}
+
+/* Each node got the other's staged packet, and pings go both ways, all at the same instant. */
+static void assert_up_now(void)
+{
+	assert_int_equal(H.node[0].ninbox, 1);
+	assert_int_equal(H.node[1].ninbox, 1);
+	assert_int_equal(H.node[0].inbox[0][19], 1); /* A's packet went to 10.200.0.2... */
+	assert_int_equal(H.node[1].inbox[0][19], 2); /* ...and B's to 10.200.0.1 */
+	assert_true(wg_peer_can_send(H.node[0].peer, H.now));
+	assert_true(wg_peer_can_send(H.node[1].peer, H.now));
+	ping(0, false, 10, 1);
+	ping(1, false, 10, 2);
+	ping(0, true, 10, 3);
+	ping(1, true, 10, 4);
+	assert_converged();
+}
+
+/* Then time passes with traffic both ways: no retry, no new handshake, nothing dropped. */
+static void assert_steady(unsigned initiations_a, unsigned initiations_b)
+{
+	unsigned unknown[2] = {H.node[0].rx_count[WG_RX_DROP_UNKNOWN_INDEX],
+			       H.node[1].rx_count[WG_RX_DROP_UNKNOWN_INDEX]};
+
+	for (int k = 0; k < 30; k++) {
+		h_advance(&H, NSEC_PER_SEC, NSEC_PER_SEC / 10);
+		ping(k & 1, false, 20, (uint8_t)k);
+		ping(!(k & 1), false, 20, (uint8_t)k);
+	}
+	assert_int_equal(H.node[0].initiations_sent, initiations_a);
+	assert_int_equal(H.node[1].initiations_sent, initiations_b);
+	assert_int_equal(H.node[0].peer->counters.failures[WG_HSF_TIMEOUT], 0);
+	assert_int_equal(H.node[1].peer->counters.failures[WG_HSF_TIMEOUT], 0);
+	assert_int_equal(H.node[0].rx_count[WG_RX_DROP_UNKNOWN_INDEX], unknown[0]);
+	assert_int_equal(H.node[1].rx_count[WG_RX_DROP_UNKNOWN_INDEX], unknown[1]);
+	assert_converged();
+}
+
+/* Seeds whose keys come in both orders (winner() 0 and 1). */
+static const uint64_t crossing_seeds[] = {1, 2, 3, 4, 5, 6};
+
+static void reinit(uint64_t seed)
+{
+	h_done(&H);
+	h_init(&H, seed, NULL);
+}
+
+static void test_crossing(void **state)
+{
+	bool seen[2] = {false, false};
+
+	(void)state;
+	for (size_t k = 0; k < ARRAY_SIZE(crossing_seeds); k++) {
+		/* Both orders of delivery: A gets B's initiation first, or B gets A's. */
+		for (int first = 0; first < 2; first++) {
+			struct h_msg ia, ib;
+
+			reinit(crossing_seeds[k]);
+			seen[winner()] = true;
+			send_both();
+			assert_true(h_pop(&H, &ia));
+			assert_true(h_pop(&H, &ib));
+			if (first == 0) {
+				assert_int_equal(h_receive(&H, &ib), WG_RX_HANDSHAKE_INIT);
+				assert_int_equal(h_receive(&H, &ia), WG_RX_HANDSHAKE_INIT);
+			} else {
+				assert_int_equal(h_receive(&H, &ia), WG_RX_HANDSHAKE_INIT);
+				assert_int_equal(h_receive(&H, &ib), WG_RX_HANDSHAKE_INIT);
+			}
+			/* Each kept its own initiation beside the answer. */
+			assert_int_equal(H.node[0].peer->crossed.state, WG_HS_CREATED_INITIATION);
+			assert_int_equal(H.node[1].peer->crossed.state, WG_HS_CREATED_INITIATION);
+			h_deliver(&H, 1000);
+			/* Both responses completed a session; no index was unknown. */
+			assert_int_equal(H.node[0].rx_count[WG_RX_HANDSHAKE_RESP], 1);
+			assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_RESP], 1);
+			assert_int_equal(H.node[0].peer->crossed.state, WG_HS_ZEROED);
+			assert_int_equal(H.node[1].peer->crossed.state, WG_HS_ZEROED);
+			assert_up_now();
+			/* The session the larger key initiated; the other side is its responder. */
+			assert_true(H.node[winner()].peer->cur->initiator);
+			assert_steady(1, 1);
+		}
+	}
+	assert_true(seen[0] && seen[1]);
+}
+
+/*
+ * Reordering: B's response to A's initiation overtakes B's initiation, so only B sees the
+ * crossing (A's initiation completes first, B's arrives at A after).
+ */
+static void test_crossing_one_side_sees_it(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < ARRAY_SIZE(crossing_seeds); k++) {
+		struct h_msg ia, ib, m;
+
+		reinit(crossing_seeds[k]);
+		send_both();
+		assert_true(h_pop(&H, &ia));
+		assert_true(h_pop(&H, &ib));
+		assert_int_equal(h_receive(&H, &ia), WG_RX_HANDSHAKE_INIT); /* B: crossing */
+		assert_true(h_pop(&H, &m));				    /* B's response */
+		assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_RESP);  /* before ib */
+		assert_int_equal(h_receive(&H, &ib), WG_RX_HANDSHAKE_INIT); /* A: no crossing */
+		h_deliver(&H, 1000);
+		assert_int_equal(H.node[1].rx_count[WG_RX_HANDSHAKE_RESP], 1);
+		assert_up_now();
+		assert_steady(1, 1);
+	}
+}
+
+/*
+ * The ordering left unconverged (docs/architecture.md): both directions reorder. B's
+ * response overtakes B's initiation (so the winner W sees no crossing and answers the
+ * loser's initiation as a plain next), and W's response overtakes W's first data (so the
+ * loser L completes its kept initiation before it hears from W). Each side then takes the
+ * other's session on its first packet: they send with different sessions. Traffic flows
+ * both ways all along, and at REJECT_AFTER_TIME a new handshake ends it.
+ */
+static void test_crossing_double_reorder(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct h_msg iw, il, m, rw, dw;
+		int w, l;
+
+		reinit(crossing_seeds[k]);
+		w = winner();
+		l = !w;
+		send_both();
+		assert_true(h_pop(&H, &iw)); /* A's initiation first */
+		assert_true(h_pop(&H, &il));
+		if (w == 1) {
+			m = iw;
+			iw = il;
+			il = m;
+		}
+		assert_int_equal(h_receive(&H, &iw), WG_RX_HANDSHAKE_INIT); /* L: crossing */
+		assert_true(h_pop(&H, &m));				    /* L's response */
+		assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_RESP);  /* W: no crossing */
+		assert_true(h_pop(&H, &dw));				    /* W's data */
+		assert_int_equal(h_receive(&H, &il), WG_RX_HANDSHAKE_INIT); /* W answers L's */
+		assert_true(h_pop(&H, &rw));
+		assert_int_equal(h_receive(&H, &rw), WG_RX_HANDSHAKE_RESP); /* before dw */
+		assert_int_equal(h_receive(&H, &dw), WG_RX_DATA);
+		h_deliver(&H, 1000);
+		assert_int_equal(H.node[0].ninbox, 1);
+		assert_int_equal(H.node[1].ninbox, 1);
+		/* Not converged: each sends with the session the other initiated. */
+		assert_false(H.node[w].peer->cur->initiator);
+		assert_false(H.node[l].peer->cur->initiator);
+		H.node[0].ninbox = H.node[1].ninbox = 0;
+		for (int t = 0; t < 20; t++) { /* 200 s of traffic both ways: nothing lost */
+			ping(0, false, 20, (uint8_t)t);
+			ping(1, false, 20, (uint8_t)t);
+			H.node[0].ninbox = H.node[1].ninbox = 0;
+			h_advance(&H, 10 * NSEC_PER_SEC, NSEC_PER_SEC);
+		}
+		assert_converged();
+	}
+}
+
+/* Drop the first message of a type that node `from` sends. */
+struct drop_first {
+	int from;
+	uint32_t type;
+	bool done;
+};
+
+static bool drop_first(struct harness *h, int from, struct h_msg *m)
+{
+	struct drop_first *d = h->filter_ctx;
+
+	if (d->done || from != d->from || m->len < 4 || get_le32(m->bytes) != d->type)
+		return true;
+	d->done = true;
+	return false;
+}
+
+/* One of the four handshake messages lost: still up within the round trip. */
+static void test_crossing_with_loss(void **state)
+{
+	static const uint32_t types[] = {WG_MSG_INITIATION, WG_MSG_RESPONSE};
+
+	(void)state;
+	for (size_t k = 0; k < 4; k++) {
+		for (int from = 0; from < 2; from++) {
+			for (size_t t = 0; t < ARRAY_SIZE(types); t++) {
+				struct drop_first d = {.from = from, .type = types[t]};
+
+				reinit(crossing_seeds[k]);
+				H.filter = drop_first;
+				H.filter_ctx = &d;
+				send_both();
+				h_deliver(&H, 1000);
+				assert_true(d.done);
+				H.filter = NULL;
+				assert_up_now();
+				assert_steady(1, 1);
+			}
+		}
+	}
+}
+
+/*
+ * Against a peer that drops its own initiation when ours crosses it, as the kernel and
+ * wireguard-go do: our response names an index it no longer has (dropped there, harmless),
+ * its response completes our kept initiation. Either key order.
+ */
+static void test_crossing_kernel_peer(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < ARRAY_SIZE(crossing_seeds); k++) {
+		for (int kern = 0; kern < 2; kern++) {
+			reinit(crossing_seeds[k]);
+			H.node[kern].kernel_crossing = true;
+			send_both();
+			h_deliver(&H, 1000);
+			assert_int_equal(H.node[kern].rx_count[WG_RX_DROP_UNKNOWN_INDEX], 1);
+			assert_int_equal(H.node[!kern].rx_count[WG_RX_DROP_UNKNOWN_INDEX], 0);
+			assert_up_now();
+			/* The only session both have: the one weft initiated. */
+			assert_true(H.node[!kern].peer->cur->initiator);
+			assert_steady(1, 1);
+		}
+	}
+}
+
+/*
+ * What the fix is for: two peers that both drop their own initiation (kernel against
+ * kernel) wait REKEY_TIMEOUT (plus jitter) for a retry, then come up.
+ */
+static void test_crossing_kernel_both_waits(void **state)
+{
+	(void)state;
+	H.node[0].kernel_crossing = H.node[1].kernel_crossing = true;
+	send_both();
+	h_deliver(&H, 1000);
+	assert_int_equal(H.node[0].rx_count[WG_RX_DROP_UNKNOWN_INDEX], 1);
+	assert_int_equal(H.node[1].rx_count[WG_RX_DROP_UNKNOWN_INDEX], 1);
+	h_advance(&H, WG_REKEY_TIMEOUT - NSEC_PER_MSEC, NSEC_PER_SEC / 10);
+	assert_int_equal(H.node[0].ninbox + H.node[1].ninbox, 0);
+	assert_false(wg_peer_can_send(H.node[0].peer, H.now) &&
+		     wg_peer_can_send(H.node[1].peer, H.now));
+	h_advance(&H, 2 * WG_REKEY_TIMEOUT, NSEC_PER_SEC / 10);
+	assert_int_equal(H.node[0].ninbox, 1);
+	assert_int_equal(H.node[1].ninbox, 1);
+	ping(0, false, 10, 1);
+	ping(1, false, 10, 2);
+}
+
+/*
+ * A crossing while a session is up (both rekey at once), with data sent under the old
+ * session before and after each initiation: nothing is lost on either side.
+ */
+static void test_crossing_rekey_in_flight(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 4; k++) {
+		uint8_t ia[WG_MSG_INITIATION_LEN], ib[WG_MSG_INITIATION_LEN];
+		struct h_msg d[4];
+		struct h_msg *order[8];
+		size_t n = 0, before[2];
+
+		reinit(crossing_seeds[k]);
+		ping(0, false, 10, 1);
+		ping(1, false, 10, 2);
+		h_advance(&H, 6 * NSEC_PER_SEC, NSEC_PER_SEC);
+		before[0] = H.node[0].ninbox;
+		before[1] = H.node[1].ninbox;
+		for (int i = 0; i < 2; i++) {
+			d[2 * i].to = d[2 * i + 1].to = !i;
+			d[2 * i].len = seal(i, d[2 * i].bytes, (uint8_t)(0x10 + i));
+		}
+		assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, ia), WG_TX_OK);
+		assert_int_equal(wg_peer_initiation(H.node[1].peer, false, H.now, ib), WG_TX_OK);
+		for (int i = 0; i < 2; i++)
+			d[2 * i + 1].len = seal(i, d[2 * i + 1].bytes, (uint8_t)(0x20 + i));
+		/* Old-session data, initiations, old-session data, both ways, then responses. */
+		h_enqueue(&H, 1, ia, sizeof(ia));
+		h_enqueue(&H, 0, ib, sizeof(ib));
+		order[n++] = &d[0];
+		order[n++] = &d[2];
+		for (size_t j = 0; j < n; j++)
+			assert_int_equal(h_receive(&H, order[j]), WG_RX_DATA);
+		h_deliver(&H, 2); /* the two initiations: both see a crossing */
+		assert_int_equal(H.node[0].peer->crossed.state, WG_HS_CREATED_INITIATION);
+		assert_int_equal(H.node[1].peer->crossed.state, WG_HS_CREATED_INITIATION);
+		assert_int_equal(h_receive(&H, &d[1]), WG_RX_DATA);
+		assert_int_equal(h_receive(&H, &d[3]), WG_RX_DATA);
+		h_deliver(&H, 1000);
+		assert_int_equal(H.node[0].ninbox, before[0] + 2);
+		assert_int_equal(H.node[1].ninbox, before[1] + 2);
+		H.node[0].ninbox = H.node[1].ninbox = 0; /* room for what follows */
+		assert_converged();
+		ping(0, false, 10, 3);
+		ping(1, false, 10, 4);
+		assert_int_equal(H.node[0].rx_count[WG_RX_DROP_UNKNOWN_INDEX] +
+					 H.node[1].rx_count[WG_RX_DROP_UNKNOWN_INDEX],
+				 0);
+		assert_int_equal(H.node[0].rx_count[WG_RX_DROP_REPLAY] +
+					 H.node[1].rx_count[WG_RX_DROP_REPLAY],
+				 0);
+		assert_steady(1, 0); /* the harness counts only what it sent itself */
+	}
+}
+
+/*
+ * After a crossing, only the winner's session is current anywhere, so only the winner
+ * rekeys after REKEY_AFTER_TIME; the rekey loses nothing; keys are zeroed at the end.
+ */
+static void test_crossing_rekey_and_zero(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		int w;
+
+		reinit(crossing_seeds[k]);
+		w = winner();
+		send_both();
+		h_deliver(&H, 1000);
+		assert_up_now();
+		assert_false(H.node[!w].peer->cur->initiator);
+		for (int s = 0; s < 14; s++) { /* 140 s of traffic both ways */
+			h_advance(&H, 10 * NSEC_PER_SEC, NSEC_PER_SEC);
+			ping(0, false, 20, (uint8_t)s);
+			ping(1, false, 20, (uint8_t)s);
+		}
+		assert_int_equal(H.node[w].initiations_sent, 2);
+		assert_int_equal(H.node[!w].initiations_sent, 1);
+		assert_int_equal(H.node[0].rx_count[WG_RX_DROP_UNKNOWN_INDEX], 0);
+		assert_int_equal(H.node[1].rx_count[WG_RX_DROP_UNKNOWN_INDEX], 0);
+		assert_converged();
+		h_advance(&H, WG_ZERO_KEYS_AFTER + NSEC_PER_SEC, 10 * NSEC_PER_SEC);
+		for (int i = 0; i < 2; i++) {
+			struct wg_peer *p = H.node[i].peer;
+
+			assert_null(p->prev);
+			assert_null(p->cur);
+			assert_null(p->next);
+			assert_int_equal(p->hs.state, WG_HS_ZEROED);
+			assert_int_equal(p->crossed.state, WG_HS_ZEROED);
+			assert_false(p->crossed.entry.linked);
+		}
+	}
+}
+
+/*
+ * A kept initiation whose response never comes (the peer dropped ours, as a node that did
+ * not know us yet does) stays until the next initiation or the zeroing of keys, and costs
+ * nothing: no retry, and the peer's removal unlinks its index.
+ */
+static void test_crossing_kept_initiation_lifetime(void **state)
+{
+	struct drop_first d = {.from = 0, .type = WG_MSG_INITIATION};
+	struct wg_index_entry *e;
+	uint32_t index;
+
+	(void)state;
+	H.filter = drop_first;
+	H.filter_ctx = &d;
+	send_both();
+	h_deliver(&H, 1000);
+	H.filter = NULL;
+	assert_up_now();
+	assert_int_equal(H.node[0].peer->crossed.state, WG_HS_CREATED_INITIATION);
+	index = H.node[0].peer->crossed.entry.index;
+	e = wg_index_lookup(&H.node[0].dev, index, WG_INDEX_HANDSHAKE);
+	assert_ptr_equal(e, &H.node[0].peer->crossed.entry);
+	/* The retransmission timer was disarmed by the session coming up. */
+	h_advance(&H, 3 * WG_REKEY_TIMEOUT, NSEC_PER_SEC / 10);
+	assert_int_equal(H.node[0].initiations_sent, 1);
+	/* A new initiation replaces it. */
+	H.node[0].peer->last_sent_handshake = 0;
+	h_actions(&H, 0, WG_ACT_SEND_INITIATION);
+	assert_int_equal(H.node[0].peer->crossed.state, WG_HS_ZEROED);
+	assert_null(wg_index_lookup(&H.node[0].dev, index, WG_INDEX_HANDSHAKE));
+	h_deliver(&H, 1000);
+	ping(0, false, 10, 5);
+	ping(1, false, 10, 6);
+	/* And removal unlinks a kept one. */
+	h_done(&H);
+	h_init(&H, 1, NULL);
+	d.done = false;
+	H.filter = drop_first;
+	H.filter_ctx = &d;
+	send_both();
+	h_deliver(&H, 1000);
+	H.filter = NULL;
+	index = H.node[0].peer->crossed.entry.index;
+	assert_non_null(wg_index_lookup(&H.node[0].dev, index, WG_INDEX_HANDSHAKE));
+	wg_peer_free(H.node[0].peer);
+	H.node[0].peer = NULL;
+	assert_null(wg_index_lookup(&H.node[0].dev, index, WG_INDEX_HANDSHAKE));
+}
+
+/* A replayed initiation of the peer does not touch our initiation in flight. */
+static void test_crossing_replay_keeps_state(void **state)
+{
+	uint8_t old[WG_MSG_INITIATION_LEN], mine[WG_MSG_INITIATION_LEN];
+	struct h_msg m = {.to = 0, .len = sizeof(old)};
+	struct wg_handshake before;
+
+	(void)state;
+	assert_int_equal(wg_peer_initiation(H.node[1].peer, false, H.now, old), WG_TX_OK);
+	memcpy(m.bytes, old, sizeof(old));
+	assert_int_equal(h_receive(&H, &m), WG_RX_HANDSHAKE_INIT);
+	h_deliver(&H, 1000);
+	H.now += NSEC_PER_SEC;
+	assert_int_equal(wg_peer_initiation(H.node[0].peer, false, H.now, mine), WG_TX_OK);
+	before = H.node[0].peer->hs;
+	memcpy(m.bytes, old, sizeof(old));
+	assert_int_equal(h_receive(&H, &m), WG_RX_DROP_REPLAY_TIMESTAMP);
+	assert_memory_equal(&H.node[0].peer->hs, &before, sizeof(before));
+	assert_int_equal(H.node[0].peer->crossed.state, WG_HS_ZEROED);
+}
+
+/*
+ * Under load, B answers A's initiation (and A's response) without mac2 with cookie replies
+ * and consumes neither, so B never sees a crossing; A keeps its initiation, which B never
+ * answers. As before the change, A's retry carries mac2 and the session comes up.
+ */
+static void test_crossing_under_load(void **state)
+{
+	(void)state;
+	H.filter = keep_b_loaded_fwd;
+	send_both();
+	h_deliver(&H, 1000);
+	assert_int_equal(H.node[1].rx_count[WG_RX_SENT_COOKIE], 2);
+	assert_int_equal(H.node[1].peer->crossed.state, WG_HS_ZEROED);
+	assert_int_equal(H.node[0].peer->crossed.state, WG_HS_CREATED_INITIATION);
+	assert_true(H.node[0].peer->cookie.cookie_valid);
+	h_advance(&H, 2 * WG_REKEY_TIMEOUT, NSEC_PER_SEC / 10);
+	assert_true(H.node[1].dev.under_load);
+	H.filter = NULL;
+	assert_int_equal(H.node[0].ninbox, 1);
+	assert_int_equal(H.node[1].ninbox, 1);
+	ping(0, false, 10, 1);
+	ping(1, false, 10, 2);
+	assert_converged();
+}
+
 static bool keep_b_loaded(struct harness *h, int from, struct h_msg *m)
 {
 	(void)from;
@@ -567,6 +1055,17 @@ int main(void)
 		T(test_reject_after_time),
 		T(test_retry_then_give_up),
 		T(test_simultaneous_initiation),
+		T(test_crossing),
+		T(test_crossing_one_side_sees_it),
+		T(test_crossing_double_reorder),
+		T(test_crossing_with_loss),
+		T(test_crossing_kernel_peer),
+		T(test_crossing_kernel_both_waits),
+		T(test_crossing_rekey_in_flight),
+		T(test_crossing_rekey_and_zero),
+		T(test_crossing_kept_initiation_lifetime),
+		T(test_crossing_replay_keeps_state),
+		T(test_crossing_under_load),
 		T(test_cookie_under_load),
 		T(test_handshake_overflow),
 		T(test_replayed_initiation_and_flood),

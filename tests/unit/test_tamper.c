@@ -22,7 +22,7 @@
 
 /* Everything of a peer that a dropped message must leave alone. */
 struct snapshot {
-	struct wg_handshake hs;
+	struct wg_handshake hs, crossed;
 	struct wg_cookie cookie;
 	struct wg_timers timers;
 	struct wg_keypair *prev, *cur, *next;
@@ -34,6 +34,7 @@ static void snap(const struct wg_peer *p, struct snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->hs = p->hs;
+	s->crossed = p->crossed;
 	s->cookie = p->cookie;
 	s->timers = p->timers;
 	s->prev = p->prev;
