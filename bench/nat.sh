@@ -18,7 +18,7 @@ source "$(dirname "$0")/../tests/e2e/nat_lib.sh"
 RUNS=${RUNS:-5}
 SECONDS_IPERF=${SECONDS_IPERF:-5}
 IDLE=${IDLE:-60}
-WEFTD_OPTS="--log-level info"
+WEFTD_OPTS=${BENCH_WEFTD_OPTS:-"--log-level info"}
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now_ms() { date +%s%3N; }
@@ -64,6 +64,7 @@ measure_case() {
 			fi
 			sleep 0.1
 		done
+		[ -n "$t" ] || { echo "timeout: n2 sees n4 $(path_of 2 n4), n4 sees n2 $(path_of 4 n2)"; weftc 2 peers; }
 		times+=("${t:-timeout}")
 	done
 	printf '%-10s %-10s %-7s ms: median %s  (runs: %s)\n' "$ma" "$mb" "$want" \

@@ -345,12 +345,8 @@ static int lead_nat(struct dmn_node *n, const struct dmn_request *q, const char 
 			snprintf(err, errlen, "%s is not another node of the cluster", q->name);
 			return -EINVAL;
 		}
-		if (dmn_nat_punch_allowed(n, node, q->name, now)) {
-			if (!strcmp(q->name, n->st.self.name))
-				dmn_nat_punch(n, node);
-			else
-				dmn_nat_tell_punch(n, q->name, node);
-		}
+		if (dmn_nat_punch_allowed(n, node, q->name, now))
+			dmn_nat_punch_order(n, q->name, node);
 		*ret = json_object();
 		return *ret ? 0 : -ENOMEM;
 	}

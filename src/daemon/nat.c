@@ -68,6 +68,8 @@ enum {
 	NAT_REFLEX_MAX = OV_NAT_STUN_MAX + 1, /* configured servers and the leader */
 	NAT_PUNCH_LOG = 256,  /* the leader's memory of punch orders (rate limit per pair) */
 	NAT_CALL_TIMEOUT_MS = 1000, /* one overlay call of this thread (a few per pass at most) */
+	NAT_TELLS_MAX = 64,	    /* the leader's punch orders waiting to go out */
+	NAT_TELLS_PER_PASS = 4,
 };
 
 enum nat_path { NAT_PATH_NONE, NAT_PATH_DIRECT, NAT_PATH_RELAY };
@@ -143,6 +145,7 @@ struct dmn_nat {
 	size_t n_reflex;
 	enum dmn_nat_type nat_type;
 	bool reflex_fast; /* a peer has no direct path: re-ask every NAT_REFLEX_FAST_MS */
+	bool permits_stale; /* a peer's path changed: the relay's permissions are made again */
 
 	/* this node's candidates and what the leader has of them */
 	struct plat_addr host[DMN_CAND_MAX];
@@ -150,7 +153,7 @@ struct dmn_nat {
 	uint64_t next_host;
 	struct dmn_paths mine, sent;
 	bool sent_ok;
-	uint64_t next_paths;
+	uint64_t next_paths, retry_paths, check_paths; /* resend; after a failure; view check */
 
 	/* peers (from the view) */
 	uint64_t view_gen;
@@ -165,6 +168,11 @@ struct dmn_nat {
 		uint64_t ms;
 	} punch_log[NAT_PUNCH_LOG];
 	size_t punch_next;
+	/* ... and those still to be told (the asker is answered first: telling blocks) */
+	struct {
+		char to[OV_ALLOC_NAME_MAX + 1], about[OV_ALLOC_NAME_MAX + 1];
+	} tells[NAT_TELLS_MAX];
+	size_t n_tells;
 
 	/* the STUN server */
 	struct wg_ratelimiter rl;
@@ -775,7 +783,7 @@ static void ask_punch(struct dmn_nat *nat, const char *peer)
 
 	snprintf(q.name, sizeof(q.name), "%s", peer);
 	if (n->st.role == OV_ROLE_LEADER)
-		dmn_nat_tell_punch(n, peer, n->st.self.name);
+		dmn_nat_punch_order(n, peer, n->st.self.name);
 	else if (nat_ask_leader(n, &q, &type, &reply, err, sizeof(err)))
 		log_debug("nat: punch with %s through the leader: %s", peer, err);
 	json_decref(reply);
@@ -841,6 +849,7 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 				log_info("nat: %s: no working path (%s)", p->name, p->reason);
 			p->path = path;
 			p->since = ms;
+			nat->permits_stale = true;
 			if (path == NAT_PATH_DIRECT)
 				p->reason[0] = '\0';
 		}
@@ -942,27 +951,36 @@ static bool peer_tick(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 	return true;
 }
 
-/* The relay lets in what comes from our peers' addresses. nat->lock held. */
+/*
+ * The relay lets in what comes from our peers' public (server-reflexive) addresses, those of
+ * peers without a direct path first: a TURN allocation holds OV_TURN_MAX_PERMISSIONS IPs.
+ * nat->lock held.
+ */
 static void nat_permits(struct dmn_nat *nat)
 {
-	struct wg_endpoint ips[OV_ALLOC_MAX_NODES];
+	struct wg_endpoint ips[OV_TURN_MAX_PERMISSIONS];
 	size_t k = 0;
 
 	if (!nat->relay)
 		return;
-	for (size_t i = 0; i < nat->n_peers; i++)
-		for (size_t c = 0; c < nat->peers[i].paths.n_cand && k < OV_ALLOC_MAX_NODES; c++) {
-			struct wg_endpoint e;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < nat->n_peers; i++) {
+			const struct nat_peer *p = &nat->peers[i];
 
-			if (nat->peers[i].paths.cand[c].kind == DMN_CAND_RELAY)
+			if ((p->path == NAT_PATH_DIRECT) != (pass == 1))
 				continue;
-			bool dup = false;
+			for (size_t c = 0; c < p->paths.n_cand && k < OV_TURN_MAX_PERMISSIONS; c++) {
+				struct wg_endpoint e;
+				bool dup = false;
 
-			ep_from_ov(&nat->peers[i].paths.cand[c].ep, &e);
-			for (size_t j = 0; j < k; j++)
-				dup |= ep_same_ip(&ips[j], &e);
-			if (!dup)
-				ips[k++] = e;
+				if (p->paths.cand[c].kind != DMN_CAND_SRFLX)
+					continue;
+				ep_from_ov(&p->paths.cand[c].ep, &e);
+				for (size_t j = 0; j < k; j++)
+					dup |= ep_same_ip(&ips[j], &e);
+				if (!dup)
+					ips[k++] = e;
+			}
 		}
 	dmn_relay_permit(nat->relay, ips, k);
 }
@@ -987,8 +1005,11 @@ static void publish_mine(struct dmn_nat *nat, uint64_t ms)
 	pthread_mutex_unlock(&n->lock);
 	pthread_mutex_lock(&nat->lock);
 	mine = nat->mine;
-	due = ms >= nat->next_paths &&
-	      (!nat->sent_ok || !dmn_paths_equal(&mine, &nat->sent) || !in_view);
+	/* at once when they changed (a failed send waits NAT_PATHS_RETRY_MS); again when the
+	 * view does not show them after a while; and every NAT_PATHS_RESEND_MS regardless */
+	due = ms >= nat->next_paths ||
+	      ((!nat->sent_ok || !dmn_paths_equal(&mine, &nat->sent)) && ms >= nat->retry_paths) ||
+	      (!in_view && ms >= nat->check_paths);
 	pthread_mutex_unlock(&nat->lock);
 	if (!due || !nat->have_config)
 		return;
@@ -1005,7 +1026,8 @@ static void publish_mine(struct dmn_nat *nat, uint64_t ms)
 	pthread_mutex_lock(&nat->lock);
 	if (r < 0) {
 		log_debug("nat: our candidates to the leader: %s", err[0] ? err : strerror(-r));
-		nat->next_paths = ms + NAT_PATHS_RETRY_MS;
+		nat->retry_paths = ms + NAT_PATHS_RETRY_MS;
+		nat->check_paths = ms + NAT_PATHS_RETRY_MS;
 	} else {
 		char cs[OV_ENDPOINT_STRLEN + 8], line[512] = "";
 		size_t off = 0;
@@ -1021,10 +1043,10 @@ static void publish_mine(struct dmn_nat *nat, uint64_t ms)
 		}
 		nat->sent = mine;
 		nat->sent_ok = true;
-		/* not in the view yet: look again after the leader had time to publish */
-		nat->next_paths = ms + (in_view ? NAT_PATHS_RESEND_MS : NAT_PATHS_RETRY_MS);
-		if (in_view)
-			nat->sent_ok = true;
+		nat->retry_paths = 0;
+		/* the view shows them once the leader published: look after a while */
+		nat->check_paths = ms + NAT_PATHS_RETRY_MS;
+		nat->next_paths = ms + NAT_PATHS_RESEND_MS;
 	}
 	pthread_mutex_unlock(&nat->lock);
 }
@@ -1067,6 +1089,10 @@ static void *nat_main(void *arg)
 			classify(nat, ms);
 			nat->next_classify = ms + NAT_CLASSIFY_MS;
 		}
+		if (nat->permits_stale) {
+			nat->permits_stale = false;
+			nat_permits(nat);
+		}
 		/* one punch order per pass (it blocks on the leader): the rest wait a tick */
 		for (size_t i = 0; i < nat->n_peers && !nat->stop; i++)
 			if (peer_tick(nat, &nat->peers[i], dmn_now_ms()))
@@ -1078,6 +1104,20 @@ static void *nat_main(void *arg)
 		pthread_mutex_unlock(&nat->lock);
 		if (!__atomic_load_n(&nat->stop, __ATOMIC_RELAXED))
 			publish_mine(nat, ms);
+		for (unsigned k = 0; k < NAT_TELLS_PER_PASS; k++) {
+			char to[OV_ALLOC_NAME_MAX + 1], about[OV_ALLOC_NAME_MAX + 1];
+
+			pthread_mutex_lock(&nat->lock);
+			if (!nat->n_tells || nat->stop) {
+				pthread_mutex_unlock(&nat->lock);
+				break;
+			}
+			snprintf(to, sizeof(to), "%s", nat->tells[0].to);
+			snprintf(about, sizeof(about), "%s", nat->tells[0].about);
+			memmove(&nat->tells[0], &nat->tells[1], --nat->n_tells * sizeof(nat->tells[0]));
+			pthread_mutex_unlock(&nat->lock);
+			dmn_nat_tell_punch(n, to, about);
+		}
 		pthread_mutex_lock(&nat->lock);
 		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += NAT_TICK_MS * 1000000L;
@@ -1377,4 +1417,24 @@ bool dmn_nat_punch_allowed(struct dmn_node *n, const char *asker, const char *ta
 	}
 	pthread_mutex_unlock(&nat->lock);
 	return ok;
+}
+
+void dmn_nat_punch_order(struct dmn_node *n, const char *to, const char *about)
+{
+	struct dmn_nat *nat = n->nat;
+
+	if (!nat)
+		return;
+	if (!strcmp(to, n->st.self.name)) {
+		dmn_nat_punch(n, about);
+		return;
+	}
+	pthread_mutex_lock(&nat->lock);
+	if (nat->n_tells < NAT_TELLS_MAX) {
+		snprintf(nat->tells[nat->n_tells].to, sizeof(nat->tells[0].to), "%s", to);
+		snprintf(nat->tells[nat->n_tells].about, sizeof(nat->tells[0].about), "%s", about);
+		nat->n_tells++;
+		pthread_cond_signal(&nat->cond);
+	}
+	pthread_mutex_unlock(&nat->lock);
 }

@@ -240,6 +240,9 @@ void dmn_nat_punch(struct dmn_node *n, const char *peer);
 /* The leader: false when asker asked for a punch with target less than a second ago. */
 bool dmn_nat_punch_allowed(struct dmn_node *n, const char *asker, const char *target,
 			   uint64_t now_ms);
+/* The leader: node `to` is to punch with `about` now (this node itself at once; another
+ * told by the NAT thread, so the asker's reply does not wait on it). */
+void dmn_nat_punch_order(struct dmn_node *n, const char *to, const char *about);
 /* The leader: tell node `to` to punch with `about` now. 0 or -errno. Lock not held. */
 int dmn_nat_tell_punch(struct dmn_node *n, const char *to, const char *about);
 /* The leader: TURN credentials for node (REST ones made from the secret, or the static
