@@ -12,6 +12,8 @@ pkgs=(
 	# end-to-end tests, interop, benchmarks
 	iproute2 iputils-ping wireguard-go wireguard-tools iperf3 dnsutils nftables
 	tcpdump ethtool procps psmisc openssl
+	# the NAT tests: a TURN server (turnserver, turnutils_uclient) and conntrack -F in the routers
+	coturn conntrack
 	# operations: promtool and prometheus (metrics tests), scdoc (man pages), bash-completion
 	# (its test)
 	prometheus scdoc bash-completion

@@ -1,0 +1,70 @@
+#!/bin/bash
+# The NAT test topology of nat_lib.sh checked on its own, without weft: the STUN echo and
+# coturn answer from the wan, each NAT mode behaves as nat_lib.sh's table says (a
+# simultaneous UDP punch with nat_punch.py between nodes of the two sites, and between two
+# nodes of one site), block_sites cuts site-to-site UDP only, and a TURN allocation works from
+# behind a symmetric NAT with the shared secret and is refused with a wrong one.
+source "$(dirname "$0")/nat_lib.sh"
+
+nat_topology "2 3" "4"
+start_turn
+for i in 2 4; do
+	m=$(in_ns "n$i" "$PY" "$PUNCH" stun --stun "$ECHO_IP:$ECHO_PORT") || fail "n$i: no STUN answer"
+	[ "${m%:*}" = "$(site_wan "$(site_of $i)")" ] || fail "n$i mapped to $m"
+done
+in_ns n2 "$PY" "$PUNCH" stun --stun "$TURN_IP:$TURN_PORT" >/dev/null || fail "coturn: no STUN answer"
+ok "the echo and coturn answer STUN from behind the NATs (n2 and n4 seen as their routers)"
+
+# expect NAT-A NAT-B NODE-A NODE-B TARGET WANT [punch options]
+expect() {
+	local ma=$1 mb=$2 a=$3 b=$4 target=$5 want=$6 got
+	shift 6
+	nat_mode a "$ma"
+	nat_mode b "$mb"
+	flush_conntrack a
+	flush_conntrack b
+	got=$(punch "$a" "$b" "$target" "$@")
+	[ "$got" = "$want" ] || fail "$ma/$mb n$a-n$b via $target $*: $got, expected $want"
+	ok "$ma/$mb n$a-n$b via $target $*: $got"
+}
+
+expect ei sym 2 4 public blocked
+expect sym ei 2 4 public blocked
+expect sym sym 2 4 public blocked
+expect fullcone sym 2 4 public through
+expect fullcone sym 2 4 public "one-way n4>n2" --no-roam
+expect fullcone ei 2 4 public through
+expect fullcone fullcone 2 4 public through
+expect ei ei 2 3 public blocked
+expect ei ei 2 3 lan through
+expect sym ei 2 3 lan through
+block_sites on
+expect fullcone fullcone 2 4 public blocked
+in_ns n2 "$PY" "$PUNCH" stun --stun "$ECHO_IP:$ECHO_PORT" >/dev/null || fail "block_sites cut the wan"
+in_ns n4 ping -c1 -W1 198.18.0.1 >/dev/null || fail "block_sites cut the leader"
+block_sites off
+ok "block_sites drops site-to-site UDP only"
+
+# ei on both sides: the first packet to reach the other router before that side's own first
+# packet left makes a conntrack entry there that steals the port masquerade wanted to keep, and
+# both stay stuck (see nat_lib.sh). Counted, not asserted: it is a race on a wan this fast.
+n=0
+for _ in 1 2 3 4; do
+	flush_conntrack a
+	flush_conntrack b
+	nat_mode a ei
+	nat_mode b ei
+	[ "$(punch 2 4 public)" = through ] && n=$((n + 1))
+done
+ok "ei/ei n2-n4: $n of 4 simultaneous punches through"
+
+nat_mode a sym
+nat_mode b ei
+flush_conntrack a
+in_ns n2 timeout 20 turnutils_uclient -W "$TURN_SECRET" -u weft -r weft.test -y -n 5 -m 1 -l 200 \
+	"$TURN_IP" >"$LOGDIR/uclient.out" 2>&1 || fail "turnutils_uclient: $(tail -n 3 "$LOGDIR/uclient.out")"
+grep -q "Total lost packets 0 " "$LOGDIR/uclient.out" || fail "TURN: $(tail -n 5 "$LOGDIR/uclient.out")"
+in_ns n2 timeout 20 turnutils_uclient -W wrong-secret -u weft -r weft.test -y -n 5 -m 1 -l 200 \
+	"$TURN_IP" >"$LOGDIR/uclient-bad.out" 2>&1 || true
+grep -q "Cannot complete Allocation" "$LOGDIR/uclient-bad.out" || fail "a wrong TURN secret was not refused"
+ok "TURN relays between two allocations from behind sym NAT; a wrong secret is refused"
