@@ -22,21 +22,45 @@
 # mapping until flush_conntrack SITE (a real router's reboot does the same).
 #   ei        masquerade: Linux keeps the source port when it is free, so one socket has one
 #             public mapping whatever the destination (endpoint-independent mapping); inbound
-#             is filtered by conntrack (only replies get in).
-#   sym       masquerade fully-random (iptables: --random-fully): a fresh random port per destination (endpoint-dependent
-#             mapping, "symmetric").
+#             is filtered by conntrack (only replies get in: address-and-port-dependent
+#             filtering).
+#   sym       masquerade fully-random (iptables' --random-fully): a fresh random port per
+#             destination (endpoint-dependent mapping, "symmetric").
 #   fullcone  snat keeping the port + every inbound UDP port 1024-65535 dnat'ed back to the
 #             site's first node (endpoint-independent mapping and filtering).
-#   none      no NAT table (routes only; the wan does not know the LANs, so nothing gets out).
+#   none      no NAT (routes only; the wan does not know the LANs, so nothing gets out).
+# Every mode also has the router's own input firewall, as home routers do: new packets from
+# the wan to the router itself are dropped (NAT_ROUTER_FIREWALL=0 leaves it out; see below).
 # block_sites on|off: UDP between 198.18.0.10 and 198.18.0.20 dropped on the wan bridge
 # (table bridge weftblock in "ul"); both still reach the leader, the TURN server and the echo.
 #
-# Facts measured with nat_punch.py (tests/e2e/nat_topology.sh asserts them; kernel 6.18):
-# each side one UDP socket, learns its public mapping from the echo at 198.18.0.3, then both
-# send to the other's mapping every 100 ms for 3 s from the same moment; "through" = each
-# side got datagrams from the other.
-#   A mode     B mode     target                    result
-#   ei         ei         public mappings           FILLED IN BELOW BY nat_topology.sh RUN
+# Facts, measured with nat_punch.py (kernel 6.18, nftables 1.0.6; tests/e2e/nat_topology.sh
+# asserts them): each side has one UDP socket, learns its public mapping from the STUN echo
+# at 198.18.0.3:3479, then both send to the other's mapping every 100 ms for 3 s from the same
+# moment. "roam" = a side that receives from another address than the published one answers
+# there (what WireGuard does with endpoints); "no roam" = keeps sending to the published one.
+# through = both sides receive; one-way X>Y = only Y receives (from X); n/N = runs through.
+#   A (n2)     B (n4)     path                 roam        no roam
+#   ei         ei         public mappings      5/5 through through
+#   ei         sym        public mappings      blocked     blocked
+#   sym        ei         public mappings      blocked     blocked
+#   sym        sym        public mappings      blocked     blocked
+#   fullcone   sym        public mappings      through     one-way n4>n2 (n4's port toward
+#                                                          n2 is not the one the echo saw)
+#   fullcone   ei         public mappings      through     mostly one-way n4>n2
+#   fullcone   fullcone   public mappings      through     through
+#   fullcone   fullcone   block_sites on       blocked     blocked
+#   same site (n2, n3; ei or sym) via public   blocked (no hairpin NAT on the router)
+#   same site (n2, n3; ei or sym) via LAN      through
+#   ei/ei WITHOUT the routers' input firewall: 1/5, 4/5, 2/4, 0/4 through in four rounds: the
+#     first packet to reach router B before n4's first packet left is accepted as a packet to
+#     the router itself; its conntrack entry (A:pa -> B:pb) makes masquerade give n4's
+#     packets to A:pa another port pb', router A drops them, and it stays stuck while either
+#     side keeps sending (conntrack -L shows both UNREPLIED pairs). A wan of microseconds
+#     makes "simultaneous" first packets rarely cross in flight; netem is not in this kernel.
+# So: ei needs both sides to punch (no prediction needed); sym is reachable only from a
+# fullcone peer and only by roaming to where its packets come from; sym/sym and ei/sym need
+# the relay; same-site peers need their LAN (host) candidates.
 source "$(dirname "${BASH_SOURCE[0]}")/overlay_lib.sh"
 
 PUNCH=$ROOT/tests/e2e/nat_punch.py
@@ -147,6 +171,13 @@ nat_mode() {
 	none) rules="" ;;
 	*) fail "nat_mode: unknown mode $mode" ;;
 	esac
+	# The router's own firewall, as on any home router: unsolicited packets to the router
+	# itself are dropped in input, before conntrack confirms them (an accepted one would leave
+	# an entry that steals the port masquerade wants to keep for the LAN's next packet out).
+	[ "${NAT_ROUTER_FIREWALL:-1}" = 1 ] && rules="$rules
+	chain input { type filter hook input priority filter
+		iifname wan ct state new drop
+	}"
 	in_ns "r$s" nft -f - <<-EOF || fail "nat_mode $s $mode"
 		table ip weftnat
 		delete table ip weftnat

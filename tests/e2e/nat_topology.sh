@@ -34,6 +34,7 @@ expect sym sym 2 4 public blocked
 expect fullcone sym 2 4 public through
 expect fullcone sym 2 4 public "one-way n4>n2" --no-roam
 expect fullcone ei 2 4 public through
+expect fullcone ei 2 4 public through --no-roam
 expect fullcone fullcone 2 4 public through
 expect ei ei 2 3 public blocked
 expect ei ei 2 3 lan through
@@ -45,18 +46,22 @@ in_ns n4 ping -c1 -W1 198.18.0.1 >/dev/null || fail "block_sites cut the leader"
 block_sites off
 ok "block_sites drops site-to-site UDP only"
 
-# ei on both sides: the first packet to reach the other router before that side's own first
-# packet left makes a conntrack entry there that steals the port masquerade wanted to keep, and
-# both stay stuck (see nat_lib.sh). Counted, not asserted: it is a race on a wan this fast.
+expect ei ei 2 4 public through
+expect ei ei 2 4 public through --no-roam
+
+# Without the routers' input firewall (NAT_ROUTER_FIREWALL=0), ei on both sides is a race:
+# the first packet to reach the other router before that side's own first packet left is
+# accepted there as a packet to the router itself, its conntrack entry steals the port
+# masquerade wanted to keep, and both stay stuck (see nat_lib.sh). Counted, not asserted.
 n=0
-for _ in 1 2 3 4; do
+for _ in 1 2 3; do
+	NAT_ROUTER_FIREWALL=0 nat_mode a ei
+	NAT_ROUTER_FIREWALL=0 nat_mode b ei
 	flush_conntrack a
 	flush_conntrack b
-	nat_mode a ei
-	nat_mode b ei
 	[ "$(punch 2 4 public)" = through ] && n=$((n + 1))
 done
-ok "ei/ei n2-n4: $n of 4 simultaneous punches through"
+ok "ei/ei without the routers' input firewall: $n of 3 simultaneous punches through"
 
 nat_mode a sym
 nat_mode b ei
