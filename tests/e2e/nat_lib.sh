@@ -31,7 +31,7 @@
 #   none      no NAT (routes only; the wan does not know the LANs, so nothing gets out).
 # Every mode also has the router's own input firewall, as home routers do: new packets from
 # the wan to the router itself are dropped (NAT_ROUTER_FIREWALL=0 leaves it out; see below).
-# block_sites on|off: UDP between 198.18.0.10 and 198.18.0.20 dropped on the wan bridge
+# block_sites on|off: UDP between site A's wan address (.10/.11) and B's (.20/.21) dropped on the wan bridge
 # (table bridge weftblock in "ul"); both still reach the leader, the TURN server and the echo.
 #
 # Facts, measured with nat_punch.py (kernel 6.18, nftables 1.0.6; tests/e2e/nat_topology.sh
@@ -90,7 +90,9 @@ wan_port() {
 }
 
 site_lan() { [ "$1" = a ] && echo 198.19.1 || echo 198.19.2; }
-site_wan() { [ "$1" = a ] && echo 198.18.0.10 || echo 198.18.0.20; }
+WAN_a=198.18.0.10 # rebind a moves it to .11 and back
+WAN_b=198.18.0.20 # rebind b: .21
+site_wan() { eval "echo \$WAN_$1"; }
 site_of() { # site_of I: a or b (or "wan" for the leader)
 	local k
 	for k in "${SITE_A_NODES[@]}"; do [ "$k" = "$1" ] && { echo a; return; }; done
@@ -190,6 +192,25 @@ nat_mode() {
 
 flush_conntrack() { in_ns "r$1" conntrack -F >/dev/null 2>&1 || true; }
 
+# rebind SITE: the router's wan address changes (A: .10 <-> .11, B: .20 <-> .21, as after a
+# DHCP renewal or a carrier NAT's reboot) and its conntrack is flushed: every mapping of the
+# site's nodes changes, the NAT mode stays.
+rebind() {
+	local s=$1 old new mode
+	old=$(site_wan "$s")
+	case $old in
+	198.18.0.10) new=198.18.0.11 ;; 198.18.0.11) new=198.18.0.10 ;;
+	198.18.0.20) new=198.18.0.21 ;; 198.18.0.21) new=198.18.0.20 ;;
+	esac
+	# del first: deleting a primary address also deletes the secondaries of its subnet
+	in_ns "r$s" ip addr del "$old/24" dev wan
+	in_ns "r$s" ip addr add "$new/24" dev wan
+	eval "WAN_$s=$new"
+	mode=$(eval "echo \$NAT_MODE_$s")
+	nat_mode "$s" "$mode" # fullcone names the address
+	flush_conntrack "$s"
+}
+
 block_sites() { # block_sites on|off
 	if [ "$1" = on ]; then
 		in_ns ul nft -f - <<-EOF || fail "block_sites on"
@@ -197,8 +218,8 @@ block_sites() { # block_sites on|off
 			delete table bridge weftblock
 			table bridge weftblock {
 				chain forward { type filter hook forward priority 0;
-					ip saddr 198.18.0.10 ip daddr 198.18.0.20 meta l4proto udp counter drop
-					ip saddr 198.18.0.20 ip daddr 198.18.0.10 meta l4proto udp counter drop
+					ip saddr 198.18.0.10-198.18.0.11 ip daddr 198.18.0.20-198.18.0.21 meta l4proto udp counter drop
+					ip saddr 198.18.0.20-198.18.0.21 ip daddr 198.18.0.10-198.18.0.11 meta l4proto udp counter drop
 				}
 			}
 		EOF
@@ -207,14 +228,15 @@ block_sites() { # block_sites on|off
 	fi
 }
 
-# start_turn [extra turnserver options]: coturn in "turn", TURN REST secret $TURN_SECRET
-# (override with --static-auth-secret later in the options), logs to $LOGDIR/turn.log.
+# start_turn [extra turnserver options]: coturn in "turn" with the TURN REST shared secret
+# ${TURN_SERVER_SECRET:-$TURN_SECRET} (set TURN_SERVER_SECRET for a server that refuses the
+# cluster's credentials), logging to $LOGDIR/turn.log (appended across restarts).
 start_turn() {
 	command -v turnserver >/dev/null || fail "turnserver not installed (scripts/deps.sh: coturn)"
 	in_ns turn turnserver -n --no-tls --no-dtls --no-cli --no-auth-pings \
 		--listening-ip "$TURN_IP" --relay-ip "$TURN_IP" --listening-port "$TURN_PORT" \
 		--min-port 49152 --max-port 65535 --realm weft.test \
-		--use-auth-secret --static-auth-secret "$TURN_SECRET" \
+		--use-auth-secret --static-auth-secret "${TURN_SERVER_SECRET:-$TURN_SECRET}" \
 		--userdb "$LOGDIR/turndb" --pidfile "$LOGDIR/turn.pid" \
 		--simple-log --log-file "$LOGDIR/turn.log" --no-stdout-log "$@" \
 		</dev/null >/dev/null 2>&1 &
@@ -260,3 +282,86 @@ punch() {
 	else echo blocked
 	fi
 }
+
+# --- weft on the topology (issue 14's `weft peers --json`; see overlay_nat.sh)
+TIMES=()
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+timing() { # timing CASE SECONDS: logged, and kept for the summary at the end
+	echo "time: $1 $2 s"
+	TIMES+=("$1: $2 s")
+}
+
+# pj I EXPR: EXPR (python) over nI's `weft peers --json` as j; p("nK") is that peer's object
+# ({} when absent). Prints the value (booleans as 1/0); fails when the JSON or EXPR does.
+pj() {
+	local out
+	out=$(weftc "$1" peers --json 2>/dev/null) || return 1
+	"$PY" -c '
+import json, sys
+j = json.loads(sys.argv[2])
+def p(name):
+    for x in j.get("peers", []):
+        if x.get("name") == name:
+            return x
+    return {}
+def relay_bytes():
+    r = j.get("relay") or {}
+    return int(r.get("bytes_to_peers", 0)) + int(r.get("bytes_from_peers", 0))
+v = eval(sys.argv[1])
+print(int(v) if isinstance(v, bool) else v)' "$2" "$out"
+}
+path_of() { pj "$1" "p('n$2').get('path')"; }
+dump_peers() { # for a failure message
+	echo "--- weft peers --json of n$1:"
+	weftc "$1" peers --json 2>&1 | head -c 3000
+	echo
+}
+
+# deadline SECONDS [FROM]: the epoch time SECONDS after FROM (default: now)
+deadline() { awk -v a="${2:-$(now)}" -v t="$1" 'BEGIN { printf "%.3f", a + t }'; }
+before() { awk -v e="$1" -v n="$(now)" 'BEGIN { exit !(n < e) }'; }
+
+# wait_path SECONDS I K PATH: until nI sees nK on PATH (polled every 0.2 s); 1 on timeout
+wait_path() { wait_path_until "$(deadline "$1")" "${@:2}"; }
+wait_path_until() { # wait_path_until END I K PATH
+	while :; do
+		[ "$(path_of "$2" "$3" 2>/dev/null)" = "$4" ] && return 0
+		before "$1" || return 1
+		sleep 0.2
+	done
+}
+# wait_pair SECONDS PATH CASE [I K]: within SECONDS of $T0, nI sees nK and nK sees nI on PATH
+# (default n2 and n4); logs and keeps the time it took.
+wait_pair() {
+	local t=$1 want=$2 name=$3 i=${4:-2} k=${5:-4} end
+	end=$(deadline "$t" "$T0")
+	wait_path_until "$end" "$i" "$k" "$want" ||
+		{ dump_peers "$i"; fail "$name: n$i does not see n$k $want within $t s"; }
+	wait_path_until "$end" "$k" "$i" "$want" ||
+		{ dump_peers "$k"; fail "$name: n$k does not see n$i $want within $t s"; }
+	timing "$name" "$(since "$T0")"
+}
+
+restart() { # restart I...: stop them all, then start them all; T0 = when the last is up
+	local i
+	for i in "$@"; do stop_node "$i"; done
+	for i in "$@"; do start_node "$i"; done
+	T0=$(now)
+}
+
+ping_ok() { in_ns "n$1" ping -c2 -i0.2 -W1 "$2" >/dev/null 2>&1; }
+# traffic_resumes SECONDS FROM ADDR: until one ping gets through; prints how long it took
+traffic_resumes() {
+	local t0 end
+	t0=$(now)
+	end=$(deadline "$1" "$t0")
+	while before "$end"; do
+		in_ns "n$2" ping -c1 -W1 "$3" >/dev/null 2>&1 && { since "$t0"; return 0; }
+	done
+	return 1
+}
+
+relay_state_is() { [ "$(pj "$1" "(j.get('relay') or {}).get('state')")" = "$2" ]; }
+

@@ -25,10 +25,11 @@
       A datagram counts only if it carries B's name, whatever address it came from (a NAT
       that changed the port still delivers it: "from" shows where it came from).
 
-  nat_punch.py stun-flood --target IP:PORT [--rate N] [--seconds S] [--bind IP:PORT]
-      Sends STUN Binding requests (20-byte header, cookie 0x2112A442, random transaction id)
-      at N per second for S seconds from one socket, counts the answers: prints JSON
-      {"sent", "answers", "max_answer_len", "request_len", "answer_rate"}.
+  nat_punch.py stun-flood --target IP:PORT [--rate N] [--seconds S] [--pad B] [--bind IP:PORT]
+      Sends STUN Binding requests (20-byte header, cookie 0x2112A442, random transaction id;
+      with --pad B > 0 one comprehension-optional SOFTWARE attribute making it 20 + B bytes,
+      B a multiple of 4, >= 8) at N per second for S seconds from one socket, counts the
+      answers: prints JSON {"sent", "answers", "max_answer_len", "request_len", "answer_rate"}.
 
 Every loop is bounded in count and time; nothing is sent anywhere but the addresses given.
 """
@@ -56,9 +57,15 @@ def fmt(addr):
     return "%s:%d" % (addr[0], addr[1])
 
 
-def binding_request(txid=None):
+SOFTWARE = 0x8022
+
+
+def binding_request(txid=None, pad=0):
     txid = txid or os.urandom(12)
-    return struct.pack("!HHI", BINDING_REQUEST, 0, MAGIC) + txid, txid
+    attrs = b""
+    if pad:
+        attrs = struct.pack("!HH", SOFTWARE, pad - 4) + b"w" * (pad - 4)
+    return struct.pack("!HHI", BINDING_REQUEST, len(attrs), MAGIC) + txid + attrs, txid
 
 
 def parse_binding_response(data, txid):
@@ -206,7 +213,10 @@ def cmd_stun_flood(a):
     s.setblocking(False)
     dst = hostport(a.target)
     sent = answers = max_len = 0
-    req_len = 20
+    if a.pad and (a.pad < 8 or a.pad % 4):
+        print("--pad: a multiple of 4, at least 8", file=sys.stderr)
+        return 2
+    req_len = 20 + a.pad
     t0 = time.monotonic()
     end = t0 + a.seconds
     interval = 1.0 / a.rate
@@ -214,7 +224,7 @@ def cmd_stun_flood(a):
     while time.monotonic() < end + 0.5:  # 0.5 s more for the last answers
         now = time.monotonic()
         if now < end and now >= nxt and sent < a.rate * a.seconds:
-            req, _ = binding_request()
+            req, _ = binding_request(pad=a.pad)
             try:
                 s.sendto(req, dst)
                 sent += 1
@@ -260,6 +270,7 @@ def main():
     q.add_argument("--target", required=True)
     q.add_argument("--rate", type=int, default=1000)
     q.add_argument("--seconds", type=float, default=2)
+    q.add_argument("--pad", type=int, default=0)
     q.add_argument("--bind", default="0.0.0.0:0")
     a = p.parse_args()
     return {"stun-server": cmd_stun_server, "stun": cmd_stun, "peer": cmd_peer,
