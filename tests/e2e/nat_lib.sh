@@ -27,7 +27,8 @@
 #   sym       masquerade fully-random (iptables' --random-fully): a fresh random port per
 #             destination (endpoint-dependent mapping, "symmetric").
 #   fullcone  snat keeping the port + every inbound UDP port 1024-65535 dnat'ed back to the
-#             site's first node (endpoint-independent mapping and filtering).
+#             site's first node, same port or one given port (endpoint-independent mapping
+#             and filtering).
 #   none      no NAT (routes only; the wan does not know the LANs, so nothing gets out).
 # Every mode also has the router's own input firewall, as home routers do: new packets from
 # the wan to the router itself are dropped (NAT_ROUTER_FIREWALL=0 leaves it out; see below).
@@ -149,10 +150,12 @@ nat_topology() {
 		fail "the STUN echo does not answer"
 }
 
-# nat_mode SITE ei|sym|fullcone|none [NODE]: NODE (default: the site's first) is where
-# fullcone forwards inbound UDP.
+# nat_mode SITE ei|sym|fullcone|none [NODE [PORT]]: NODE (default: the site's first) is where
+# fullcone forwards inbound UDP: to the same port, or with PORT (the node's WireGuard port)
+# every port to that one, so that mappings made before a switch to fullcone (conntrack kept)
+# also reach the node's socket, as they would on a real full-cone NAT.
 nat_mode() {
-	local s=$1 mode=$2 node=${3:-} rules wan
+	local s=$1 mode=$2 node=${3:-} port=${4:-} rules wan
 	wan=$(site_wan "$s")
 	if [ -z "$node" ]; then
 		if [ "$s" = a ]; then node=${SITE_A_NODES[0]}; else node=${SITE_B_NODES[0]}; fi
@@ -165,7 +168,7 @@ nat_mode() {
 		oifname wan masquerade fully-random
 	}" ;;
 	fullcone) rules="chain pre { type nat hook prerouting priority dstnat
-		iifname wan ip daddr $wan udp dport 1024-65535 dnat to $(site_lan "$s").$node
+		iifname wan ip daddr $wan udp dport 1024-65535 dnat to $(site_lan "$s").$node${port:+:$port}
 	}
 	chain post { type nat hook postrouting priority srcnat
 		oifname wan snat to $wan
@@ -187,7 +190,7 @@ nat_mode() {
 		$rules
 		}
 	EOF
-	eval "NAT_MODE_$s=$mode"
+	eval "NAT_MODE_$s=\"$mode $node $port\""
 }
 
 flush_conntrack() { in_ns "r$1" conntrack -F >/dev/null 2>&1 || true; }
@@ -206,8 +209,7 @@ rebind() {
 	in_ns "r$s" ip addr del "$old/24" dev wan
 	in_ns "r$s" ip addr add "$new/24" dev wan
 	eval "WAN_$s=$new"
-	mode=$(eval "echo \$NAT_MODE_$s")
-	nat_mode "$s" "$mode" # fullcone names the address
+	nat_mode "$s" $(eval "echo \$NAT_MODE_$s") # fullcone names the address
 	flush_conntrack "$s"
 }
 
@@ -238,7 +240,7 @@ start_turn() {
 		--min-port 49152 --max-port 65535 --realm weft.test \
 		--use-auth-secret --static-auth-secret "${TURN_SERVER_SECRET:-$TURN_SECRET}" \
 		--userdb "$LOGDIR/turndb" --pidfile "$LOGDIR/turn.pid" \
-		--simple-log --log-file "$LOGDIR/turn.log" --no-stdout-log "$@" \
+		--verbose --simple-log --log-file "$LOGDIR/turn.log" --no-stdout-log "$@" \
 		</dev/null >/dev/null 2>&1 &
 	wait_for 10 in_ns n1 "$PY" "$PUNCH" stun --stun "$TURN_IP:$TURN_PORT" ||
 		fail "coturn does not answer STUN on $TURN_IP:$TURN_PORT: $(tail -n 5 "$LOGDIR/turn.log")"
