@@ -120,3 +120,11 @@ j = json.load(sys.stdin)
 ps = j["peers"] if isinstance(j, dict) else j
 print(next((p.get("endpoint") for p in ps if p.get("name") == "n4"), "?"))') || e=?
 ok "weft: n2 -> n4 (across the NATs) over the overlay: $r (n2's endpoint for n4: $e)"
+
+# The flood tool at the leader's WireGuard port from a non-peer (the echo's address): logged
+# (weftd answers no STUN before issue 14); the leader must still serve its members.
+port=$(in_ns n1 wg show "$(ifname 1)" listen-port)
+r=$(in_ns ul "$PY" "$PUNCH" stun-flood --target "198.18.0.1:$port" --rate 1000 --seconds 1 --pad 44) ||
+	fail "stun-flood at the leader"
+in_ns n2 ping -c1 -W2 "$(ip4_of 1)" >/dev/null || fail "the leader is unreachable after the flood"
+ok "weft: 1000 STUN Binding requests/s at the leader's WireGuard port: $r; still reachable"
