@@ -8,9 +8,9 @@
 # Cases, in this order (the topology is built once; NAT modes are switched between cases and
 # n2/n4 restarted only where "from both being up" is measured). Every timing is logged as
 # "time: CASE S s" and asserted against its bound:
-#   1. ei/ei: n2-n4 direct within 5 s of both being up, no relay bytes
-#   2. same NAT: n2-n3 direct over their LAN (host) candidates, and never relayed (checked
-#      after every later case too)
+#   1. ei/ei: n2-n4 direct within 5 s of both being up, no relay bytes (n3 not joined yet)
+#   2. same NAT: n3 joins; n2-n3 direct over their LAN (host) candidates within 10 s, and
+#      never relayed (checked after every later case too)
 #   3. NAT rebinding: router B's wan address changes (198.18.0.20 -> .21) and its conntrack
 #      is flushed: n2-n4 and n4-leader traffic resumes within 30 s, n4 knows its new address
 #   4. UDP between the sites blocked: n2-n4 relayed (within 30 s of the block), ping works;
@@ -19,7 +19,7 @@
 #      transfer with sha256 check over the overlay
 #   6. relayed, then router A switched to fullcone (its conntrack kept, so the TURN allocation
 #      survives): direct within 15 s, relay bytes stop growing
-#   7. fullcone/sym from both being up: direct within 10 s
+#   7. fullcone/sym from both being up (n2 and n4 restarted): direct within 10 s
 #   8. TURN down: relay.state "failed" with an error within 20 s; n2-n3 and n2-n1 still direct
 #   9. TURN back with a wrong secret: still "failed" with an error, coturn logged the refusal;
 #      back with the right one: "allocated" and n2-n4 relayed within 30 s (the node retries)
@@ -33,9 +33,11 @@
 # "rx_bytes", "tx_bytes"}]}.
 #
 # One NAT, two nodes: weft nodes all listen on the cluster's port, so behind one Linux
-# masquerade the second of n2/n3 to reach a destination gets another port for it: that node's
-# mapping looks endpoint-dependent. Cases that need n2's mapping endpoint-independent run
-# before anything flushes site A's conntrack (the rebinding is done on site B).
+# masquerade the second of n2/n3 to reach a destination gets another port for it (that node's
+# mapping looks endpoint-dependent), and packets to the router's port 51420 from that
+# destination go to the first. So n3 joins only once n2-n4 is direct (ei/ei, case 1), and
+# cases that need n2's mapping endpoint-independent run before anything flushes site A's
+# conntrack (the rebinding is done on site B). n3-n4 is never asserted: it may be relayed.
 #
 # Until weft has NAT traversal (weft init knows no --turn) this script skips (exit 77);
 # WEFT_NAT_FORCE=1 runs it anyway.
@@ -78,12 +80,10 @@ weftc 1 init --name n1 --endpoint 198.18.0.1 --turn "turn:$TURN_IP:$TURN_PORT" \
 	fail "weft init --turn --turn-secret"
 start_node 1
 join_node 2
-join_node 3
-join_node 4
+join_node 4 # n3 later: see the note on one NAT above
 T0=$(now)
 A1=$(ip4_of 1)
 A2=$(ip4_of 2)
-A3=$(ip4_of 3)
 A4=$(ip4_of 4)
 WGPORT2=$(in_ns n2 wg show "$(ifname 2)" listen-port)
 
@@ -99,7 +99,9 @@ pj 2 "any(r.startswith('198.18.0.10:') for r in j.get('reflexive', []))" | has -
 ok "ei/ei: n2-n4 direct, no relay bytes, n2 sees its NAT as endpoint-independent"
 
 # --- 2. same NAT
-wait_path 5 2 3 direct || { dump_peers 2; fail "same NAT: n2-n3 not direct"; }
+join_node 3
+A3=$(ip4_of 3)
+wait_path 10 2 3 direct || { dump_peers 2; fail "same NAT: n2-n3 not direct"; }
 same_site_direct "same NAT"
 ping_ok 2 "$A3" || fail "same NAT: n2 cannot ping n3"
 ok "same NAT: n2-n3 direct over their LAN addresses"
@@ -167,8 +169,8 @@ nat_mode a fullcone 2 "$WGPORT2"
 T0=$(now)
 wait_pair 15 direct "relayed -> A fullcone, direct"
 relay_bytes_stop 2 "A fullcone"
-relay_bytes_stop 4 "A fullcone"
-same_site_direct "A fullcone" # (n3 behind a fullcone router whose inbound goes to n2)
+# (not n4's: n3-n4 stay relayed, n3 being behind a router whose inbound all goes to n2)
+same_site_direct "A fullcone"
 ok "relayed, router A switched to fullcone: direct again, relay bytes stopped"
 
 # --- 7. fullcone/sym from both being up
@@ -176,8 +178,8 @@ flush_conntrack a
 flush_conntrack b
 restart 2 4
 wait_pair 10 direct "fullcone/sym direct"
-[ "$(pj 4 "relay_bytes()")" = 0 ] || { dump_peers 4; fail "fullcone/sym: n4 has relay bytes"; }
-ok "fullcone/sym: direct, no relay bytes"
+ping_ok 2 "$A4" || fail "fullcone/sym: n2 cannot ping n4"
+ok "fullcone/sym: direct"
 
 # --- 8. TURN down
 nat_mode a sym
