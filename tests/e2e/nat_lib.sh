@@ -68,7 +68,11 @@
 # NAT join the leader on the wan and reach it (and a member behind one router reaches the
 # other over its LAN address, the one join advertises), members across the sites do not
 # (n2's endpoint for n4 is n4's LAN address), and a member whose router changes its wan
-# address reaches the leader again at once (WireGuard roaming at the leader).
+# address reaches the leader again at once (WireGuard roaming at the leader). weft-wg alone,
+# each side's endpoint set by hand to the other's listen port on its router's address
+# (persistent keepalive 1 s): ei/ei first ping at once; fullcone/sym at once (the fullcone
+# side roams to the symmetric side's real port); sym/fullcone after 5 s (one REKEY_TIMEOUT,
+# an artifact of configuring n2 first); ei/sym and sym/sym never.
 source "$(dirname "${BASH_SOURCE[0]}")/overlay_lib.sh"
 
 PUNCH=$ROOT/tests/e2e/nat_punch.py

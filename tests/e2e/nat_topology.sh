@@ -103,6 +103,56 @@ if [ "${NAT_FACTS:-1}" = 1 ]; then
 	ok "TURN relays between two allocations from behind sym NAT; a wrong secret is refused"
 fi
 
+# weft-wg alone through the NATs, each side's endpoint set by hand to the other's mapping as
+# an endpoint-independent NAT would make it (the listen port, on the router's wan address),
+# persistent keepalive 1 s: what WireGuard itself does with reflexive candidates. ei/ei and a
+# fullcone side punch (the fullcone side roams to the symmetric side's real port); ei/sym and
+# sym/sym do not. (sym/fullcone takes 5 s: n2 is configured first, its first initiation
+# reaches n4 before n4 knows n2's key, and WireGuard retries after REKEY_TIMEOUT.)
+W2="$PFX-w2"
+W4="$PFX-w4"
+k2=$(genkey)
+k4=$(genkey)
+p2=$(pubkey "$k2")
+p4=$(pubkey "$k4")
+start_wg n2 weft "$W2"
+start_wg n4 weft "$W4"
+in_ns n2 ip addr add 198.19.99.2/24 dev "$W2"
+in_ns n2 ip link set "$W2" up
+in_ns n4 ip addr add 198.19.99.4/24 dev "$W4"
+in_ns n4 ip link set "$W4" up
+wg_punch() { # wg_punch MODE-A MODE-B yes|no
+	local t e2 e4
+	in_ns n2 wg set "$W2" peer "$p4" remove 2>/dev/null || true
+	in_ns n4 wg set "$W4" peer "$p2" remove 2>/dev/null || true
+	nat_mode a "$1"
+	nat_mode b "$2"
+	flush_conntrack a
+	flush_conntrack b
+	in_ns n2 wg set "$W2" private-key <(echo "$k2") listen-port 52002 peer "$p4" \
+		allowed-ips 198.19.99.4/32 endpoint "$(site_wan b):52004" persistent-keepalive 1
+	in_ns n4 wg set "$W4" private-key <(echo "$k4") listen-port 52004 peer "$p2" \
+		allowed-ips 198.19.99.2/32 endpoint "$(site_wan a):52002" persistent-keepalive 1
+	if t=$(traffic_resumes $([ "$3" = yes ] && echo 12 || echo 7) 2 198.19.99.4); then
+		[ "$3" = yes ] || fail "weft-wg $1/$2: a path where none was expected"
+	else
+		[ "$3" = no ] || fail "weft-wg $1/$2: no ping within 12 s"
+		t=none
+	fi
+	e2=$(in_ns n2 wg show "$W2" endpoints | cut -f2)
+	e4=$(in_ns n4 wg show "$W4" endpoints | cut -f2)
+	ok "weft-wg $1/$2: first ping after $t s; n2 has n4 at $e2, n4 has n2 at $e4"
+}
+wg_punch ei ei yes
+wg_punch fullcone sym yes
+[ "$(in_ns n2 wg show "$W2" endpoints | cut -f2)" != "$(site_wan b):52004" ] ||
+	fail "weft-wg fullcone/sym: n2 did not roam to n4's real mapping"
+wg_punch sym fullcone yes
+wg_punch ei sym no
+wg_punch sym sym no
+in_ns n2 ip link del "$W2"
+in_ns n4 ip link del "$W4"
+
 # weft on this topology as it is before issue 14: the leader on the wan; members behind ei
 # NAT join it (advertising the LAN address they reach it from) and reach it over the overlay;
 # two members behind one NAT reach each other over their LAN addresses. Across the sites:
