@@ -40,7 +40,8 @@
 # at 198.18.0.3:3479, then both send to the other's mapping every 100 ms for 3 s from the same
 # moment. "roam" = a side that receives from another address than the published one answers
 # there (what WireGuard does with endpoints); "no roam" = keeps sending to the published one.
-# through = both sides receive; one-way X>Y = only Y receives (from X); n/N = runs through.
+# through = both sides receive; one-way X>Y = only Y receives (from X); n/N = runs through;
+# every row held in every run (5 to 9 runs each) unless it says n/N.
 #   A (n2)     B (n4)     path                 roam        no roam
 #   ei         ei         public mappings      5/5 through through
 #   ei         sym        public mappings      blocked     blocked
@@ -48,13 +49,13 @@
 #   sym        sym        public mappings      blocked     blocked
 #   fullcone   sym        public mappings      through     one-way n4>n2 (n4's port toward
 #                                                          n2 is not the one the echo saw)
-#   fullcone   ei         public mappings      through     mostly one-way n4>n2
+#   fullcone   ei         public mappings      through     through
 #   fullcone   fullcone   public mappings      through     through
 #   fullcone   fullcone   block_sites on       blocked     blocked
 #   same site (n2, n3; ei or sym) via public   blocked (no hairpin NAT on the router)
 #   same site (n2, n3; ei or sym) via LAN      through
-#   ei/ei WITHOUT the routers' input firewall: 1/5, 4/5, 2/4, 0/4, 2/3, 0/3, 0/3 through in
-#     seven rounds: the first packet to reach router B before n4's first packet left is
+#   ei/ei WITHOUT the routers' input firewall: 1/5, 4/5, 2/4, 0/4, 2/3, 0/3, 0/3, 1/3, 1/3
+#     through in nine rounds (13 of 33); the first packet to reach router B before n4's first packet left is
 #     accepted as a packet to the router itself; its conntrack entry (A:pa -> B:pb) makes
 #     masquerade give n4's packets to A:pa another port pb', router A drops them (and
 #     records its own such entry), and it stays stuck while either side keeps sending
