@@ -55,8 +55,9 @@
 #   same site (n2, n3; ei or sym) via public   blocked (no hairpin NAT on the router)
 #   same site (n2, n3; ei or sym) via LAN      through
 #   ei/ei WITHOUT the routers' input firewall: 1/5, 4/5, 2/4, 0/4, 2/3, 0/3, 0/3, 1/3, 1/3
-#     through in nine rounds (13 of 33); the first packet to reach router B before n4's first packet left is
-#     accepted as a packet to the router itself; its conntrack entry (A:pa -> B:pb) makes
+#     through in nine rounds (13 of 33): the first packet to reach router B before n4's
+#     first packet left is accepted as a packet to the router itself; its conntrack entry
+#     (A:pa -> B:pb) makes
 #     masquerade give n4's packets to A:pa another port pb', router A drops them (and
 #     records its own such entry), and it stays stuck while either side keeps sending
 #     (conntrack -L shows both UNREPLIED pairs). The wan is microseconds wide, so
@@ -103,7 +104,9 @@ wan_port() {
 }
 
 site_lan() { [ "$1" = a ] && echo 198.19.1 || echo 198.19.2; }
+# shellcheck disable=SC2034 # read through site_wan's eval
 WAN_a=198.18.0.10 # rebind a moves it to .11 and back
+# shellcheck disable=SC2034
 WAN_b=198.18.0.20 # rebind b: .21
 site_wan() { eval "echo \$WAN_$1"; }
 site_of() { # site_of I: a or b (or "wan" for the leader)
@@ -221,6 +224,7 @@ rebind() {
 	in_ns "r$s" ip addr del "$old/24" dev wan
 	in_ns "r$s" ip addr add "$new/24" dev wan
 	eval "WAN_$s=$new"
+	# shellcheck disable=SC2046 # "MODE NODE PORT", split on purpose
 	nat_mode "$s" $(eval "echo \$NAT_MODE_$s") # fullcone names the address
 	flush_conntrack "$s"
 }

@@ -133,7 +133,7 @@ wg_punch() { # wg_punch MODE-A MODE-B yes|no
 		allowed-ips 198.19.99.4/32 endpoint "$(site_wan b):52004" persistent-keepalive 1
 	in_ns n4 wg set "$W4" private-key <(echo "$k4") listen-port 52004 peer "$p2" \
 		allowed-ips 198.19.99.2/32 endpoint "$(site_wan a):52002" persistent-keepalive 1
-	if t=$(traffic_resumes $([ "$3" = yes ] && echo 12 || echo 7) 2 198.19.99.4); then
+	if t=$(traffic_resumes "$([ "$3" = yes ] && echo 12 || echo 7)" 2 198.19.99.4); then
 		[ "$3" = yes ] || fail "weft-wg $1/$2: a path where none was expected"
 	else
 		[ "$3" = no ] || fail "weft-wg $1/$2: no ping within 12 s"
@@ -176,7 +176,7 @@ e=$(weftc 2 peers --json | "$PY" -c '
 import json, sys
 j = json.load(sys.stdin)
 ps = j["peers"] if isinstance(j, dict) else j
-print(next((p.get("endpoint") for p in ps if p.get("name") == "n4"), "?"))') || e=?
+print(next((p.get("endpoint") for p in ps if p.get("name") == "n4"), "?"))') || e='?'
 ok "weft: n2 -> n4 (across the NATs) over the overlay: $r (n2's endpoint for n4: $e)"
 
 # The flood tool at the leader's WireGuard port from a non-peer (the echo's address): logged

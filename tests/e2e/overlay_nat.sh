@@ -54,11 +54,11 @@ NAT_STUN_MAX_RATE=${NAT_STUN_MAX_RATE:-100}
 # n2-n3 (one NAT) direct over their LAN addresses: called after every case
 same_site_direct() {
 	local p e
-	p=$(path_of 2 3) || p=?
-	e=$(pj 2 "p('n3').get('endpoint', '')") || e=?
+	p=$(path_of 2 3) || p='?'
+	e=$(pj 2 "p('n3').get('endpoint', '')") || e='?'
 	[ "$p" = direct ] && [ "${e%:*}" = "$(lan_ip 3)" ] ||
 		{ dump_peers 2; fail "$1: n2 sees n3 $p at $e, not direct at its LAN address"; }
-	p=$(path_of 3 2) || p=?
+	p=$(path_of 3 2) || p='?'
 	[ "$p" = direct ] || { dump_peers 3; fail "$1: n3 sees n2 $p"; }
 }
 
@@ -200,7 +200,8 @@ ok "TURN down: relay failed with \"$(pj 2 "j['relay']['error']")\"; n2-n3 and n2
 refusals() { grep -c "Cannot find credentials" "$LOGDIR/turn.log" || true; }
 r0=$(refusals)
 TURN_SERVER_SECRET=not-the-cluster-secret start_turn
-wait_for 30 eval '[ "$(refusals)" -gt "$r0" ]' ||
+refused_again() { [ "$(refusals)" -gt "$r0" ]; }
+wait_for 30 refused_again ||
 	fail "wrong secret: no node tried the TURN server within 30 s"
 relay_state_is 2 failed || { dump_peers 2; fail "wrong secret: n2's relay state"; }
 pj 2 "(j.get('relay') or {}).get('error', '')" | has . || { dump_peers 2; fail "wrong secret: no error"; }
