@@ -12,8 +12,9 @@ pkgs=(
 	# end-to-end tests, interop, benchmarks
 	iproute2 iputils-ping wireguard-go wireguard-tools iperf3 dnsutils nftables
 	tcpdump ethtool procps psmisc openssl
-	# the relay's end-to-end test against a real TURN server (tests/e2e/relay_turn.sh)
-	coturn
+	# NAT traversal's tests: a TURN server (turnserver; tests/e2e/relay_turn.sh, overlay_nat.sh)
+	# and conntrack -F in the test routers
+	coturn conntrack
 	# operations: promtool and prometheus (metrics tests), scdoc (man pages), bash-completion
 	# (its test)
 	prometheus scdoc bash-completion

@@ -9,7 +9,7 @@
       One Binding request from a socket; prints the reflexive address IP:PORT.
 
   nat_punch.py peer --name A --peer B --dir DIR --stun IP:PORT [--port P] [--target public|lan]
-                    [--start-at EPOCH] [--seconds 3] [--interval 0.1]
+                    [--start-at EPOCH] [--seconds 3] [--interval 0.1] [--no-roam]
       One side of a simultaneous punch. On ONE socket (bound to port P, 0 = any):
         1. a STUN Binding to --stun gives this socket's public mapping as a third party sees it;
         2. writes DIR/A.json {"lan": "IP:PORT", "public": "IP:PORT"} and waits (<= 10 s) for
@@ -17,15 +17,19 @@
         3. from --start-at (epoch seconds; both sides are given the same one) sends a datagram
            "punch A n" every --interval s for --seconds s to B's "public" (or "lan") address,
            recording every datagram that arrives (and from where), then listens 0.5 s more;
+           once B's datagrams arrive from another address than the published one, sends there
+           instead (WireGuard's roaming; --no-roam keeps to the published address);
         4. writes DIR/A.result.json {"sent": n, "received": n, "from": ["IP:PORT", ...],
-           "first_rx_s": seconds after start or null} and prints it.
+           "first_rx_s": seconds after start or null, "roamed_to": "IP:PORT" or null} and
+           prints it.
       A datagram counts only if it carries B's name, whatever address it came from (a NAT
       that changed the port still delivers it: "from" shows where it came from).
 
-  nat_punch.py stun-flood --target IP:PORT [--rate N] [--seconds S] [--bind IP:PORT]
-      Sends STUN Binding requests (20-byte header, cookie 0x2112A442, random transaction id)
-      at N per second for S seconds from one socket, counts the answers: prints JSON
-      {"sent", "answers", "max_answer_len", "request_len", "answer_rate"}.
+  nat_punch.py stun-flood --target IP:PORT [--rate N] [--seconds S] [--pad B] [--bind IP:PORT]
+      Sends STUN Binding requests (20-byte header, cookie 0x2112A442, random transaction id;
+      with --pad B > 0 one comprehension-optional SOFTWARE attribute making it 20 + B bytes,
+      B a multiple of 4, >= 8) at N per second for S seconds from one socket, counts the
+      answers: prints JSON {"sent", "answers", "max_answer_len", "request_len", "answer_rate"}.
 
 Every loop is bounded in count and time; nothing is sent anywhere but the addresses given.
 """
@@ -53,9 +57,15 @@ def fmt(addr):
     return "%s:%d" % (addr[0], addr[1])
 
 
-def binding_request(txid=None):
+SOFTWARE = 0x8022
+
+
+def binding_request(txid=None, pad=0):
     txid = txid or os.urandom(12)
-    return struct.pack("!HHI", BINDING_REQUEST, 0, MAGIC) + txid, txid
+    attrs = b""
+    if pad:
+        attrs = struct.pack("!HH", SOFTWARE, pad - 4) + b"w" * (pad - 4)
+    return struct.pack("!HHI", BINDING_REQUEST, len(attrs), MAGIC) + txid + attrs, txid
 
 
 def parse_binding_response(data, txid):
@@ -158,7 +168,7 @@ def cmd_peer(a):
         other = json.load(f)
     target = other.get(a.target)
     result = {"me": mine, "peer": other, "target": target, "sent": 0, "received": 0,
-              "from": [], "first_rx_s": None}
+              "from": [], "first_rx_s": None, "roamed_to": None}
     if target:
         dst = hostport(target)
         start = a.start_at if a.start_at else time.time()
@@ -184,6 +194,9 @@ def cmd_peer(a):
                     break
                 if data.startswith(peer_tag):
                     result["received"] += 1
+                    if a.roam and src != dst:
+                        dst = src  # like WireGuard: answer where the peer's packets come from
+                        result["roamed_to"] = fmt(src)
                     if result["first_rx_s"] is None:
                         result["first_rx_s"] = round(time.monotonic() - t0, 3)
                     if fmt(src) not in result["from"]:
@@ -200,7 +213,10 @@ def cmd_stun_flood(a):
     s.setblocking(False)
     dst = hostport(a.target)
     sent = answers = max_len = 0
-    req_len = 20
+    if a.pad and (a.pad < 8 or a.pad % 4):
+        print("--pad: a multiple of 4, at least 8", file=sys.stderr)
+        return 2
+    req_len = 20 + a.pad
     t0 = time.monotonic()
     end = t0 + a.seconds
     interval = 1.0 / a.rate
@@ -208,7 +224,7 @@ def cmd_stun_flood(a):
     while time.monotonic() < end + 0.5:  # 0.5 s more for the last answers
         now = time.monotonic()
         if now < end and now >= nxt and sent < a.rate * a.seconds:
-            req, _ = binding_request()
+            req, _ = binding_request(pad=a.pad)
             try:
                 s.sendto(req, dst)
                 sent += 1
@@ -247,10 +263,14 @@ def main():
     q.add_argument("--start-at", type=float, default=0)
     q.add_argument("--seconds", type=float, default=3)
     q.add_argument("--interval", type=float, default=0.1)
+    q.add_argument("--no-roam", dest="roam", action="store_false",
+                   help="keep sending to the peer's published address even when its "
+                   "datagrams come from another one (default: switch to it, as WireGuard does)")
     q = sub.add_parser("stun-flood")
     q.add_argument("--target", required=True)
     q.add_argument("--rate", type=int, default=1000)
     q.add_argument("--seconds", type=float, default=2)
+    q.add_argument("--pad", type=int, default=0)
     q.add_argument("--bind", default="0.0.0.0:0")
     a = p.parse_args()
     return {"stun-server": cmd_stun_server, "stun": cmd_stun, "peer": cmd_peer,
