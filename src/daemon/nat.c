@@ -45,7 +45,7 @@
 
 enum {
 	NAT_TICK_MS = 50,
-	NAT_REFLEX_INTERVAL_MS = 25000, /* re-ask STUN servers: also keeps the mapping open */
+	NAT_REFLEX_INTERVAL_MS = 20000, /* re-ask STUN servers: also keeps the mapping open */
 	NAT_REFLEX_FAST_MS = 5000,	/* ... while a peer has no direct path (a NAT may have
 					   rebooted with new mappings) */
 	NAT_REFLEX_RTO_MS = 500,	/* a request unanswered this long is sent again */
@@ -55,6 +55,7 @@ enum {
 	NAT_CHECKS_PER_ROUND = 8,
 	NAT_ROUND_MS = 2000,		/* a round's verdict */
 	NAT_ROUND_MIN_GAP_MS = 1000,	/* rounds for one peer start at most this often */
+	NAT_SETTLE_MS = 300,		/* candidates that changed this recently: not known by all */
 	NAT_BACKOFF_MIN_MS = 1000,	/* after a failed round; doubles up to the max */
 	NAT_BACKOFF_MAX_MS = 8000,
 	NAT_TARGETS_MAX = DMN_CAND_MAX + 4, /* a peer's candidates + peer-reflexive sources */
@@ -99,6 +100,11 @@ struct nat_peer {
 	int won_prio;
 	uint64_t next_round, backoff;
 	unsigned failed_rounds; /* since the last direct path */
+	bool round_reflexive;	/* this round checks a server-reflexive candidate */
+	bool relay_ok;		/* a round that could have punched failed: the relay may serve */
+	bool recheck;		/* its candidates or ours changed: a round even on a direct path */
+	uint64_t paths_changed_ms; /* its checkable (host, reflexive) candidates last changed */
+	bool health_down;	/* the health checker's probes through the tunnel go unanswered */
 
 	/* the path, as the device's endpoint shows it */
 	enum nat_path path;
@@ -145,6 +151,7 @@ struct dmn_nat {
 	size_t n_reflex;
 	enum dmn_nat_type nat_type;
 	bool reflex_fast; /* a peer has no direct path: re-ask every NAT_REFLEX_FAST_MS */
+	uint64_t mine_changed_ms; /* our checkable candidates last changed */
 	bool permits_stale; /* a peer's path changed: the relay's permissions are made again */
 
 	/* this node's candidates and what the leader has of them */
@@ -459,6 +466,45 @@ static bool paths_add(struct dmn_paths *p, enum dmn_cand_kind kind, const struct
 	return true;
 }
 
+/* The host and reflexive candidates (what checks go to) differ. */
+static bool checkable_differ(const struct dmn_paths *a, const struct dmn_paths *b)
+{
+	size_t na = 0, nb = 0;
+
+	for (size_t i = 0; i < a->n_cand; i++) {
+		bool found = false;
+
+		if (a->cand[i].kind == DMN_CAND_RELAY)
+			continue;
+		na++;
+		for (size_t k = 0; k < b->n_cand && !found; k++)
+			found = b->cand[k].kind == a->cand[i].kind &&
+				!memcmp(&b->cand[k].ep, &a->cand[i].ep, sizeof(b->cand[k].ep));
+		if (!found)
+			return true;
+	}
+	for (size_t k = 0; k < b->n_cand; k++)
+		nb += b->cand[k].kind != DMN_CAND_RELAY;
+	return na != nb;
+}
+
+/* A server-reflexive candidate of before is gone (not: one was added to none). */
+static bool reflexive_moved(const struct dmn_paths *before, const struct dmn_paths *now)
+{
+	for (size_t i = 0; i < before->n_cand; i++) {
+		bool kept = false;
+
+		if (before->cand[i].kind != DMN_CAND_SRFLX)
+			continue;
+		for (size_t k = 0; k < now->n_cand && !kept; k++)
+			kept = now->cand[k].kind == DMN_CAND_SRFLX &&
+			       !memcmp(&now->cand[k].ep, &before->cand[i].ep, sizeof(now->cand[k].ep));
+		if (!kept)
+			return true;
+	}
+	return false;
+}
+
 /* Our candidates and NAT type from what we know now. nat->lock held. */
 static void compute_mine(struct dmn_nat *nat, const struct dmn_relay_status *rs)
 {
@@ -502,6 +548,15 @@ static void compute_mine(struct dmn_nat *nat, const struct dmn_relay_status *rs)
 	else
 		p.nat = DMN_NAT_UNKNOWN;
 	nat->nat_type = p.nat;
+	/* our own public address changed (a NAT rebooted, the uplink moved): every peer is
+	 * checked again, as the ones sending to the old one will not find us */
+	if (checkable_differ(&nat->mine, &p))
+		nat->mine_changed_ms = dmn_now_ms();
+	if (reflexive_moved(&nat->mine, &p))
+		for (size_t i = 0; i < nat->n_peers; i++) {
+			nat->peers[i].recheck = true;
+			nat->peers[i].next_round = 0;
+		}
 	nat->mine = p;
 }
 
@@ -527,14 +582,20 @@ static void sync_peers(struct dmn_nat *nat, const struct dmn_view *v, const char
 			bool changed = !pt || !dmn_paths_equal(pt, &old->paths);
 
 			*p = *old;
-			/* new candidates: worth a round now, whatever the backoff said */
-			if (changed && pt && p->path != NAT_PATH_DIRECT)
+			/* new candidates (it moved, its NAT rebooted): a round now, whatever
+			 * the backoff said, and even on a path that looks direct */
+			if (changed && pt) {
 				p->next_round = 0;
+				p->recheck = true;
+				if (checkable_differ(pt, &old->paths))
+					p->paths_changed_ms = dmn_now_ms();
+			}
 		} else {
 			memset(p, 0, sizeof(*p));
 			snprintf(p->name, sizeof(p->name), "%s", o->name);
 			memcpy(p->key, o->public_key, OV_KEY_LEN);
 			snprintf(p->reason, sizeof(p->reason), "not checked yet");
+			p->paths_changed_ms = dmn_now_ms();
 		}
 		memset(&p->paths, 0, sizeof(p->paths));
 		if (pt)
@@ -569,6 +630,7 @@ static void round_start(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 {
 	p->n_targets = 0;
 	p->triggered = 0;
+	p->round_reflexive = false;
 	p->won = false;
 	p->won_new = false;
 	p->won_prio = 0;
@@ -585,6 +647,7 @@ static void round_start(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 			ep_from_ov(&c->ep, &t->ep);
 			t->kind = c->kind;
 			new_txid(t->txid);
+			p->round_reflexive |= c->kind == DMN_CAND_SRFLX;
 		}
 	log_debug("nat: %s: checking %zu address(es)", p->name, p->n_targets);
 	p->round_start = ms;
@@ -789,12 +852,32 @@ static void ask_punch(struct dmn_nat *nat, const char *peer)
 	json_decref(reply);
 }
 
+/*
+ * The health checker's verdict per peer (its probes cross the tunnel every few seconds, so a
+ * path that stopped carrying is seen long before the handshake ages out). Its table is in
+ * view order like ours. Node lock and nat->lock held.
+ */
+static void health_sync(struct dmn_nat *nat, const struct dmn_node *n)
+{
+	for (size_t i = 0; i < nat->n_peers; i++) {
+		struct nat_peer *p = &nat->peers[i];
+		const struct dmn_health *h = NULL;
+
+		if (i < n->n_health && !strcmp(n->health[i].name, p->name))
+			h = &n->health[i];
+		for (size_t k = 0; !h && k < n->n_health; k++)
+			if (!strcmp(n->health[k].name, p->name))
+				h = &n->health[k];
+		p->health_down = h && !h->healthy;
+	}
+}
+
 /* The device's endpoint for each peer, read back: which path it is on. nat->lock held. */
 static void classify(struct dmn_nat *nat, uint64_t ms)
 {
 	time_t wall = time(NULL);
 	/* persistent keepalives (and health probes) come at least this often on a live path */
-	uint64_t rx_window = 1000ull * (nat->n->st.keepalive ? 2u * nat->n->st.keepalive + 5 : 60);
+	uint64_t rx_window = 1000ull * (nat->n->st.keepalive ? nat->n->st.keepalive + 5u : 60u);
 	bool all_direct = true;
 
 	for (size_t i = 0; i < nat->n_peers; i++) {
@@ -832,7 +915,7 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 			via = *theirs;
 			if (p->rx_ms && p->rx_ms >= p->ep_changed_ms && ms - p->rx_ms < rx_window)
 				path = NAT_PATH_RELAY;
-		} else if (st.has_endpoint && st.last_handshake_sec &&
+		} else if (st.has_endpoint && st.last_handshake_sec && !p->health_down &&
 			   (uint64_t)wall - st.last_handshake_sec < DMN_HANDSHAKE_HEALTHY_S &&
 			   p->rx_ms && p->rx_ms >= p->ep_changed_ms && ms - p->rx_ms < rx_window) {
 			path = NAT_PATH_DIRECT;
@@ -924,17 +1007,33 @@ static bool peer_tick(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 		explain(nat, p);
 		log_debug("nat: %s: no check answered (%s)", p->name, p->reason);
 		p->failed_rounds++;
+		/* A round says no direct path exists only if it checked a reflexive address and
+		 * both ends had each other's addresses all along: our candidates and the peer's
+		 * unchanged since a little before it started (a change makes the other end start
+		 * a round of its own, with them). Else the relay after a second failure. */
+		if ((p->round_reflexive &&
+		     p->round_start >= p->paths_changed_ms + NAT_SETTLE_MS &&
+		     p->round_start >= nat->mine_changed_ms + NAT_SETTLE_MS) ||
+		    p->failed_rounds >= 2)
+			p->relay_ok = true;
+		/* endpoint-dependent mapping on both sides: no round can punch it */
+		if (p->paths.nat == DMN_NAT_EDM && nat->nat_type == DMN_NAT_EDM)
+			p->relay_ok = true;
 		p->backoff = p->backoff ? p->backoff * 2 : NAT_BACKOFF_MIN_MS;
 		if (p->backoff > NAT_BACKOFF_MAX_MS)
 			p->backoff = NAT_BACKOFF_MAX_MS;
-		p->next_round = ms + p->backoff;
+		/* candidates changed during the round: the next one at once, with them */
+		p->next_round = p->recheck ? ms : ms + p->backoff;
 	}
-	if (p->path == NAT_PATH_DIRECT)
+	if (p->path == NAT_PATH_DIRECT) {
 		p->failed_rounds = 0;
-	else if (p->failed_rounds && !p->won)
+		p->relay_ok = false;
+	} else if (p->relay_ok && !p->won) {
 		relay_fallback(nat, p, ms);
-	if (p->path == NAT_PATH_DIRECT || !has_targets || ms < p->next_round)
+	}
+	if ((p->path == NAT_PATH_DIRECT && !p->recheck) || !has_targets || ms < p->next_round)
 		return false;
+	p->recheck = false;
 	/* no working direct path: a coordinated round (the other end is told to punch now) */
 	p->next_round = ms + NAT_ROUND_MIN_GAP_MS;
 	{
@@ -1077,6 +1176,8 @@ static void *nat_main(void *arg)
 			nat->view_synced = true;
 			nat_permits(nat);
 		}
+		if (ms >= nat->next_classify)
+			health_sync(nat, n);
 		pthread_mutex_unlock(&n->lock);
 		if (ms >= nat->next_host) {
 			plat_netif_host_addresses(n->opt.ifname, nat->host, DMN_CAND_MAX,

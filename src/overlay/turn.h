@@ -15,8 +15,8 @@
  * without MESSAGE-INTEGRITY are accepted (a 401 or 438 cannot carry one), so someone on the
  * path to the server can fail a transaction; nobody off the path can (96-bit random ids).
  *
- * Timers (RFC 8489 §6.2.1, RFC 8656): requests are retransmitted at RTO 500 ms doubling, 7
- * transmissions, then 16 x RTO of waiting (39.5 s in all) before "server did not answer".
+ * Timers (RFC 8489 §6.2.1, RFC 8656): requests are retransmitted at RTO 500 ms doubling, 5
+ * transmissions, then 8 x RTO of waiting (11.5 s in all) before "server did not answer".
  * Allocations are refreshed a minute before LIFETIME ends (half-way for short lifetimes),
  * permissions every 4 minutes (they last 5), channels every 5 minutes (they last 10). A failed
  * allocation is retried after a backoff of 2 s doubling to 64 s; new credentials retry at once.
@@ -44,9 +44,12 @@ enum {
 	/* Our largest request: header, transport, lifetime, channel, an IPv6 peer, USERNAME,
 	 * REALM and NONCE at their caps, MESSAGE-INTEGRITY (872 bytes): encoding cannot fail. */
 	OV_TURN_REQ_MAX = 1024,
-	OV_TURN_RTO_MS = 500,	  /* RFC 8489 §6.2.1 */
-	OV_TURN_RC = 7,		  /* RFC 8489 §6.2.1: transmissions */
-	OV_TURN_RM = 16,	  /* RFC 8489 §6.2.1: last wait, in RTOs */
+	/* RFC 8489 §6.2.1's schedule with Rc 5 and Rm 8 instead of its defaults 7 and 16: the
+	 * relay tries again forever with a backoff, so one transaction gives up after 11.5 s
+	 * rather than 39.5 s, and `weft peers` says the server is down that much sooner. */
+	OV_TURN_RTO_MS = 500,
+	OV_TURN_RC = 5, /* transmissions */
+	OV_TURN_RM = 8, /* last wait, in RTOs */
 	OV_TURN_LIFETIME_S = 600, /* requested allocation lifetime (RFC 8656 §3.2 default) */
 	OV_TURN_PERM_REFRESH_MS = 240000, /* permissions last 300 s (RFC 8656 §9) */
 	OV_TURN_PERM_LIFETIME_MS = 300000,

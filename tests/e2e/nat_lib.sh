@@ -313,14 +313,19 @@ timing() { # timing CASE SECONDS: logged, and kept for the summary at the end
 
 # pj I EXPR: EXPR (python) over nI's `weft peers --json` as j; p("nK") is that peer's object
 # ({} when absent). Prints the value (booleans as 1/0); fails when the JSON or EXPR does.
+# pj I EXPR: EXPR evaluated over nI's NAT state: j = `weft status --json`'s "nat" (type,
+# reflexive [{server, mapped}], relay {server, state, relayed, error, bytes_*}, stun
+# counters), p(NAME) = that peer of `weft peers --json` (path, endpoint, via, since_s, reason)
 pj() {
-	local out
+	local out nat
 	out=$(weftc "$1" peers --json 2>/dev/null) || return 1
+	nat=$(weftc "$1" status --json 2>/dev/null) || return 1
 	"$PY" -c '
 import json, sys
-j = json.loads(sys.argv[2])
+peers = json.loads(sys.argv[2])
+j = json.loads(sys.argv[3]).get("nat") or {}
 def p(name):
-    for x in j.get("peers", []):
+    for x in peers:
         if x.get("name") == name:
             return x
     return {}
@@ -328,12 +333,12 @@ def relay_bytes():
     r = j.get("relay") or {}
     return int(r.get("bytes_to_peers", 0)) + int(r.get("bytes_from_peers", 0))
 v = eval(sys.argv[1])
-print(int(v) if isinstance(v, bool) else v)' "$2" "$out"
+print(int(v) if isinstance(v, bool) else v)' "$2" "$out" "$nat"
 }
 path_of() { pj "$1" "p('n$2').get('path')"; }
 dump_peers() { # for a failure message
-	echo "--- weft peers --json of n$1:"
-	weftc "$1" peers --json 2>&1 | head -c 3000
+	echo "--- weft peers of n$1:"
+	weftc "$1" peers 2>&1 | head -c 3000
 	echo
 }
 

@@ -26,11 +26,11 @@
 #  10. STUN Binding requests at 2000/s from a non-peer to the leader's WireGuard port: answers
 #      at most $NAT_STUN_MAX_RATE per second, none larger than its request
 #
-# Contract (issue 14, the lead's design): weft init --turn turn:IP:PORT --turn-secret S
-# [--stun IP:PORT]; `weft peers --json` = {"nat", "reflexive": [...], "relay": {"server",
-# "state", "relayed", "error", "bytes_to_peers", "bytes_from_peers"}, "peers": [{"name",
-# "path": direct|relay|none, "endpoint", "via", "since_s", "reason", "last_handshake_s",
-# "rx_bytes", "tx_bytes"}]}.
+# What it reads: weft init --turn turn:IP:PORT --turn-secret-file F --stun IP:PORT; `weft
+# peers --json` = [{"name", "path": direct|relay|none, "endpoint", "via", "since_s",
+# "reason", ...}]; `weft status --json`'s "nat" = {"type", "reflexive": [{"server",
+# "mapped"}], "relay": {"server", "state", "relayed", "error", "bytes_to_peers",
+# "bytes_from_peers"}, "stun": {...}} (nat_lib.sh's pj).
 #
 # One NAT, two nodes: weft nodes all listen on the cluster's port, so behind one Linux
 # masquerade the second of n2/n3 to reach a destination gets another port for it (that node's
@@ -75,9 +75,10 @@ relay_bytes_stop() {
 # --- the cluster: ei on both sides
 nat_topology "2 3" "4"
 start_turn
+(umask 077 && echo "$TURN_SECRET" >"$LOGDIR/turn.secret")
 weftc 1 init --name n1 --endpoint 198.18.0.1 --turn "turn:$TURN_IP:$TURN_PORT" \
-	--turn-secret "$TURN_SECRET" ${NAT_TEST_STUN:+--stun "$NAT_TEST_STUN"} >/dev/null ||
-	fail "weft init --turn --turn-secret"
+	--turn-secret-file "$LOGDIR/turn.secret" --stun "${NAT_TEST_STUN:-$ECHO_IP:$ECHO_PORT}" \
+	>/dev/null || fail "weft init --turn --turn-secret-file"
 start_node 1
 join_node 2
 join_node 4 # n3 later: see the note on one NAT above
@@ -93,8 +94,8 @@ for i in 2 4; do
 	[ "$(pj $i "relay_bytes()")" = 0 ] || { dump_peers $i; fail "ei/ei: n$i has relay bytes"; }
 done
 ping_ok 2 "$A4" || fail "ei/ei: n2 cannot ping n4"
-[ "$(pj 2 "j.get('nat')")" = endpoint-independent ] || { dump_peers 2; fail "ei/ei: n2's nat type"; }
-pj 2 "any(r.startswith('198.18.0.10:') for r in j.get('reflexive', []))" | has -x 1 ||
+[ "$(pj 2 "j.get('type')")" = endpoint-independent ] || { dump_peers 2; fail "ei/ei: n2's nat type"; }
+pj 2 "any(r.startswith('198.18.0.10:') for r in (x['mapped'] for x in j.get('reflexive', [])))" | has -x 1 ||
 	{ dump_peers 2; fail "ei/ei: n2 has no reflexive address on 198.18.0.10"; }
 ok "ei/ei: n2-n4 direct, no relay bytes, n2 sees its NAT as endpoint-independent"
 
@@ -112,7 +113,7 @@ t=$(traffic_resumes 30 2 "$A4") || { dump_peers 2; fail "rebinding: n2 -> n4 did
 timing "rebinding, n2->n4 resumed" "$t"
 t=$(traffic_resumes 30 4 "$A2") || { dump_peers 4; fail "rebinding: n4 -> n2 did not resume within 30 s"; }
 t=$(traffic_resumes 30 4 "$A1") || { dump_peers 4; fail "rebinding: n4 -> leader did not resume within 30 s"; }
-new_reflexive() { pj 4 "any(r.startswith('$(site_wan b):') for r in j.get('reflexive', []))" | has -x 1; }
+new_reflexive() { pj 4 "any(r.startswith('$(site_wan b):') for r in (x['mapped'] for x in j.get('reflexive', [])))" | has -x 1; }
 t0=$(now)
 wait_for 30 new_reflexive ||
 	{ dump_peers 4; fail "rebinding: n4's reflexive addresses do not show $(site_wan b) in 30 s"; }
@@ -146,7 +147,7 @@ for i in 2 4; do
 		{ dump_peers $i; fail "sym/sym: n$i is not relayed via $TURN_IP"; }
 	relay_state_is $i allocated || { dump_peers $i; fail "sym/sym: n$i relay not allocated"; }
 done
-[ "$(pj 2 "j.get('nat')")" = endpoint-dependent ] || { dump_peers 2; fail "sym/sym: n2's nat type"; }
+[ "$(pj 2 "j.get('type')")" = endpoint-dependent ] || { dump_peers 2; fail "sym/sym: n2's nat type"; }
 pj 2 "p('n4').get('reason', '')" | has . || { dump_peers 2; fail "sym/sym: no reason for the relay"; }
 in_ns n2 ping -c5 -i0.2 -W1 "$A4" >/dev/null || fail "sym/sym: n2 cannot ping n4"
 head -c 16M /dev/urandom >"$LOGDIR/blob"
