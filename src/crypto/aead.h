@@ -45,10 +45,17 @@ int crypto_aead_ossl_crypt(void *ctx, bool encrypt, const uint8_t nonce[static 1
 			   const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen);
 extern const struct crypto_aead_provider crypto_aead_openssl;
 
+/*
+ * libgcrypt's one-time initialisation for crypto/ (legacy.c; libgcrypt is linked with either
+ * AEAD provider): the version check, no secure memory; left alone when another library of
+ * the process initialised it. Idempotent, thread-safe: 0 or -ENOTSUP.
+ */
+int crypto_gcry_init(void);
+
 #if WEFT_HAVE_GCRYPT
 /*
- * libgcrypt >= 1.8, GCRY_CIPHER_MODE_POLY1305 (aead_gcrypt.c). setup is libgcrypt's one-time
- * initialisation (version check, no secure memory; idempotent, thread-safe): 0 or -ENOTSUP.
+ * libgcrypt >= 1.8, GCRY_CIPHER_MODE_POLY1305 (aead_gcrypt.c). setup is crypto_gcry_init and
+ * a check that ChaCha20 is there: 0 or -ENOTSUP.
  */
 int crypto_aead_gcry_setup(void);
 int crypto_aead_gcry_new(void **ret_ctx, const uint8_t key[static CRYPTO_KEY_LEN], bool encrypt);

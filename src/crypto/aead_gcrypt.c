@@ -14,43 +14,17 @@
 #include "crypto/aead.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 
 #include <gcrypt.h>
 
-static int g_err;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
-static void setup(void)
-{
-	/*
-	 * Another library of the process may have initialised libgcrypt already (a query that
-	 * libgcrypt allows before gcry_check_version); then it is not ours to reconfigure, and
-	 * only the version is checked. Otherwise: the version check (runtime at least the
-	 * headers'), which is also libgcrypt's initialisation, and no secure memory pool, which
-	 * nothing here uses.
-	 */
-	if (gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
-		if (!gcry_check_version(GCRYPT_VERSION))
-			g_err = -ENOTSUP;
-		return;
-	}
-	if (!gcry_check_version(GCRYPT_VERSION)) {
-		g_err = -ENOTSUP;
-		return;
-	}
-	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
-	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
-	if (gcry_cipher_test_algo(GCRY_CIPHER_CHACHA20))
-		g_err = -ENOTSUP;
-}
-
 int crypto_aead_gcry_setup(void)
 {
-	if (pthread_once(&g_once, setup) != 0)
-		return -EIO;
-	return g_err;
+	int r = crypto_gcry_init(); /* legacy.c: libgcrypt's one initialisation */
+
+	if (r)
+		return r;
+	return gcry_cipher_test_algo(GCRY_CIPHER_CHACHA20) ? -ENOTSUP : 0;
 }
 
 int crypto_aead_gcry_new(void **ret_ctx, const uint8_t key[static CRYPTO_KEY_LEN], bool encrypt)

@@ -10,6 +10,7 @@
  * minute), so the per-call fetch of EVP_Q_mac/EVP_Q_digest is acceptable.
  */
 #include "crypto/crypto.h"
+#include "crypto/aead.h" /* crypto_gcry_init */
 
 #include <errno.h>
 #include <limits.h>
@@ -24,8 +25,9 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_err;
 
 /*
- * libgcrypt's one-time initialisation, the same rule as aead_gcrypt.c: if the process has
- * initialised it already (aead_gcrypt.c or another library), only the version is checked.
+ * libgcrypt's one-time initialisation for all of crypto/ (aead.h): if the process has
+ * initialised it already (another library), only the version is checked; else the version
+ * check, which is also the initialisation, and no secure memory pool (nothing here uses it).
  */
 static void gcry_setup(void)
 {
@@ -40,8 +42,13 @@ static void gcry_setup(void)
 	}
 	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
 	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
-	if (gcry_md_test_algo(GCRY_MD_CRC32))
-		g_err = -ENOTSUP;
+}
+
+int crypto_gcry_init(void)
+{
+	if (pthread_once(&g_once, gcry_setup) != 0)
+		return -EIO;
+	return g_err;
 }
 
 void crypto_hmac_sha1(uint8_t out[static CRYPTO_SHA1_LEN], const void *key, size_t keylen,
@@ -76,8 +83,8 @@ uint32_t crypto_crc32(const void *in, size_t len)
 {
 	uint8_t d[4];
 
-	if (pthread_once(&g_once, gcry_setup) != 0 || g_err < 0)
-		abort(); /* crypto_init() would have failed first on a libgcrypt without CRC-32 */
+	if (crypto_gcry_init() < 0 || gcry_md_test_algo(GCRY_MD_CRC32))
+		abort(); /* every libgcrypt since 1.2 has CRC-32 (tests check it) */
 	/* libgcrypt writes the CRC most significant byte first. */
 	gcry_md_hash_buffer(GCRY_MD_CRC32, d, in, len);
 	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];

@@ -19,6 +19,12 @@
 int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
 		   json_t **ret, char *err, size_t errlen)
 {
+	return dmn_ask_leader_within(n, req, 3000, ret_type, ret, err, errlen);
+}
+
+int dmn_ask_leader_within(struct dmn_node *n, const struct dmn_request *req, unsigned timeout_ms,
+			  uint8_t *ret_type, json_t **ret, char *err, size_t errlen)
+{
 	json_t *j = dmn_request_to_json(req);
 	struct ov_peer leader;
 	int r;
@@ -28,7 +34,7 @@ int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *r
 	pthread_mutex_lock(&n->lock);
 	leader = n->st.leader;
 	pthread_mutex_unlock(&n->lock);
-	r = dmn_overlay_call(n, &leader, j, ret_type, ret, 3000, err, errlen);
+	r = dmn_overlay_call(n, &leader, j, ret_type, ret, timeout_ms, err, errlen);
 	json_decref(j);
 	return r;
 }

@@ -10,9 +10,9 @@
  *
  * Who can reach what, and what proves it:
  * - STUN Binding requests on the WireGuard port (anyone on the underlay): answered with the
- *   source's address, at most NAT_STUN_RATE per source (wg/ratelimiter.h's bucket) and
- *   NAT_STUN_GLOBAL_PER_S in all, and never with more bytes than the request had: a spoofed
- *   source gains no amplification. A request naming a peer ("weft:NAME") while this node is
+ *   source's address, at most 20/s per source with a burst of 5 (wg/ratelimiter.h's bucket)
+ *   and NAT_STUN_GLOBAL_PER_S in all, and never with more bytes than the request had: a
+ *   spoofed source gains no amplification. A request naming a peer ("weft:NAME") while this node is
  *   checking that peer also draws one check back to its source (ICE's triggered check),
  *   capped per round: the name is not proven, the check only opens a NAT mapping.
  * - Binding responses: taken only for a transaction id this node sent (96 random bits), from
@@ -87,7 +87,6 @@ struct nat_peer {
 	char name[OV_ALLOC_NAME_MAX + 1];
 	uint8_t key[OV_KEY_LEN];
 	struct dmn_paths paths; /* from the view; n_cand 0 when it has none */
-	bool seen;		/* in the view at the last sync */
 
 	/* the round of checks in progress (round_until > now) */
 	uint64_t round_start, round_until, next_check;
@@ -123,7 +122,6 @@ struct nat_peer {
 
 struct nat_reflex {
 	struct wg_endpoint server;
-	bool is_leader;
 	uint8_t txid[OV_STUN_TXID_LEN];
 	uint64_t sent, next;
 	unsigned tries;
@@ -141,10 +139,8 @@ struct dmn_nat {
 	/* settings (the leader's state, or a member's NAT_CONFIG reply) */
 	bool have_config;
 	uint64_t next_config;
-	bool turn_set;
 	struct dmn_relay_config turn;
 	struct dmn_relay *relay;
-	uint64_t turn_expires; /* wall clock, s; 0 = static credentials */
 
 	/* reflexive discovery */
 	struct nat_reflex reflex[NAT_REFLEX_MAX];
@@ -425,8 +421,7 @@ static void reflex_servers(struct dmn_nat *nat, const struct wg_endpoint *stun, 
 	memcpy(old, nat->reflex, sizeof(old));
 	if (n->st.role == OV_ROLE_MEMBER && n->st.leader.has_endpoint) {
 		memset(&nat->reflex[k], 0, sizeof(nat->reflex[k]));
-		ep_from_ov(&n->st.leader.endpoint, &nat->reflex[k].server);
-		nat->reflex[k++].is_leader = true;
+		ep_from_ov(&n->st.leader.endpoint, &nat->reflex[k++].server);
 	}
 	for (size_t i = 0; i < n_stun && k < NAT_REFLEX_MAX; i++) {
 		memset(&nat->reflex[k], 0, sizeof(nat->reflex[k]));
@@ -696,25 +691,12 @@ static void explain(struct dmn_nat *nat, struct nat_peer *p)
 
 /* --- the thread ----------------------------------------------------------------------------- */
 
-/*
- * A request to the leader with a short deadline: the thread makes at most a few blocking
- * calls per pass, so stopping never waits long for a leader that is away.
- */
+/* A request to the leader with a short deadline: the thread makes at most a few blocking
+ * calls per pass, so stopping never waits long for a leader that is away. */
 static int nat_ask_leader(struct dmn_node *n, const struct dmn_request *q, uint8_t *ret_type,
 			  json_t **ret, char *err, size_t errlen)
 {
-	json_t *j = dmn_request_to_json(q);
-	struct ov_peer leader;
-	int r;
-
-	if (!j)
-		return -ENOMEM;
-	pthread_mutex_lock(&n->lock);
-	leader = n->st.leader;
-	pthread_mutex_unlock(&n->lock);
-	r = dmn_overlay_call(n, &leader, j, ret_type, ret, NAT_CALL_TIMEOUT_MS, err, errlen);
-	json_decref(j);
-	return r;
+	return dmn_ask_leader_within(n, q, NAT_CALL_TIMEOUT_MS, ret_type, ret, err, errlen);
 }
 
 static void nat_permits(struct dmn_nat *nat);
@@ -799,8 +781,6 @@ static void fetch_config(struct dmn_nat *nat, uint64_t ms)
 		dmn_relay_free(old);
 	}
 	nat->turn = turn;
-	nat->turn_set = turn_set;
-	nat->turn_expires = expires;
 out:
 	crypto_wipe(&turn, sizeof(turn));
 }

@@ -258,6 +258,9 @@ json_t *dmn_nat_peers_json(struct dmn_node *n);
 /* A request to the leader over the overlay (members); 0 and *ret reply or -errno with err. */
 int dmn_ask_leader(struct dmn_node *n, const struct dmn_request *req, uint8_t *ret_type,
 		   json_t **ret, char *err, size_t errlen);
+/* The same with a deadline of the caller's (dmn_ask_leader: 3 s). */
+int dmn_ask_leader_within(struct dmn_node *n, const struct dmn_request *req, unsigned timeout_ms,
+			  uint8_t *ret_type, json_t **ret, char *err, size_t errlen);
 /* A VIEW frame's payload from the leader's key: taken when newer. Takes the lock. */
 void dmn_member_take_view(struct dmn_node *n, const json_t *j);
 /* A member pulls the leader's view now (after a change it asked for). */
