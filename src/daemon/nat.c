@@ -44,7 +44,8 @@
 #include "wg/ratelimiter.h"
 
 enum {
-	NAT_TICK_MS = 50,
+	NAT_TICK_MS = 50,	/* the thread's pass while checks are due (rounds, STUN retries) */
+	NAT_IDLE_TICK_MS = 250, /* ... and otherwise (events wake it at once) */
 	NAT_REFLEX_INTERVAL_MS = 20000, /* re-ask STUN servers: also keeps the mapping open */
 	NAT_REFLEX_FAST_MS = 5000,	/* ... while a peer has no direct path (a NAT may have
 					   rebooted with new mappings) */
@@ -1130,6 +1131,26 @@ static void publish_mine(struct dmn_nat *nat, uint64_t ms)
 	pthread_mutex_unlock(&nat->lock);
 }
 
+/* Something is due within an idle tick: a round, a STUN retry, a punch order. nat->lock
+ * held. */
+static bool nat_busy(const struct dmn_nat *nat, uint64_t ms)
+{
+	if (nat->n_tells)
+		return true;
+	for (size_t i = 0; i < nat->n_reflex; i++)
+		if (nat->reflex[i].sent || nat->reflex[i].next < ms + NAT_IDLE_TICK_MS)
+			return true;
+	for (size_t i = 0; i < nat->n_peers; i++) {
+		const struct nat_peer *p = &nat->peers[i];
+
+		if (p->round_until || p->won_new ||
+		    ((p->path != NAT_PATH_DIRECT || p->recheck) && peer_has_targets(p) &&
+		     p->next_round < ms + NAT_IDLE_TICK_MS))
+			return true;
+	}
+	return false;
+}
+
 static void *nat_main(void *arg)
 {
 	struct dmn_nat *nat = arg;
@@ -1201,7 +1222,8 @@ static void *nat_main(void *arg)
 		}
 		pthread_mutex_lock(&nat->lock);
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += NAT_TICK_MS * 1000000L;
+		until.tv_nsec += (nat_busy(nat, dmn_now_ms()) ? NAT_TICK_MS : NAT_IDLE_TICK_MS) *
+				 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
