@@ -12,9 +12,9 @@
  * - STUN Binding requests on the WireGuard port (anyone on the underlay): answered with the
  *   source's address, at most 20/s per source with a burst of 5 (wg/ratelimiter.h's bucket)
  *   and NAT_STUN_GLOBAL_PER_S in all, and never with more bytes than the request had: a
- *   spoofed source gains no amplification. A request naming a peer ("weft:NAME") while this node is
- *   checking that peer also draws one check back to its source (ICE's triggered check),
- *   capped per round: the name is not proven, the check only opens a NAT mapping.
+ *   spoofed source gains no amplification. A check from a peer this node is checking (its
+ *   USERNAME a MAC that only that peer can make, see check_tag) also draws one check back to
+ *   its source (ICE's triggered check), at most NAT_TRIGGERED_MAX per round.
  * - Binding responses: taken only for a transaction id this node sent (96 random bits), from
  *   the address it was sent to. A check that succeeds only chooses where the device sends;
  *   WireGuard's handshake proves who answers there. An attacker on the path who forges one
@@ -88,6 +88,10 @@ struct nat_peer {
 	char name[OV_ALLOC_NAME_MAX + 1];
 	uint8_t key[OV_KEY_LEN];
 	struct dmn_paths paths; /* from the view; n_cand 0 when it has none */
+	/* The pair's key for naming a check's sender: BLAKE2s of a label and X25519(our key,
+	 * its key), which only the two of them can compute (check_tag). */
+	uint8_t check_key[CRYPTO_HASH_LEN];
+	bool has_check_key;
 
 	/* the round of checks in progress (round_until > now) */
 	uint64_t round_start, round_until, next_check;
@@ -260,6 +264,78 @@ static void send_request(struct dmn_nat *nat, const struct wg_endpoint *to,
 		dp_device_send_raw(nat->n->dev, to, buf, (size_t)len);
 }
 
+/* --- naming a check's sender ----------------------------------------------------------------- */
+
+/*
+ * A check names its sender in USERNAME ("weft:" and 32 hex digits) without saying who it is
+ * to anyone else: the tag is a MAC over the transaction id and the sender's public key under
+ * a key only the pair can compute (from their static keys' X25519), so an observer on the
+ * underlay learns neither node names nor a stable identifier (WireGuard hides static keys
+ * and this must not undo it), and nobody else can make a check that draws a triggered check.
+ */
+enum { CHECK_TAG_HEX = 2 * CRYPTO_MAC_LEN, CHECK_USER_LEN = 5 + CHECK_TAG_HEX };
+
+static int check_key(const struct dmn_node *n, const uint8_t pub[static OV_KEY_LEN],
+		     uint8_t out[static CRYPTO_HASH_LEN])
+{
+	static const char label[] = "weft nat check v1";
+	uint8_t ss[CRYPTO_KEY_LEN];
+	int r = crypto_x25519(ss, n->private_key, pub);
+
+	if (!r)
+		crypto_blake2s(out, label, sizeof(label) - 1, ss, sizeof(ss));
+	crypto_wipe(ss, sizeof(ss));
+	return r;
+}
+
+static void check_tag(const uint8_t key[static CRYPTO_HASH_LEN],
+		      const uint8_t txid[static OV_STUN_TXID_LEN],
+		      const uint8_t sender[static OV_KEY_LEN], uint8_t out[static CRYPTO_MAC_LEN])
+{
+	uint8_t in[OV_STUN_TXID_LEN + OV_KEY_LEN];
+
+	memcpy(in, txid, OV_STUN_TXID_LEN);
+	memcpy(in + OV_STUN_TXID_LEN, sender, OV_KEY_LEN);
+	crypto_blake2s_mac(out, key, CRYPTO_HASH_LEN, in, sizeof(in));
+}
+
+/* "weft:<tag>" for a check to p with txid. */
+static void check_user(const struct dmn_nat *nat, const struct nat_peer *p,
+		       const uint8_t txid[static OV_STUN_TXID_LEN], char out[static CHECK_USER_LEN + 1])
+{
+	uint8_t tag[CRYPTO_MAC_LEN];
+
+	check_tag(p->check_key, txid, nat->n->st.self.public_key, tag);
+	memcpy(out, "weft:", 5);
+	dmn_hex(tag, sizeof(tag), out + 5);
+}
+
+/* The peer in a round whose tag this is (constant-time compares), or NULL. */
+static struct nat_peer *check_sender(struct dmn_nat *nat, const struct ov_stun_msg *m,
+				     uint64_t ms)
+{
+	uint8_t tag[CRYPTO_MAC_LEN], want[CRYPTO_MAC_LEN];
+	char hex[CHECK_TAG_HEX + 1];
+
+	if (!m->has_username || m->username_len != CHECK_USER_LEN ||
+	    memcmp(m->username, "weft:", 5))
+		return NULL;
+	memcpy(hex, m->username + 5, CHECK_TAG_HEX);
+	hex[CHECK_TAG_HEX] = '\0';
+	if (dmn_unhex(hex, tag, sizeof(tag)))
+		return NULL;
+	for (size_t i = 0; i < nat->n_peers; i++) {
+		struct nat_peer *p = &nat->peers[i];
+
+		if (p->round_until <= ms || !p->has_check_key)
+			continue;
+		check_tag(p->check_key, m->txid, p->key, want);
+		if (crypto_equal(tag, want, sizeof(tag)))
+			return p;
+	}
+	return NULL;
+}
+
 /* --- the device's hook: STUN on the WireGuard socket ---------------------------------------- */
 
 static struct nat_peer *peer_by_name(struct dmn_nat *nat, const char *name, size_t len)
@@ -300,24 +376,24 @@ static void on_request(struct dmn_nat *nat, const uint8_t *buf, size_t len,
 		nat->global_count++;
 	else
 		nat->stun_refused++;
-	if (allow && m->has_username && m->username_len > 5 && !memcmp(m->username, "weft:", 5)) {
-		struct nat_peer *p = peer_by_name(nat, m->username + 5, m->username_len - 5);
+	if (allow) {
 		uint64_t ms = now / 1000000;
+		struct nat_peer *p = check_sender(nat, m, ms);
 
-		if (p && p->round_until > ms && p->triggered < NAT_TRIGGERED_MAX) {
+		if (p && p->triggered < NAT_TRIGGERED_MAX) {
 			bool known = false;
 
 			for (size_t i = 0; i < p->n_targets; i++)
 				known |= ep_equal(&p->targets[i].ep, from);
 			if (!known && p->n_targets < NAT_TARGETS_MAX) {
 				struct nat_target *t = &p->targets[p->n_targets++];
-				char name[OV_ALLOC_NAME_MAX + 8];
+				char name[CHECK_USER_LEN + 1];
 
 				t->ep = *from;
 				t->kind = 0;
 				new_txid(t->txid);
 				p->triggered++;
-				snprintf(name, sizeof(name), "weft:%s", nat->n->st.self.name);
+				check_user(nat, p, t->txid, name);
 				send_request(nat, from, t->txid, name);
 				nat->checks_sent++;
 			}
@@ -592,6 +668,7 @@ static void sync_peers(struct dmn_nat *nat, const struct dmn_view *v, const char
 			memcpy(p->key, o->public_key, OV_KEY_LEN);
 			snprintf(p->reason, sizeof(p->reason), "not checked yet");
 			p->paths_changed_ms = dmn_now_ms();
+			p->has_check_key = !check_key(nat->n, o->public_key, p->check_key);
 		}
 		memset(&p->paths, 0, sizeof(p->paths));
 		if (pt)
@@ -656,13 +733,14 @@ static void round_start(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 /* Send the round's checks that are due. nat->lock held. */
 static void round_checks(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 {
-	char name[OV_ALLOC_NAME_MAX + 8];
+	char name[CHECK_USER_LEN + 1];
 
 	if (p->round_until <= ms || p->next_check > ms || p->checks_sent >= NAT_CHECKS_PER_ROUND)
 		return;
-	snprintf(name, sizeof(name), "weft:%s", nat->n->st.self.name);
 	for (size_t i = 0; i < p->n_targets; i++) {
-		send_request(nat, &p->targets[i].ep, p->targets[i].txid, name);
+		check_user(nat, p, p->targets[i].txid, name);
+		send_request(nat, &p->targets[i].ep, p->targets[i].txid,
+			     p->has_check_key ? name : NULL);
 		nat->checks_sent++;
 	}
 	p->checks_sent++;
