@@ -998,6 +998,12 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 		p->via = via;
 		all_direct &= path == NAT_PATH_DIRECT;
 	}
+	/* a path just stopped working: ask the STUN servers now (our own mapping may have
+	 * moved: a NAT rebooted, the uplink changed), then every NAT_REFLEX_FAST_MS */
+	if (!all_direct && !nat->reflex_fast)
+		for (size_t i = 0; i < nat->n_reflex; i++)
+			if (!nat->reflex[i].sent)
+				nat->reflex[i].next = ms;
 	nat->reflex_fast = !all_direct;
 }
 
