@@ -10,7 +10,8 @@ unpacked there with `dpkg-deb -x`; its binary runs on Debian 12's glibc. If that
 reason is printed and weft-wg is compared with Debian 12's wireguard-go only. GO13=PATH uses
 a wireguard-go binary already at hand; GO13=none skips it. WEFT_BASE=PATH adds a second
 weft-wg build ("weft base", e.g. the tree before a change) to the rotation, with the ratio
-weft/base, so that a change is measured against its parent in the same run.
+weft/base, so that a change is measured against its parent in the same run; GO12=none then
+leaves Debian 12's wireguard-go out (with GO13=none too, only the two weft-wg builds run).
 
 Topology (rebuilt for every run; the implementation alternates weft, go, weft, go, ...):
 
@@ -310,7 +311,8 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
     go13, why = fetch_go13()
-    impls = ["weft"] + (["base"] if BASE else []) + ["go"]
+    impls = ["weft"] + (["base"] if BASE else []) + \
+        ([] if BASE and os.environ.get("GO12") == "none" else ["go"])
     ver = {"go": sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout}
     if go13:
         BINARY["go13"] = go13
