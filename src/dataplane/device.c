@@ -427,9 +427,8 @@ static unsigned batches_per_reader(const struct dp_device *d)
 
 /*
  * Reads packets until the TUN is empty or a batch is full. With IFF_VNET_HDR a read may be a
- * TSO/USO super-packet: it is read into the next job's buffer (at WG_DATA_HEADER_LEN, the
- * room the transport header needs) and split there, its first segment in place and the
- * others into the buffers after it.
+ * TSO/USO super-packet: it is split into wire-sized packets straight into the job buffers
+ * (at WG_DATA_HEADER_LEN, the room the transport header needs).
  */
 static void *tun_thread(void *arg)
 {
@@ -442,7 +441,7 @@ static void *tun_thread(void *arg)
 	struct dp_serial serial = {0};
 	struct dp_batch *b = NULL;
 	size_t *seg_len = calloc(TX_MAX_JOBS, sizeof(*seg_len));
-	uint8_t *raw = malloc(WG_MAX_MESSAGE_LEN); /* a super-packet moved out of a full batch */
+	uint8_t *raw = malloc(DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
 	const size_t max_plain = WG_MAX_MESSAGE_LEN - WG_DATA_OVERHEAD - WG_PADDING_MULTIPLE;
 
 	if (!bs || !seg_len || !raw || dp_serial_init(&serial, &tx_ops, bs, nb)) {
@@ -472,13 +471,7 @@ static void *tun_thread(void *arg)
 					continue;
 				}
 			} else {
-				/*
-				 * Straight into the job's slot (64 KiB: any super-packet fits), the
-				 * virtio-net header in the 10 bytes before the packet, which the
-				 * transport header overwrites later: a packet the kernel handed over
-				 * whole is not copied again, and a super-packet is split in place.
-				 */
-				r = plat_tun_read_queue(d->tun, q, dst - DP_VNET_HDR_LEN,
+				r = plat_tun_read_queue(d->tun, q, raw,
 							DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
 			}
 			if (r == -ENODEV) {
@@ -494,19 +487,15 @@ static void *tun_thread(void *arg)
 				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
 				continue;
 			}
-			dp_vnet_hdr_parse(dst - DP_VNET_HDR_LEN, &h);
-			segs = dp_offload_split(dst, (size_t)r - DP_VNET_HDR_LEN, &h, dst,
-						DP_BUF_LEN, TX_MAX_JOBS - b->n, seg_len);
+			dp_vnet_hdr_parse(raw, &h);
+			segs = dp_offload_split(raw + DP_VNET_HDR_LEN, (size_t)r - DP_VNET_HDR_LEN,
+						&h, dst, DP_BUF_LEN, TX_MAX_JOBS - b->n, seg_len);
 			if (segs == -E2BIG && b->n) {
-				/*
-				 * Not enough job slots left: keep the packet aside (it lies in this
-				 * batch's slab), send what we have, split it into the next batch.
-				 * Rare: a batch stops growing at TX_BATCH_TARGET.
-				 */
-				memcpy(raw, dst, (size_t)r - DP_VNET_HDR_LEN);
+				/* Not enough job slots left: send what we have, split again. */
 				b = tx_submit(reader, b, &cache);
 				dst = b->slab + WG_DATA_HEADER_LEN;
-				segs = dp_offload_split(raw, (size_t)r - DP_VNET_HDR_LEN, &h, dst,
+				segs = dp_offload_split(raw + DP_VNET_HDR_LEN,
+							(size_t)r - DP_VNET_HDR_LEN, &h, dst,
 							DP_BUF_LEN, TX_MAX_JOBS, seg_len);
 			}
 			if (segs < 0) {

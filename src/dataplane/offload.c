@@ -209,19 +209,6 @@ static void ipv4_fix(uint8_t *ip, size_t iphl, size_t total, uint16_t id)
 	put_be16(ip + 10, (uint16_t)~dp_csum_fold(dp_csum_partial(ip, iphl, 0)));
 }
 
-static int complete_csum(uint8_t *p, size_t len, const struct dp_vnet_hdr *h)
-{
-	size_t at = (size_t)h->csum_start + h->csum_offset;
-	uint16_t c;
-
-	if (h->csum_start >= len || at + 2 > len)
-		return -EINVAL;
-	/* The field holds the pseudo-header sum already; sum from csum_start covers it. */
-	c = (uint16_t)~dp_csum_fold(dp_csum_partial(p + h->csum_start, len - h->csum_start, 0));
-	put_be16(p + at, c);
-	return 0;
-}
-
 /* Copy one packet that needs its checksum completed, summing as it is copied. */
 static int copy_complete_csum(uint8_t *out, const uint8_t *p, size_t len,
 			      const struct dp_vnet_hdr *h)
@@ -243,27 +230,18 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 		     size_t stride, size_t max_segs, size_t *seg_len)
 {
 	uint8_t gso = h->gso_type & (uint8_t)~DP_VNET_GSO_ECN;
-	uint8_t tmpl[120]; /* IPv4 or IPv6 header (<= 60) and TCP or UDP header (<= 60) */
 	struct l3 l;
 	size_t l4hl, hdr, payload, nseg;
 	uint32_t seq = 0;
 	uint16_t id = 0;
 	int r;
 
-	if (len > stride && pkt == out)
-		return -E2BIG;
 	if (gso == DP_VNET_GSO_NONE) {
 		if (len > stride || max_segs < 1)
 			return -E2BIG;
-		r = 0;
-		if (!(h->flags & DP_VNET_F_NEEDS_CSUM)) {
-			if (pkt != out)
-				memcpy(out, pkt, len);
-		} else {
-			r = pkt == out ? complete_csum(out, len, h)
-				       : copy_complete_csum(out, pkt, len, h);
-		}
-		if (r)
+		if (!(h->flags & DP_VNET_F_NEEDS_CSUM))
+			memcpy(out, pkt, len);
+		else if ((r = copy_complete_csum(out, pkt, len, h)))
 			return r;
 		seg_len[0] = len;
 		return 1;
@@ -295,8 +273,6 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 		return -E2BIG;
 	if (!l.v6)
 		id = get_be16(pkt + 4);
-	/* The headers as read: segment 0 may rewrite them in place (pkt == out). */
-	memcpy(tmpl, pkt, hdr);
 
 	for (size_t i = 0; i < nseg; i++) {
 		size_t off = i * h->gso_size;
@@ -305,15 +281,9 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 		uint8_t *s = out + i * stride, *l4 = s + l.iphl;
 		uint32_t sum, psum;
 
-		/*
-		 * The payload's sum as it is copied (or, for segment 0 of a packet split in
-		 * place, where it already lies); the L4 header's is added once it is final.
-		 */
-		if (s == pkt)
-			psum = dp_csum_partial(s + hdr, chunk, 0);
-		else
-			psum = dp_csum_copy(s + hdr, pkt + hdr + off, chunk, 0);
-		memcpy(s, tmpl, hdr);
+		memcpy(s, pkt, hdr);
+		/* The payload's sum as it is copied; the L4 header's is added once it is final. */
+		psum = dp_csum_copy(s + hdr, pkt + hdr + off, chunk, 0);
 		if (l.v6)
 			put_be16(s + 4, (uint16_t)(total - 40));
 		else

@@ -54,10 +54,6 @@ uint16_t dp_csum_fold(uint32_t sum);
  * packet without GSO, with its checksum completed when NEEDS_CSUM), or -EINVAL for a header
  * or packet that does not add up, -E2BIG when it would need more than max_segs segments or a
  * segment larger than stride.
- *
- * pkt may be out itself (the packet read straight into segment 0's place, len <= stride):
- * segment 0 is then built in place, its payload summed where it lies and not copied, and the
- * others copied from behind it. Otherwise pkt and the segments must not overlap.
  */
 int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h, uint8_t *out,
 		     size_t stride, size_t max_segs, size_t *seg_len);

@@ -29,9 +29,6 @@ enum {
 };
 
 static uint8_t out[DP_MAX_SEGMENTS * STRIDE];
-/* The split in place, as the TUN reader does it: read into segment 0's slot of 64 KiB. */
-enum { INPLACE_STRIDE = 65600 };
-static uint8_t inplace[DP_MAX_SEGMENTS * INPLACE_STRIDE];
 static uint8_t bufs[MAX_PKTS][HEADROOM + STRIDE];
 static uint8_t orig[MAX_PKTS][STRIDE];
 static uint8_t whole[DP_VNET_HDR_LEN + DP_GRO_MAX_LEN + STRIDE];
@@ -68,8 +65,8 @@ static void check_segment(const uint8_t *s, size_t len)
 static void fuzz_split(const uint8_t *data, size_t size)
 {
 	struct dp_vnet_hdr h;
-	size_t seg_len[DP_MAX_SEGMENTS], seg_len2[DP_MAX_SEGMENTS];
-	int n, m;
+	size_t seg_len[DP_MAX_SEGMENTS];
+	int n;
 
 	if (size < DP_VNET_HDR_LEN)
 		return;
@@ -85,21 +82,6 @@ static void fuzz_split(const uint8_t *data, size_t size)
 		/* Segments of one super-packet are one flow: one TUN queue. */
 		check(dp_flow_hash(out + (size_t)i * STRIDE, seg_len[i]) ==
 		      dp_flow_hash(out, seg_len[0]));
-	}
-	/* In place: the same segments, byte for byte, wherever both splits took the packet. */
-	if (size - DP_VNET_HDR_LEN > INPLACE_STRIDE)
-		return;
-	memcpy(inplace, data + DP_VNET_HDR_LEN, size - DP_VNET_HDR_LEN);
-	m = dp_offload_split(inplace, size - DP_VNET_HDR_LEN, &h, inplace, INPLACE_STRIDE,
-			     DP_MAX_SEGMENTS, seg_len2);
-	check(m == -EINVAL || m == -E2BIG || (m >= 1 && m <= DP_MAX_SEGMENTS));
-	if (n < 1 || m < 1)
-		return;
-	check(m == n);
-	for (int i = 0; i < n; i++) {
-		check(seg_len2[i] == seg_len[i]);
-		check(!memcmp(inplace + (size_t)i * INPLACE_STRIDE, out + (size_t)i * STRIDE,
-			      seg_len[i]));
 	}
 }
 

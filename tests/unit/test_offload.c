@@ -123,22 +123,6 @@ static void check_split(bool v6, uint8_t proto, size_t payload, uint16_t mss)
 		got += chunk;
 	}
 	assert_int_equal(got, payload);
-	/* Split in place (read into segment 0's slot, as the TUN reader does): same segments. */
-	{
-		enum { BIG = 65600 };
-		uint8_t *in = malloc((size_t)n * BIG);
-		size_t seg_len2[DP_MAX_SEGMENTS];
-
-		memcpy(in, pkt, len);
-		assert_int_equal(dp_offload_split(in, len, &h, in, BIG, DP_MAX_SEGMENTS, seg_len2),
-				 n);
-		for (int i = 0; i < n; i++) {
-			assert_int_equal(seg_len2[i], seg_len[i]);
-			assert_memory_equal(in + (size_t)i * BIG, out + (size_t)i * STRIDE,
-					    seg_len[i]);
-		}
-		free(in);
-	}
 	free(pkt);
 	free(out);
 }
@@ -269,16 +253,6 @@ static void test_needs_csum_families(void **state)
 						 1);
 				assert_int_equal(seg_len[0], len);
 				assert_l4_csum_ok(out, len, v6, proto);
-				/* In place: the same bytes. */
-				{
-					uint8_t in[STRIDE];
-
-					memcpy(in, pkt, len);
-					assert_int_equal(dp_offload_split(in, len, &h, in, STRIDE, 1,
-									  seg_len),
-							 1);
-					assert_memory_equal(in, out, len);
-				}
 				/* Everything but the checksum field is the packet as read. */
 				assert_memory_equal(out, pkt, iphl + h.csum_offset);
 				assert_memory_equal(out + iphl + h.csum_offset + 2,
