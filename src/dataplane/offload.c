@@ -38,49 +38,40 @@ void dp_vnet_hdr_write(uint8_t out[DP_VNET_HDR_LEN], const struct dp_vnet_hdr *h
 	out[9] = (uint8_t)(h->csum_offset >> 8);
 }
 
-/*
- * One's-complement sums do not depend on byte order (RFC 1071 §2(B)): add native 16-bit
- * words, fold, and swap the 16-bit result to network order once at the end. The bulk goes
- * 32 bytes a round through two vectors of four 32-bit lanes (GCC/clang vector extensions:
- * SSE2 on x86-64, NEON on arm64), each lane taking the two 16-bit halves of a word, at most
- * 2 * 0xffff a round, so no carry is lost below 32,768 rounds (1 MiB; callers pass <= 64 KiB).
- */
-typedef uint32_t csum_vec __attribute__((vector_size(16)));
-
-/* The tail (< 32 bytes) on top of acc, folded, swapped to network order, plus sum. */
-static uint32_t csum_tail(const uint8_t *src, uint8_t *dst, size_t len, uint64_t acc,
-			  uint32_t sum)
+uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum)
 {
+	uint64_t a0 = 0, a1 = 0, acc;
+	uint32_t w[4];
 	uint16_t native;
-	uint32_t w;
 
-	for (; len >= 4; src += 4, len -= 4) {
-		memcpy(&w, src, 4);
-		if (dst) {
-			memcpy(dst, &w, 4);
-			dst += 4;
-		}
-		acc += w;
+	/*
+	 * One's-complement sums do not depend on byte order (RFC 1071 §2(B)): add native 32-bit
+	 * words into 64-bit accumulators (no carry is lost below 2^32 words), fold, and swap the
+	 * 16-bit result to network order once at the end.
+	 */
+	for (; len >= 16; p += 16, len -= 16) {
+		memcpy(w, p, 16);
+		a0 += (uint64_t)w[0] + w[1];
+		a1 += (uint64_t)w[2] + w[3];
 	}
+	for (; len >= 4; p += 4, len -= 4) {
+		memcpy(w, p, 4);
+		a0 += w[0];
+	}
+	acc = a0 + a1;
 	if (len >= 2) {
 		uint16_t h;
 
-		memcpy(&h, src, 2);
-		if (dst) {
-			memcpy(dst, &h, 2);
-			dst += 2;
-		}
+		memcpy(&h, p, 2);
 		acc += h;
-		src += 2;
+		p += 2;
 		len -= 2;
 	}
 	if (len) {
 		/* A trailing byte is the high byte of a big-endian word. */
-		uint8_t pad[2] = {src[0], 0};
+		uint8_t pad[2] = {p[0], 0};
 		uint16_t h;
 
-		if (dst)
-			dst[0] = src[0];
 		memcpy(&h, pad, 2);
 		acc += h;
 	}
@@ -95,61 +86,56 @@ static uint32_t csum_tail(const uint8_t *src, uint8_t *dst, size_t len, uint64_t
 	return (uint32_t)acc;
 }
 
-static uint64_t csum_lanes(csum_vec a)
-{
-	return (uint64_t)a[0] + a[1] + a[2] + a[3];
-}
-
-uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum)
-{
-	csum_vec a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
-	uint64_t acc = 0;
-
-	while (len >= 32) {
-		size_t rounds = MIN(len / 32, (size_t)32768);
-
-		for (size_t k = 0; k < rounds; k++, p += 32, len -= 32) {
-			csum_vec x, y;
-
-			memcpy(&x, p, 16);
-			memcpy(&y, p + 16, 16);
-			a0 += (x & 0xffff) + (x >> 16);
-			a1 += (y & 0xffff) + (y >> 16);
-		}
-		acc += csum_lanes(a0) + csum_lanes(a1);
-		a0 = a1 = (csum_vec){0, 0, 0, 0};
-	}
-	return csum_tail(p, NULL, len, acc, sum);
-}
-
 uint32_t dp_csum_copy(uint8_t *restrict dst, const uint8_t *restrict src, size_t len,
 		      uint32_t sum)
 {
-	csum_vec a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
-	uint64_t acc = 0;
+	uint64_t a0 = 0, a1 = 0, acc;
+	uint32_t w[8];
+	uint16_t native;
 
 	/*
 	 * dp_csum_partial while copying: each word is summed from the register it was loaded
 	 * into for the copy, so the payload is read once instead of twice (the split's copy
 	 * and its checksum were two passes over every byte the TUN handed us).
 	 */
-	while (len >= 32) {
-		size_t rounds = MIN(len / 32, (size_t)32768);
-
-		for (size_t k = 0; k < rounds; k++, src += 32, dst += 32, len -= 32) {
-			csum_vec x, y;
-
-			memcpy(&x, src, 16);
-			memcpy(&y, src + 16, 16);
-			memcpy(dst, &x, 16);
-			memcpy(dst + 16, &y, 16);
-			a0 += (x & 0xffff) + (x >> 16);
-			a1 += (y & 0xffff) + (y >> 16);
-		}
-		acc += csum_lanes(a0) + csum_lanes(a1);
-		a0 = a1 = (csum_vec){0, 0, 0, 0};
+	for (; len >= 32; src += 32, dst += 32, len -= 32) {
+		memcpy(w, src, 32);
+		memcpy(dst, w, 32);
+		a0 += (uint64_t)w[0] + w[1] + w[4] + w[5];
+		a1 += (uint64_t)w[2] + w[3] + w[6] + w[7];
 	}
-	return csum_tail(src, dst, len, acc, sum);
+	for (; len >= 4; src += 4, dst += 4, len -= 4) {
+		memcpy(w, src, 4);
+		memcpy(dst, w, 4);
+		a0 += w[0];
+	}
+	acc = a0 + a1;
+	if (len >= 2) {
+		uint16_t h;
+
+		memcpy(&h, src, 2);
+		memcpy(dst, &h, 2);
+		acc += h;
+		src += 2;
+		dst += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint8_t pad[2] = {src[0], 0};
+		uint16_t h;
+
+		dst[0] = src[0];
+		memcpy(&h, pad, 2);
+		acc += h;
+	}
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	native = (uint16_t)acc;
+	acc = get_be16((const uint8_t *)&native);
+	acc += sum;
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
 }
 
 uint16_t dp_csum_fold(uint32_t sum)

@@ -186,37 +186,6 @@ static void test_csum_copy(void **state)
 			}
 }
 
-/* Long inputs (the lanes' bound): 64 KiB of 0xff and of noise, against the word-by-word sum. */
-static void test_csum_long(void **state)
-{
-	enum { L = 65535 };
-	uint8_t *src = malloc(L + 1), *dst = malloc(L + 1);
-	uint32_t seed = 3;
-
-	(void)state;
-	for (int fill = 0; fill < 2; fill++) {
-		for (size_t i = 0; i < L + 1; i++) {
-			seed = seed * 1103515245u + 12345u;
-			src[i] = fill ? (uint8_t)(seed >> 16) : 0xff;
-		}
-		for (size_t len = L - 1; len <= L; len++) {
-			uint64_t ref = 0;
-
-			for (size_t k = 0; k + 1 < len; k += 2)
-				ref += (uint32_t)src[k] << 8 | src[k + 1];
-			if (len & 1)
-				ref += (uint32_t)src[len - 1] << 8;
-			while (ref >> 16)
-				ref = (ref & 0xffff) + (ref >> 16);
-			assert_int_equal(dp_csum_fold(dp_csum_partial(src, len, 0)), ref);
-			assert_int_equal(dp_csum_fold(dp_csum_copy(dst, src, len, 0)), ref);
-			assert_memory_equal(dst, src, len);
-		}
-	}
-	free(src);
-	free(dst);
-}
-
 /* Odd MSS and odd totals: the folded sum of each segment's payload starts at an even offset. */
 static void test_split_odd(void **state)
 {
@@ -541,7 +510,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csum),
 		cmocka_unit_test(test_csum_copy),
-		cmocka_unit_test(test_csum_long),
 		cmocka_unit_test(test_split_odd),
 		cmocka_unit_test(test_needs_csum_families),
 		cmocka_unit_test(test_tcp4),
