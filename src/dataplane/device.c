@@ -450,13 +450,8 @@ static void *tun_thread(void *arg)
 	}
 	b = dp_serial_get(&serial);
 	while (!atomic_load(&d->stop)) {
-		bool drained = false;
-
-		/*
-		 * Read first and wait only once a read found the queue empty: under load a batch
-		 * costs its reads and no poll. Idle, the wait's timeout is how soon a stop is
-		 * seen.
-		 */
+		if (plat_tun_wait_queue(d->tun, q, 200) <= 0)
+			continue;
 		while (b->n < TX_BATCH_TARGET) {
 			uint8_t *dst = b->slab + (size_t)b->n * DP_BUF_LEN + WG_DATA_HEADER_LEN;
 			struct dp_vnet_hdr h;
@@ -479,10 +474,8 @@ static void *tun_thread(void *arg)
 				dp_device_stop(d);
 				goto out;
 			}
-			if (r <= 0) {
-				drained = true; /* -EAGAIN, or an error the wait will report */
+			if (r <= 0)
 				break;
-			}
 			if (r < DP_VNET_HDR_LEN) {
 				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
 				continue;
@@ -509,8 +502,6 @@ static void *tun_thread(void *arg)
 			}
 		}
 		b = tx_submit(reader, b, &cache);
-		if (drained)
-			plat_tun_wait_queue(d->tun, q, 200);
 	}
 out:
 	if (b) {
