@@ -86,58 +86,6 @@ uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum)
 	return (uint32_t)acc;
 }
 
-uint32_t dp_csum_copy(uint8_t *restrict dst, const uint8_t *restrict src, size_t len,
-		      uint32_t sum)
-{
-	uint64_t a0 = 0, a1 = 0, acc;
-	uint32_t w[8];
-	uint16_t native;
-
-	/*
-	 * dp_csum_partial while copying: each word is summed from the register it was loaded
-	 * into for the copy, so the payload is read once instead of twice (the split's copy
-	 * and its checksum were two passes over every byte the TUN handed us).
-	 */
-	for (; len >= 32; src += 32, dst += 32, len -= 32) {
-		memcpy(w, src, 32);
-		memcpy(dst, w, 32);
-		a0 += (uint64_t)w[0] + w[1] + w[4] + w[5];
-		a1 += (uint64_t)w[2] + w[3] + w[6] + w[7];
-	}
-	for (; len >= 4; src += 4, dst += 4, len -= 4) {
-		memcpy(w, src, 4);
-		memcpy(dst, w, 4);
-		a0 += w[0];
-	}
-	acc = a0 + a1;
-	if (len >= 2) {
-		uint16_t h;
-
-		memcpy(&h, src, 2);
-		memcpy(dst, &h, 2);
-		acc += h;
-		src += 2;
-		dst += 2;
-		len -= 2;
-	}
-	if (len) {
-		uint8_t pad[2] = {src[0], 0};
-		uint16_t h;
-
-		dst[0] = src[0];
-		memcpy(&h, pad, 2);
-		acc += h;
-	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	native = (uint16_t)acc;
-	acc = get_be16((const uint8_t *)&native);
-	acc += sum;
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint32_t)acc;
-}
-
 uint16_t dp_csum_fold(uint32_t sum)
 {
 	while (sum >> 16)
@@ -195,20 +143,16 @@ static void ipv4_fix(uint8_t *ip, size_t iphl, size_t total, uint16_t id)
 	put_be16(ip + 10, (uint16_t)~dp_csum_fold(dp_csum_partial(ip, iphl, 0)));
 }
 
-/* Copy one packet that needs its checksum completed, summing as it is copied. */
-static int copy_complete_csum(uint8_t *out, const uint8_t *p, size_t len,
-			      const struct dp_vnet_hdr *h)
+static int complete_csum(uint8_t *p, size_t len, const struct dp_vnet_hdr *h)
 {
 	size_t at = (size_t)h->csum_start + h->csum_offset;
 	uint16_t c;
 
 	if (h->csum_start >= len || at + 2 > len)
 		return -EINVAL;
-	memcpy(out, p, h->csum_start);
 	/* The field holds the pseudo-header sum already; sum from csum_start covers it. */
-	c = (uint16_t)~dp_csum_fold(
-		dp_csum_copy(out + h->csum_start, p + h->csum_start, len - h->csum_start, 0));
-	put_be16(out + at, c);
+	c = (uint16_t)~dp_csum_fold(dp_csum_partial(p + h->csum_start, len - h->csum_start, 0));
+	put_be16(p + at, c);
 	return 0;
 }
 
@@ -225,9 +169,8 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 	if (gso == DP_VNET_GSO_NONE) {
 		if (len > stride || max_segs < 1)
 			return -E2BIG;
-		if (!(h->flags & DP_VNET_F_NEEDS_CSUM))
-			memcpy(out, pkt, len);
-		else if ((r = copy_complete_csum(out, pkt, len, h)))
+		memcpy(out, pkt, len);
+		if ((h->flags & DP_VNET_F_NEEDS_CSUM) && (r = complete_csum(out, len, h)))
 			return r;
 		seg_len[0] = len;
 		return 1;
@@ -265,11 +208,10 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 		size_t chunk = MIN((size_t)h->gso_size, payload - off);
 		size_t total = hdr + chunk;
 		uint8_t *s = out + i * stride, *l4 = s + l.iphl;
-		uint32_t sum, psum;
+		uint32_t sum;
 
 		memcpy(s, pkt, hdr);
-		/* The payload's sum as it is copied; the L4 header's is added once it is final. */
-		psum = dp_csum_copy(s + hdr, pkt + hdr + off, chunk, 0);
+		memcpy(s + hdr, pkt + hdr + off, chunk);
 		if (l.v6)
 			put_be16(s + 4, (uint16_t)(total - 40));
 		else
@@ -277,7 +219,7 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 		if (gso == DP_VNET_GSO_UDP_L4) {
 			put_be16(l4 + 4, (uint16_t)(8 + chunk));
 			l4[6] = l4[7] = 0;
-			sum = pseudo_sum(s, &l, 8 + chunk) + dp_csum_partial(l4, 8, psum);
+			sum = pseudo_sum(s, &l, 8 + chunk) + dp_csum_partial(l4, 8 + chunk, 0);
 			uint16_t c = (uint16_t)~dp_csum_fold(sum);
 
 			put_be16(l4 + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP */
@@ -288,7 +230,7 @@ int dp_offload_split(const uint8_t *pkt, size_t len, const struct dp_vnet_hdr *h
 			if (i > 0)
 				l4[13] &= (uint8_t)~0x80; /* CWR: first segment only */
 			l4[16] = l4[17] = 0;
-			sum = pseudo_sum(s, &l, l4hl + chunk) + dp_csum_partial(l4, l4hl, psum);
+			sum = pseudo_sum(s, &l, l4hl + chunk) + dp_csum_partial(l4, l4hl + chunk, 0);
 			put_be16(l4 + 16, (uint16_t)~dp_csum_fold(sum));
 		}
 		seg_len[i] = total;

@@ -39,13 +39,6 @@ void dp_vnet_hdr_write(uint8_t out[DP_VNET_HDR_LEN], const struct dp_vnet_hdr *h
 
 /* RFC 1071 one's-complement sum, not folded or inverted (for building checksums). */
 uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum);
-/*
- * Copy len bytes from src to dst (not overlapping) and return what
- * dp_csum_partial(src, len, sum) would, in one pass. The sum is relative to src: a caller
- * combining it with other sums starts it at an even offset of the checksummed range.
- */
-uint32_t dp_csum_copy(uint8_t *restrict dst, const uint8_t *restrict src, size_t len,
-		      uint32_t sum);
 uint16_t dp_csum_fold(uint32_t sum);
 
 /*

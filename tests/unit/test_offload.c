@@ -156,80 +156,6 @@ static void test_csum(void **state)
 		}
 }
 
-/*
- * The folded copy against the two-pass reference (memcpy, then dp_csum_partial of the
- * source): every length up to 600 at every source and destination alignment, odd lengths
- * included, with a carry-in; the bytes around the destination left alone.
- */
-static void test_csum_copy(void **state)
-{
-	uint8_t src[640], dst[660], ref[660];
-	uint32_t seed = 7;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(src); i++) {
-		seed = seed * 1103515245u + 12345u;
-		src[i] = (uint8_t)(seed >> 16);
-	}
-	memset(src + 200, 0xff, 100); /* long carry chains */
-	for (size_t so = 0; so < 8; so++)
-		for (size_t d_o = 0; d_o < 8; d_o++)
-			for (size_t len = 0; len + so <= 600; len++) {
-				uint32_t want = dp_csum_partial(src + so, len, 0xfedc);
-
-				memset(dst, 0xa5, sizeof(dst));
-				memcpy(ref, dst, sizeof(ref));
-				memcpy(ref + 8 + d_o, src + so, len);
-				assert_int_equal(dp_csum_copy(dst + 8 + d_o, src + so, len, 0xfedc),
-						 want);
-				assert_memory_equal(dst, ref, sizeof(dst));
-			}
-}
-
-/* Odd MSS and odd totals: the folded sum of each segment's payload starts at an even offset. */
-static void test_split_odd(void **state)
-{
-	(void)state;
-	check_split(false, 6, 30001, 1367);
-	check_split(true, 6, 30001, 1347);
-	check_split(false, 17, 29999, 1371);
-	check_split(true, 17, 29999, 1351);
-	check_split(false, 17, 1, 1371);
-	check_split(true, 6, 3, 1347);
-}
-
-/* A single packet whose checksum the kernel left to us, both families, odd lengths. */
-static void test_needs_csum_families(void **state)
-{
-	(void)state;
-	for (int v6 = 0; v6 < 2; v6++)
-		for (int udp = 0; udp < 2; udp++)
-			for (size_t payload = 0; payload < 70; payload++) {
-				uint8_t pkt[2000], out[STRIDE];
-				uint8_t proto = udp ? 17 : 6;
-				size_t iphl = v6 ? 40 : 20, seg_len[1];
-				size_t len = build(pkt, v6, proto, payload, 0x10);
-				size_t l4len = len - iphl;
-				struct dp_vnet_hdr h = {DP_VNET_F_NEEDS_CSUM, DP_VNET_GSO_NONE, 0, 0,
-							(uint16_t)iphl, udp ? 6 : 16};
-				uint32_t pseudo =
-					(v6 ? dp_csum_partial(pkt + 8, 32, 0)
-					    : dp_csum_partial(pkt + 12, 8, 0)) +
-					proto + (uint32_t)l4len;
-
-				put_be16(pkt + iphl + h.csum_offset, dp_csum_fold(pseudo));
-				assert_int_equal(dp_offload_split(pkt, len, &h, out, STRIDE, 1, seg_len),
-						 1);
-				assert_int_equal(seg_len[0], len);
-				assert_l4_csum_ok(out, len, v6, proto);
-				/* Everything but the checksum field is the packet as read. */
-				assert_memory_equal(out, pkt, iphl + h.csum_offset);
-				assert_memory_equal(out + iphl + h.csum_offset + 2,
-						    pkt + iphl + h.csum_offset + 2,
-						    len - iphl - h.csum_offset - 2);
-			}
-}
-
 static void test_tcp4(void **state)
 {
 	(void)state;
@@ -509,9 +435,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csum),
-		cmocka_unit_test(test_csum_copy),
-		cmocka_unit_test(test_split_odd),
-		cmocka_unit_test(test_needs_csum_families),
 		cmocka_unit_test(test_tcp4),
 		cmocka_unit_test(test_tcp6),
 		cmocka_unit_test(test_udp),
