@@ -8,7 +8,10 @@ fetched with apt's own download, from a sources list and apt state/cache directo
 own under the build tree (the machine's apt sources and state are never touched), and
 unpacked there with `dpkg-deb -x`; its binary runs on Debian 12's glibc. If that fails, the
 reason is printed and weft-wg is compared with Debian 12's wireguard-go only. GO13=PATH uses
-a wireguard-go binary already at hand; GO13=none skips it.
+a wireguard-go binary already at hand; GO13=none skips it. WEFT_BASE=PATH adds a second
+weft-wg build ("weft base", e.g. the tree before a change) to the rotation, with the ratio
+weft/base, so that a change is measured against its parent in the same run; GO12=none then
+leaves Debian 12's wireguard-go out (with GO13=none too, only the two weft-wg builds run).
 
 Topology (rebuilt for every run; the implementation alternates weft, go, weft, go, ...):
 
@@ -119,6 +122,7 @@ def fetch_go13():
 
 
 BINARY = {"go": "wireguard-go"}
+BASE = os.environ.get("WEFT_BASE", "")
 
 
 def setup(impl):
@@ -130,7 +134,7 @@ def setup(impl):
     for i, (v, a) in enumerate((("wbvA", "198.18.10.1/24"), ("wbvB", "198.18.10.2/24"))):
         sh("ip", "-n", NS[i], "addr", "add", a, "dev", v)
         sh("ip", "-n", NS[i], "link", "set", v, "up")
-    binary = WEFT if impl == "weft" else BINARY[impl]
+    binary = {"weft": WEFT, "base": BASE}.get(impl) or BINARY[impl]
     pids = []
     for i in range(2):
         # The daemon keeps running: its stdio must not be our capture pipes.
@@ -242,9 +246,9 @@ def offloads(impl):
              "generic-segmentation-offload", "generic-receive-offload")
     k = ns(0, "ethtool", "-k", IF[0], check=False).stdout.splitlines()
     out.append("ethtool -k: " + ", ".join(l.strip() for l in k if l.split(":")[0] in feats))
-    if impl != "weft":
+    if impl not in ("weft", "base"):
         return out
-    st = ns(0, WEFT, "--stats", IF[0], check=False).stdout.split()
+    st = ns(0, WEFT if impl == "weft" else BASE, "--stats", IF[0], check=False).stdout.split()
     out.append("weft-wg --stats: " + " ".join(
         w for w in st if w.split("=")[0] in ("tun_offloads", "udp_gso", "udp_gro", "crypto_workers",
                                               "tun_queues")))
@@ -300,14 +304,15 @@ FIGURES = [
 ]
 
 
-NAMES = {"weft": "weft-wg", "go": "wg-go 12", "go13": "wg-go 13"}
+NAMES = {"weft": "weft-wg", "base": "weft base", "go": "wg-go 12", "go13": "wg-go 13"}
 
 
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
     go13, why = fetch_go13()
-    impls = ["weft", "go"]
+    impls = ["weft"] + (["base"] if BASE else []) + \
+        ([] if BASE and os.environ.get("GO12") == "none" else ["go"])
     ver = {"go": sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout}
     if go13:
         BINARY["go13"] = go13
@@ -334,7 +339,8 @@ def main():
           (RUNS, SECS, ver["go"], "; wg-go 13: Debian 13's %s" % ver["go13"] if go13 else ""))
     gos = impls[1:]
     print("%-34s" % "figure" + "".join("%10s" % NAMES[i] for i in impls) +
-          "".join("%14s" % ("weft/" + NAMES[g].replace("wg-", "")) for g in gos))
+          "".join("%14s" % ("weft/" + NAMES[g].replace("wg-", "").replace("weft ", ""))
+                  for g in gos))
     for f, label, _ in FIGURES:
         if f not in res["weft"][0]:
             continue
