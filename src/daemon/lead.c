@@ -304,7 +304,7 @@ int dmn_lead_do(struct dmn_node *n, const struct dmn_actor *who, const struct dm
 /*
  * PATHS: the node's own candidates (the key proved which node; it cannot speak for another),
  * in the view from the next generation when they changed. PUNCH: tell the other node to
- * check now, at most once per second per asking node (the other end sends at most a round
+ * check now, at most once per second per (asker, peer) pair (the other end sends at most a round
  * of checks to the asker's published addresses, so a member cannot turn a peer into a
  * flood toward addresses of its choosing). NAT_CONFIG: STUN servers and the node's TURN
  * credentials (REST ones name the node; never the shared secret).
