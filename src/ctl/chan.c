@@ -102,45 +102,62 @@ static int read_all(struct ctl_chan *c, uint8_t *p, size_t len)
 	return 0;
 }
 
-int ctl_connect(const struct sockaddr_storage *sa, unsigned timeout_ms, const char *dev)
+int ctl_connect_begin(const struct sockaddr_storage *sa, const char *dev)
 {
 	socklen_t len = sa->ss_family == AF_INET ? sizeof(struct sockaddr_in)
 						 : sizeof(struct sockaddr_in6);
-	struct pollfd pfd;
-	int fd, r, e = 0;
-	socklen_t elen = sizeof(e);
+	int fd, r;
 
 	fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev))) {
 		r = -errno;
-		goto fail;
+		close(fd);
+		return r;
 	}
 	if (connect(fd, (const struct sockaddr *)sa, len) && errno != EINPROGRESS) {
 		r = -errno;
-		goto fail;
+		close(fd);
+		return r;
 	}
-	pfd = (struct pollfd){.fd = fd, .events = POLLOUT, .revents = 0};
+	return fd;
+}
+
+int ctl_connect_wait(int fd, unsigned timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT, .revents = 0};
+	socklen_t elen;
+	int r, e = 0;
+
 	do
 		r = poll(&pfd, 1, (int)timeout_ms);
 	while (r < 0 && errno == EINTR);
-	if (r == 0) {
-		r = -ETIMEDOUT;
-		goto fail;
-	}
-	if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen)) {
-		r = -errno;
-		goto fail;
-	}
-	if (e) {
-		r = -e;
-		goto fail;
+	if (r == 0)
+		return -ETIMEDOUT;
+	elen = sizeof(e);
+	if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen))
+		return -errno;
+	if (e)
+		return -e;
+	/* cut short by shutdown(2) before the connection came up */
+	if (pfd.revents & POLLHUP)
+		return -ECONNABORTED;
+	return 0;
+}
+
+int ctl_connect(const struct sockaddr_storage *sa, unsigned timeout_ms, const char *dev)
+{
+	int fd = ctl_connect_begin(sa, dev), r;
+
+	if (fd < 0)
+		return fd;
+	r = ctl_connect_wait(fd, timeout_ms);
+	if (r) {
+		close(fd);
+		return r;
 	}
 	return fd;
-fail:
-	close(fd);
-	return r;
 }
 
 int ctl_connect_unix(const char *path)

@@ -58,6 +58,11 @@ void ctl_chan_done(struct ctl_chan *c);
  * channel goes through the WireGuard interface only). fd or -errno.
  */
 int ctl_connect(const struct sockaddr_storage *sa, unsigned timeout_ms, const char *dev);
+/* The same in two steps, for a caller that may cut the wait short (shutdown(2) from another
+ * thread ends it): a non-blocking socket whose connection is under way, fd or -errno; then
+ * its outcome within timeout_ms, 0 or -errno (fd stays the caller's either way). */
+int ctl_connect_begin(const struct sockaddr_storage *sa, const char *dev);
+int ctl_connect_wait(int fd, unsigned timeout_ms);
 /* The local channel: connect to a unix socket path. fd or -errno. */
 int ctl_connect_unix(const char *path);
 

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
 #include "daemon/node.h"
@@ -99,4 +100,35 @@ void dmn_member_refresh(struct dmn_node *n)
 	if (type == DMN_CTL_VIEW)
 		dmn_member_take_view(n, j);
 	json_decref(j);
+}
+
+void *dmn_member_pull_main(void *arg)
+{
+	struct dmn_node *n = arg;
+
+	pthread_mutex_lock(&n->lock);
+	while (!n->stopping) {
+		uint64_t due = dmn_now_ms() + n->opt.pull_interval_ms;
+		struct timespec until;
+
+		/* the join brought a view, or the saved one was loaded: the first pull waits too */
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (time_t)(n->opt.pull_interval_ms / 1000);
+		until.tv_nsec += (long)(n->opt.pull_interval_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!n->stopping && dmn_now_ms() < due)
+			pthread_cond_timedwait(&n->push_cond, &n->lock, &until);
+		if (n->stopping)
+			break;
+		if (n->removed)
+			continue;
+		pthread_mutex_unlock(&n->lock);
+		dmn_member_refresh(n);
+		pthread_mutex_lock(&n->lock);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
 }

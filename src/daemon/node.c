@@ -40,13 +40,18 @@ int dmn_node_open(struct dmn_node *n, const struct dmn_options *opt)
 {
 	char err[OV_STATE_ERR_LEN];
 	uint8_t pub[OV_KEY_LEN];
+	pthread_condattr_t ca;
 	int r;
 
 	memset(n, 0, sizeof(*n));
 	n->opt = *opt;
 	n->lock_fd = n->join_fd = n->ctl_fd = n->probe_fd = n->local_fd = -1;
 	pthread_mutex_init(&n->lock, NULL);
-	pthread_cond_init(&n->push_cond, NULL);
+	pthread_mutex_init(&n->links_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the pull's timed waits */
+	pthread_cond_init(&n->push_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	ov_state_init(&n->st);
 	r = ov_state_lock(opt->dir, &n->lock_fd, err, sizeof(err));
 	if (r) {
@@ -321,12 +326,12 @@ int dmn_node_up(struct dmn_node *n)
 	if (r)
 		return -r;
 	n->dev_thread_live = true;
-	if (n->st.role == OV_ROLE_LEADER) {
-		r = pthread_create(&n->push_thread, NULL, dmn_lead_push_main, n);
-		if (r)
-			return -r;
-		n->push_thread_live = true;
-	}
+	r = pthread_create(&n->view_thread, NULL,
+			   n->st.role == OV_ROLE_LEADER ? dmn_lead_push_main : dmn_member_pull_main,
+			   n);
+	if (r)
+		return -r;
+	n->view_thread_live = true;
 	return dmn_metrics_start(n); /* ops: --metrics (daemon/metrics.c) */
 }
 
@@ -501,7 +506,7 @@ int dmn_node_run(struct dmn_node *n)
 {
 	struct plat_signals *sig;
 	int r;
-	uint64_t next_pull = 0, next_health = 0, next_sweep = 0;
+	uint64_t next_health = 0, next_sweep = 0;
 
 	r = plat_signals_open(&sig);
 	if (r)
@@ -533,11 +538,6 @@ int dmn_node_run(struct dmn_node *n)
 				n->paths_publish = true;
 			pthread_mutex_unlock(&n->lock);
 		}
-		if (n->st.role == OV_ROLE_MEMBER && !n->removed && now >= next_pull) {
-			if (next_pull)
-				dmn_member_refresh(n);
-			next_pull = now + n->opt.pull_interval_ms;
-		}
 		if (poll(p, 6, 250) < 0 && errno != EINTR) {
 			r = -errno;
 			break;
@@ -550,10 +550,11 @@ int dmn_node_run(struct dmn_node *n)
 			break;
 		}
 		if (p[1].revents & POLLIN) {
-			/* The device loop ended: its thread took a SIGTERM meant for us, or the
-			 * interface was deleted. */
+			/* The device loop ended (its signals are ours: dp_config.own_signals is
+			 * false): the interface was deleted, or its UAPI socket. */
 			if (plat_netif_index(n->opt.ifname) > 0) {
-				log_info("signal: shutting down");
+				log_error("%s: the device stopped: shutting down", n->opt.ifname);
+				r = -ENODEV;
 			} else {
 				log_error("%s: the interface was deleted: shutting down",
 					  n->opt.ifname);
@@ -578,13 +579,18 @@ void dmn_node_close(struct dmn_node *n)
 {
 	char path[PATH_MAX + 32];
 
-	dmn_metrics_stop(n); /* ops: its collectors read the device */
+	/* Nothing waits out a peer that is away: calls in progress end now, and connections
+	 * being served are shut down (their threads end at their next read). */
+	dmn_links_cut(n);
 	pthread_mutex_lock(&n->lock);
 	n->stopping = true;
 	pthread_cond_broadcast(&n->push_cond);
+	for (size_t i = 0; n->conns_live && i < n->n_conns_live; i++)
+		shutdown(n->conns_live[i]->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&n->lock);
-	if (n->push_thread_live)
-		pthread_join(n->push_thread, NULL);
+	dmn_metrics_stop(n); /* ops: its collectors read the device */
+	if (n->view_thread_live)
+		pthread_join(n->view_thread, NULL);
 	dmn_nat_stop(n); /* before the device: it sends through it */
 	if (n->dev_thread_live) {
 		dp_device_stop(n->dev);

@@ -89,6 +89,12 @@ struct plat_wakeup;
 struct ov_dns_server;
 struct plat_fw_seal;
 
+/* link.c: an overlay call in progress (on the caller's stack). */
+struct dmn_link {
+	int fd;
+	struct dmn_link *next;
+};
+
 struct dmn_node {
 	struct dmn_options opt;
 	int lock_fd;
@@ -115,8 +121,13 @@ struct dmn_node {
 	struct dmn_conn **conns_live; /* overlay and join connections, in arrival order */
 	size_t n_conns_live;
 	struct plat_fw_seal *seal; /* weft's nftables table, from bring-up to close */
-	pthread_t dev_thread, push_thread;
-	bool dev_thread_live, push_thread_live;
+	/* overlay calls in progress (link.c), cut at close */
+	pthread_mutex_t links_lock;
+	struct dmn_link *links;
+	bool links_cut;
+	/* view_thread: the leader pushes views (lead.c), a member pulls them (member.c) */
+	pthread_t dev_thread, view_thread;
+	bool dev_thread_live, view_thread_live;
 
 	/* NAT traversal (nat.c): its state; on the leader, every node's paths as they reported
 	 * them (in memory; in the view from the next publish) */
@@ -265,6 +276,8 @@ int dmn_ask_leader_within(struct dmn_node *n, const struct dmn_request *req, uns
 void dmn_member_take_view(struct dmn_node *n, const json_t *j);
 /* A member pulls the leader's view now (after a change it asked for). */
 void dmn_member_refresh(struct dmn_node *n);
+/* A member's view thread: dmn_member_refresh every pull interval until the node stops. */
+void *dmn_member_pull_main(void *arg);
 
 /* view.c: rebuilds what follows from n->view (peers, DNS) and saves it. Lock held.
  * -EINVAL (our own key replaced in the view: nothing applied). */
@@ -287,6 +300,9 @@ int dmn_overlay_call(struct dmn_node *n, const struct ov_peer *to, const json_t 
 int dmn_overlay_send(struct dmn_node *n, const struct ov_peer *to, uint8_t type,
 		     const json_t *msg, bool wait_read, unsigned timeout_ms, char *err,
 		     size_t errlen);
+/* Ends every overlay call in progress (they fail with "weftd is stopping"), and any later
+ * one at once: the first step of a close. */
+void dmn_links_cut(struct dmn_node *n);
 void dmn_overlay_addr(const struct dmn_node *n, const struct ov_peer *p, uint16_t port,
 		      struct sockaddr_storage *ret);
 

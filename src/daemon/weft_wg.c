@@ -93,7 +93,7 @@ static enum log_level parse_log_level(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct dp_config cfg = {.uapi_socket = true};
+	struct dp_config cfg = {.uapi_socket = true, .own_signals = true};
 	struct dp_device *d;
 	bool foreground = false;
 	const char *ll = getenv("LOG_LEVEL"), *fg = getenv("WG_PROCESS_FOREGROUND");

@@ -378,12 +378,13 @@ int dp_device_run(struct dp_device *d)
 	sigset_t sigs;
 	int timeout = DP_TIMER_TICK_MS;
 
+	/* Blocked either way: a signal for the program is never handled on this thread. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (d->signal_fd < 0)
+	if (d->own_signals && d->signal_fd < 0)
 		d->signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	while (!atomic_load(&d->stop)) {

@@ -283,7 +283,7 @@ int dp_device_run(struct dp_device *d)
 	else
 		ResetEvent(freed_event); /* set by the free of an earlier device */
 	atomic_store(&running, d);
-	if (!SetConsoleCtrlHandler(console_event, TRUE))
+	if (d->own_signals && !SetConsoleCtrlHandler(console_event, TRUE))
 		log_info("%s: no console control handler (Win32 error %lu)", d->name,
 			 (unsigned long)GetLastError());
 	while (!atomic_load(&d->stop)) {
@@ -293,7 +293,8 @@ int dp_device_run(struct dp_device *d)
 		r = 0;
 		timeout = dp_device_timers(d);
 	}
-	SetConsoleCtrlHandler(console_event, FALSE);
+	if (d->own_signals)
+		SetConsoleCtrlHandler(console_event, FALSE);
 	atomic_store(&running, NULL);
 	if (atomic_load(&d->tun_gone))
 		log_info("%s: adapter gone, shutting down", d->name);

@@ -1547,6 +1547,7 @@ int dp_device_core_init(struct dp_device *d, const struct dp_config *cfg)
 	int r;
 
 	d->mtu = cfg->mtu ? cfg->mtu : DP_DEFAULT_MTU;
+	d->own_signals = cfg->own_signals;
 	d->uapi_fd = d->inotify_fd = d->signal_fd = -1;
 	r = plat_wakeup_open(&d->wake);
 	if (r)

@@ -47,6 +47,12 @@ struct dp_config {
 	 * README), else half the CPUs up to 4. Linux only; capped at 8.
 	 */
 	unsigned tun_queues;
+	/*
+	 * The control loop ends on SIGINT, SIGTERM and SIGHUP (Windows: console events): for a
+	 * program that is the device (weft-wg). false: they are the embedding program's (weftd
+	 * stops its own modules first, then the device).
+	 */
+	bool own_signals;
 };
 
 /*
@@ -69,7 +75,7 @@ unsigned dp_device_crypto_workers(const struct dp_device *d);
 int dp_device_start(struct dp_device *d);
 /*
  * The control loop: timers, UAPI connections. Returns when dp_device_stop() is called, on
- * SIGINT/SIGTERM (if the caller blocked them: see dp_device_run_signals), when the UAPI
+ * SIGINT/SIGTERM/SIGHUP (with cfg.own_signals; the loop's thread blocks them), when the UAPI
  * socket file is deleted, or when the TUN interface is deleted. Returns 0 or -errno.
  * Windows (control_windows.c): on a console event (Ctrl-C, close, logoff, shutdown) instead
  * of signals; the pipe is served on a thread of its own.

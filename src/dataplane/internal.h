@@ -175,6 +175,7 @@ struct dp_device {
 	dp_foreign_fn *foreign_fn;
 	void *foreign_ctx;
 	unsigned mtu;
+	bool own_signals; /* dp_config.own_signals */
 	char sock_path[108];
 	int uapi_fd, inotify_fd, signal_fd;
 	struct plat_wakeup *wake; /* dp_device_stop wakes the control loop */

@@ -62,6 +62,18 @@ fail() { echo "FAIL $TEST: $*" >&2; exit 1; }
 # and under pipefail the writer's SIGPIPE then fails the pipe: `ip route` writes each route
 # with its own write(2), so `ip route | grep -q "^default"` failed now and then.
 has() { grep "$@" >/dev/null; }
+# exited PID: the process has ended, all its threads (so its files are closed). A daemon's
+# parent is the machine's init, which may reap it a second or two later: kill -0 still
+# succeeds on the zombie. The thread-group leader is a zombie as soon as it is done, even
+# while other threads are still on their way out: those are counted too.
+exited() {
+	local st tasks
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	st=${st##*) }
+	case ${st:0:1} in Z | X) ;; *) return 1 ;; esac
+	tasks=$(ls "/proc/$1/task" 2>/dev/null | wc -l)
+	[ "$tasks" -le 1 ]
+}
 ok() { echo "ok - $*"; }
 
 # veth between two namespaces: link A B addrA addrB (CIDR, e.g. 198.18.0.1/24)

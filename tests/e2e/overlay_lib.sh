@@ -49,7 +49,7 @@ stop_node() {
 	pid=$(pgrep -nf "weftd --data-dir $(dir "$1") " || true)
 	[ -n "$pid" ] || return 0
 	kill "$pid"
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	for _ in $(seq 50); do exited "$pid" && return 0; sleep 0.1; done
 	fail "weftd of n$1 did not stop"
 }
 

@@ -145,14 +145,14 @@ ok "unsealed by hand: out -> c1 is 200 again, a spoofed packet reaches the leade
 # (d) crash and restart
 pid=$(pgrep -nf "weftd --data-dir $(dir 3) ")
 kill -9 "$pid"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 50); do exited "$pid" && break; sleep 0.1; done
 in_ns n3 nft add table inet weft # as a crashed run would have left it
 start_node 3
 [ "$(tables 3)" = 1 ] || fail "after kill -9 and start: table inet weft $(tables 3) times"
 [ "$(in_ns n3 nft list table inet weft | grep -c 'chain prerouting')" = 1 ] || fail "prerouting chain duplicated"
 pid=$(pgrep -nf "weftd --data-dir $(dir 3) ")
 kill -9 "$pid"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 50); do exited "$pid" && break; sleep 0.1; done
 [ "$(tables 3)" = 1 ] || fail "a crashed weftd's table is not left in force"
 start_node 3
 [ "$(tables 3)" = 1 ] || fail "after a second crash and start: table inet weft $(tables 3) times"

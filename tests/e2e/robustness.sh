@@ -81,7 +81,7 @@ ok "$n garbage datagrams: alive, unchanged, $drops drops counted by reason"
 # Lifecycle: SIGTERM.
 pid=$(pgrep -nf "weft-wg $IF\$")
 kill -TERM "$pid"
-wait_for 5 bash -c "! kill -0 $pid" || fail "daemon alive after SIGTERM"
+wait_for 5 exited "$pid" || fail "daemon alive after SIGTERM"
 wait_for 5 test ! -e "$SOCK" || fail "socket left after SIGTERM"
 wait_for 5 bash -c "! ip netns exec $(ns a) ip link show $IF" || fail "interface left after SIGTERM"
 ok "SIGTERM: socket and interface removed"
@@ -90,7 +90,7 @@ ok "SIGTERM: socket and interface removed"
 start_wg a weft "$IF"
 pid=$(pgrep -nf "weft-wg $IF\$")
 rm -f "$SOCK"
-wait_for 5 bash -c "! kill -0 $pid" || fail "daemon kept running without its socket"
+wait_for 5 exited "$pid" || fail "daemon kept running without its socket"
 wait_for 5 bash -c "! ip netns exec $(ns a) ip link show $IF" || fail "interface left after socket deletion"
 ok "deleting the socket stops the daemon and removes the interface"
 echo "PASS $TEST"
