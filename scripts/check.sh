@@ -13,6 +13,7 @@ passed=0
 failed=0
 declare -A e2e_seen
 failures=()
+whys=()
 
 # Adds the results of a meson testlog.json to the totals.
 count_meson() {
@@ -65,8 +66,9 @@ for t in tests/e2e/*.sh tests/e2e/*.sh; do
 	fi
 	e2e_seen[$t]=1
 	echo "--- $t ($bin)"
-	WEFT_WG=$PWD/$bin timeout 900 bash "$t"
-	rc=$?
+	out=$(mktemp)
+	WEFT_WG=$PWD/$bin timeout 900 bash "$t" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
 	elif [ $rc -eq 77 ]; then
@@ -74,10 +76,15 @@ for t in tests/e2e/*.sh tests/e2e/*.sh; do
 	else
 		failed=$((failed + 1))
 		failures+=("$t")
+		# why, again at the end: a CI log is often read from its tail
+		whys+=("$t ($bin): $(grep -E '^FAIL ' "$out" | tail -n 3 | cut -c1-600)")
+		[ $rc -eq 124 ] && whys+=("$t ($bin): timed out after 900 s")
 	fi
+	rm -f "$out"
 done
 
 echo
 [ ${#failures[@]} -eq 0 ] || echo "failing stages: ${failures[*]}"
+for w in "${whys[@]}"; do echo "  $w"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
