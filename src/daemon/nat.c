@@ -226,18 +226,6 @@ static bool ep_same_ip(const struct wg_endpoint *a, const struct wg_endpoint *b)
 	return a->family == b->family && !memcmp(a->addr, b->addr, a->family == WG_AF_INET6 ? 16 : 4);
 }
 
-static const char *ep_str(const struct wg_endpoint *e, char out[static OV_ENDPOINT_STRLEN])
-{
-	struct ov_endpoint o;
-
-	if (!e->family) {
-		snprintf(out, OV_ENDPOINT_STRLEN, "none");
-		return out;
-	}
-	ep_to_ov(e, &o);
-	ov_endpoint_format(&o, out);
-	return out;
-}
 
 static bool ep_is_loopback(const struct wg_endpoint *e)
 {
@@ -750,11 +738,7 @@ static void round_checks(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 /* Why a round found no path, for `weft peers`. */
 static void explain(struct dmn_nat *nat, struct nat_peer *p)
 {
-	bool has_direct = false;
-
-	for (size_t i = 0; i < p->paths.n_cand; i++)
-		has_direct |= p->paths.cand[i].kind != DMN_CAND_RELAY;
-	if (!p->paths.n_cand || !has_direct)
+	if (!peer_has_targets(p))
 		snprintf(p->reason, sizeof(p->reason), "%s has published no address to check",
 			 p->name);
 	else if (p->paths.nat == DMN_NAT_EDM && nat->nat_type == DMN_NAT_EDM)
@@ -839,12 +823,12 @@ static void fetch_config(struct dmn_nat *nat, uint64_t ms)
 		goto out;
 	turn.wg_port = dp_device_port(n->dev);
 	if (turn_set && !nat->relay) {
-		char s[OV_ENDPOINT_STRLEN];
+		char s[DMN_ENDPOINT_STRLEN];
 		struct dmn_relay *relay = NULL;
 		int r = dmn_relay_start(&turn, &relay);
 
 		if (r)
-			log_error("nat: relay through %s: %s", ep_str(&turn.server, s), strerror(-r));
+			log_error("nat: relay through %s: %s", dmn_endpoint_str(&turn.server, s), strerror(-r));
 		pthread_mutex_lock(&nat->lock);
 		nat->relay = relay;
 		nat_permits(nat);
@@ -872,11 +856,11 @@ static void reflex_tick(struct dmn_nat *nat, uint64_t ms)
 
 		if (r->sent && ms - r->sent >= NAT_REFLEX_RTO_MS) {
 			if (++r->tries >= NAT_REFLEX_TRIES) {
-				char s[OV_ENDPOINT_STRLEN];
+				char s[DMN_ENDPOINT_STRLEN];
 
 				if (r->answered || r->has_mapped)
 					log_info("nat: STUN server %s stopped answering",
-						 ep_str(&r->server, s));
+						 dmn_endpoint_str(&r->server, s));
 				r->answered = false;
 				r->has_mapped = false;
 				r->sent = 0;
@@ -963,7 +947,7 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 		p->last_handshake_s = st.last_handshake_sec;
 		theirs = relay_of(p, &rb);
 		if (st.has_endpoint && ep_is_loopback(&st.endpoint) && nat->relay &&
-		    dmn_relay_remote_of(nat->relay, &st.endpoint, &via)) {
+		    dmn_relay_remote_of(nat->relay, &st.endpoint, NULL)) {
 			struct dmn_relay_status rs;
 
 			dmn_relay_status(nat->relay, &rs);
@@ -980,12 +964,12 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 			path = NAT_PATH_DIRECT;
 		}
 		if (path != p->path) {
-			char e[OV_ENDPOINT_STRLEN], v[OV_ENDPOINT_STRLEN];
+			char e[DMN_ENDPOINT_STRLEN], v[DMN_ENDPOINT_STRLEN];
 
 			if (path == NAT_PATH_DIRECT)
-				log_info("nat: %s: direct path %s", p->name, ep_str(&st.endpoint, e));
+				log_info("nat: %s: direct path %s", p->name, dmn_endpoint_str(&st.endpoint, e));
 			else if (path == NAT_PATH_RELAY)
-				log_info("nat: %s: relayed via %s (%s)", p->name, ep_str(&via, v),
+				log_info("nat: %s: relayed via %s (%s)", p->name, dmn_endpoint_str(&via, v),
 					 p->reason);
 			else if (p->path != NAT_PATH_NONE)
 				log_info("nat: %s: no working path (%s)", p->name, p->reason);
@@ -1046,10 +1030,10 @@ static bool peer_tick(struct dmn_nat *nat, struct nat_peer *p, uint64_t ms)
 	bool has_targets = peer_has_targets(p);
 	/* a check won: use it now (a better one of the same round may follow) */
 	if (p->won_new) {
-		char e[OV_ENDPOINT_STRLEN];
+		char e[DMN_ENDPOINT_STRLEN];
 
 		p->won_new = false;
-		log_debug("nat: %s answers at %s", p->name, ep_str(&p->won_ep, e));
+		log_debug("nat: %s answers at %s", p->name, dmn_endpoint_str(&p->won_ep, e));
 		if (!p->has_endpoint || !ep_equal(&p->won_ep, &p->endpoint) ||
 		    p->path != NAT_PATH_DIRECT)
 			dp_device_peer_endpoint(nat->n->dev, p->key, &p->won_ep, true);
@@ -1467,7 +1451,7 @@ json_t *dmn_nat_peers_json(struct dmn_node *n)
 {
 	struct dmn_nat *nat = n->nat;
 	json_t *j = json_object(), *peers = json_array(), *refl = json_array(), *relay;
-	char s[OV_ENDPOINT_STRLEN];
+	char s[DMN_ENDPOINT_STRLEN];
 	uint64_t ms = dmn_now_ms();
 	int bad = !j || !peers || !refl;
 
@@ -1480,13 +1464,13 @@ json_t *dmn_nat_peers_json(struct dmn_node *n)
 	pthread_mutex_lock(&nat->lock);
 	if (nat->relay) {
 		struct dmn_relay_status rs;
-		char rl[OV_ENDPOINT_STRLEN] = "";
+		char rl[DMN_ENDPOINT_STRLEN] = "";
 
 		dmn_relay_status(nat->relay, &rs);
 		if (rs.state == DMN_RELAY_ALLOCATED)
-			ep_str(&rs.relayed, rl);
+			dmn_endpoint_str(&rs.relayed, rl);
 		relay = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "server",
-				  ep_str(&nat->turn.server, s), "state",
+				  dmn_endpoint_str(&nat->turn.server, s), "state",
 				  rs.state == DMN_RELAY_ALLOCATED ? "allocated"
 				  : rs.state == DMN_RELAY_FAILED  ? "failed"
 								  : "connecting",
@@ -1500,26 +1484,26 @@ json_t *dmn_nat_peers_json(struct dmn_node *n)
 	}
 	for (size_t i = 0; i < nat->n_reflex; i++)
 		if (nat->reflex[i].has_mapped) {
-			char m[OV_ENDPOINT_STRLEN];
+			char m[DMN_ENDPOINT_STRLEN];
 
 			bad |= json_array_append_new(refl, json_pack("{s:s, s:s}", "server",
-					     ep_str(&nat->reflex[i].server, s), "mapped",
-					     ep_str(&nat->reflex[i].mapped, m)));
+					     dmn_endpoint_str(&nat->reflex[i].server, s), "mapped",
+					     dmn_endpoint_str(&nat->reflex[i].mapped, m)));
 		}
 	for (size_t i = 0; i < nat->n_peers && !bad; i++) {
 		const struct nat_peer *p = &nat->peers[i];
-		char e[OV_ENDPOINT_STRLEN], v[OV_ENDPOINT_STRLEN];
+		char e[DMN_ENDPOINT_STRLEN], v[DMN_ENDPOINT_STRLEN];
 		json_t *o = json_pack(
 			"{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "name", p->name, "path",
 			path_names[p->path], "endpoint",
-			p->has_endpoint ? ep_str(&p->endpoint, e) : "", "since_s",
+			p->has_endpoint ? dmn_endpoint_str(&p->endpoint, e) : "", "since_s",
 			(json_int_t)(p->since ? (ms - p->since) / 1000 : 0), "reason",
 			p->path == NAT_PATH_DIRECT ? "" : p->reason, "last_handshake_s",
 			(json_int_t)p->last_handshake_s, "rx_bytes", (json_int_t)p->rx_bytes,
 			"tx_bytes", (json_int_t)p->tx_bytes);
 
 		if (o && p->path == NAT_PATH_RELAY)
-			json_object_set_new(o, "via", json_string(ep_str(&p->via, v)));
+			json_object_set_new(o, "via", json_string(dmn_endpoint_str(&p->via, v)));
 		if (o)
 			json_object_set_new(o, "peer_nat",
 					    json_string(dmn_nat_type_name(p->paths.nat)));

@@ -121,11 +121,16 @@ static socklen_t to_sockaddr(const struct wg_endpoint *ep, struct sockaddr_stora
 	return 0;
 }
 
-static const char *ep_str(const struct wg_endpoint *ep, char out[static ADDRFMT_LEN])
+const char *dmn_endpoint_str(const struct wg_endpoint *ep, char out[static DMN_ENDPOINT_STRLEN])
 {
 	struct sockaddr_storage ss;
-	socklen_t len = to_sockaddr(ep, &ss);
+	socklen_t len;
 
+	if (!ep->family) {
+		snprintf(out, DMN_ENDPOINT_STRLEN, "none");
+		return out;
+	}
+	len = to_sockaddr(ep, &ss);
 	return addrfmt_sockaddr((struct sockaddr *)&ss, len, true, out);
 }
 
@@ -224,9 +229,9 @@ static struct relay_remote *remote_get(struct dmn_relay *r, const struct wg_endp
 	slot->last_ms = now;
 	r->nremotes++;
 	{
-		char a[ADDRFMT_LEN];
+		char a[DMN_ENDPOINT_STRLEN];
 
-		log_debug("relay: remote %s on 127.0.0.1:%u", ep_str(peer, a), slot->port);
+		log_debug("relay: remote %s on 127.0.0.1:%u", dmn_endpoint_str(peer, a), slot->port);
 	}
 	return slot;
 }
@@ -239,9 +244,9 @@ static void remotes_expire(struct dmn_relay *r, uint64_t now)
 		struct relay_remote *rm = &r->remotes[i];
 
 		if (rm->used && now - rm->last_ms >= DMN_RELAY_IDLE_MS) {
-			char a[ADDRFMT_LEN];
+			char a[DMN_ENDPOINT_STRLEN];
 
-			log_debug("relay: remote %s idle, forwarder closed", ep_str(&rm->peer, a));
+			log_debug("relay: remote %s idle, forwarder closed", dmn_endpoint_str(&rm->peer, a));
 			remote_drop(r, rm);
 		}
 	}
@@ -261,16 +266,16 @@ static void flush_output(struct dmn_relay *r, uint64_t now)
 static void note_state(struct dmn_relay *r)
 {
 	struct ov_turn_status st;
-	char a[ADDRFMT_LEN], b[ADDRFMT_LEN], s[ADDRFMT_LEN];
+	char a[DMN_ENDPOINT_STRLEN], b[DMN_ENDPOINT_STRLEN], s[DMN_ENDPOINT_STRLEN];
 
 	ov_turn_status(&r->turn, &st);
 	if (st.state == r->logged_state)
 		return;
-	ep_str(&r->cfg.server, s);
+	dmn_endpoint_str(&r->cfg.server, s);
 	if (st.state == OV_TURN_ALLOCATED) {
 		log_info("relay: allocated %s on %s (our address as the server sees it: %s, "
 			 "lifetime %u s)",
-			 ep_str(&st.relayed, a), s, ep_str(&st.mapped, b), st.lifetime_s);
+			 dmn_endpoint_str(&st.relayed, a), s, dmn_endpoint_str(&st.mapped, b), st.lifetime_s);
 	} else if (st.state == OV_TURN_FAILED) {
 		uint64_t now = now_ms();
 		int fd;
@@ -437,7 +442,7 @@ int dmn_relay_start(const struct dmn_relay_config *cfg, struct dmn_relay **ret)
 {
 	struct ov_turn_env env = {.random = turn_random};
 	struct dmn_relay *r;
-	char s[ADDRFMT_LEN];
+	char s[DMN_ENDPOINT_STRLEN];
 	size_t i;
 	int e;
 
@@ -469,7 +474,7 @@ int dmn_relay_start(const struct dmn_relay_config *cfg, struct dmn_relay **ret)
 	if (e < 0)
 		goto fail;
 	r->thread_started = true;
-	log_info("relay: allocating on TURN server %s as %s", ep_str(&cfg->server, s), cfg->user);
+	log_info("relay: allocating on TURN server %s as %s", dmn_endpoint_str(&cfg->server, s), cfg->user);
 	*ret = r;
 	return 0;
 fail:
@@ -561,7 +566,8 @@ bool dmn_relay_remote_of(struct dmn_relay *r, const struct wg_endpoint *local,
 	pthread_mutex_lock(&r->lock);
 	for (i = 0; i < DMN_RELAY_MAX_REMOTES; i++) {
 		if (r->remotes[i].used && r->remotes[i].port == local->port) {
-			*ret_remote = r->remotes[i].peer;
+			if (ret_remote)
+				*ret_remote = r->remotes[i].peer;
 			found = true;
 			break;
 		}

@@ -65,7 +65,12 @@ struct dmn_relay_status {
 	uint64_t dropped_server;  /* datagrams from the server that turn.c refused */
 };
 void dmn_relay_status(struct dmn_relay *r, struct dmn_relay_status *ret);
-/* A device endpoint that is one of this relay's loopback forwarders: the remote behind it. */
+/* An endpoint as people write it (198.18.0.1:3478, [fd00::1]:3478), "none" when unset; for
+ * the logs and `weft peers` of relay.c and nat.c. */
+enum { DMN_ENDPOINT_STRLEN = 64 }; /* >= ADDRFMT_LEN */
+const char *dmn_endpoint_str(const struct wg_endpoint *ep, char out[static DMN_ENDPOINT_STRLEN]);
+/* A device endpoint that is one of this relay's loopback forwarders: the remote behind it
+ * (ret_remote may be NULL). */
 bool dmn_relay_remote_of(struct dmn_relay *r, const struct wg_endpoint *local,
 			 struct wg_endpoint *ret_remote);
 
