@@ -8,7 +8,9 @@
  *   secret) cannot read message 1, and a wrong psk fails message 2;
  * - over a socket pair: a refused key never gets message 2; a sealed frame tampered in
  *   flight does not open; a frame over the pre-authentication cap is refused from its header
- *   alone; a sender that trickles runs into the deadline.
+ *   alone; a sender that trickles runs into the deadline;
+ * - a connection under way (ctl_connect_begin/wait) ends at once when another thread shuts
+ *   its socket down (what a stopping weftd does to its calls), not at its timeout.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,9 +19,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/crypto.h"
@@ -348,6 +352,65 @@ static void test_preauth_limits(void **state)
 	assert_int_equal(respond_to(NULL, 0, 5000, false), -ECONNRESET);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void *shut_later(void *arg)
+{
+	int fd = *(int *)arg;
+
+	usleep(200 * 1000);
+	shutdown(fd, SHUT_RDWR);
+	return NULL;
+}
+
+static void test_connect_cut(void **state)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	socklen_t len = sizeof(*sin);
+	int l, fill[8], fd, r, n_fill = 0;
+	pthread_t t;
+	uint64_t t0, took;
+
+	(void)state;
+	/* A listener that never accepts, its queue full: the kernel drops further SYNs, so a
+	 * connect to it hangs until its timeout (the stand-in for a peer that is away). */
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(l >= 0);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l, (struct sockaddr *)sin, len), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)sin, &len), 0);
+	assert_int_equal(listen(l, 0), 0);
+	for (; n_fill < 8; n_fill++) {
+		fill[n_fill] = ctl_connect(&ss, 300, NULL);
+		if (fill[n_fill] < 0)
+			break;
+	}
+	assert_true(n_fill < 8);
+	assert_int_equal(fill[n_fill], -ETIMEDOUT); /* the queue is full: connects hang */
+
+	fd = ctl_connect_begin(&ss, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(pthread_create(&t, NULL, shut_later, &fd), 0);
+	t0 = mono_ms();
+	r = ctl_connect_wait(fd, 5000);
+	took = mono_ms() - t0;
+	pthread_join(t, NULL);
+	assert_true(r < 0);
+	assert_true(took < 2000); /* 200 ms, not the 5 s timeout */
+	close(fd);
+	for (int i = 0; i < n_fill; i++)
+		close(fill[i]);
+	close(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_psk),
 		cmocka_unit_test(test_chan),
 		cmocka_unit_test(test_preauth_limits),
+		cmocka_unit_test(test_connect_cut),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
