@@ -7,6 +7,7 @@ pkgs=(
 	# build
 	gcc make meson ninja-build pkg-config python3
 	libssl-dev libgcrypt20-dev libcmocka-dev libjansson-dev libmnl-dev libnftables-dev
+	liburing-dev
 	# fuzzing and sanitizers (libFuzzer ships with clang's runtime)
 	clang libclang-rt-14-dev
 	# end-to-end tests, interop, benchmarks

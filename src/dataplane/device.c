@@ -426,6 +426,80 @@ static unsigned batches_per_reader(const struct dp_device *d)
 }
 
 /*
+ * Buffers a TUN reader lets the OS read ahead into (plat_tun_batch): a batch's worth of small
+ * packets per system call. Each holds a whole super-packet, but only the pages written count:
+ * 4 KiB each for small packets, up to 2 MiB per reader under TSO.
+ */
+enum { TUN_READ_AHEAD = 32 };
+
+/*
+ * The reader's source of packets: batched (one system call for many) when the platform can,
+ * otherwise one read per packet into `raw`.
+ */
+struct tun_source {
+	struct dp_device *d;
+	unsigned q;
+	struct plat_tun_batch *batch;
+	uint8_t *raw; /* without batch: DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN */
+};
+
+static int tun_source_init(struct tun_source *s, struct dp_device *d, unsigned q, size_t read_len)
+{
+	int r;
+
+	s->d = d;
+	s->q = q;
+	r = plat_tun_batch_new(d->tun, q, read_len, TUN_READ_AHEAD, &s->batch);
+	if (r == 0)
+		return 0;
+	s->batch = NULL;
+	/* Once per device: every queue's reader would say the same. */
+	if (r != -EOPNOTSUPP && !atomic_exchange(&d->tun_batch_refused, true))
+		log_info("%s: no batched TUN reads (io_uring: %s); one read per packet", d->name,
+			 strerror(-r));
+	s->raw = malloc(DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
+	return s->raw ? 0 : -ENOMEM;
+}
+
+static void tun_source_done(struct tun_source *s)
+{
+	plat_tun_batch_free(s->batch);
+	free(s->raw);
+}
+
+static int tun_source_wait(struct tun_source *s, int timeout_ms)
+{
+	if (s->batch)
+		return plat_tun_batch_wait(s->batch, timeout_ms);
+	return plat_tun_wait_queue(s->d->tun, s->q, timeout_ms);
+}
+
+/*
+ * The next packet, valid until the next call: its length (> 0), -EAGAIN when the TUN is
+ * empty, -ENODEV when it is gone. Without a batch and without a virtio-net header it is
+ * read straight to dst (len bytes of room), the one case that needs no copy.
+ */
+static ssize_t tun_source_next(struct tun_source *s, uint8_t *dst, size_t len,
+			       const uint8_t **ret_pkt)
+{
+	const void *p;
+	ssize_t r;
+
+	if (s->batch) {
+		r = plat_tun_batch_next(s->batch, &p);
+		if (r > 0)
+			*ret_pkt = p;
+		return r;
+	}
+	if (!s->d->vnet_hdr) {
+		*ret_pkt = dst;
+		return plat_tun_read_queue(s->d->tun, s->q, dst, len);
+	}
+	*ret_pkt = s->raw;
+	return plat_tun_read_queue(s->d->tun, s->q, s->raw, DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
+}
+
+/*
  * Reads packets until the TUN is empty or a batch is full. With IFF_VNET_HDR a read may be a
  * TSO/USO super-packet: it is split into wire-sized packets straight into the job buffers
  * (at WG_DATA_HEADER_LEN, the room the transport header needs).
@@ -441,34 +515,28 @@ static void *tun_thread(void *arg)
 	struct dp_serial serial = {0};
 	struct dp_batch *b = NULL;
 	size_t *seg_len = calloc(TX_MAX_JOBS, sizeof(*seg_len));
-	uint8_t *raw = malloc(DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
 	const size_t max_plain = WG_MAX_MESSAGE_LEN - WG_DATA_OVERHEAD - WG_PADDING_MULTIPLE;
+	struct tun_source src = {0};
 
-	if (!bs || !seg_len || !raw || dp_serial_init(&serial, &tx_ops, bs, nb)) {
+	if (!bs || !seg_len ||
+	    tun_source_init(&src, d, q,
+			    d->vnet_hdr ? DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN : max_plain) ||
+	    dp_serial_init(&serial, &tx_ops, bs, nb)) {
 		log_error("%s: out of memory for TUN buffers", d->name);
 		goto out;
 	}
 	b = dp_serial_get(&serial);
 	while (!atomic_load(&d->stop)) {
-		if (plat_tun_wait_queue(d->tun, q, 200) <= 0)
+		if (tun_source_wait(&src, 200) <= 0)
 			continue;
 		while (b->n < TX_BATCH_TARGET) {
 			uint8_t *dst = b->slab + (size_t)b->n * DP_BUF_LEN + WG_DATA_HEADER_LEN;
+			const uint8_t *pkt;
 			struct dp_vnet_hdr h;
 			ssize_t r;
 			int segs;
 
-			if (!d->vnet_hdr) {
-				r = plat_tun_read_queue(d->tun, q, dst, max_plain);
-				if (r > 0) {
-					b->jobs[b->n].buf = dst - WG_DATA_HEADER_LEN;
-					b->jobs[b->n++].len = (size_t)r;
-					continue;
-				}
-			} else {
-				r = plat_tun_read_queue(d->tun, q, raw,
-							DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
-			}
+			r = tun_source_next(&src, dst, max_plain, &pkt);
 			if (r == -ENODEV) {
 				atomic_store(&d->tun_gone, true);
 				dp_device_stop(d);
@@ -476,18 +544,25 @@ static void *tun_thread(void *arg)
 			}
 			if (r <= 0)
 				break;
+			if (!d->vnet_hdr) {
+				if (pkt != dst)
+					memcpy(dst, pkt, (size_t)r);
+				b->jobs[b->n].buf = dst - WG_DATA_HEADER_LEN;
+				b->jobs[b->n++].len = (size_t)r;
+				continue;
+			}
 			if (r < DP_VNET_HDR_LEN) {
 				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
 				continue;
 			}
-			dp_vnet_hdr_parse(raw, &h);
-			segs = dp_offload_split(raw + DP_VNET_HDR_LEN, (size_t)r - DP_VNET_HDR_LEN,
+			dp_vnet_hdr_parse(pkt, &h);
+			segs = dp_offload_split(pkt + DP_VNET_HDR_LEN, (size_t)r - DP_VNET_HDR_LEN,
 						&h, dst, DP_BUF_LEN, TX_MAX_JOBS - b->n, seg_len);
 			if (segs == -E2BIG && b->n) {
 				/* Not enough job slots left: send what we have, split again. */
 				b = tx_submit(reader, b, &cache);
 				dst = b->slab + WG_DATA_HEADER_LEN;
-				segs = dp_offload_split(raw + DP_VNET_HDR_LEN,
+				segs = dp_offload_split(pkt + DP_VNET_HDR_LEN,
 							(size_t)r - DP_VNET_HDR_LEN, &h, dst,
 							DP_BUF_LEN, TX_MAX_JOBS, seg_len);
 			}
@@ -512,7 +587,7 @@ out:
 	dp_ctx_cache_done(&cache);
 	batches_free(bs, nb);
 	free(seg_len);
-	free(raw);
+	tun_source_done(&src);
 	return NULL;
 }
 

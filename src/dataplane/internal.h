@@ -213,6 +213,7 @@ struct dp_device {
 	bool udp_running[2], threads_started;
 	atomic_bool stop;
 	atomic_bool tun_gone;
+	atomic_bool tun_batch_refused; /* the fallback to one read per packet was logged */
 
 	_Atomic uint64_t rx_stats[WG_RX__COUNT];
 	_Atomic uint64_t tx_stats[DP_TX__COUNT];

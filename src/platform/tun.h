@@ -129,6 +129,33 @@ int plat_tun_link_up(struct plat_tun *t);
 ssize_t plat_tun_read_queue(struct plat_tun *t, unsigned q, void *buf, size_t len);
 int plat_tun_wait_queue(struct plat_tun *t, unsigned q, int timeout_ms);
 
+/*
+ * A batched reader of queue q: the OS reads packets ahead into nbufs buffers of buf_len bytes
+ * each that the reader owns, so that one system call hands over many packets (Linux:
+ * io_uring, a multishot read into a ring of provided buffers). For a data-plane thread that
+ * reads one queue: create, wait, take packets and free it on that one thread.
+ *
+ * plat_tun_batch_new: nbufs a power of two up to 32768. -EOPNOTSUPP when this OS has no
+ * such reader (Windows), -ENOSYS when the kernel lacks what it needs, -EPERM when it is
+ * forbidden (kernel.io_uring_disabled, seccomp), other -errno: the caller reads through
+ * plat_tun_wait_queue and plat_tun_read_queue instead. The buffers are only reserved: a
+ * page costs memory once a packet has been read into it.
+ */
+struct plat_tun_batch;
+int plat_tun_batch_new(struct plat_tun *t, unsigned q, size_t buf_len, unsigned nbufs,
+		       struct plat_tun_batch **ret);
+/* As plat_tun_wait_queue: 1 when plat_tun_batch_next has something to say, 0 on timeout. */
+int plat_tun_batch_wait(struct plat_tun_batch *b, int timeout_ms);
+/*
+ * The next packet read (with its virtio-net header when VNET_HDR), in the queue's order:
+ * its length, with *ret_buf pointing at it until the next call to plat_tun_batch_next or
+ * plat_tun_batch_wait (the buffer then goes back to the OS). Never blocks: -EAGAIN when
+ * nothing more has been read; -ENODEV when the interface is gone, as plat_tun_read.
+ */
+ssize_t plat_tun_batch_next(struct plat_tun_batch *b, const void **ret_buf);
+/* Stop reading ahead and free everything; packets read but not taken are lost. NULL-safe. */
+void plat_tun_batch_free(struct plat_tun_batch *b);
+
 /* One packet gathered from pieces (a coalesced super-packet: header, first packet, payloads). */
 struct plat_iov {
 	const void *base;

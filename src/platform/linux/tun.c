@@ -26,6 +26,7 @@
 
 #include "platform/netif.h"
 #include "platform/linux/rtnl.h"
+#include "platform/linux/tun_queue.h"
 
 /* Since Linux 6.2 (uapi if_tun.h); older headers lack them, older kernels refuse them. */
 #ifndef TUN_F_USO4
@@ -290,8 +291,7 @@ unsigned plat_tun_queues(const struct plat_tun *t)
 	return 1 + t->nqueues;
 }
 
-/* The fd of queue q, or -1. */
-static int queue_fd(const struct plat_tun *t, unsigned q)
+int tun_queue_fd(const struct plat_tun *t, unsigned q)
 {
 	if (q == 0)
 		return t->fd;
@@ -305,7 +305,7 @@ ssize_t plat_tun_read(struct plat_tun *t, void *buf, size_t len)
 
 ssize_t plat_tun_read_queue(struct plat_tun *t, unsigned q, void *buf, size_t len)
 {
-	int fd = queue_fd(t, q);
+	int fd = tun_queue_fd(t, q);
 	ssize_t n;
 
 	if (fd < 0)
@@ -328,7 +328,7 @@ int plat_tun_wait(struct plat_tun *t, int timeout_ms)
 
 int plat_tun_wait_queue(struct plat_tun *t, unsigned q, int timeout_ms)
 {
-	struct pollfd pfd = {.fd = queue_fd(t, q), .events = POLLIN};
+	struct pollfd pfd = {.fd = tun_queue_fd(t, q), .events = POLLIN};
 	int r;
 
 	if (pfd.fd < 0)
@@ -367,7 +367,7 @@ ssize_t plat_tun_writev_queue(struct plat_tun *t, unsigned q, const struct plat_
 			      unsigned n)
 {
 	struct iovec v[PLAT_TUN_MAX_IOV];
-	int fd = queue_fd(t, q);
+	int fd = tun_queue_fd(t, q);
 	ssize_t r;
 
 	if (n > PLAT_TUN_MAX_IOV || fd < 0)

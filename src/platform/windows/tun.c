@@ -396,6 +396,31 @@ ssize_t plat_tun_writev_queue(struct plat_tun *t, unsigned q, const struct plat_
 	return q ? -EINVAL : plat_tun_writev(t, iov, n);
 }
 
+/* Wintun's ring is already read without a system call per packet: no batched reader. */
+int plat_tun_batch_new(struct plat_tun *t, unsigned q, size_t buf_len, unsigned nbufs,
+		       struct plat_tun_batch **ret)
+{
+	(void)t, (void)q, (void)buf_len, (void)nbufs, (void)ret;
+	return -EOPNOTSUPP;
+}
+
+int plat_tun_batch_wait(struct plat_tun_batch *b, int timeout_ms)
+{
+	(void)b, (void)timeout_ms;
+	return -EOPNOTSUPP;
+}
+
+ssize_t plat_tun_batch_next(struct plat_tun_batch *b, const void **ret_buf)
+{
+	(void)b, (void)ret_buf;
+	return -EAGAIN;
+}
+
+void plat_tun_batch_free(struct plat_tun_batch *b)
+{
+	(void)b;
+}
+
 int plat_tun_link_up(struct plat_tun *t)
 {
 	/* The adapter is up for as long as its session runs. */
