@@ -11,7 +11,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "crypto/crypto.h"
 #include "daemon/node.h"
@@ -108,19 +107,12 @@ void *dmn_member_pull_main(void *arg)
 
 	pthread_mutex_lock(&n->lock);
 	while (!n->stopping) {
-		uint64_t due = dmn_now_ms() + n->opt.pull_interval_ms;
-		struct timespec until;
-
 		/* the join brought a view, or the saved one was loaded: the first pull waits too */
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(n->opt.pull_interval_ms / 1000);
-		until.tv_nsec += (long)(n->opt.pull_interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!n->stopping && dmn_now_ms() < due)
-			pthread_cond_timedwait(&n->push_cond, &n->lock, &until);
+		struct timespec until = dmn_deadline_in(n->opt.pull_interval_ms);
+
+		while (!n->stopping &&
+		       pthread_cond_timedwait(&n->push_cond, &n->lock, &until) != ETIMEDOUT)
+			;
 		if (n->stopping)
 			break;
 		if (n->removed)

@@ -226,7 +226,6 @@ static bool ep_same_ip(const struct wg_endpoint *a, const struct wg_endpoint *b)
 	return a->family == b->family && !memcmp(a->addr, b->addr, a->family == WG_AF_INET6 ? 16 : 4);
 }
 
-
 static bool ep_is_loopback(const struct wg_endpoint *e)
 {
 	static const uint8_t lo6[16] = {[15] = 1};
@@ -828,7 +827,8 @@ static void fetch_config(struct dmn_nat *nat, uint64_t ms)
 		int r = dmn_relay_start(&turn, &relay);
 
 		if (r)
-			log_error("nat: relay through %s: %s", dmn_endpoint_str(&turn.server, s), strerror(-r));
+			log_error("nat: relay through %s: %s", dmn_endpoint_str(&turn.server, s),
+				  strerror(-r));
 		pthread_mutex_lock(&nat->lock);
 		nat->relay = relay;
 		nat_permits(nat);
@@ -967,10 +967,11 @@ static void classify(struct dmn_nat *nat, uint64_t ms)
 			char e[DMN_ENDPOINT_STRLEN], v[DMN_ENDPOINT_STRLEN];
 
 			if (path == NAT_PATH_DIRECT)
-				log_info("nat: %s: direct path %s", p->name, dmn_endpoint_str(&st.endpoint, e));
+				log_info("nat: %s: direct path %s", p->name,
+					 dmn_endpoint_str(&st.endpoint, e));
 			else if (path == NAT_PATH_RELAY)
-				log_info("nat: %s: relayed via %s (%s)", p->name, dmn_endpoint_str(&via, v),
-					 p->reason);
+				log_info("nat: %s: relayed via %s (%s)", p->name,
+					 dmn_endpoint_str(&via, v), p->reason);
 			else if (p->path != NAT_PATH_NONE)
 				log_info("nat: %s: no working path (%s)", p->name, p->reason);
 			p->path = path;
@@ -1289,13 +1290,7 @@ static void *nat_main(void *arg)
 			dmn_nat_tell_punch(n, to, about);
 		}
 		pthread_mutex_lock(&nat->lock);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (nat_busy(nat, dmn_now_ms()) ? NAT_TICK_MS : NAT_IDLE_TICK_MS) *
-				 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = dmn_deadline_in(nat_busy(nat, dmn_now_ms()) ? NAT_TICK_MS : NAT_IDLE_TICK_MS);
 		if (!nat->stop)
 			pthread_cond_timedwait(&nat->cond, &nat->lock, &until);
 		if (nat->stop) {

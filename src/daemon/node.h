@@ -176,6 +176,22 @@ static inline uint64_t dmn_now_ms(void)
 	return ctl_now_ms();
 }
 
+/* CLOCK_MONOTONIC now + ms: the deadline of a pthread_cond_timedwait on a condition made with
+ * that clock (the push/pull and NAT conditions). */
+static inline struct timespec dmn_deadline_in(uint64_t ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 /* The wall clock this node reports for `weft doctor`'s skew check, in ms; plus
  * WEFT_TEST_CLOCK_OFFSET_MS, a test hook (a namespace cannot have a clock of its own). */
 static inline int64_t dmn_wall_ms(const struct dmn_node *n)

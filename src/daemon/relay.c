@@ -231,7 +231,8 @@ static struct relay_remote *remote_get(struct dmn_relay *r, const struct wg_endp
 	{
 		char a[DMN_ENDPOINT_STRLEN];
 
-		log_debug("relay: remote %s on 127.0.0.1:%u", dmn_endpoint_str(peer, a), slot->port);
+		log_debug("relay: remote %s on 127.0.0.1:%u", dmn_endpoint_str(peer, a),
+			  slot->port);
 	}
 	return slot;
 }
@@ -246,7 +247,8 @@ static void remotes_expire(struct dmn_relay *r, uint64_t now)
 		if (rm->used && now - rm->last_ms >= DMN_RELAY_IDLE_MS) {
 			char a[DMN_ENDPOINT_STRLEN];
 
-			log_debug("relay: remote %s idle, forwarder closed", dmn_endpoint_str(&rm->peer, a));
+			log_debug("relay: remote %s idle, forwarder closed",
+				  dmn_endpoint_str(&rm->peer, a));
 			remote_drop(r, rm);
 		}
 	}
@@ -474,7 +476,8 @@ int dmn_relay_start(const struct dmn_relay_config *cfg, struct dmn_relay **ret)
 	if (e < 0)
 		goto fail;
 	r->thread_started = true;
-	log_info("relay: allocating on TURN server %s as %s", dmn_endpoint_str(&cfg->server, s), cfg->user);
+	log_info("relay: allocating on TURN server %s as %s", dmn_endpoint_str(&cfg->server, s),
+		 cfg->user);
 	*ret = r;
 	return 0;
 fail:

@@ -457,6 +457,8 @@ static int tun_source_init(struct tun_source *s, struct dp_device *d, unsigned q
 	if (r != -EOPNOTSUPP && !atomic_exchange(&d->tun_batch_refused, true))
 		log_info("%s: no batched TUN reads (io_uring: %s); one read per packet", d->name,
 			 strerror(-r));
+	if (!d->vnet_hdr)
+		return 0; /* read straight into the job's buffer */
 	s->raw = malloc(DP_VNET_HDR_LEN + WG_MAX_MESSAGE_LEN);
 	return s->raw ? 0 : -ENOMEM;
 }
