@@ -428,9 +428,11 @@ static unsigned batches_per_reader(const struct dp_device *d)
 /*
  * Buffers a TUN reader lets the OS read ahead into (plat_tun_batch): a batch's worth of small
  * packets per system call. Each holds a whole super-packet, but only the pages written count:
- * 4 KiB each for small packets, up to 2 MiB per reader under TSO.
+ * 4 KiB each for small packets, up to 1 MiB per reader under TSO. 16, measured against 32 and
+ * 8 (docs/performance.md): 32 gave no more packets per second and 1 MB more peak RSS; 8 cost
+ * 9% of single-stream TCP.
  */
-enum { TUN_READ_AHEAD = 32 };
+enum { TUN_READ_AHEAD = 16 };
 
 /*
  * The reader's source of packets: batched (one system call for many) when the platform can,
