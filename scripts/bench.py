@@ -24,6 +24,14 @@ with 2 MiB socket buffers), CPU seconds of the two daemons per GB moved (during 
 run), the daemons' peak RSS (VmHWM), and the time until a new session comes up while another
 address floods the responder with initiations whose mac1 is valid (35 s: none came up).
 Prints the median of RUNS runs for each figure and the ratios weft/wireguard-go (each).
+
+The floor ("no AEAD"): weft-wg once more, both ends with bench/null_aead.c preloaded, which
+turns libgcrypt's cipher calls into a copy and a zero tag, for the TCP and 64-byte figures
+only. Its CPU per GB is what the data path costs besides the AEAD (the kernel's TUN and UDP
+paths, weft-wg's own code); a ping's payload must be seen in the clear on the underlay before
+any of its figures count. The AEAD's own cost, seal + open of 1 GB in 1420-byte messages, is
+taken from bench-crypto in the same build, and CPU per GB is printed against it. FLOOR=none
+leaves the floor out (it needs the libgcrypt build's bench/weft-null-aead.so).
 """
 import json, os, statistics, subprocess, sys, tempfile, time
 
@@ -123,6 +131,8 @@ def fetch_go13():
 
 BINARY = {"go": "wireguard-go"}
 BASE = os.environ.get("WEFT_BASE", "")
+NULL_AEAD = os.path.join(BUILD, "bench", "weft-null-aead.so")
+FLOOR_FIGURES = ("tcp1", "udp64")
 
 
 def setup(impl):
@@ -134,11 +144,12 @@ def setup(impl):
     for i, (v, a) in enumerate((("wbvA", "198.18.10.1/24"), ("wbvB", "198.18.10.2/24"))):
         sh("ip", "-n", NS[i], "addr", "add", a, "dev", v)
         sh("ip", "-n", NS[i], "link", "set", v, "up")
-    binary = {"weft": WEFT, "base": BASE}.get(impl) or BINARY[impl]
+    binary = {"weft": WEFT, "base": BASE, "floor": WEFT}.get(impl) or BINARY[impl]
+    env = ["LD_PRELOAD=" + NULL_AEAD] if impl == "floor" else []
     pids = []
     for i in range(2):
         # The daemon keeps running: its stdio must not be our capture pipes.
-        subprocess.run(["ip", "netns", "exec", NS[i], "env", "LOG_LEVEL=error", binary, IF[i]],
+        subprocess.run(["ip", "netns", "exec", NS[i], "env", "LOG_LEVEL=error", *env, binary, IF[i]],
                        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         pids.append(int(sh("pgrep", "-nf", "%s %s$" % (binary, IF[i])).stdout.split()[0]))
@@ -230,8 +241,30 @@ def iperf(args):
     return json.loads(out)
 
 
-def wanted(name):
+def wanted(name, impl="weft"):
+    if impl == "floor" and name not in FLOOR_FIGURES:
+        return False
     return not ONLY or name in ONLY
+
+
+CLEAR_MARK = "77656674206e756c6c"  # "weft null": the ping pattern the floor must show
+
+
+def sniff_clear():
+    """True if a ping's pattern crosses the underlay (ns B's veth) in the clear: the check
+    that the floor's preload took."""
+    code = ("import socket,sys,time\n"
+            "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3))\n"
+            "s.bind(('wbvB',0)); s.settimeout(0.5); end=time.time()+4\n"
+            "while time.time()<end:\n"
+            "  try: f=s.recv(65535)\n"
+            "  except socket.timeout: continue\n"
+            "  if bytes.fromhex(sys.argv[1]) in f: sys.exit(0)\n"
+            "sys.exit(1)\n")
+    snif = subprocess.Popen(["ip", "netns", "exec", NS[1], sys.executable, "-c", code, CLEAR_MARK])
+    time.sleep(0.5)
+    ns(0, "ping", "-c", "3", "-i", "0.2", "-p", CLEAR_MARK, "10.200.10.2", check=False)
+    return snif.wait(timeout=10) == 0
 
 
 OFFLOADS = {}
@@ -260,23 +293,26 @@ def one_run(impl):
     r = {"handshake_s": configure()}
     if impl not in OFFLOADS:
         OFFLOADS[impl] = offloads(impl)
-    if wanted("rtt"):
+    if impl == "floor" and not sniff_clear():
+        raise RuntimeError("floor: a ping's payload was not seen in the clear on the underlay "
+                           "(was %s preloaded?)" % NULL_AEAD)
+    if wanted("rtt", impl):
         r["rtt_avg_ms"], r["rtt_p99_ms"] = rtt()
-    if wanted("tcp1"):
+    if wanted("tcp1", impl):
         c0 = cpu(pids)
         j = iperf([])
         c1 = cpu(pids)
         moved = j["end"]["sum_received"]["bytes"]
         r["tcp1_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
         r["cpu_s_per_gb"] = (c1 - c0) / (moved / 1e9)
-    if wanted("tcp4"):
+    if wanted("tcp4", impl):
         j = iperf(["-P", "4"])
         r["tcp4_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
-    if wanted("udp64"):
+    if wanted("udp64", impl):
         j = iperf(["-u", "-l", "64", "-b", "0"])
         s = j["end"]["sum"]
         r["udp64_kpps"] = (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
-    if wanted("udp64w"):
+    if wanted("udp64w", impl):
         # The same with 2 MiB socket buffers (capped by net.core.rmem_max): with default
         # buffers the receiving iperf3, starved of CPU on two cores, drops datagrams the
         # tunnel delivered (its socket's RcvbufErrors), which measures iperf3, not the tunnel.
@@ -284,7 +320,7 @@ def one_run(impl):
         s = j["end"]["sum"]
         r["udp64w_kpps"] = (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
     r["rss_mb"] = hwm(pids) / 1e6
-    if wanted("flood"):
+    if wanted("flood", impl):
         r["flood_s"] = flood_session()
     teardown()
     return r
@@ -304,7 +340,24 @@ FIGURES = [
 ]
 
 
-NAMES = {"weft": "weft-wg", "base": "weft base", "go": "wg-go 12", "go13": "wg-go 13"}
+NAMES = {"weft": "weft-wg", "base": "weft base", "floor": "no AEAD", "go": "wg-go 12",
+         "go13": "wg-go 13"}
+
+
+def aead_cost():
+    """(provider, seconds) of seal + open of 1 GB in 1420-byte messages, from bench-crypto of
+    this build (the same line `make bench-crypto` prints), or (None, why not)."""
+    exe = os.path.join(BUILD, "bench", "bench-crypto")
+    try:
+        out = sh(exe, timeout=300).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, str(e)
+    chosen = [l.split(":")[-1].strip() for l in out.splitlines() if "meson option aead" in l]
+    for l in out.splitlines():
+        if l.startswith("seal + open of 1 GB") and chosen and chosen[0] in l:
+            return chosen[0], float(l.split()[-2])
+    return None, "bench-crypto printed no seal + open line"
+
 
 
 def main():
@@ -313,6 +366,11 @@ def main():
     go13, why = fetch_go13()
     impls = ["weft"] + (["base"] if BASE else []) + \
         ([] if BASE and os.environ.get("GO12") == "none" else ["go"])
+    if os.environ.get("FLOOR") != "none" and not BASE and any(wanted(f) for f in FLOOR_FIGURES):
+        if os.path.exists(NULL_AEAD):
+            impls.insert(1, "floor")
+        else:
+            print("no floor (no AEAD) figures: %s not built (aead=openssl?)" % NULL_AEAD)
     ver = {"go": sh("dpkg-query", "-W", "-f=${Version}", "wireguard-go", check=False).stdout}
     if go13:
         BINARY["go13"] = go13
@@ -322,6 +380,7 @@ def main():
     else:
         print("Debian 13's wireguard-go not available, comparing with Debian 12's only: " + why,
               flush=True)
+    aead = aead_cost()
     res = {i: [] for i in impls}
     try:
         for k in range(RUNS):
@@ -341,14 +400,24 @@ def main():
     print("%-34s" % "figure" + "".join("%10s" % NAMES[i] for i in impls) +
           "".join("%14s" % ("weft/" + NAMES[g].replace("wg-", "").replace("weft ", ""))
                   for g in gos))
+    med = {}
     for f, label, _ in FIGURES:
         if f not in res["weft"][0]:
             continue
-        med = {i: statistics.median(r[f] for r in res[i]) for i in impls}
-        print("%-34s" % label + "".join("%10.3f" % med[i] for i in impls) +
-              "".join("%14.2f" % (med["weft"] / med[g] if med[g] else float("nan"))
+        med[f] = {i: statistics.median(r[f] for r in res[i]) for i in impls if f in res[i][0]}
+        m = med[f]
+        print("%-34s" % label + "".join("%10.3f" % m[i] if i in m else "%10s" % "-"
+                                        for i in impls) +
+              "".join("%14.2f" % (m["weft"] / m[g]) if m.get(g) else "%14s" % "-"
                       for g in gos))
-
+    if aead[0] and "cpu_s_per_gb" in med:
+        m = med["cpu_s_per_gb"]
+        print("\nThe AEAD alone (bench-crypto, %s): seal + open of 1 GB in 1420-byte messages "
+              "%.2f s" % aead)
+        print("CPU s per GB / that: " + ", ".join("%s %.2f" % (NAMES[i], m[i] / aead[1])
+                                                  for i in impls if i in m))
+    elif not aead[0]:
+        print("\nno AEAD cost to compare with: " + aead[1])
 
 if __name__ == "__main__":
     main()
