@@ -149,8 +149,8 @@ def setup(impl):
     pids = []
     for i in range(2):
         # The daemon keeps running: its stdio must not be our capture pipes.
-        subprocess.run(["ip", "netns", "exec", NS[i], "env", "LOG_LEVEL=error", *env, binary, IF[i]],
-                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        subprocess.run(["ip", "netns", "exec", NS[i], "env", "LOG_LEVEL=error", *env, binary,
+                        IF[i]], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         pids.append(int(sh("pgrep", "-nf", "%s %s$" % (binary, IF[i])).stdout.split()[0]))
         ns(i, "ip", "addr", "add", "10.200.10.%d/24" % (i + 1), "dev", IF[i])
@@ -359,7 +359,6 @@ def aead_cost():
     return None, "bench-crypto printed no seal + open line"
 
 
-
 def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces)")
@@ -418,6 +417,7 @@ def main():
                                                   for i in impls if i in m))
     elif not aead[0]:
         print("\nno AEAD cost to compare with: " + aead[1])
+
 
 if __name__ == "__main__":
     main()
