@@ -15,9 +15,27 @@
  * crypto/ stays the only code that includes a crypto library.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gcrypt.h>
+
+/*
+ * Preloaded by mistake (a leftover LD_PRELOAD), it would send the handshake's sealed fields in
+ * the clear: the process must also carry WEFT_BENCH_NULL_AEAD=1, or it stops before main().
+ */
+__attribute__((constructor)) static void null_aead_guard(void)
+{
+	static const char msg[] = "weft-null-aead.so: a bench instrument that removes the "
+				  "encryption; set WEFT_BENCH_NULL_AEAD=1 to use it\n";
+	const char *v = getenv("WEFT_BENCH_NULL_AEAD");
+
+	if (!v || strcmp(v, "1")) {
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		_exit(78); /* EX_CONFIG */
+	}
+}
 
 gcry_error_t gcry_cipher_setiv(gcry_cipher_hd_t h, const void *iv, size_t ivlen)
 {

@@ -145,7 +145,7 @@ def setup(impl):
         sh("ip", "-n", NS[i], "addr", "add", a, "dev", v)
         sh("ip", "-n", NS[i], "link", "set", v, "up")
     binary = {"weft": WEFT, "base": BASE, "floor": WEFT}.get(impl) or BINARY[impl]
-    env = ["LD_PRELOAD=" + NULL_AEAD] if impl == "floor" else []
+    env = ["LD_PRELOAD=" + NULL_AEAD, "WEFT_BENCH_NULL_AEAD=1"] if impl == "floor" else []
     pids = []
     for i in range(2):
         # The daemon keeps running: its stdio must not be our capture pipes.
