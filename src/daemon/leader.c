@@ -845,7 +845,7 @@ int dmn_leader_request(struct dmn_leader *l, const struct dmn_actor *who,
 		       const struct dmn_request *q, uint64_t now, json_t **ret,
 		       struct dmn_leader_change *chg, char *err, size_t errlen)
 {
-	const char *node;
+	const char *node = NULL; /* set by authorize() when it returns 0 */
 	int r;
 
 	change_init(chg);
