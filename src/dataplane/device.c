@@ -504,6 +504,31 @@ static ssize_t tun_source_next(struct tun_source *s, uint8_t *dst, size_t len,
 }
 
 /*
+ * Job buffers are packed in the batch's slab: each takes a slot of the size the MTU needs
+ * (header room, the packet, its padding, the tag), so that a batch of wire-sized packets
+ * touches 1.5 KB of memory per packet rather than a page or two; a packet larger than that
+ * (the TUN's MTU raised behind weft's back) takes a whole DP_BUF_LEN. The slab has room for
+ * TX_MAX_JOBS whole slots (and the first one's header offset), so it never runs out before
+ * the jobs do.
+ */
+static size_t tx_slot(const struct dp_device *d)
+{
+	size_t s = WG_DATA_HEADER_LEN + d->mtu + WG_PADDING_MULTIPLE + CRYPTO_TAG_LEN;
+
+	s = (s + 63) & ~(size_t)63;
+	return s < DP_BUF_LEN ? s : DP_BUF_LEN;
+}
+
+/* Whether plaintexts of these lengths fit slots of `slot` bytes with their overhead. */
+static bool tx_fits(const size_t *len, int n, size_t slot)
+{
+	for (int k = 0; k < n; k++)
+		if (WG_DATA_HEADER_LEN + len[k] + WG_PADDING_MULTIPLE - 1 + CRYPTO_TAG_LEN > slot)
+			return false;
+	return true;
+}
+
+/*
  * Reads packets until the TUN is empty or a batch is full. With IFF_VNET_HDR a read may be a
  * TSO/USO super-packet: it is split into wire-sized packets straight into the job buffers
  * (at WG_DATA_HEADER_LEN, the room the transport header needs).
@@ -515,12 +540,14 @@ static void *tun_thread(void *arg)
 	unsigned q = reader->q;
 	struct dp_ctx_cache cache = {0};
 	unsigned nb = batches_per_reader(d);
-	struct dp_batch *bs = batches_new(nb, TX_MAX_JOBS, (size_t)TX_MAX_JOBS * DP_BUF_LEN, false);
+	struct dp_batch *bs =
+		batches_new(nb, TX_MAX_JOBS, (size_t)TX_MAX_JOBS * DP_BUF_LEN + 64, false);
 	struct dp_serial serial = {0};
 	struct dp_batch *b = NULL;
 	size_t *seg_len = calloc(TX_MAX_JOBS, sizeof(*seg_len));
 	const size_t max_plain = WG_MAX_MESSAGE_LEN - WG_DATA_OVERHEAD - WG_PADDING_MULTIPLE;
 	struct tun_source src = {0};
+	size_t used = 0; /* bytes of b's slab taken by its jobs */
 
 	if (!bs || !seg_len ||
 	    tun_source_init(&src, d, q,
@@ -534,7 +561,8 @@ static void *tun_thread(void *arg)
 		if (tun_source_wait(&src, 200) <= 0)
 			continue;
 		while (b->n < TX_BATCH_TARGET) {
-			uint8_t *dst = b->slab + (size_t)b->n * DP_BUF_LEN + WG_DATA_HEADER_LEN;
+			uint8_t *dst = b->slab + used + WG_DATA_HEADER_LEN;
+			size_t slot = tx_slot(d), plen;
 			const uint8_t *pkt;
 			struct dp_vnet_hdr h;
 			ssize_t r;
@@ -553,6 +581,8 @@ static void *tun_thread(void *arg)
 					memcpy(dst, pkt, (size_t)r);
 				b->jobs[b->n].buf = dst - WG_DATA_HEADER_LEN;
 				b->jobs[b->n++].len = (size_t)r;
+				plen = (size_t)r;
+				used += tx_fits(&plen, 1, slot) ? slot : DP_BUF_LEN;
 				continue;
 			}
 			if (r < DP_VNET_HDR_LEN) {
@@ -560,27 +590,40 @@ static void *tun_thread(void *arg)
 				continue;
 			}
 			dp_vnet_hdr_parse(pkt, &h);
-			segs = dp_offload_split(pkt + DP_VNET_HDR_LEN, (size_t)r - DP_VNET_HDR_LEN,
-						&h, dst, DP_BUF_LEN, TX_MAX_JOBS - b->n, seg_len);
-			if (segs == -E2BIG && b->n) {
-				/* Not enough job slots left: send what we have, split again. */
-				b = tx_submit(reader, b, &cache);
-				dst = b->slab + WG_DATA_HEADER_LEN;
-				segs = dp_offload_split(pkt + DP_VNET_HDR_LEN,
-							(size_t)r - DP_VNET_HDR_LEN, &h, dst,
-							DP_BUF_LEN, TX_MAX_JOBS, seg_len);
+			pkt += DP_VNET_HDR_LEN;
+			plen = (size_t)r - DP_VNET_HDR_LEN;
+			/* At most four tries: each one grows the slot or empties the batch. */
+			for (;;) {
+				segs = dp_offload_split(pkt, plen, &h, dst, slot, TX_MAX_JOBS - b->n,
+							seg_len);
+				if (segs > 0 && !tx_fits(seg_len, segs, slot))
+					segs = -E2BIG; /* fits the slots, not their overhead */
+				if (segs == -E2BIG && slot < DP_BUF_LEN) {
+					slot = DP_BUF_LEN;
+					continue;
+				}
+				if (segs == -E2BIG && b->n) {
+					/* Not enough job slots left: send what we have. */
+					b = tx_submit(reader, b, &cache);
+					used = 0;
+					dst = b->slab + WG_DATA_HEADER_LEN;
+					slot = tx_slot(d);
+					continue;
+				}
+				break;
 			}
 			if (segs < 0) {
 				atomic_fetch_add(&d->tx_stats[DP_TX_DROP_BAD_PACKET], 1);
 				continue;
 			}
 			for (int k = 0; k < segs; k++) {
-				b->jobs[b->n].buf =
-					dst + (size_t)k * DP_BUF_LEN - WG_DATA_HEADER_LEN;
+				b->jobs[b->n].buf = dst + (size_t)k * slot - WG_DATA_HEADER_LEN;
 				b->jobs[b->n++].len = seg_len[k] > max_plain ? 0 : seg_len[k];
 			}
+			used += (size_t)segs * slot;
 		}
 		b = tx_submit(reader, b, &cache);
+		used = 0;
 	}
 out:
 	if (b) {
