@@ -594,8 +594,8 @@ static void *tun_thread(void *arg)
 			plen = (size_t)r - DP_VNET_HDR_LEN;
 			/* At most four tries: each one grows the slot or empties the batch. */
 			for (;;) {
-				segs = dp_offload_split(pkt, plen, &h, dst, slot, TX_MAX_JOBS - b->n,
-							seg_len);
+				segs = dp_offload_split(pkt, plen, &h, dst, slot,
+							TX_MAX_JOBS - b->n, seg_len);
 				if (segs > 0 && !tx_fits(seg_len, segs, slot))
 					segs = -E2BIG; /* fits the slots, not their overhead */
 				if (segs == -E2BIG && slot < DP_BUF_LEN) {
