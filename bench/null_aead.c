@@ -4,7 +4,7 @@
  * weft-wg (LD_PRELOAD), it replaces libgcrypt's cipher calls by a copy and an all-zero tag,
  * so that the tunnel runs with everything but the AEAD's own work. What weft-wg then spends
  * per GB is the floor the rest of the data path (the kernel's TUN and UDP paths, weft-wg's
- * own code) puts under any cipher; scripts/bench.py reports it as "weft, no AEAD".
+ * own code) puts under any cipher; scripts/bench.py reports it as "no AEAD".
  *
  * Both ends must carry it (the handshake's sealed fields are copied in the clear too); a
  * peer without it refuses every message. It only works with the libgcrypt AEAD provider
