@@ -547,7 +547,8 @@ static void *tun_thread(void *arg)
 	size_t *seg_len = calloc(TX_MAX_JOBS, sizeof(*seg_len));
 	const size_t max_plain = WG_MAX_MESSAGE_LEN - WG_DATA_OVERHEAD - WG_PADDING_MULTIPLE;
 	struct tun_source src = {0};
-	size_t used = 0; /* bytes of b's slab taken by its jobs */
+	size_t used = 0;		    /* bytes of b's slab taken by its jobs */
+	const size_t mtu_slot = tx_slot(d); /* d->mtu is set once, before the readers start */
 
 	if (!bs || !seg_len ||
 	    tun_source_init(&src, d, q,
@@ -562,7 +563,7 @@ static void *tun_thread(void *arg)
 			continue;
 		while (b->n < TX_BATCH_TARGET) {
 			uint8_t *dst = b->slab + used + WG_DATA_HEADER_LEN;
-			size_t slot = tx_slot(d), plen;
+			size_t slot = mtu_slot, plen;
 			const uint8_t *pkt;
 			struct dp_vnet_hdr h;
 			ssize_t r;
@@ -607,7 +608,7 @@ static void *tun_thread(void *arg)
 					b = tx_submit(reader, b, &cache);
 					used = 0;
 					dst = b->slab + WG_DATA_HEADER_LEN;
-					slot = tx_slot(d);
+					slot = mtu_slot;
 					continue;
 				}
 				break;
